@@ -1,0 +1,168 @@
+/*
+ * internal.h - what the library's modules share and users never see.
+ * Symbols here carry the nbi_ prefix and are not exported from libnabla.
+ */
+#ifndef NABLA_INTERNAL_H
+#define NABLA_INTERNAL_H
+
+#include "nabla.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#define NBI_ALIGN 64
+
+#if defined(__GNUC__)
+#define NBI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define NBI_PRINTF(f, a)
+#endif
+
+/* ---- arena: a bump allocator rewound as a whole ------------------------ */
+
+typedef struct nbi_chunk nbi_chunk;
+
+typedef struct nbi_arena {
+    nbi_chunk *head; /* the chunk being filled; older ones behind it */
+    size_t used;     /* bytes handed out since the last rewind */
+    size_t peak;     /* the most ever handed out between rewinds */
+} nbi_arena;
+
+/* 64-byte aligned, uninitialised; NULL (and NB_ERR_NOMEM set) on failure. */
+void *nbi_arena_alloc(nb_ctx *ctx, nbi_arena *a, size_t size);
+/* Forgets every allocation.  Several chunks are merged into one big enough
+ * for the peak, so the next round of the same work allocates nothing. */
+void nbi_arena_rewind(nb_ctx *ctx, nbi_arena *a);
+void nbi_arena_free(nb_ctx *ctx, nbi_arena *a);
+size_t nbi_arena_capacity(const nbi_arena *a);
+
+/* ---- the context ------------------------------------------------------- */
+
+typedef struct nbi_node nbi_node;
+
+struct nb_ctx {
+    nb_allocator alloc;
+    uint64_t nalloc;          /* calls to alloc.alloc */
+    int status;
+    char msg[512];
+    bool grad_enabled;
+    bool training;
+    nbi_arena step;           /* step tensors, their gradients, the tape */
+    nbi_node *tape;           /* the newest node; each links to the one before */
+    int nnodes;
+    nb_tensor persistent;     /* sentinel of the persistent tensors' list */
+};
+
+/* Allocation through the context's hook, counted; NB_ERR_NOMEM on failure.
+ * nbi_alloc_aligned returns 64-byte aligned memory freed by
+ * nbi_free_aligned. */
+void *nbi_alloc(nb_ctx *ctx, size_t size);
+void nbi_free(nb_ctx *ctx, void *p);
+void *nbi_alloc_aligned(nb_ctx *ctx, size_t size);
+void nbi_free_aligned(nb_ctx *ctx, void *p);
+
+/* Records an error and returns `code`, for `return nbi_fail(...)`. */
+int nbi_fail(nb_ctx *ctx, int code, const char *fmt, ...) NBI_PRINTF(3, 4);
+/* Same, returning NULL, for op builders. */
+void *nbi_fail_null(nb_ctx *ctx, int code, const char *fmt, ...)
+    NBI_PRINTF(3, 4);
+
+/* ---- tensors ----------------------------------------------------------- */
+
+enum {
+    NBI_PERSISTENT = 1u << 0, /* on the context's list, freed by nb_tensor_free */
+    NBI_BORROWED = 1u << 1,   /* data is not ours (a wrap, or a view) */
+};
+
+/* Checks a shape (0 <= ndim <= NB_MAX_DIMS, sizes >= 1, no overflow) and
+ * returns its element count, or -1 after setting an error naming `op`. */
+int64_t nbi_shape_numel(nb_ctx *ctx, const char *op, int ndim,
+                        const int64_t *shape);
+
+/* A step tensor (uninitialised data in the step arena), or NULL. */
+nb_tensor *nbi_step_tensor(nb_ctx *ctx, nb_dtype dtype, int ndim,
+                           const int64_t *shape);
+/* A step tensor sharing x's data under a new shape of the same numel. */
+nb_tensor *nbi_step_view(nb_ctx *ctx, nb_tensor *x, int ndim,
+                         const int64_t *shape);
+
+/* Scratch memory in the step arena, alive until nb_graph_reset. */
+void *nbi_scratch(nb_ctx *ctx, size_t size);
+
+/* ---- the tape -----------------------------------------------------------
+ * An op's node embeds nbi_node as its first member, so an op keeps its own
+ * saved state in a typed struct:
+ *     struct pool_node { nbi_node base; int kh, kw; int32_t *argmax; };
+ */
+
+#define NBI_MAX_INPUTS 4
+
+struct nbi_node {
+    int op;            /* index into nbi_ops */
+    int nin;
+    nb_tensor **in;    /* the inputs, as given to the op */
+    nb_tensor *out;
+    nbi_node *prev;
+};
+
+/* An op: its name, and its backward, which adds the node's contribution to
+ * the gradient of each input (nbi_grad) from node->out->grad.  Returns
+ * NB_OK or an error status. */
+typedef struct nbi_op {
+    const char *name;
+    int (*backward)(nb_ctx *ctx, nbi_node *node);
+} nbi_op;
+
+/* The registry: one NBI_OP line per op in ops.def makes NBI_OP_<name>, the
+ * nbi_ops table entry, and the extern `nbi_op_<name>` each op defines. */
+#define NBI_OP(name) NBI_OP_##name,
+enum nbi_op_id {
+#include "ops/ops.def"
+    NBI_OP_COUNT
+};
+#undef NBI_OP
+
+#define NBI_OP(name) extern const nbi_op nbi_op_##name;
+#include "ops/ops.def"
+#undef NBI_OP
+
+extern const nbi_op *const nbi_ops[NBI_OP_COUNT];
+
+/* True when an op with these inputs must be recorded: grad mode is on and
+ * some input requires a gradient. */
+bool nbi_needs_grad(const nb_ctx *ctx, int nin, nb_tensor *const *in);
+
+/* Records a node of `size` bytes (>= sizeof(nbi_node)) for op producing
+ * out from in[nin]; marks out as requiring a gradient.  NULL on failure. */
+void *nbi_record(nb_ctx *ctx, int op, size_t size, nb_tensor *out, int nin,
+                 nb_tensor *const *in);
+
+/* The gradient buffer of t, zeroed on first use, or NULL when t needs no
+ * gradient (or allocation failed: the context then holds NB_ERR_NOMEM). */
+void *nbi_grad(nb_ctx *ctx, nb_tensor *t);
+
+/* ---- argument checks for op builders -----------------------------------
+ * Each returns false after setting a message that starts with the op. */
+
+/* All n inputs non-NULL (a NULL keeps the earlier error) and of one dtype. */
+bool nbi_check_inputs(nb_ctx *ctx, const char *op, int n,
+                      nb_tensor *const *in);
+
+/* ---- dtype dispatch -----------------------------------------------------
+ * Kernels are written once with T for the element type and compiled for
+ * float and double (see docs/adding-an-op.md): a file defines its kernels
+ * inside `#ifdef T ... #endif`, then includes itself twice:
+ *     #define T float
+ *     #define K(f) f##_f32
+ *     #include "thisfile.c"
+ * NBI_CALL picks the instance matching a dtype. */
+#define NBI_CALL(dtype, fn, ...)                                              \
+    ((dtype) == NB_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
+
+/* ---- BLAS ---------------------------------------------------------------
+ * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers. */
+void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
+              double alpha, const void *a, int lda, const void *b, int ldb,
+              double beta, void *c, int ldc);
+
+#endif /* NABLA_INTERNAL_H */

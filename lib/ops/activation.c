@@ -1,0 +1,207 @@
+/*
+ * activation.c - pointwise activations: relu, leaky_relu, elu, relu6,
+ * sigmoid, tanh.  Each keeps its math, kernels and builder together; the
+ * kernels are compiled for float and double by including this file twice.
+ */
+#ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
+
+/* relu: y = max(x, 0);  dx += dy [x > 0] */
+static void K(relu_fwd)(const T *x, T *y, int64_t n, double a)
+{
+    (void)a;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0 ? x[i] : 0;
+}
+static void K(relu_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+{
+    (void)y, (void)a;
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += x[i] > 0 ? dy[i] : 0;
+}
+
+/* leaky_relu: y = x if x > 0 else a x;  dx += dy (x > 0 ? 1 : a) */
+static void K(leaky_relu_fwd)(const T *x, T *y, int64_t n, double a)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0 ? x[i] : (T)a * x[i];
+}
+static void K(leaky_relu_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+{
+    (void)y;
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += x[i] > 0 ? dy[i] : (T)a * dy[i];
+}
+
+/* elu: y = x if x > 0 else a (e^x - 1);  dx += dy (x > 0 ? 1 : y + a) */
+static void K(elu_fwd)(const T *x, T *y, int64_t n, double a)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0 ? x[i] : (T)(a * expm1((double)x[i]));
+}
+static void K(elu_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += x[i] > 0 ? dy[i] : dy[i] * (y[i] + (T)a);
+}
+
+/* relu6: y = min(max(x, 0), 6);  dx += dy [0 < x < 6] */
+static void K(relu6_fwd)(const T *x, T *y, int64_t n, double a)
+{
+    (void)a;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] < 0 ? 0 : x[i] > 6 ? 6 : x[i];
+}
+static void K(relu6_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+{
+    (void)y, (void)a;
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += x[i] > 0 && x[i] < 6 ? dy[i] : 0;
+}
+
+/* sigmoid: y = 1 / (1 + e^-x);  dx += dy y (1 - y) */
+static void K(sigmoid_fwd)(const T *x, T *y, int64_t n, double a)
+{
+    (void)a;
+    for (int64_t i = 0; i < n; i++) {
+        /* e^-|x| never overflows; mirror for negative x. */
+        double e = exp(-fabs((double)x[i]));
+        y[i] = (T)(x[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
+    }
+}
+static void K(sigmoid_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+{
+    (void)x, (void)a;
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dy[i] * y[i] * (1 - y[i]);
+}
+
+/* tanh: y = tanh x;  dx += dy (1 - y^2) */
+static void K(tanh_fwd)(const T *x, T *y, int64_t n, double a)
+{
+    (void)a;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (T)tanh((double)x[i]);
+}
+static void K(tanh_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+{
+    (void)x, (void)a;
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dy[i] * (1 - y[i] * y[i]);
+}
+
+#else /* ---- builders and backward, dtype-independent ---------------------- */
+
+#include "internal.h"
+
+#include <math.h>
+
+#define T float
+#define K(f) f##_f32
+#include "activation.c"
+#undef T
+#undef K
+#define T double
+#define K(f) f##_f64
+#include "activation.c"
+#undef T
+#undef K
+
+typedef void (*fwd_f32)(const float *, float *, int64_t, double);
+typedef void (*fwd_f64)(const double *, double *, int64_t, double);
+typedef void (*bwd_f32)(const float *, const float *, const float *, float *, int64_t, double);
+typedef void (*bwd_f64)(const double *, const double *, const double *, double *, int64_t, double);
+
+typedef struct act_kernels {
+    fwd_f32 fwd32;
+    fwd_f64 fwd64;
+    bwd_f32 bwd32;
+    bwd_f64 bwd64;
+} act_kernels;
+
+/* Every activation has the same node: its kernels and its parameter. */
+typedef struct act_node {
+    nbi_node base;
+    const act_kernels *k;
+    double a;
+} act_node;
+
+static nb_tensor *activation(nb_ctx *ctx, int op, const act_kernels *k,
+                             nb_tensor *x, double a)
+{
+    if (!nbi_check_inputs(ctx, nbi_ops[op]->name, 1, &x))
+        return NULL;
+    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, x->ndim, x->shape);
+    if (!y)
+        return NULL;
+    if (x->dtype == NB_F32)
+        k->fwd32(x->data, y->data, x->numel, a);
+    else
+        k->fwd64(x->data, y->data, x->numel, a);
+    if (nbi_needs_grad(ctx, 1, &x)) {
+        act_node *n = nbi_record(ctx, op, sizeof *n, y, 1, &x);
+        if (!n)
+            return NULL;
+        n->k = k;
+        n->a = a;
+    }
+    return y;
+}
+
+static int activation_backward(nb_ctx *ctx, nbi_node *node)
+{
+    act_node *n = (act_node *)node;
+    nb_tensor *x = node->in[0], *y = node->out;
+    void *dx = nbi_grad(ctx, x);
+    if (!dx)
+        return ctx->status;
+    if (x->dtype == NB_F32)
+        n->k->bwd32(x->data, y->data, y->grad->data, dx, x->numel, n->a);
+    else
+        n->k->bwd64(x->data, y->data, y->grad->data, dx, x->numel, n->a);
+    return NB_OK;
+}
+
+/* One registry entry, kernel table and builder per activation. */
+#define ACTIVATION(name)                                                      \
+    const nbi_op nbi_op_##name = {#name, activation_backward};               \
+    static const act_kernels name##_kernels = {                               \
+        name##_fwd_f32, name##_fwd_f64, name##_bwd_f32, name##_bwd_f64};
+
+ACTIVATION(relu)
+ACTIVATION(leaky_relu)
+ACTIVATION(elu)
+ACTIVATION(relu6)
+ACTIVATION(sigmoid)
+ACTIVATION(tanh)
+
+nb_tensor *nb_relu(nb_ctx *ctx, nb_tensor *x)
+{
+    return activation(ctx, NBI_OP_relu, &relu_kernels, x, 0);
+}
+
+nb_tensor *nb_leaky_relu(nb_ctx *ctx, nb_tensor *x, double negative_slope)
+{
+    return activation(ctx, NBI_OP_leaky_relu, &leaky_relu_kernels, x, negative_slope);
+}
+
+nb_tensor *nb_elu(nb_ctx *ctx, nb_tensor *x, double alpha)
+{
+    return activation(ctx, NBI_OP_elu, &elu_kernels, x, alpha);
+}
+
+nb_tensor *nb_relu6(nb_ctx *ctx, nb_tensor *x)
+{
+    return activation(ctx, NBI_OP_relu6, &relu6_kernels, x, 0);
+}
+
+nb_tensor *nb_sigmoid(nb_ctx *ctx, nb_tensor *x)
+{
+    return activation(ctx, NBI_OP_sigmoid, &sigmoid_kernels, x, 0);
+}
+
+nb_tensor *nb_tanh(nb_ctx *ctx, nb_tensor *x)
+{
+    return activation(ctx, NBI_OP_tanh, &tanh_kernels, x, 0);
+}
+
+#endif
