@@ -268,7 +268,8 @@ nb_tensor *nb_log_softmax(nb_ctx *ctx, nb_tensor *x, int dim);
 
 /* Inverted dropout: in train mode each element (dropout) or each [n, c]
  * channel (dropout2d) is zeroed with probability p and the rest scaled by
- * 1/(1-p); in eval mode, the identity.  0 <= p < 1. */
+ * 1/(1-p); in eval mode (or p = 0), the identity: the result then shares
+ * x's data.  0 <= p < 1. */
 nb_tensor *nb_dropout(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng);
 nb_tensor *nb_dropout2d(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng);
 

@@ -95,8 +95,6 @@ void *nbi_scratch(nb_ctx *ctx, size_t size);
  *     struct pool_node { nbi_node base; int kh, kw; int32_t *argmax; };
  */
 
-#define NBI_MAX_INPUTS 4
-
 struct nbi_node {
     int op;            /* index into nbi_ops */
     int nin;

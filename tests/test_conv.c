@@ -1,4 +1,489 @@
-/* PLACEHOLDER */
+/* test_conv.c - conv2d (im2col + GEMM) against a direct reference, and
+ * conv1d built on it. */
 #include "harness.h"
-const tst_case tst_cases_conv[] = {{0}};
-Suite *tst_suite_conv(void) { return suite_create("conv"); }
+
+#include <string.h>
+
+/* ---- gradcheck cases ----------------------------------------------------- */
+
+/* x [N, C, H, W] (or [N, C, L] when xs[3] is 0), w likewise, and a bias
+ * [O] unless has_bias is false. */
+static void setup_conv(tst_env *e, nb_rng *rng, const int64_t *xs, const int64_t *ws,
+                       bool has_bias)
+{
+    int nd = xs[3] ? 4 : 3;
+    tst_tensor(e, rng, nd, xs);
+    tst_tensor(e, rng, nd, ws);
+    if (has_bias)
+        tst_tensor(e, rng, 1, ws);
+}
+
+static nb_tensor *conv2d_of(nb_ctx *ctx, tst_env *e, const nb_conv_opts *opts)
+{
+    return nb_conv2d(ctx, e->t[0], e->t[1], e->n > 2 ? e->t[2] : NULL, opts);
+}
+
+static nb_tensor *conv1d_of(nb_ctx *ctx, tst_env *e, const nb_conv_opts *opts)
+{
+    return nb_conv1d(ctx, e->t[0], e->t[1], e->n > 2 ? e->t[2] : NULL, opts);
+}
+
+static void setup_3x3(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 2, 5, 5}, (int64_t[]){3, 2, 3, 3}, true);
+}
+static nb_tensor *fwd_3x3(nb_ctx *ctx, tst_env *e) { return conv2d_of(ctx, e, NULL); }
+
+static void setup_s2p1(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){1, 2, 6, 5}, (int64_t[]){2, 2, 3, 3}, true);
+}
+static nb_tensor *fwd_s2p1(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.stride = {2, 2}, .padding = {1, 1}});
+}
+
+static void setup_2x3(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 2, 4, 5}, (int64_t[]){3, 2, 2, 3}, true);
+}
+static nb_tensor *fwd_2x3(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.padding = {1, 0}});
+}
+
+static void setup_same_2x2(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){1, 2, 4, 5}, (int64_t[]){2, 2, 2, 2}, true);
+}
+static void setup_same_4x4(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){1, 1, 5, 6}, (int64_t[]){2, 1, 4, 4}, true);
+}
+static nb_tensor *fwd_same(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.same = true});
+}
+
+static void setup_flip(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){1, 2, 5, 4}, (int64_t[]){2, 2, 3, 2}, true);
+}
+static nb_tensor *fwd_flip(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.stride = {2, 1}, .padding = {1, 1}, .flip = true});
+}
+
+static void setup_same_flip(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){1, 2, 4, 4}, (int64_t[]){2, 2, 2, 3}, true);
+}
+static nb_tensor *fwd_same_flip(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.same = true, .flip = true});
+}
+
+static void setup_no_bias(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 2, 4, 4}, (int64_t[]){3, 2, 3, 3}, false);
+}
+static nb_tensor *fwd_pad1(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.padding = {1, 1}});
+}
+
+/* One input channel, as the first layer of an MNIST net. */
+static void setup_c1(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 1, 6, 6}, (int64_t[]){3, 1, 3, 3}, true);
+}
+
+static void setup_1d(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 2, 9, 0}, (int64_t[]){3, 2, 3, 0}, true);
+}
+static nb_tensor *fwd_1d_s2p1(nb_ctx *ctx, tst_env *e)
+{
+    return conv1d_of(ctx, e, &(nb_conv_opts){.stride = {2, 0}, .padding = {1, 0}});
+}
+
+static void setup_1d_even(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 2, 7, 0}, (int64_t[]){2, 2, 4, 0}, true);
+}
+static nb_tensor *fwd_1d_same_flip(nb_ctx *ctx, tst_env *e)
+{
+    return conv1d_of(ctx, e, &(nb_conv_opts){.same = true, .flip = true});
+}
+
+const tst_case tst_cases_conv[] = {
+    {"conv2d 3x3 with bias", setup_3x3, fwd_3x3},
+    {"conv2d stride 2 padding 1", setup_s2p1, fwd_s2p1},
+    {"conv2d 2x3 kernel padding [1,0]", setup_2x3, fwd_2x3},
+    {"conv2d same 2x2", setup_same_2x2, fwd_same},
+    {"conv2d same 4x4", setup_same_4x4, fwd_same},
+    {"conv2d flip stride [2,1] padding 1", setup_flip, fwd_flip},
+    {"conv2d same flip 2x3", setup_same_flip, fwd_same_flip},
+    {"conv2d no bias padding 1", setup_no_bias, fwd_pad1},
+    {"conv2d one input channel", setup_c1, fwd_3x3},
+    {"conv1d stride 2 padding 1", setup_1d, fwd_1d_s2p1},
+    {"conv1d same flip even kernel", setup_1d_even, fwd_1d_same_flip},
+    {0},
+};
+
+/* ---- the direct reference ------------------------------------------------ */
+
+typedef struct ref_geom {
+    int n, c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow;
+    bool flip;
+} ref_geom;
+
+/* The input value under kernel tap (i, j) of output (oy, ox), 0 in the
+ * padding; the tap is rotated 180 degrees when flipped. */
+static int64_t ref_input_index(const ref_geom *g, int n, int c, int oy, int ox, int i, int j)
+{
+    int ki = g->flip ? g->kh - 1 - i : i, kj = g->flip ? g->kw - 1 - j : j;
+    int iy = oy * g->sh - g->pt + ki, ix = ox * g->sw - g->pl + kj;
+    if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+        return -1;
+    return (((int64_t)n * g->c + c) * g->h + iy) * g->w + ix;
+}
+
+/* y[n][o][oy][ox] = b[o] + sum_{c,i,j} w[o][c][i][j] x[n][c][oy sh - pt + i][ox sw - pl + j],
+ * and its gradients for dy: dx, dw, db += dy times the other factor. */
+static void ref_conv(const ref_geom *g, const double *x, const double *w, const double *b,
+                     double *y, const double *dy, double *dx, double *dw, double *db)
+{
+    for (int n = 0; n < g->n; n++)
+        for (int o = 0; o < g->o; o++)
+            for (int oy = 0; oy < g->oh; oy++)
+                for (int ox = 0; ox < g->ow; ox++) {
+                    int64_t yi = (((int64_t)n * g->o + o) * g->oh + oy) * g->ow + ox;
+                    double s = b ? b[o] : 0;
+                    if (db)
+                        db[o] += dy[yi];
+                    for (int c = 0; c < g->c; c++)
+                        for (int i = 0; i < g->kh; i++)
+                            for (int j = 0; j < g->kw; j++) {
+                                int64_t xi = ref_input_index(g, n, c, oy, ox, i, j);
+                                int64_t wi = (((int64_t)o * g->c + c) * g->kh + i) * g->kw + j;
+                                if (xi < 0)
+                                    continue;
+                                s += w[wi] * x[xi];
+                                if (dx)
+                                    dx[xi] += dy[yi] * w[wi];
+                                if (dw)
+                                    dw[wi] += dy[yi] * x[xi];
+                            }
+                    y[yi] = s;
+                }
+}
+
+/* Odd sizes, asymmetric padding, strides that skip part of the input. */
+static const struct {
+    int n, c, h, w, o, kh, kw;
+    nb_conv_opts opts;
+    bool bias;
+    int pt, pl, oh, ow; /* by hand */
+} ref_cases[] = {
+    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}}, true, 1, 0, 4, 2},
+    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .flip = true}, true, 1, 0, 4, 2},
+    {1, 2, 6, 7, 3, 4, 2, {.same = true}, true, 1, 0, 6, 7},
+    {3, 2, 5, 6, 2, 2, 3, {.same = true, .flip = true}, false, 0, 1, 5, 6},
+    {1, 4, 9, 8, 5, 3, 3, {.stride = {3, 2}, .padding = {2, 1}, .flip = true}, true, 2, 1, 4, 4},
+    {2, 1, 5, 5, 2, 5, 5, {.stride = {0, 0}}, true, 0, 0, 1, 1},
+};
+
+START_TEST(test_fast_matches_direct)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    ref_geom g = {ref_cases[_i].n, ref_cases[_i].c, ref_cases[_i].h, ref_cases[_i].w,
+                  ref_cases[_i].o, ref_cases[_i].kh, ref_cases[_i].kw,
+                  ref_cases[_i].opts.stride[0] ? ref_cases[_i].opts.stride[0] : 1,
+                  ref_cases[_i].opts.stride[1] ? ref_cases[_i].opts.stride[1] : 1,
+                  ref_cases[_i].pt, ref_cases[_i].pl, ref_cases[_i].oh, ref_cases[_i].ow,
+                  ref_cases[_i].opts.flip};
+    nb_rng rng;
+    nb_rng_seed(&rng, 7 + (uint64_t)_i);
+    int64_t xs[] = {g.n, g.c, g.h, g.w}, ws[] = {g.o, g.c, g.kh, g.kw}, bs[] = {g.o};
+    int64_t ys[] = {g.n, g.o, g.oh, g.ow};
+    nb_tensor *x = nb_tensor_new(ctx, NB_F64, 4, xs), *w = nb_tensor_new(ctx, NB_F64, 4, ws);
+    nb_tensor *b = ref_cases[_i].bias ? nb_tensor_new(ctx, NB_F64, 1, bs) : NULL;
+    nb_tensor *r = nb_tensor_new(ctx, NB_F64, 4, ys); /* dy of loss = sum(y * r) */
+    nb_fill_uniform(x, &rng, -1, 1);
+    nb_fill_uniform(w, &rng, -1, 1);
+    if (b)
+        nb_fill_uniform(b, &rng, -1, 1);
+    nb_fill_uniform(r, &rng, -1, 1);
+    nb_tensor *w0 = nb_tensor_copy(ctx, w, NB_F64);
+    nb_requires_grad(x, true);
+    nb_requires_grad(w, true);
+    if (b)
+        nb_requires_grad(b, true);
+
+    nb_tensor *y = nb_conv2d(ctx, x, w, b, &ref_cases[_i].opts);
+    ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+
+    nb_tensor *ry = nb_tensor_new(ctx, NB_F64, 4, ys);
+    nb_tensor *rdx = nb_tensor_new(ctx, NB_F64, 4, xs), *rdw = nb_tensor_new(ctx, NB_F64, 4, ws);
+    nb_tensor *rdb = nb_tensor_new(ctx, NB_F64, 1, bs);
+    ref_conv(&g, x->data, w->data, b ? b->data : NULL, ry->data, r->data, rdx->data,
+             rdw->data, b ? rdb->data : NULL);
+    tst_assert_values(y, 4, ys, ry->data, 1e-12);
+    tst_assert_values(x->grad, 4, xs, rdx->data, 1e-12);
+    tst_assert_values(w->grad, 4, ws, rdw->data, 1e-12);
+    if (b)
+        tst_assert_values(b->grad, 1, bs, rdb->data, 1e-12);
+    /* The flip reads the weights rotated; it never rotates them in place. */
+    tst_assert_values(w, 4, ws, w0->data, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- known values -------------------------------------------------------- */
+
+/* The course's example, by hand: x = [[1,2,3],[2,3,4],[3,4,5]] padded by 1
+ * and K = [[1,0,0],[0,1,0],[0,0,2]].  Cross-correlation (conv2d without
+ * flip) gives the course's [[7,10,3],[10,14,6],[3,6,8]]:
+ *   y[i][j] = x[i-1][j-1] + x[i][j] + 2 x[i+1][j+1], e.g. y[0][0] = 0 + 1 + 2*3 = 7,
+ *   y[1][1] = 1 + 3 + 2*5 = 14, y[2][2] = 3 + 5 + 0 = 8.
+ * With flip (K rotated: [[2,0,0],[0,1,0],[0,0,1]]) it is
+ *   y[i][j] = 2 x[i-1][j-1] + x[i][j] + x[i+1][j+1]: [[4,6,3],[6,10,8],[3,8,11]]. */
+START_TEST(test_course_example)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dtype dt = _i ? NB_F32 : NB_F64;
+    int64_t s[] = {1, 1, 3, 3};
+    nb_tensor *x = tst_make(ctx, dt, 4, s, (double[]){1, 2, 3, 2, 3, 4, 3, 4, 5});
+    nb_tensor *k = tst_make(ctx, dt, 4, s, (double[]){1, 0, 0, 0, 1, 0, 0, 0, 2});
+    nb_conv_opts opts = {.padding = {1, 1}};
+    tst_assert_values(nb_conv2d(ctx, x, k, NULL, &opts), 4, s,
+                      (double[]){7, 10, 3, 10, 14, 6, 3, 6, 8}, 0);
+    opts.flip = true;
+    tst_assert_values(nb_conv2d(ctx, x, k, NULL, &opts), 4, s,
+                      (double[]){4, 6, 3, 6, 10, 8, 3, 8, 11}, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Sobel-x [[-1,0,1],[-2,0,2],[-1,0,1]] on a 3x4 step edge, rows [0,0,9,9],
+ * padding 1.  Padded rows are [0,0,0,9,9,0], so the horizontal difference
+ * p[j+2] - p[j] is [0,9,9,-9]; the vertical weights 1,2,1 sum to 4 in the
+ * middle row and 3 at the top and bottom, where a padded row drops out.
+ * Flipping negates Sobel-x. */
+START_TEST(test_sobel)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dtype dt = _i ? NB_F32 : NB_F64;
+    int64_t xs[] = {1, 1, 3, 4}, ks[] = {1, 1, 3, 3};
+    nb_tensor *x = tst_make(ctx, dt, 4, xs, (double[]){0, 0, 9, 9, 0, 0, 9, 9, 0, 0, 9, 9});
+    nb_tensor *k = tst_make(ctx, dt, 4, ks, (double[]){-1, 0, 1, -2, 0, 2, -1, 0, 1});
+    nb_conv_opts opts = {.padding = {1, 1}};
+    tst_assert_values(nb_conv2d(ctx, x, k, NULL, &opts), 4, xs,
+                      (double[]){0, 27, 27, -27, 0, 36, 36, -36, 0, 27, 27, -27}, 0);
+    opts.flip = true;
+    tst_assert_values(nb_conv2d(ctx, x, k, NULL, &opts), 4, xs,
+                      (double[]){0, -27, -27, 27, 0, -36, -36, 36, 0, -27, -27, 27}, 0);
+    /* A bias adds to every output of its channel. */
+    int64_t bs[] = {1};
+    nb_tensor *b = tst_make(ctx, dt, 1, bs, (double[]){0.5});
+    tst_assert_values(nb_conv2d(ctx, x, k, b, &opts), 4, xs,
+                      (double[]){0.5, -26.5, -26.5, 27.5, 0.5, -35.5, -35.5, 36.5, 0.5, -26.5,
+                                 -26.5, 27.5},
+                      0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* numpy.convolve(x, [-1, 0, 1], 'same'), printed by numpy. */
+START_TEST(test_numpy_convolve_same)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dtype dt = _i ? NB_F32 : NB_F64;
+    int64_t xs[] = {1, 1, 25}, hs[] = {1, 1, 3};
+    nb_tensor *x = tst_make(ctx, dt, 3, xs,
+                            (double[]){2, 2, 2, 2, 2, 2, 2, 10, 10, 10, 10, 10, 1,
+                                       1, 1, 1, 1, 1, 1, 1, 5,  5,  5,  5,  5});
+    nb_tensor *h = tst_make(ctx, dt, 3, hs, (double[]){-1, 0, 1});
+    nb_conv_opts opts = {.same = true, .flip = true};
+    nb_tensor *y = nb_conv1d(ctx, x, h, NULL, &opts);
+    ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
+    tst_assert_values(y, 3, xs,
+                      (double[]){-2, 0, 0, 0, 0, 0, -8, -8, 0, 0, 0, 9, 9,
+                                 0,  0, 0, 0, 0, 0, -4, -4, 0, 0, 0, 5},
+                      0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* The lab's output sizes: (C, H, W) with O filters -> (O, oh, ow).  The
+ * lab's last case has C = 128; the size does not depend on C, and 2
+ * channels make it 64 times cheaper (8 minutes less under valgrind). */
+static const struct {
+    int64_t c, h, w, o, k;
+    nb_conv_opts opts;
+    int64_t oh, ow;
+} lab_sizes[] = {
+    {1, 28, 28, 16, 5, {.stride = {1, 1}}, 24, 24},
+    {2, 32, 32, 24, 3, {.stride = {1, 1}}, 30, 30},
+    {10, 32, 32, 3, 2, {.stride = {2, 2}}, 16, 16},
+    {11, 8, 16, 7, 3, {.stride = {2, 2}, .padding = {1, 1}}, 4, 8},
+    {2, 256, 256, 112, 3, {.padding = {1, 1}}, 256, 256},
+};
+
+START_TEST(test_lab_sizes)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_set_grad_enabled(ctx, false);
+    int64_t xs[] = {1, lab_sizes[_i].c, lab_sizes[_i].h, lab_sizes[_i].w};
+    int64_t ws[] = {lab_sizes[_i].o, lab_sizes[_i].c, lab_sizes[_i].k, lab_sizes[_i].k};
+    nb_tensor *x = nb_tensor_full(ctx, NB_F32, 4, xs, 1.0);
+    nb_tensor *w = nb_tensor_full(ctx, NB_F32, 4, ws, 1.0);
+    nb_tensor *y = nb_conv2d(ctx, x, w, NULL, &lab_sizes[_i].opts);
+    ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(y->ndim, 4);
+    ck_assert_int_eq(y->shape[0], 1);
+    ck_assert_int_eq(y->shape[1], lab_sizes[_i].o);
+    ck_assert_int_eq(y->shape[2], lab_sizes[_i].oh);
+    ck_assert_int_eq(y->shape[3], lab_sizes[_i].ow);
+    ck_assert_int_eq(nb_graph_size(ctx), 0);
+    /* An all-ones interior output counts the kernel's taps. */
+    double taps = (double)(lab_sizes[_i].c * lab_sizes[_i].k * lab_sizes[_i].k);
+    ck_assert(nb_get(y, y->shape[3] + 1) == taps);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- errors -------------------------------------------------------------- */
+
+START_TEST(test_errors)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){2, 3, 8, 8});
+    nb_tensor *w = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){4, 3, 3, 3});
+    nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){4});
+    nb_tensor *x3 = nb_tensor_new(ctx, NB_F32, 3, (int64_t[]){2, 3, 8});
+    nb_tensor *w3 = nb_tensor_new(ctx, NB_F32, 3, (int64_t[]){4, 3, 3});
+
+    ck_assert_ptr_null(nb_conv2d(ctx, x3, w, b, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: input [2, 3, 8] must be 4-D [N, C, H, W]");
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w3, b, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: weight [4, 3, 3] must be 4-D [O, C, kh, kw]");
+
+    nb_tensor *w1 = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){4, 1, 3, 3});
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w1, b, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv2d: input [2, 3, 8, 8] has 3 channels, weight [4, 1, 3, 3] expects 1");
+
+    nb_tensor *b5 = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){5});
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w, b5, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv2d: bias [5] does not match weight [4, 3, 3, 3]: expected [4]");
+    nb_tensor *b2d = nb_tensor_new(ctx, NB_F32, 2, (int64_t[]){4, 1});
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w, b2d, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: bias [4, 1] does not match weight");
+
+    /* 9x9 does not fit in 8x8; with padding 1 it does. */
+    nb_tensor *w9 = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){4, 3, 9, 9});
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w9, NULL, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv2d: weight [4, 3, 9, 9] is larger than input [2, 3, 8, 8] padded to 8x8");
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w9, NULL, &(nb_conv_opts){.padding = {1, 0}}));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv2d: weight [4, 3, 9, 9] is larger than input [2, 3, 8, 8] padded to 10x8");
+    nb_clear_error(ctx);
+    ck_assert_ptr_nonnull(nb_conv2d(ctx, x, w9, NULL, &(nb_conv_opts){.padding = {1, 1}}));
+
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w, b, &(nb_conv_opts){.padding = {0, -1}}));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: padding [0, -1] is negative");
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w, b, &(nb_conv_opts){.stride = {-2, 1}}));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: stride [-2, 1] is negative");
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w, b, &(nb_conv_opts){.stride = {1, 2}, .same = true}));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: same padding needs stride 1, got [1, 2]");
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w, b, &(nb_conv_opts){.padding = {1, 1}, .same = true}));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: same padding with explicit padding [1, 1]");
+
+    nb_tensor *w64 = nb_tensor_new(ctx, NB_F64, 4, (int64_t[]){4, 3, 3, 3});
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w64, b, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: input 1 is f64 but input 0 is f32");
+    nb_tensor *b64 = nb_tensor_new(ctx, NB_F64, 1, (int64_t[]){4});
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w, b64, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: input 2 is f64 but input 0 is f32");
+    nb_clear_error(ctx); /* a NULL input keeps an earlier error */
+    ck_assert_ptr_null(nb_conv2d(ctx, NULL, w, b, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: input 0 is NULL");
+
+    /* conv1d checks its own shapes and names itself. */
+    ck_assert_ptr_null(nb_conv1d(ctx, x, w3, NULL, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv1d: input [2, 3, 8, 8] must be 3-D [N, C, L]");
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w, NULL, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv1d: weight [4, 3, 3, 3] must be 3-D [O, C, k]");
+    nb_tensor *w31 = nb_tensor_new(ctx, NB_F32, 3, (int64_t[]){4, 1, 3});
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w31, NULL, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv1d: input [2, 3, 8] has 3 channels, weight [4, 1, 3] expects 1");
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w3, b5, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv1d: bias [5] does not match weight [4, 3, 3]: expected [4]");
+    nb_tensor *w39 = nb_tensor_new(ctx, NB_F32, 3, (int64_t[]){4, 3, 11});
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w39, NULL, &(nb_conv_opts){.padding = {1, 0}}));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv1d: weight [4, 3, 11] is larger than input [2, 3, 8] padded to 10");
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w3, NULL, &(nb_conv_opts){.padding = {-1, 0}}));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv1d: padding -1 is negative");
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w3, NULL, &(nb_conv_opts){.stride = {-1, 0}}));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv1d: stride -1 is negative");
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w3, NULL, &(nb_conv_opts){.stride = {2, 0}, .same = true}));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv1d: same padding needs stride 1, got 2");
+    nb_tensor *w364 = nb_tensor_new(ctx, NB_F64, 3, (int64_t[]){4, 3, 3});
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w364, NULL, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv1d: input 1 is f64 but input 0 is f32");
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* conv1d is conv2d with H = 1: same values as the 2-D call on [N, C, 1, L]. */
+START_TEST(test_conv1d_is_conv2d)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    int64_t xs[] = {2, 3, 10}, ws[] = {4, 3, 3}, bs[] = {4};
+    int64_t xs4[] = {2, 3, 1, 10}, ws4[] = {4, 3, 1, 3};
+    nb_tensor *x = nb_tensor_new(ctx, NB_F64, 3, xs), *w = nb_tensor_new(ctx, NB_F64, 3, ws);
+    nb_tensor *b = nb_tensor_new(ctx, NB_F64, 1, bs);
+    nb_fill_uniform(x, &rng, -1, 1);
+    nb_fill_uniform(w, &rng, -1, 1);
+    nb_fill_uniform(b, &rng, -1, 1);
+    nb_tensor *x4 = nb_tensor_from(ctx, NB_F64, 4, xs4, x->data);
+    nb_tensor *w4 = nb_tensor_from(ctx, NB_F64, 4, ws4, w->data);
+    nb_conv_opts o1 = {.stride = {3, 0}, .padding = {2, 0}, .flip = true};
+    nb_conv_opts o2 = {.stride = {1, 3}, .padding = {0, 2}, .flip = true};
+    nb_tensor *y = nb_conv1d(ctx, x, w, b, &o1);
+    nb_tensor *y4 = nb_conv2d(ctx, x4, w4, b, &o2);
+    ck_assert_msg(y && y4, "%s", nb_errmsg(ctx));
+    /* (10 + 4 - 3) / 3 + 1 = 4 */
+    tst_assert_values(y, 3, (int64_t[]){2, 4, 4}, y4->data, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+Suite *tst_suite_conv(void)
+{
+    Suite *s = suite_create("conv");
+    TCase *tc = tcase_create("conv2d");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_fast_matches_direct, 0,
+                        (int)(sizeof ref_cases / sizeof *ref_cases));
+    tcase_add_loop_test(tc, test_course_example, 0, 2);
+    tcase_add_loop_test(tc, test_sobel, 0, 2);
+    tcase_add_loop_test(tc, test_lab_sizes, 0, (int)(sizeof lab_sizes / sizeof *lab_sizes));
+    tcase_add_test(tc, test_errors);
+    suite_add_tcase(s, tc);
+    /* Last: conv1d goes through nb_reshape. */
+    tc = tcase_create("conv1d");
+    tcase_add_loop_test(tc, test_numpy_convolve_same, 0, 2);
+    tcase_add_test(tc, test_conv1d_is_conv2d);
+    suite_add_tcase(s, tc);
+    return s;
+}

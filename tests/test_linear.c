@@ -1,4 +1,151 @@
-/* PLACEHOLDER */
+/* test_linear.c - linear (with and without bias) and matmul. */
 #include "harness.h"
-const tst_case tst_cases_linear[] = {{0}};
-Suite *tst_suite_linear(void) { return suite_create("linear"); }
+
+#include <string.h>
+
+/* Odd sizes, so a transposed leading dimension shows: N = 3, in = 5,
+ * out = 4. */
+static void setup_linear(tst_env *e, nb_rng *rng)
+{
+    int64_t sx[] = {3, 5}, sw[] = {4, 5}, sb[] = {4};
+    tst_tensor(e, rng, 2, sx);
+    tst_tensor(e, rng, 2, sw);
+    tst_tensor(e, rng, 1, sb);
+}
+
+static void setup_matmul(tst_env *e, nb_rng *rng)
+{
+    int64_t sa[] = {3, 4}, sb[] = {4, 2};
+    tst_tensor(e, rng, 2, sa);
+    tst_tensor(e, rng, 2, sb);
+}
+
+static nb_tensor *fwd_linear(nb_ctx *ctx, tst_env *e)
+{
+    return nb_linear(ctx, e->t[0], e->t[1], e->t[2]);
+}
+static nb_tensor *fwd_linear_nobias(nb_ctx *ctx, tst_env *e)
+{
+    return nb_linear(ctx, e->t[0], e->t[1], NULL);
+}
+static nb_tensor *fwd_matmul(nb_ctx *ctx, tst_env *e) { return nb_matmul(ctx, e->t[0], e->t[1]); }
+
+const tst_case tst_cases_linear[] = {
+    {"linear [3,5] x [4,5]^T + [4]", setup_linear, fwd_linear},
+    {"linear without bias", setup_linear, fwd_linear_nobias},
+    {"matmul [3,4] x [4,2]", setup_matmul, fwd_matmul},
+    {0},
+};
+
+/* x = [[1, 2, 3], [4, 5, 6]], W = [[1, 0, -1], [0.5, 0.5, 0.5]], b = [10, -1]:
+ * x W^T = [[-2, 3], [-2, 7.5]], by hand.  For loss = sum(y): dx = the column
+ * sums of W in every row, dW = the column sums of x in every row, db = N. */
+START_TEST(test_linear_values)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dtype dt = _i ? NB_F32 : NB_F64;
+    int64_t sx[] = {2, 3}, sw[] = {2, 3}, sb[] = {2}, sy[] = {2, 2};
+    nb_tensor *x = tst_make(ctx, dt, 2, sx, (double[]){1, 2, 3, 4, 5, 6});
+    nb_tensor *w = tst_make(ctx, dt, 2, sw, (double[]){1, 0, -1, 0.5, 0.5, 0.5});
+    nb_tensor *b = tst_make(ctx, dt, 1, sb, (double[]){10, -1});
+    tst_assert_values(nb_linear(ctx, x, w, NULL), 2, sy, (double[]){-2, 3, -2, 7.5}, 0);
+    nb_requires_grad(x, true);
+    nb_requires_grad(w, true);
+    nb_requires_grad(b, true);
+    nb_tensor *y = nb_linear(ctx, x, w, b);
+    tst_assert_values(y, 2, sy, (double[]){8, 2, 8, 6.5}, 0);
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, y)), NB_OK);
+    tst_assert_values(x->grad, 2, sx, (double[]){1.5, 0.5, -0.5, 1.5, 0.5, -0.5}, 0);
+    tst_assert_values(w->grad, 2, sw, (double[]){5, 7, 9, 5, 7, 9}, 0);
+    tst_assert_values(b->grad, 1, sb, (double[]){2, 2}, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* [[1, 2, 3], [4, 5, 6]] x [[7, 8], [9, 10], [11, 12]] = [[58, 64], [139, 154]];
+ * for loss = sum(y): da = the row sums of b, db = the column sums of a. */
+START_TEST(test_matmul_values)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dtype dt = _i ? NB_F32 : NB_F64;
+    int64_t sa[] = {2, 3}, sb[] = {3, 2}, sy[] = {2, 2};
+    nb_tensor *a = tst_make(ctx, dt, 2, sa, (double[]){1, 2, 3, 4, 5, 6});
+    nb_tensor *b = tst_make(ctx, dt, 2, sb, (double[]){7, 8, 9, 10, 11, 12});
+    nb_requires_grad(a, true);
+    nb_requires_grad(b, true);
+    nb_tensor *y = nb_matmul(ctx, a, b);
+    tst_assert_values(y, 2, sy, (double[]){58, 64, 139, 154}, 0);
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, y)), NB_OK);
+    tst_assert_values(a->grad, 2, sa, (double[]){15, 19, 23, 15, 19, 23}, 0);
+    tst_assert_values(b->grad, 2, sb, (double[]){5, 5, 7, 7, 9, 9}, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Only the weight requires a gradient: the input gets none, and an op on
+ * constants records nothing. */
+START_TEST(test_partial_grad)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t sx[] = {1, 2}, sw[] = {1, 2}, sy[] = {1, 1};
+    nb_tensor *x = tst_make(ctx, NB_F64, 2, sx, (double[]){3, -2});
+    nb_tensor *w = tst_make(ctx, NB_F64, 2, sw, (double[]){0.5, 4});
+    tst_assert_values(nb_linear(ctx, x, w, NULL), 2, sy, (double[]){-6.5}, 0);
+    ck_assert_int_eq(nb_graph_size(ctx), 0);
+    nb_requires_grad(w, true);
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_linear(ctx, x, w, NULL))), NB_OK);
+    ck_assert_ptr_null(x->grad);
+    tst_assert_values(w->grad, 2, sw, (double[]){3, -2}, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s3[] = {2, 4, 3}, sx[] = {4, 3}, sw[] = {5, 2}, sw3[] = {5, 3}, sb[] = {4},
+            sa[] = {2, 3}, s1[] = {3};
+    nb_tensor *x3 = nb_tensor_new(ctx, NB_F32, 3, s3);
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 2, sx);
+    nb_tensor *w = nb_tensor_new(ctx, NB_F32, 2, sw);
+    nb_tensor *w3 = nb_tensor_new(ctx, NB_F32, 2, sw3);
+    nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, sb);
+    nb_tensor *a = nb_tensor_new(ctx, NB_F32, 2, sa);
+    nb_tensor *v = nb_tensor_new(ctx, NB_F32, 1, s1);
+    nb_tensor *x64 = nb_tensor_new(ctx, NB_F64, 2, sx);
+
+    ck_assert_ptr_null(nb_linear(ctx, x3, w3, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "linear: input [2, 4, 3] must be 2-D [N, in]");
+    ck_assert_ptr_null(nb_linear(ctx, x, v, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "linear: weight [3] must be 2-D [out, in]");
+    ck_assert_ptr_null(nb_linear(ctx, x, w, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "linear: input [4, 3] has 3 features, weight [5, 2] expects 2");
+    ck_assert_ptr_null(nb_linear(ctx, x, w3, b));
+    tst_assert_error(ctx, NB_ERR_ARG, "linear: bias [4] must be [5] for weight [5, 3]");
+    ck_assert_ptr_null(nb_linear(ctx, x, w3, x));
+    tst_assert_error(ctx, NB_ERR_ARG, "linear: bias [4, 3] must be [5] for weight [5, 3]");
+    ck_assert_ptr_null(nb_linear(ctx, x64, w3, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "linear: input 1 is f32 but input 0 is f64");
+    nb_clear_error(ctx);
+    ck_assert_ptr_null(nb_linear(ctx, NULL, w3, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "linear: input 0 is NULL");
+
+    ck_assert_ptr_null(nb_matmul(ctx, a, a));
+    tst_assert_error(ctx, NB_ERR_ARG, "matmul: [2, 3] x [2, 3]: inner sizes 3 and 2 differ");
+    ck_assert_ptr_null(nb_matmul(ctx, a, v));
+    tst_assert_error(ctx, NB_ERR_ARG, "matmul: inputs [2, 3] and [3] must both be 2-D");
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+Suite *tst_suite_linear(void)
+{
+    Suite *s = suite_create("linear");
+    TCase *tc = tcase_create("linear");
+    tcase_add_loop_test(tc, test_linear_values, 0, 2);
+    tcase_add_loop_test(tc, test_matmul_values, 0, 2);
+    tcase_add_test(tc, test_partial_grad);
+    tcase_add_test(tc, test_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,4 +1,357 @@
-/* PLACEHOLDER */
+/* test_pool.c - max_pool2d, avg_pool2d, global_avg_pool2d. */
 #include "harness.h"
-const tst_case tst_cases_pool[] = {{0}};
-Suite *tst_suite_pool(void) { return suite_create("pool"); }
+
+#include <string.h>
+
+/* A tensor for max-pooling: a random permutation of n evenly spaced levels
+ * in [-1, 1] (spacing 2/n), each moved by noise of at most a quarter of the
+ * spacing, so any two values differ by at least 1/n > 2e-3 (n <= 500).
+ * That keeps every window's maximum unique and far from the finite
+ * difference step, and float32 keeps the same argmax as float64. */
+static nb_tensor *distinct_tensor(tst_env *e, nb_rng *rng, int ndim, const int64_t *shape)
+{
+    nb_tensor *t = tst_tensor(e, rng, ndim, shape);
+    int64_t n = t->numel;
+    ck_assert_int_le(n, 500);
+    int64_t perm[500];
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)nb_rng_below(rng, (uint64_t)i + 1), tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+    double step = 2.0 / (double)n;
+    for (int64_t i = 0; i < n; i++) {
+        double noise = (nb_rng_uniform(rng) - 0.5) * 0.5 * step;
+        nb_set(t, i, -1.0 + ((double)perm[i] + 0.5) * step + noise);
+    }
+    return t;
+}
+
+static void setup_max_even(tst_env *e, nb_rng *rng)
+{
+    int64_t s[] = {2, 3, 6, 8};
+    distinct_tensor(e, rng, 4, s);
+}
+
+static void setup_max_odd(tst_env *e, nb_rng *rng)
+{
+    int64_t s[] = {2, 2, 7, 5};
+    distinct_tensor(e, rng, 4, s);
+}
+
+static void setup_max_rect(tst_env *e, nb_rng *rng)
+{
+    int64_t s[] = {1, 3, 5, 7};
+    distinct_tensor(e, rng, 4, s);
+}
+
+static void setup_even(tst_env *e, nb_rng *rng)
+{
+    int64_t s[] = {2, 3, 6, 8};
+    tst_tensor(e, rng, 4, s);
+}
+
+static void setup_odd(tst_env *e, nb_rng *rng)
+{
+    int64_t s[] = {2, 2, 7, 5};
+    tst_tensor(e, rng, 4, s);
+}
+
+static void setup_gap(tst_env *e, nb_rng *rng)
+{
+    int64_t s[] = {2, 3, 4, 5};
+    tst_tensor(e, rng, 4, s);
+}
+
+static const nb_pool_opts k2 = {{2, 2}, {0, 0}, {0, 0}};
+static const nb_pool_opts k3s2p1 = {{3, 3}, {2, 2}, {1, 1}};
+static const nb_pool_opts k23s12 = {{2, 3}, {1, 2}, {0, 0}};
+
+static nb_tensor *fwd_max_k2(nb_ctx *ctx, tst_env *e) { return nb_max_pool2d(ctx, e->t[0], &k2); }
+static nb_tensor *fwd_max_k3s2p1(nb_ctx *ctx, tst_env *e)
+{
+    return nb_max_pool2d(ctx, e->t[0], &k3s2p1);
+}
+static nb_tensor *fwd_max_k23s12(nb_ctx *ctx, tst_env *e)
+{
+    return nb_max_pool2d(ctx, e->t[0], &k23s12);
+}
+static nb_tensor *fwd_avg_k2(nb_ctx *ctx, tst_env *e) { return nb_avg_pool2d(ctx, e->t[0], &k2); }
+static nb_tensor *fwd_avg_k3s2p1(nb_ctx *ctx, tst_env *e)
+{
+    return nb_avg_pool2d(ctx, e->t[0], &k3s2p1);
+}
+static nb_tensor *fwd_gap(nb_ctx *ctx, tst_env *e) { return nb_global_avg_pool2d(ctx, e->t[0]); }
+
+const tst_case tst_cases_pool[] = {
+    {"max_pool2d 2x2 [2,3,6,8]", setup_max_even, fwd_max_k2},
+    {"max_pool2d 3x3 stride 2 padding 1 [2,2,7,5]", setup_max_odd, fwd_max_k3s2p1},
+    {"max_pool2d 2x3 stride [1,2] [1,3,5,7]", setup_max_rect, fwd_max_k23s12},
+    {"avg_pool2d 2x2 [2,3,6,8]", setup_even, fwd_avg_k2},
+    {"avg_pool2d 3x3 stride 2 padding 1 [2,2,7,5]", setup_odd, fwd_avg_k3s2p1},
+    {"global_avg_pool2d [2,3,4,5]", setup_gap, fwd_gap},
+    {0},
+};
+
+/* ---- known values, by hand ---------------------------------------------- */
+
+static const double grid4[] = {1, 3, 2, 4,
+                               5, 6, 1, 2,
+                               7, 2, 9, 1,
+                               3, 4, 5, 8};
+
+/* Backpropagates sum(y * w) for a literal w of y's shape. */
+static void backward_weighted(nb_ctx *ctx, nb_tensor *y, const double *w)
+{
+    ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
+    nb_tensor *wt = tst_make(ctx, y->dtype, y->ndim, y->shape, w);
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, wt))), NB_OK);
+}
+
+/* The 4x4 max-pool 2x2; the gradient goes to the argmax of each window. */
+START_TEST(test_max_values)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {1, 1, 4, 4}, so[] = {1, 1, 2, 2};
+    nb_tensor *x = tst_make(ctx, _i ? NB_F32 : NB_F64, 4, s, grid4);
+    nb_requires_grad(x, true);
+    nb_tensor *y = nb_max_pool2d(ctx, x, &k2);
+    tst_assert_values(y, 4, so, (double[]){6, 4, 7, 9}, 0);
+    backward_weighted(ctx, y, (double[]){1, 2, 3, 4});
+    tst_assert_values(x->grad, 4, s, (double[]){0, 0, 0, 2,
+                                                0, 1, 0, 0,
+                                                3, 0, 4, 0,
+                                                0, 0, 0, 0}, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* 3x3 windows with stride 1 overlap: all four share the 9, whose gradient
+ * is the sum of the four weights. */
+START_TEST(test_max_overlap)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {1, 1, 4, 4}, so[] = {1, 1, 2, 2};
+    nb_tensor *x = tst_make(ctx, NB_F64, 4, s, grid4);
+    nb_requires_grad(x, true);
+    nb_pool_opts o = {{3, 3}, {1, 1}, {0, 0}};
+    nb_tensor *y = nb_max_pool2d(ctx, x, &o);
+    tst_assert_values(y, 4, so, (double[]){9, 9, 9, 9}, 0);
+    backward_weighted(ctx, y, (double[]){1, 2, 3, 4});
+    tst_assert_values(x->grad, 4, s, (double[]){0, 0, 0, 0,
+                                                0, 0, 0, 0,
+                                                0, 0, 10, 0,
+                                                0, 0, 0, 0}, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* 2x2 stride 2 padding 1 on the 4x4 gives 3x3; on the negated grid, zero
+ * padding would show as 0 at the borders, -inf padding never wins. */
+START_TEST(test_max_padding)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {1, 2, 4, 4}, so[] = {1, 2, 3, 3};
+    double v[32];
+    for (int i = 0; i < 16; i++) {
+        v[i] = grid4[i];
+        v[16 + i] = -grid4[i];
+    }
+    nb_tensor *x = tst_make(ctx, _i ? NB_F32 : NB_F64, 4, s, v);
+    nb_pool_opts o = {{2, 2}, {2, 2}, {1, 1}};
+    tst_assert_values(nb_max_pool2d(ctx, x, &o), 4, so,
+                      (double[]){1, 3, 4, 7, 9, 2, 3, 5, 8,
+                                 -1, -2, -4, -5, -1, -1, -3, -4, -8}, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Ties go to the first maximum in row-major window order, as PyTorch's CPU
+ * kernel: [[1, 7], [7, 2]] routes to (0, 1), an all-equal window to (0, 0). */
+START_TEST(test_max_ties)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {1, 1, 2, 4}, so[] = {1, 1, 1, 2};
+    nb_tensor *x = tst_make(ctx, NB_F32, 4, s, (double[]){1, 7, 3, 3,
+                                                         7, 2, 3, 3});
+    nb_requires_grad(x, true);
+    nb_tensor *y = nb_max_pool2d(ctx, x, &k2);
+    tst_assert_values(y, 4, so, (double[]){7, 3}, 0);
+    backward_weighted(ctx, y, (double[]){1, 2});
+    tst_assert_values(x->grad, 4, s, (double[]){0, 1, 2, 0,
+                                                0, 0, 0, 0}, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* A NaN in a window is its maximum, as in PyTorch. */
+START_TEST(test_max_nan)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {1, 1, 2, 2};
+    nb_tensor *x = tst_make(ctx, NB_F64, 4, s, (double[]){1, NAN, 5, 2});
+    nb_tensor *y = nb_max_pool2d(ctx, x, &k2);
+    ck_assert_ptr_nonnull(y);
+    ck_assert(isnan(nb_get(y, 0)));
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_avg_values)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {1, 1, 4, 4}, so[] = {1, 1, 2, 2};
+    nb_tensor *x = tst_make(ctx, _i ? NB_F32 : NB_F64, 4, s, grid4);
+    double tol = _i ? 1e-6 : 1e-12;
+    nb_requires_grad(x, true);
+    /* (1+3+5+6)/4, (2+4+1+2)/4, (7+2+3+4)/4, (9+1+5+8)/4 */
+    tst_assert_values(nb_avg_pool2d(ctx, x, &k2), 4, so, (double[]){3.75, 2.25, 4, 5.75}, tol);
+    /* 3x3 stride 2 padding 1: windows over rows and columns [-1, 1] and
+     * [1, 3]; the padded zeros count, so every sum is divided by 9. */
+    nb_tensor *y = nb_avg_pool2d(ctx, x, &k3s2p1);
+    tst_assert_values(y, 4, so, (double[]){15.0 / 9, 18.0 / 9, 27.0 / 9, 38.0 / 9}, tol);
+    /* d sum(y) / dx = (windows over x) / 9: row and column 1 are in two. */
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, y)), NB_OK);
+    tst_assert_values(x->grad, 4, s, (double[]){1.0 / 9, 2.0 / 9, 1.0 / 9, 1.0 / 9,
+                                                2.0 / 9, 4.0 / 9, 2.0 / 9, 2.0 / 9,
+                                                1.0 / 9, 2.0 / 9, 1.0 / 9, 1.0 / 9,
+                                                1.0 / 9, 2.0 / 9, 1.0 / 9, 1.0 / 9}, tol);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_global_avg_values)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {1, 2, 2, 2}, so[] = {1, 2};
+    nb_tensor *x = tst_make(ctx, _i ? NB_F32 : NB_F64, 4, s,
+                            (double[]){1, 2, 3, 4, 10, 20, 30, 50});
+    nb_requires_grad(x, true);
+    nb_tensor *y = nb_global_avg_pool2d(ctx, x);
+    tst_assert_values(y, 2, so, (double[]){2.5, 27.5}, 0);
+    backward_weighted(ctx, y, (double[]){1, 2});
+    tst_assert_values(x->grad, 4, s, (double[]){0.25, 0.25, 0.25, 0.25, 0.5, 0.5, 0.5, 0.5}, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Output sizes round down; stride 0 means the kernel. */
+START_TEST(test_output_sizes)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s5[] = {1, 1, 5, 5}, s7[] = {2, 3, 7, 7};
+    nb_tensor *x5 = nb_tensor_new(ctx, NB_F32, 4, s5);
+    nb_tensor *x7 = nb_tensor_new(ctx, NB_F32, 4, s7);
+    nb_tensor *y = nb_max_pool2d(ctx, x5, &k2);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(y->shape[2], 2);
+    ck_assert_int_eq(y->shape[3], 2);
+    y = nb_avg_pool2d(ctx, x7, &k3s2p1);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(y->ndim, 4);
+    ck_assert_int_eq(y->shape[0], 2);
+    ck_assert_int_eq(y->shape[1], 3);
+    ck_assert_int_eq(y->shape[2], 4);
+    ck_assert_int_eq(y->shape[3], 4);
+    nb_pool_opts o = {{3, 2}, {0, 0}, {0, 1}}; /* (7 - 3)/3 + 1, (7 + 2 - 2)/2 + 1 */
+    y = nb_max_pool2d(ctx, x7, &o);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(y->shape[2], 2);
+    ck_assert_int_eq(y->shape[3], 4);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* The argmax is saved only when the op is recorded. */
+START_TEST(test_no_grad_records_nothing)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {1, 1, 4, 4};
+    nb_tensor *x = tst_make(ctx, NB_F64, 4, s, grid4);
+    ck_assert_ptr_nonnull(nb_max_pool2d(ctx, x, &k2));
+    ck_assert_int_eq(nb_graph_size(ctx), 0);
+    nb_requires_grad(x, true);
+    ck_assert_ptr_nonnull(nb_max_pool2d(ctx, x, &k2));
+    ck_assert_int_eq(nb_graph_size(ctx), 1);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s2[] = {3, 4}, s4[] = {1, 1, 4, 4}, big[] = {1, 1, 65536, 32769};
+    nb_tensor *x2 = nb_tensor_new(ctx, NB_F32, 2, s2);
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, s4);
+
+    ck_assert_ptr_null(nb_max_pool2d(ctx, x2, &k2));
+    tst_assert_error(ctx, NB_ERR_ARG, "max_pool2d: input [3, 4] must be [N, C, H, W]");
+    ck_assert_ptr_null(nb_global_avg_pool2d(ctx, x2));
+    tst_assert_error(ctx, NB_ERR_ARG, "global_avg_pool2d: input [3, 4] must be [N, C, H, W]");
+    ck_assert_ptr_null(nb_avg_pool2d(ctx, x, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "avg_pool2d: options are NULL (the kernel size is required)");
+
+    nb_pool_opts o = {{0, 2}, {0, 0}, {0, 0}};
+    ck_assert_ptr_null(nb_avg_pool2d(ctx, x, &o));
+    tst_assert_error(ctx, NB_ERR_ARG, "avg_pool2d: kernel [0, 2] must be at least 1");
+    o = (nb_pool_opts){{2, 2}, {1, -1}, {0, 0}};
+    ck_assert_ptr_null(nb_max_pool2d(ctx, x, &o));
+    tst_assert_error(ctx, NB_ERR_ARG, "max_pool2d: stride [1, -1] must not be negative");
+    o = (nb_pool_opts){{3, 3}, {1, 1}, {2, 0}};
+    ck_assert_ptr_null(nb_max_pool2d(ctx, x, &o));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "max_pool2d: padding [2, 0] must be between 0 and half the kernel [3, 3]");
+    o = (nb_pool_opts){{2, 2}, {1, 1}, {0, -1}};
+    ck_assert_ptr_null(nb_avg_pool2d(ctx, x, &o));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "avg_pool2d: padding [0, -1] must be between 0 and half the kernel [2, 2]");
+    o = (nb_pool_opts){{5, 5}, {0, 0}, {0, 0}};
+    ck_assert_ptr_null(nb_max_pool2d(ctx, x, &o));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "max_pool2d: kernel [5, 5] is larger than input [1, 1, 4, 4] padded by [0, 0]");
+    /* The padding counts: 2 rows fit 4 + 2 * 1, 7 columns do not. */
+    o = (nb_pool_opts){{2, 7}, {0, 0}, {1, 1}};
+    ck_assert_ptr_null(nb_avg_pool2d(ctx, x, &o));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "avg_pool2d: kernel [2, 7] is larger than input [1, 1, 4, 4] padded by [1, 1]");
+    o = (nb_pool_opts){{6, 2}, {0, 0}, {1, 1}}; /* 6 = 4 + 2 * 1: one window */
+    ck_assert_ptr_nonnull(nb_avg_pool2d(ctx, x, &o));
+
+    /* argmax indices are int32: a plane of 2^31 + 2^16 elements is refused
+     * before any element is read (the wrapped buffer is never touched). */
+    double dummy = 0;
+    nb_tensor *huge = nb_tensor_wrap(ctx, NB_F64, 4, big, &dummy);
+    ck_assert_ptr_null(nb_max_pool2d(ctx, huge, &k2));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "max_pool2d: input [1, 1, 65536, 32769] has planes over 2147483647 elements");
+
+    /* A NULL from a failed op keeps that op's message down the chain. */
+    nb_clear_error(ctx);
+    ck_assert_ptr_null(nb_global_avg_pool2d(ctx, nb_max_pool2d(ctx, x2, &k2)));
+    tst_assert_error(ctx, NB_ERR_ARG, "max_pool2d: input [3, 4] must be [N, C, H, W]");
+    nb_clear_error(ctx);
+    ck_assert_ptr_null(nb_avg_pool2d(ctx, NULL, &k2));
+    tst_assert_error(ctx, NB_ERR_ARG, "avg_pool2d: input 0 is NULL");
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+Suite *tst_suite_pool(void)
+{
+    Suite *s = suite_create("pool");
+    TCase *tc = tcase_create("pool");
+    tcase_add_loop_test(tc, test_max_values, 0, 2);
+    tcase_add_test(tc, test_max_overlap);
+    tcase_add_loop_test(tc, test_max_padding, 0, 2);
+    tcase_add_test(tc, test_max_ties);
+    tcase_add_test(tc, test_max_nan);
+    tcase_add_loop_test(tc, test_avg_values, 0, 2);
+    tcase_add_loop_test(tc, test_global_avg_values, 0, 2);
+    tcase_add_test(tc, test_output_sizes);
+    tcase_add_test(tc, test_no_grad_records_nothing);
+    tcase_add_test(tc, test_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,6 +1,212 @@
-/* PLACEHOLDER: replaced by the real implementation. */
+/*
+ * batchnorm.c - batch normalisation per channel over [N, C] or
+ * [N, C, H, W]: the statistics of channel c run over n and the plane of
+ * `plane` = H * W elements (1 for [N, C]) at x[(n C + c) plane + k].
+ * Running statistics are plain data updated in place, never node inputs.
+ */
+#ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
+
+/* mean = sum(x) / m, var = sum((x - mean)^2) / m (biased) per channel, two
+ * passes accumulated in double, m = N plane */
+static void K(bn_stats)(const T *x, int64_t N, int64_t C, int64_t plane, double *mean,
+                        double *var)
+{
+    double m = (double)(N * plane);
+    for (int64_t c = 0; c < C; c++) {
+        double s = 0, q = 0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = (n * C + c) * plane, e = i + plane; i < e; i++)
+                s += x[i];
+        double mu = s / m;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = (n * C + c) * plane, e = i + plane; i < e; i++)
+                q += ((double)x[i] - mu) * ((double)x[i] - mu);
+        mean[c] = mu;
+        var[c] = q / m;
+    }
+}
+
+/* y = (x - mean) invstd w + b;  w = 1 and b = 0 when NULL */
+static void K(bn_fwd)(const T *x, T *y, const T *w, const T *b, const double *mean,
+                      const double *invstd, int64_t N, int64_t C, int64_t plane)
+{
+    for (int64_t c = 0; c < C; c++) {
+        double a = invstd[c] * (w ? w[c] : 1), shift = b ? b[c] : 0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = (n * C + c) * plane, e = i + plane; i < e; i++)
+                y[i] = (T)(((double)x[i] - mean[c]) * a + shift);
+    }
+}
+
+/* xhat = (x - mean) invstd;  db += sum(dy), dw += sum(dy xhat);
+ * batch statistics: dx += w invstd / m (m dy - sum(dy) - xhat sum(dy xhat));
+ * running statistics (constants): dx += dy w invstd */
+static void K(bn_bwd)(const T *x, const T *dy, const T *w, const double *mean,
+                      const double *invstd, bool batch, T *dx, T *dw, T *db, int64_t N,
+                      int64_t C, int64_t plane)
+{
+    double m = (double)(N * plane);
+    for (int64_t c = 0; c < C; c++) {
+        double sdy = 0, sdyx = 0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = (n * C + c) * plane, e = i + plane; i < e; i++) {
+                sdy += dy[i];
+                sdyx += dy[i] * ((double)x[i] - mean[c]) * invstd[c];
+            }
+        if (dw)
+            dw[c] += (T)sdyx;
+        if (db)
+            db[c] += (T)sdy;
+        if (!dx)
+            continue;
+        double g = (w ? w[c] : 1) * invstd[c];
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = (n * C + c) * plane, e = i + plane; i < e; i++) {
+                if (batch) {
+                    double xhat = ((double)x[i] - mean[c]) * invstd[c];
+                    dx[i] += (T)(g / m * (m * dy[i] - sdy - xhat * sdyx));
+                } else {
+                    dx[i] += (T)(g * dy[i]);
+                }
+            }
+    }
+}
+
+#else /* ---- builders and backward ----------------------------------------- */
+
 #include "internal.h"
 
-static int placeholder_backward(nb_ctx *ctx, nbi_node *n) { (void)n; return nbi_fail(ctx, NB_ERR_GRAPH, "placeholder"); }
-const nbi_op nbi_op_batch_norm = {"batch_norm", placeholder_backward};
-nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight, nb_tensor *bias, nb_tensor *running_mean, nb_tensor *running_var, double momentum, double eps) { return nbi_fail_null(ctx, NB_ERR_ARG, "placeholder"); }
+#include <math.h>
+
+#define T float
+#define K(f) f##_f32
+#include "batchnorm.c"
+#undef T
+#undef K
+#define T double
+#define K(f) f##_f64
+#include "batchnorm.c"
+#undef T
+#undef K
+
+/* weight and bias are also among the inputs when given; mean and invstd
+ * are the statistics the forward used, per channel. */
+typedef struct bn_node {
+    nbi_node base;
+    nb_tensor *weight, *bias;
+    double *mean, *invstd;
+    bool batch; /* batch statistics, which depend on x */
+} bn_node;
+
+/* weight, bias and the running statistics: NULL, or [C] of x's dtype. */
+static bool check_channel_tensor(nb_ctx *ctx, const char *what, const nb_tensor *t,
+                                 const nb_tensor *x)
+{
+    if (!t)
+        return true;
+    char s1[96], s2[96];
+    if (t->dtype != x->dtype) {
+        nbi_fail(ctx, NB_ERR_ARG, "batch_norm: %s is %s but input is %s", what,
+                 nb_dtype_name(t->dtype), nb_dtype_name(x->dtype));
+        return false;
+    }
+    if (t->ndim != 1 || t->shape[0] != x->shape[1]) {
+        nbi_fail(ctx, NB_ERR_ARG, "batch_norm: %s %s does not match input %s: expected [%lld]",
+                 what, nb_shape_str(t, s1, sizeof s1), nb_shape_str(x, s2, sizeof s2),
+                 (long long)x->shape[1]);
+        return false;
+    }
+    return true;
+}
+
+nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
+                         nb_tensor *bias, nb_tensor *running_mean,
+                         nb_tensor *running_var, double momentum, double eps)
+{
+    if (!nbi_check_inputs(ctx, "batch_norm", 1, &x))
+        return NULL;
+    char s[96];
+    if (x->ndim != 2 && x->ndim != 4)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "batch_norm: input %s must be [N, C] or [N, C, H, W]",
+                             nb_shape_str(x, s, sizeof s));
+    if (!check_channel_tensor(ctx, "weight", weight, x) ||
+        !check_channel_tensor(ctx, "bias", bias, x) ||
+        !check_channel_tensor(ctx, "running_mean", running_mean, x) ||
+        !check_channel_tensor(ctx, "running_var", running_var, x))
+        return NULL;
+    if (!running_mean != !running_var)
+        return nbi_fail_null(ctx, NB_ERR_ARG,
+                             "batch_norm: running_mean and running_var must both be given or both be NULL");
+    int64_t N = x->shape[0], C = x->shape[1], plane = x->numel / (N * C), m = N * plane;
+    /* Without running statistics, eval mode uses the batch's too, as PyTorch's
+     * BatchNorm with track_running_stats=False. */
+    bool batch = nb_training(ctx) || !running_mean;
+    if (batch && m == 1)
+        return nbi_fail_null(ctx, NB_ERR_ARG,
+                             "batch_norm: input %s has 1 value per channel; batch statistics need more",
+                             nb_shape_str(x, s, sizeof s));
+
+    double *mean = nbi_scratch(ctx, sizeof *mean * (size_t)C);
+    double *var = nbi_scratch(ctx, sizeof *var * (size_t)C);
+    double *invstd = nbi_scratch(ctx, sizeof *invstd * (size_t)C);
+    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, x->ndim, x->shape);
+    if (!mean || !var || !invstd || !y)
+        return NULL;
+    if (batch) {
+        NBI_CALL(x->dtype, bn_stats, x->data, N, C, plane, mean, var);
+    } else {
+        for (int64_t c = 0; c < C; c++) {
+            mean[c] = nb_get(running_mean, c);
+            var[c] = nb_get(running_var, c);
+        }
+    }
+    for (int64_t c = 0; c < C; c++)
+        invstd[c] = 1.0 / sqrt(var[c] + eps);
+    NBI_CALL(x->dtype, bn_fwd, x->data, y->data, weight ? weight->data : NULL,
+             bias ? bias->data : NULL, mean, invstd, N, C, plane);
+
+    nb_tensor *in[3] = {x};
+    int nin = 1;
+    if (weight)
+        in[nin++] = weight;
+    if (bias)
+        in[nin++] = bias;
+    if (nbi_needs_grad(ctx, nin, in)) {
+        bn_node *n = nbi_record(ctx, NBI_OP_batch_norm, sizeof *n, y, nin, in);
+        if (!n)
+            return NULL;
+        n->weight = weight;
+        n->bias = bias;
+        n->mean = mean;
+        n->invstd = invstd;
+        n->batch = batch;
+    }
+    /* Last, so that a failed call leaves the running statistics alone. */
+    if (batch && running_mean)
+        for (int64_t c = 0; c < C; c++) {
+            double unbiased = var[c] * (double)m / (double)(m - 1);
+            nb_set(running_mean, c, (1 - momentum) * nb_get(running_mean, c) + momentum * mean[c]);
+            nb_set(running_var, c, (1 - momentum) * nb_get(running_var, c) + momentum * unbiased);
+        }
+    return y;
+}
+
+static int bn_backward(nb_ctx *ctx, nbi_node *node)
+{
+    bn_node *n = (bn_node *)node;
+    nb_tensor *x = node->in[0], *y = node->out;
+    void *dx = nbi_grad(ctx, x);
+    void *dw = n->weight ? nbi_grad(ctx, n->weight) : NULL;
+    void *db = n->bias ? nbi_grad(ctx, n->bias) : NULL;
+    if ((x->requires_grad && !dx) || (n->weight && n->weight->requires_grad && !dw) ||
+        (n->bias && n->bias->requires_grad && !db))
+        return ctx->status;
+    int64_t N = x->shape[0], C = x->shape[1], plane = x->numel / (N * C);
+    NBI_CALL(x->dtype, bn_bwd, x->data, y->grad->data, n->weight ? n->weight->data : NULL,
+             n->mean, n->invstd, n->batch, dx, dw, db, N, C, plane);
+    return NB_OK;
+}
+
+const nbi_op nbi_op_batch_norm = {"batch_norm", bn_backward};
+
+#endif

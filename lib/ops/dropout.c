@@ -1,7 +1,137 @@
-/* PLACEHOLDER: replaced by the real implementation. */
+/*
+ * dropout.c - inverted dropout, per element (dropout) or per [n, c]
+ * channel plane (dropout2d).  Both record the one op "dropout": a mask
+ * entry scales `plane` consecutive elements, 1 for dropout and the product
+ * of the sizes after C for dropout2d.
+ */
+#ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
+
+/* y = x m, m = [u >= p] / (1 - p) with u uniform, one draw per mask entry
+ * in row-major order; saves m when mask is not NULL. */
+static void K(dropout_fwd)(const T *x, T *y, T *mask, int64_t nmask, int64_t plane,
+                           double p, nb_rng *rng)
+{
+    T scale = (T)(1.0 / (1.0 - p));
+    for (int64_t j = 0; j < nmask; j++) {
+        T m = nb_rng_uniform(rng) >= p ? scale : 0;
+        if (mask)
+            mask[j] = m;
+        for (int64_t k = j * plane; k < (j + 1) * plane; k++)
+            y[k] = x[k] * m;
+    }
+}
+
+/* dx += dy m;  a NULL mask is all ones (the identity) */
+static void K(dropout_bwd)(const T *dy, T *dx, const T *mask, int64_t nmask, int64_t plane)
+{
+    for (int64_t j = 0; j < nmask; j++) {
+        T m = mask ? mask[j] : 1;
+        for (int64_t k = j * plane; k < (j + 1) * plane; k++)
+            dx[k] += dy[k] * m;
+    }
+}
+
+#else /* ---- builders and backward ----------------------------------------- */
+
 #include "internal.h"
 
-static int placeholder_backward(nb_ctx *ctx, nbi_node *n) { (void)n; return nbi_fail(ctx, NB_ERR_GRAPH, "placeholder"); }
-const nbi_op nbi_op_dropout = {"dropout", placeholder_backward};
-nb_tensor *nb_dropout(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng) { return nbi_fail_null(ctx, NB_ERR_ARG, "placeholder"); }
-nb_tensor *nb_dropout2d(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng) { return nbi_fail_null(ctx, NB_ERR_ARG, "placeholder"); }
+#define T float
+#define K(f) f##_f32
+#include "dropout.c"
+#undef T
+#undef K
+#define T double
+#define K(f) f##_f64
+#include "dropout.c"
+#undef T
+#undef K
+
+/* mask holds nmask scales of dtype, each for `plane` elements; NULL when
+ * the op was the identity. */
+typedef struct dropout_node {
+    nbi_node base;
+    void *mask;
+    int64_t nmask, plane;
+} dropout_node;
+
+static nb_tensor *dropout(nb_ctx *ctx, const char *op, nb_tensor *x, double p,
+                          nb_rng *rng, bool channels)
+{
+    if (!nbi_check_inputs(ctx, op, 1, &x))
+        return NULL;
+    char s[96];
+    if (channels && x->ndim < 3)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "%s: input %s must be at least 3-D [N, C, ...]",
+                             op, nb_shape_str(x, s, sizeof s));
+    if (!(p >= 0 && p < 1)) /* also rejects NaN */
+        return nbi_fail_null(ctx, NB_ERR_ARG, "%s: p = %g is outside [0, 1)", op, p);
+    bool identity = !nb_training(ctx) || p == 0;
+    if (!identity && !rng)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "%s: rng is NULL in train mode", op);
+    bool record = nbi_needs_grad(ctx, 1, &x);
+
+    /* The identity returns a view of x, and when x needs a gradient it still
+     * records a dropout node, with a NULL mask standing for all ones: one op
+     * and one backward for both modes, and no mask memory spent. */
+    if (identity) {
+        nb_tensor *y = nbi_step_view(ctx, x, x->ndim, x->shape);
+        if (!y)
+            return NULL;
+        if (record) {
+            dropout_node *n = nbi_record(ctx, NBI_OP_dropout, sizeof *n, y, 1, &x);
+            if (!n)
+                return NULL;
+            n->mask = NULL;
+            n->nmask = 1;
+            n->plane = x->numel;
+        }
+        return y;
+    }
+
+    int64_t plane = channels ? x->numel / (x->shape[0] * x->shape[1]) : 1;
+    int64_t nmask = x->numel / plane;
+    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, x->ndim, x->shape);
+    if (!y)
+        return NULL;
+    void *mask = NULL;
+    if (record) {
+        mask = nbi_scratch(ctx, (size_t)nmask * nb_dtype_size(x->dtype));
+        if (!mask)
+            return NULL;
+    }
+    NBI_CALL(x->dtype, dropout_fwd, x->data, y->data, mask, nmask, plane, p, rng);
+    if (record) {
+        dropout_node *n = nbi_record(ctx, NBI_OP_dropout, sizeof *n, y, 1, &x);
+        if (!n)
+            return NULL;
+        n->mask = mask;
+        n->nmask = nmask;
+        n->plane = plane;
+    }
+    return y;
+}
+
+static int dropout_backward(nb_ctx *ctx, nbi_node *node)
+{
+    dropout_node *n = (dropout_node *)node;
+    nb_tensor *x = node->in[0];
+    void *dx = nbi_grad(ctx, x);
+    if (!dx)
+        return ctx->status;
+    NBI_CALL(x->dtype, dropout_bwd, node->out->grad->data, dx, n->mask, n->nmask, n->plane);
+    return NB_OK;
+}
+
+const nbi_op nbi_op_dropout = {"dropout", dropout_backward};
+
+nb_tensor *nb_dropout(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng)
+{
+    return dropout(ctx, "dropout", x, p, rng, false);
+}
+
+nb_tensor *nb_dropout2d(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng)
+{
+    return dropout(ctx, "dropout2d", x, p, rng, true);
+}
+
+#endif

@@ -1,8 +1,168 @@
-/* PLACEHOLDER: replaced by the real implementation. */
+/*
+ * linear.c - the fully connected layer y = x W^T + b and the matrix product
+ * a b, both on CBLAS GEMM; only the bias has kernels of its own.
+ */
+#ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
+
+/* y[i, j] = b[j] for every row i of y [rows, cols], before GEMM adds x W^T */
+static void K(bias_fill)(const T *b, T *y, int64_t rows, int64_t cols)
+{
+    for (int64_t i = 0; i < rows; i++)
+        memcpy(y + i * cols, b, (size_t)cols * sizeof(T));
+}
+
+/* db[j] += sum_i dy[i, j], accumulated in double */
+static void K(bias_bwd)(const T *dy, T *db, int64_t rows, int64_t cols)
+{
+    for (int64_t j = 0; j < cols; j++) {
+        double acc = 0;
+        for (int64_t i = 0; i < rows; i++)
+            acc += dy[i * cols + j];
+        db[j] += (T)acc;
+    }
+}
+
+#else /* ---- builders and backward ----------------------------------------- */
+
 #include "internal.h"
 
-static int placeholder_backward(nb_ctx *ctx, nbi_node *n) { (void)n; return nbi_fail(ctx, NB_ERR_GRAPH, "placeholder"); }
-const nbi_op nbi_op_linear = {"linear", placeholder_backward};
-const nbi_op nbi_op_matmul = {"matmul", placeholder_backward};
-nb_tensor *nb_linear(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b) { return nbi_fail_null(ctx, NB_ERR_ARG, "placeholder"); }
-nb_tensor *nb_matmul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b) { return nbi_fail_null(ctx, NB_ERR_ARG, "placeholder"); }
+#include <limits.h>
+
+#define T float
+#define K(f) f##_f32
+#include "linear.c"
+#undef T
+#undef K
+#define T double
+#define K(f) f##_f64
+#include "linear.c"
+#undef T
+#undef K
+
+/* CBLAS takes sizes as int. */
+static bool blas_sizes_ok(nb_ctx *ctx, const char *op, int64_t m, int64_t n, int64_t k)
+{
+    if (m <= INT_MAX && n <= INT_MAX && k <= INT_MAX)
+        return true;
+    nbi_fail(ctx, NB_ERR_ARG, "%s: sizes %lld, %lld, %lld exceed BLAS's int range", op,
+             (long long)m, (long long)n, (long long)k);
+    return false;
+}
+
+/* ---- linear: x [N, in], W [out, in], b [out] or NULL -> y [N, out] ------ */
+
+nb_tensor *nb_linear(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b)
+{
+    nb_tensor *in[3] = {x, w, b};
+    int nin = b ? 3 : 2;
+    if (!nbi_check_inputs(ctx, "linear", nin, in))
+        return NULL;
+    char sx[96], sw[96], sb[96];
+    if (x->ndim != 2)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "linear: input %s must be 2-D [N, in]",
+                             nb_shape_str(x, sx, sizeof sx));
+    if (w->ndim != 2)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "linear: weight %s must be 2-D [out, in]",
+                             nb_shape_str(w, sw, sizeof sw));
+    int64_t rows = x->shape[0], nx = x->shape[1], ny = w->shape[0];
+    if (w->shape[1] != nx)
+        return nbi_fail_null(ctx, NB_ERR_ARG,
+                             "linear: input %s has %lld features, weight %s expects %lld",
+                             nb_shape_str(x, sx, sizeof sx), (long long)nx,
+                             nb_shape_str(w, sw, sizeof sw), (long long)w->shape[1]);
+    if (b && (b->ndim != 1 || b->shape[0] != ny))
+        return nbi_fail_null(ctx, NB_ERR_ARG, "linear: bias %s must be [%lld] for weight %s",
+                             nb_shape_str(b, sb, sizeof sb), (long long)ny,
+                             nb_shape_str(w, sw, sizeof sw));
+    if (!blas_sizes_ok(ctx, "linear", rows, ny, nx))
+        return NULL;
+
+    int64_t shape[2] = {rows, ny};
+    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, 2, shape);
+    if (!y)
+        return NULL;
+    /* y = x W^T (+ the bias already in y when there is one) */
+    if (b)
+        NBI_CALL(x->dtype, bias_fill, b->data, y->data, rows, ny);
+    nbi_gemm(x->dtype, false, true, (int)rows, (int)ny, (int)nx, 1.0, x->data, (int)nx,
+             w->data, (int)nx, b ? 1.0 : 0.0, y->data, (int)ny);
+    if (nbi_needs_grad(ctx, nin, in) && !nbi_record(ctx, NBI_OP_linear, sizeof(nbi_node), y, nin, in))
+        return NULL;
+    return y;
+}
+
+/* dx += dy W;  dW += dy^T x;  db += column sums of dy */
+static int linear_backward(nb_ctx *ctx, nbi_node *node)
+{
+    nb_tensor *x = node->in[0], *w = node->in[1], *b = node->nin > 2 ? node->in[2] : NULL;
+    nb_tensor *y = node->out;
+    int rows = (int)x->shape[0], nx = (int)x->shape[1], ny = (int)w->shape[0];
+    void *dx = nbi_grad(ctx, x);
+    void *dw = nbi_grad(ctx, w);
+    void *db = b ? nbi_grad(ctx, b) : NULL;
+    if ((x->requires_grad && !dx) || (w->requires_grad && !dw) || (b && b->requires_grad && !db))
+        return ctx->status;
+    const void *dy = y->grad->data;
+    if (dx)
+        nbi_gemm(x->dtype, false, false, rows, nx, ny, 1.0, dy, ny, w->data, nx, 1.0, dx, nx);
+    if (dw)
+        nbi_gemm(x->dtype, true, false, ny, nx, rows, 1.0, dy, ny, x->data, nx, 1.0, dw, nx);
+    if (db)
+        NBI_CALL(x->dtype, bias_bwd, dy, db, rows, ny);
+    return NB_OK;
+}
+
+const nbi_op nbi_op_linear = {"linear", linear_backward};
+
+/* ---- matmul: a [m, k] x b [k, n] -> y [m, n] ---------------------------- */
+
+nb_tensor *nb_matmul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b)
+{
+    nb_tensor *in[2] = {a, b};
+    if (!nbi_check_inputs(ctx, "matmul", 2, in))
+        return NULL;
+    char sa[96], sb[96];
+    if (a->ndim != 2 || b->ndim != 2)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "matmul: inputs %s and %s must both be 2-D",
+                             nb_shape_str(a, sa, sizeof sa), nb_shape_str(b, sb, sizeof sb));
+    int64_t m = a->shape[0], k = a->shape[1], n = b->shape[1];
+    if (b->shape[0] != k)
+        return nbi_fail_null(ctx, NB_ERR_ARG,
+                             "matmul: %s x %s: inner sizes %lld and %lld differ",
+                             nb_shape_str(a, sa, sizeof sa), nb_shape_str(b, sb, sizeof sb),
+                             (long long)k, (long long)b->shape[0]);
+    if (!blas_sizes_ok(ctx, "matmul", m, n, k))
+        return NULL;
+
+    int64_t shape[2] = {m, n};
+    nb_tensor *y = nbi_step_tensor(ctx, a->dtype, 2, shape);
+    if (!y)
+        return NULL;
+    /* y = a b */
+    nbi_gemm(a->dtype, false, false, (int)m, (int)n, (int)k, 1.0, a->data, (int)k, b->data,
+             (int)n, 0.0, y->data, (int)n);
+    if (nbi_needs_grad(ctx, 2, in) && !nbi_record(ctx, NBI_OP_matmul, sizeof(nbi_node), y, 2, in))
+        return NULL;
+    return y;
+}
+
+/* da += dy b^T;  db += a^T dy */
+static int matmul_backward(nb_ctx *ctx, nbi_node *node)
+{
+    nb_tensor *a = node->in[0], *b = node->in[1], *y = node->out;
+    int m = (int)a->shape[0], k = (int)a->shape[1], n = (int)b->shape[1];
+    void *da = nbi_grad(ctx, a);
+    void *db = nbi_grad(ctx, b);
+    if ((a->requires_grad && !da) || (b->requires_grad && !db))
+        return ctx->status;
+    const void *dy = y->grad->data;
+    if (da)
+        nbi_gemm(a->dtype, false, true, m, k, n, 1.0, dy, n, b->data, n, 1.0, da, k);
+    if (db)
+        nbi_gemm(a->dtype, true, false, k, n, m, 1.0, a->data, k, dy, n, 1.0, db, n);
+    return NB_OK;
+}
+
+const nbi_op nbi_op_matmul = {"matmul", matmul_backward};
+
+#endif

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what nabla needs from Debian's packages (only what is missing),
+# then bootstraps, configures and builds it.
+#   scripts/setup.sh [--sanitize]   build in build/ (or build-sanitize/ with
+#                                   AddressSanitizer + UBSan)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(gcc make autoconf automake libtool pkg-config check libcjson-dev
+          libpng-dev zlib1g-dev libopenblas-dev valgrind)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build=build
+flags=()
+if [ "${1:-}" = "--sanitize" ]; then
+    build=build-sanitize
+    flags=(--enable-sanitizers)
+fi
+
+[ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] ||
+    autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+mkdir -p "$build"
+if [ ! -f "$build/Makefile" ]; then
+    (cd "$build" && ../configure -q "${flags[@]}")
+fi
+make -C "$build" -s -j"$(nproc)" >/dev/null
+echo "setup: built in $build/"
