@@ -7,7 +7,9 @@
  * walks the tape in reverse from a scalar and fills `grad` of every tensor
  * that requires one: parameters and inputs alike.
  *
- * Memory.  A context owns everything it hands out.  Tensors made by
+ * Memory.  A context owns everything it hands out; objects with their own
+ * free function (models, optimizers, data sets, safetensors files) are
+ * freed before their context.  Tensors made by
  * nb_tensor_new() and friends are *persistent*: they live until
  * nb_tensor_free() or nb_ctx_free().  Tensors returned by ops are *step*
  * tensors: they live in the context's step arena until nb_graph_reset(),
@@ -108,7 +110,7 @@ struct nb_tensor {
     void *data;        /* numel elements of dtype, 64-byte aligned if owned */
     nb_tensor *grad;   /* same shape and dtype; NULL until backward reaches it */
     bool requires_grad;
-    char name[48];     /* for messages and reports; may be empty */
+    char name[64];     /* for messages, reports and files; may be empty */
 
     /* private to the library */
     struct nbi_node *node_;  /* the op that made it; NULL for a leaf */
@@ -182,6 +184,12 @@ bool nb_grad_enabled(const nb_ctx *ctx);
 /* Train mode (the default) or eval mode: dropout and batch norm read it. */
 bool nb_set_training(nb_ctx *ctx, bool training);
 bool nb_training(const nb_ctx *ctx);
+
+/* Threads the library's matrix products may use (1 or more), for the whole
+ * process, as OpenBLAS's own setting is; returns the previous count, 0 if
+ * never set (OpenBLAS's default then applies).  The same count and seed
+ * give the same results. */
+int nb_set_num_threads(int n);
 
 /* Number of nodes recorded since the last reset, and the name of an op
  * by its registry index (NULL past the end): for tools and tests. */
@@ -306,6 +314,146 @@ void nb_init_xavier_normal(nb_tensor *w, nb_rng *rng);
  * in +-1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)).  b may be NULL. */
 void nb_init_default(nb_tensor *w, nb_tensor *b, nb_rng *rng);
 
+/* ---- optimizers ---------------------------------------------------------
+ * PyTorch's update rules (torch.optim), so one step from the same weights
+ * and gradients gives the same weights:
+ *   sgd      g = grad + wd p; b = mu b + (1 - dampening) g (b = g at the
+ *            first step); g = nesterov ? g + mu b : b; p -= lr g
+ *   adam     g = grad + wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+ *            p -= lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ *   adamw    p -= lr wd p first (decoupled decay), then adam without wd
+ *   rmsprop  g = grad + wd p; v = alpha v + (1 - alpha) g^2;
+ *            c = centered ? v - ga^2 (ga = alpha ga + (1 - alpha) g) : v;
+ *            d = g / (sqrt(c) + eps); b = mu b + d; p -= lr (mu ? b : d) */
+
+typedef enum nb_optim_kind {
+    NB_SGD = 0,
+    NB_ADAM,
+    NB_ADAMW,
+    NB_RMSPROP,
+} nb_optim_kind;
+
+typedef struct nb_optim_opts {
+    nb_optim_kind kind;
+    double lr;
+    double momentum;      /* sgd, rmsprop */
+    double dampening;     /* sgd */
+    bool nesterov;        /* sgd */
+    double weight_decay;
+    double beta1, beta2;  /* adam, adamw */
+    double alpha;         /* rmsprop's smoothing constant */
+    double eps;           /* adam, adamw, rmsprop */
+    bool centered;        /* rmsprop */
+} nb_optim_opts;
+
+/* PyTorch's defaults for a kind: lr 0.01 (sgd, rmsprop) or 0.001 (adam,
+ * adamw), betas (0.9, 0.999), alpha 0.99, eps 1e-8, weight decay 0 (0.01
+ * for adamw), momentum 0. */
+nb_optim_opts nb_optim_defaults(nb_optim_kind kind);
+/* The kind named "sgd", "adam", "adamw" or "rmsprop"; -1 if none. */
+int nb_optim_kind_from_name(const char *name);
+const char *nb_optim_kind_name(nb_optim_kind kind);
+
+typedef struct nb_optim nb_optim;
+
+/* An optimizer over n parameters (persistent tensors, f32 or f64; the
+ * array is copied).  Its state tensors are made in ctx, zeroed.  NULL on
+ * error (a bad hyperparameter, naming it). */
+nb_optim *nb_optim_new(nb_ctx *ctx, const nb_optim_opts *opts, int n,
+                       nb_tensor *const *params);
+void nb_optim_free(nb_optim *o);
+/* One update of every parameter from its gradient; parameters without a
+ * gradient are left alone. */
+int nb_optim_step(nb_optim *o);
+/* Zeroes the parameters' gradients. */
+void nb_optim_zero_grad(nb_optim *o);
+double nb_optim_lr(const nb_optim *o);
+void nb_optim_set_lr(nb_optim *o, double lr);
+/* Steps taken so far (Adam's t); restored with the state. */
+int64_t nb_optim_steps(const nb_optim *o);
+void nb_optim_set_steps(nb_optim *o, int64_t steps);
+/* The state, for checkpoints: tensors named "<param>.<buffer>" with
+ * PyTorch's buffer names (momentum_buffer, exp_avg, exp_avg_sq,
+ * square_avg, grad_avg). */
+int nb_optim_num_state(const nb_optim *o);
+nb_tensor *nb_optim_state(const nb_optim *o, int i);
+
+/* Scales the gradients of the n tensors so their joint L2 norm is at most
+ * max_norm (torch.nn.utils.clip_grad_norm_); returns the norm before. */
+double nb_clip_grad_norm(int n, nb_tensor *const *params, double max_norm);
+
+/* Learning-rate schedules, by epoch (from 0): step decay
+ * lr gamma^floor(epoch / step_size), and cosine annealing from lr to
+ * min_lr over total epochs (torch's StepLR and CosineAnnealingLR). */
+double nb_lr_step(double lr, int epoch, int step_size, double gamma);
+double nb_lr_cosine(double lr, int epoch, int total, double min_lr);
+
+/* ---- data sets ----------------------------------------------------------
+ * Images stay as uint8 in memory, [N, C, H, W], with an int32 label each;
+ * batches are converted to float as they are drawn.  Splits, shuffles and
+ * class filters are arrays of example indices, so the data is never
+ * copied. */
+
+typedef struct nb_dataset nb_dataset;
+
+/* Reads an images file and a labels file in the IDX format of MNIST and
+ * Fashion-MNIST (idx3 of uint8 [N, H, W] and idx1 of uint8 [N]), raw or
+ * gzipped.  NULL on error: NB_ERR_IO for a missing or unreadable file,
+ * NB_ERR_FORMAT for a wrong magic, a truncated file or counts that
+ * disagree, the message naming the file. */
+nb_dataset *nb_dataset_load_idx(nb_ctx *ctx, const char *images,
+                                const char *labels);
+/* The training (train true) or test half of a data set directory: the four
+ * standard IDX names (train-images-idx3-ubyte, train-labels-idx1-ubyte,
+ * t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally .gz), or
+ * PNG files in one folder per class (DIR/train/CLASS/x.png and
+ * DIR/test/CLASS/x.png; classes sorted by name, images converted to gray
+ * and all of one size). */
+nb_dataset *nb_dataset_load(nb_ctx *ctx, const char *dir, bool train);
+void nb_dataset_free(nb_dataset *ds);
+
+int64_t nb_dataset_size(const nb_dataset *ds);
+/* [C, H, W] of one example; returns 3. */
+int nb_dataset_shape(const nb_dataset *ds, int64_t *shape);
+/* 1 + the largest label. */
+int nb_dataset_num_classes(const nb_dataset *ds);
+/* The class folder's name for PNG data sets, NULL for IDX. */
+const char *nb_dataset_class_name(const nb_dataset *ds, int label);
+const uint8_t *nb_dataset_image(const nb_dataset *ds, int64_t i);
+int32_t nb_dataset_label(const nb_dataset *ds, int64_t i);
+
+/* The indices of the examples whose label is one of classes[n], in order;
+ * returns how many (idx holds room for nb_dataset_size). */
+int64_t nb_dataset_select(const nb_dataset *ds, int n, const int32_t *classes,
+                          int64_t *idx);
+/* Fisher-Yates shuffle of n indices with rng. */
+void nb_shuffle(int64_t *idx, int64_t n, nb_rng *rng);
+
+/* Fills x [n, ...] (any shape of n times the example's numel, f32 or f64)
+ * with examples idx[0..n) scaled to [0, 1], then (v - mean) / std when std
+ * is not 0, and labels[n] (if not NULL) with their labels. */
+int nb_dataset_batch(const nb_dataset *ds, const int64_t *idx, int64_t n,
+                     nb_tensor *x, int32_t *labels, double mean, double std);
+
+/* ---- images -------------------------------------------------------------
+ * PNG through libpng, as float tensors [C, H, W] with values in [0, 1]. */
+
+/* Reads a PNG of any kind (gray, gray+alpha, RGB, RGBA, palette; 1 to 16
+ * bits) into a new persistent tensor [C, H, W]: C is the file's channel
+ * count (a palette gives 3, or 4 with transparency), or 1 with gray, the
+ * mean of the color channels (alpha ignored).  NULL on error (NB_ERR_IO,
+ * or NB_ERR_FORMAT for a corrupt, truncated, empty or too large image). */
+nb_tensor *nb_png_read(nb_ctx *ctx, const char *path, nb_dtype dtype,
+                       bool gray);
+/* Writes img [1, H, W], [H, W] (gray) or [3, H, W] (RGB) as 8 bits per
+ * channel, values clamped to [0, 1]; atomically, as nb_safetensors_save. */
+int nb_png_write(nb_ctx *ctx, const char *path, const nb_tensor *img);
+/* A new persistent [C, h, w] image resized from img [C, H, W] with
+ * bilinear interpolation (pixel centres aligned, as PyTorch's
+ * align_corners=False), averaging over the covered area when shrinking. */
+nb_tensor *nb_image_resize(nb_ctx *ctx, const nb_tensor *img, int64_t h,
+                           int64_t w);
+
 /* ---- finite-difference gradient check ----------------------------------
  * Compares backward's gradients with central differences
  * n = (f(x + eps) - f(x - eps)) / (2 eps), element by element.  An element
@@ -341,6 +489,186 @@ typedef struct nb_gradcheck_report {
 int nb_gradcheck(nb_ctx *ctx, nb_loss_fn f, void *ud, int n,
                  nb_tensor *const *wrt, const nb_gradcheck_opts *opts,
                  nb_gradcheck_report *report);
+
+/* ---- safetensors --------------------------------------------------------
+ * The format of PyTorch's and Hugging Face's weight files: an 8-byte
+ * little-endian header length, a JSON header mapping each name to its
+ * dtype, shape and byte range, then the raw little-endian data. */
+
+typedef struct nb_safetensors nb_safetensors;
+
+/* Reads and validates a whole file: the header's JSON, every entry's dtype,
+ * shape and byte range against the file's size.  NULL on error (NB_ERR_IO
+ * for a file that cannot be read, NB_ERR_FORMAT for a malformed one, the
+ * message naming the file and what is wrong). */
+nb_safetensors *nb_safetensors_open(nb_ctx *ctx, const char *path);
+/* Frees the file's memory; close it before freeing its context.  Accepts
+ * NULL. */
+void nb_safetensors_close(nb_safetensors *f);
+
+/* The entries, in the order of the file's header. */
+int nb_safetensors_count(const nb_safetensors *f);
+const char *nb_safetensors_name(const nb_safetensors *f, int i);
+/* Index of the entry named `name`, or -1. */
+int nb_safetensors_find(const nb_safetensors *f, const char *name);
+
+/* A new persistent tensor holding entry `name`, converted to dtype from
+ * any of F16, BF16, F32, F64, I8, U8, I16, I32, I64 and BOOL, and named
+ * after the entry.  NULL with a message if there is no such entry. */
+nb_tensor *nb_safetensors_get(nb_ctx *ctx, nb_safetensors *f,
+                              const char *name, nb_dtype dtype);
+
+/* Copies the entry named t->name into each of the n tensors, converting
+ * F32 and F64 as needed.  Every tensor must have an entry of its shape;
+ * with strict, every entry must also have a tensor.  On a mismatch nothing
+ * is changed and the message names each missing, unexpected or mismatched
+ * tensor. */
+int nb_safetensors_read(nb_ctx *ctx, nb_safetensors *f, int n,
+                        nb_tensor *const *tensors, bool strict);
+
+/* Writes the n tensors, each under its name (non-empty, unique), with its
+ * dtype.  The file is written beside its destination and renamed into
+ * place, so it is never seen half-written. */
+int nb_safetensors_save(nb_ctx *ctx, const char *path, int n,
+                        nb_tensor *const *tensors);
+/* The same with __metadata__: nmeta pairs of UTF-8 strings keys[i] and
+ * values[i]. */
+int nb_safetensors_save_meta(nb_ctx *ctx, const char *path, int n,
+                             nb_tensor *const *tensors, int nmeta,
+                             const char *const *keys, const char *const *values);
+/* The __metadata__ value of key in an open file, or NULL; valid until the
+ * file is closed. */
+const char *nb_safetensors_meta(const nb_safetensors *f, const char *key);
+
+/* ---- models in JSON files -----------------------------------------------
+ * A model file names its input shape (one example, batch excluded), its
+ * layers (the sequential form "layers", or the graph form "nodes" and
+ * "output") and its loss; docs/model-format.md describes it.  Loading
+ * validates every field and infers every layer's shape before anything
+ * runs. */
+
+typedef struct nb_model nb_model;
+
+typedef enum nb_loss_kind {
+    NB_LOSS_NONE = 0,
+    NB_LOSS_CROSS_ENTROPY, /* logits [N, C] and int32 labels */
+    NB_LOSS_MSE,           /* a float target shaped like the output */
+    NB_LOSS_HINGE,         /* targets in {-1, +1}, numel N */
+} nb_loss_kind;
+
+/* Loads a model file, or parses JSON text (`origin` names it in messages).
+ * Parameters and buffers are made in ctx in `dtype` and initialised as
+ * PyTorch does (nb_init_default; batch norm weight 1, bias 0, running mean
+ * 0, running var 1) from a generator seeded with 0: call nb_model_init to
+ * draw them again.  NULL on error: NB_ERR_IO when the file cannot be read,
+ * NB_ERR_FORMAT for a model that is wrong, with a one-line message such as
+ *   models/x.json: layers[3] (conv2d "conv2"): kernel_size 5 is larger
+ *   than its 3x3 input
+ * or, for bad JSON, models/x.json:12:5: ... (line and column). */
+nb_model *nb_model_load(nb_ctx *ctx, const char *path, nb_dtype dtype);
+nb_model *nb_model_parse(nb_ctx *ctx, const char *json, size_t len,
+                         const char *origin, nb_dtype dtype);
+/* Frees the model and its tensors.  Accepts NULL. */
+void nb_model_free(nb_model *m);
+
+/* Draws every parameter again from rng, as PyTorch initialises a new
+ * module, and resets the buffers. */
+void nb_model_init(nb_model *m, nb_rng *rng);
+
+const char *nb_model_name(const nb_model *m);
+nb_dtype nb_model_dtype(const nb_model *m);
+/* The shape of one example (batch excluded): returns ndim, fills shape. */
+int nb_model_input_shape(const nb_model *m, int64_t *shape);
+/* The same for the model's output. */
+int nb_model_output_shape(const nb_model *m, int64_t *shape);
+nb_loss_kind nb_model_loss_kind(const nb_model *m);
+
+/* The model's tensors: its parameters ("<layer>.weight", "<layer>.bias")
+ * and buffers ("<layer>.running_mean", ...), in layer order, named as
+ * PyTorch's state_dict names them. */
+int nb_model_num_tensors(const nb_model *m);
+nb_tensor *nb_model_tensor(const nb_model *m, int i);
+bool nb_model_is_buffer(const nb_model *m, int i);
+/* The tensor named `name`, or NULL. */
+nb_tensor *nb_model_find(const nb_model *m, const char *name);
+/* Parameter counts: trainable (requires_grad) and buffers. */
+int64_t nb_model_num_params(const nb_model *m, bool trainable);
+
+/* One layer (or node) of the model, for summaries and tools. */
+typedef struct nb_layer_info {
+    const char *name;      /* "conv1", or its index "0", "1"... */
+    const char *type;      /* "conv2d", "relu"... */
+    const char *activation; /* its "activation" field ("relu"...), or NULL */
+    int ndim;              /* of one example's output (batch excluded) */
+    int64_t shape[NB_MAX_DIMS];
+    int64_t params;        /* trainable parameters */
+    int64_t buffers;       /* elements of buffers */
+    int ninputs;
+    const char *inputs[8]; /* names of the layers it reads; "input" */
+} nb_layer_info;
+
+int nb_model_num_layers(const nb_model *m);
+int nb_model_layer(const nb_model *m, int i, nb_layer_info *info);
+/* The index of the layer whose output is the model's. */
+int nb_model_output_layer(const nb_model *m);
+
+/* Runs the model on x [N, input...] in the context's mode (train or eval:
+ * dropout and batch norm), recording the graph like any op.  Returns the
+ * output, a step tensor; NULL on error. */
+nb_tensor *nb_model_forward(nb_ctx *ctx, nb_model *m, nb_tensor *x);
+/* The output of layer i in the last forward (a step tensor, valid until
+ * nb_graph_reset), or NULL. */
+nb_tensor *nb_model_activation(const nb_model *m, int i);
+/* The generator dropout layers draw from; seeded with 0 at load. */
+nb_rng *nb_model_rng(nb_model *m);
+
+/* The model's loss of `output`: labels (int32, N of them) for cross
+ * entropy, target (a tensor) for mse and hinge.  NULL on error, including
+ * a model without a loss. */
+nb_tensor *nb_model_loss(nb_ctx *ctx, nb_model *m, nb_tensor *output,
+                         const int32_t *labels, nb_tensor *target);
+
+/* Loads the model's tensors from a safetensors file (strictly: every name,
+ * dtype-converted, every shape checked; nothing changes on a mismatch), or
+ * saves them. */
+int nb_model_load_weights(nb_model *m, const char *path);
+int nb_model_save_weights(nb_model *m, const char *path);
+
+/* The JSON text of a top-level section the model file may carry for other
+ * tools ("optimizer", "training"), or NULL if absent.  Owned by the model. */
+const char *nb_model_section(const nb_model *m, const char *key);
+
+/* ---- training settings --------------------------------------------------
+ * What a model file's "training" and "optimizer" sections say, over
+ * defaults; the command line overrides them in turn. */
+
+#define NB_MAX_CLASSES 256
+
+typedef enum nb_schedule { NB_SCHEDULE_NONE = 0, NB_SCHEDULE_STEP, NB_SCHEDULE_COSINE } nb_schedule;
+
+typedef struct nb_train_opts {
+    int epochs;               /* 5 */
+    int batch_size;           /* 64 */
+    double validation_split;  /* 0: the last fraction of the training set */
+    uint64_t seed;            /* 0 */
+    int nclasses;             /* 0: every class; else keep these labels */
+    int32_t classes[NB_MAX_CLASSES]; /* and number them 0, 1, ... */
+    double mean, std;         /* input normalisation; std 0: none */
+    double clip_grad_norm;    /* 0: none */
+    nb_schedule schedule;     /* learning rate by epoch */
+    int step_size;            /* step: every step_size epochs (1) */
+    double gamma;             /* step: times gamma (0.1) */
+    double min_lr;            /* cosine: down to min_lr (0) */
+} nb_train_opts;
+
+/* Fills train and optim (either may be NULL) from the model's sections over
+ * the defaults (optimizer: sgd with PyTorch's defaults for the type named).
+ * Errors name the field: 'model "lenet": optimizer.lr: must be a number
+ * >= 0'. */
+int nb_model_train_opts(nb_ctx *ctx, const nb_model *m, nb_train_opts *train,
+                        nb_optim_opts *optim);
+/* The learning rate of an epoch (from 0) under train's schedule. */
+double nb_schedule_lr(const nb_train_opts *train, double lr, int epoch);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc make autoconf automake libtool pkg-config check libcjson-dev
-          libpng-dev zlib1g-dev libopenblas-dev valgrind)
+          libpng-dev zlib1g-dev libopenblas-dev valgrind dataset-fashion-mnist)
 
 missing=()
 for p in "${packages[@]}"; do

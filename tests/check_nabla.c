@@ -12,6 +12,12 @@ int main(void)
 #define TST_FAMILY(name) srunner_add_suite(sr, tst_suite_##name());
 #include "families.def"
 #undef TST_FAMILY
+    srunner_add_suite(sr, tst_suite_safetensors());
+    srunner_add_suite(sr, tst_suite_model());
+    srunner_add_suite(sr, tst_suite_optim());
+    srunner_add_suite(sr, tst_suite_dataset());
+    srunner_add_suite(sr, tst_suite_image());
+    srunner_add_suite(sr, tst_suite_plot());
     srunner_add_suite(sr, tst_suite_gradcheck());
     srunner_add_suite(sr, tst_suite_registry());
     srunner_run_all(sr, CK_NORMAL);

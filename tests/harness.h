@@ -73,6 +73,12 @@ void tst_assert_values(const nb_tensor *t, int ndim, const int64_t *shape,
 Suite *tst_suite_core(void);
 Suite *tst_suite_gradcheck(void);
 Suite *tst_suite_registry(void);
+Suite *tst_suite_safetensors(void);
+Suite *tst_suite_model(void);
+Suite *tst_suite_optim(void);
+Suite *tst_suite_dataset(void);
+Suite *tst_suite_image(void);
+Suite *tst_suite_plot(void);
 #define TST_FAMILY(name) Suite *tst_suite_##name(void);
 #include "families.def"
 #undef TST_FAMILY

@@ -1,0 +1,863 @@
+/*
+ * dataset.c - image data sets: IDX files (MNIST, Fashion-MNIST), raw or
+ * gzipped, and folders of PNG files, one per class.  Examples stay uint8
+ * and are converted to float only when a batch is drawn.  zlib is used
+ * through its inflate API so its memory, too, goes through the context's
+ * allocator.
+ */
+#include "io/dataset.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+struct nb_dataset {
+    nb_ctx *ctx;
+    int64_t n, h, w;  /* n examples of [1, h, w] */
+    uint8_t *pixels;  /* n * h * w */
+    int32_t *labels;  /* n */
+    int nclasses;     /* 1 + the largest label */
+    char **names;     /* the class folders' names; NULL for IDX */
+};
+
+#define BUF_SIZE ((size_t)1 << 16)
+/* IDX images larger than this are refused. */
+#define MAX_IMAGE_PIXELS ((uint64_t)1 << 24)
+/* Deflate never expands more than 1032 to 1: a gzipped file of n bytes
+ * holds at most about 1032 n bytes, so a header claiming more is caught
+ * (as a truncated file) without allocating what it claims. */
+#define MAX_DEFLATE_RATIO 1032
+
+/* ---- reading raw or gzipped bytes --------------------------------------- */
+
+typedef struct reader {
+    nb_ctx *ctx;
+    const char *origin;  /* the file's name, for messages */
+    FILE *f;             /* NULL when reading memory */
+    uint8_t *buf;        /* the file's input buffer */
+    const uint8_t *in;   /* input not consumed yet */
+    size_t nin;
+    uint64_t size;       /* bytes of input in all (the file's size) */
+    bool gz;
+    bool zlive;          /* inflateInit2 succeeded: inflateEnd is due */
+    bool zend;           /* the last gzip member ended, nothing after it */
+    z_stream z;
+    uint64_t count;      /* bytes delivered so far */
+} reader;
+
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    reader *r = opaque;
+    if (size && items > SIZE_MAX / size)
+        return Z_NULL;
+    return nbi_alloc(r->ctx, (size_t)items * size);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    reader *r = opaque;
+    nbi_free(r->ctx, p);
+}
+
+/* Makes input available: 1 when there is some, 0 at the end, -1 on error. */
+static int fill(reader *r)
+{
+    if (r->nin)
+        return 1;
+    if (!r->f)
+        return 0;
+    size_t n = fread(r->buf, 1, BUF_SIZE, r->f);
+    if (n == 0) {
+        if (ferror(r->f)) {
+            nbi_fail(r->ctx, NB_ERR_IO, "%s: read error: %s", r->origin, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    r->in = r->buf;
+    r->nin = n;
+    return 1;
+}
+
+/* Checks for gzip's magic and starts inflating if it is there. */
+static int reader_start(reader *r)
+{
+    if (fill(r) < 0)
+        return -1;
+    if (r->nin >= 2 && r->in[0] == 0x1f && r->in[1] == 0x8b) {
+        r->gz = true;
+        r->z.zalloc = z_alloc;
+        r->z.zfree = z_free;
+        r->z.opaque = r;
+        if (inflateInit2(&r->z, 15 + 16) != Z_OK) /* 16: gzip wrapper */
+            return nbi_fail(r->ctx, NB_ERR_NOMEM, "%s: out of memory starting zlib", r->origin);
+        r->zlive = true;
+    }
+    return 0;
+}
+
+static int reader_open_file(nb_ctx *ctx, reader *r, const char *path)
+{
+    memset(r, 0, sizeof *r);
+    r->ctx = ctx;
+    r->origin = path;
+    r->f = fopen(path, "rb");
+    if (!r->f)
+        return nbi_fail(ctx, NB_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(r->f), &st) != 0)
+        return nbi_fail(ctx, NB_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return nbi_fail(ctx, NB_ERR_IO, "%s: is a directory", path);
+    /* A pipe's size is unknown: no bound then. */
+    r->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX / (2 * MAX_DEFLATE_RATIO);
+    r->buf = nbi_alloc(ctx, BUF_SIZE);
+    if (!r->buf)
+        return NB_ERR_NOMEM;
+    return reader_start(r);
+}
+
+static int reader_open_mem(nb_ctx *ctx, reader *r, const void *buf, size_t len,
+                           const char *origin)
+{
+    memset(r, 0, sizeof *r);
+    r->ctx = ctx;
+    r->origin = origin;
+    r->in = buf;
+    r->nin = len;
+    r->size = len;
+    return reader_start(r);
+}
+
+static void reader_close(reader *r)
+{
+    if (r->zlive)
+        inflateEnd(&r->z);
+    nbi_free(r->ctx, r->buf);
+    if (r->f)
+        fclose(r->f);
+}
+
+static int64_t read_raw(reader *r, uint8_t *dst, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        if (r->nin == 0 && r->f && n - got >= BUF_SIZE) { /* big reads skip the buffer */
+            size_t k = fread(dst + got, 1, n - got, r->f);
+            if (k == 0) {
+                if (ferror(r->f))
+                    return nbi_fail(r->ctx, NB_ERR_IO, "%s: read error: %s", r->origin, strerror(errno));
+                break;
+            }
+            got += k;
+            continue;
+        }
+        int s = fill(r);
+        if (s < 0)
+            return -1;
+        if (s == 0)
+            break;
+        size_t k = r->nin < n - got ? r->nin : n - got;
+        memcpy(dst + got, r->in, k);
+        r->in += k;
+        r->nin -= k;
+        got += k;
+    }
+    return (int64_t)got;
+}
+
+static int64_t read_gz(reader *r, uint8_t *dst, size_t n)
+{
+    size_t got = 0;
+    while (got < n && !r->zend) {
+        int s = fill(r);
+        if (s < 0)
+            return -1;
+        if (s == 0)
+            return nbi_fail(r->ctx, NB_ERR_FORMAT, "%s: truncated gzip data", r->origin);
+        uInt in = r->nin < UINT_MAX ? (uInt)r->nin : UINT_MAX;
+        uInt out = n - got < UINT_MAX ? (uInt)(n - got) : UINT_MAX;
+        r->z.next_in = (Bytef *)r->in;
+        r->z.avail_in = in;
+        r->z.next_out = dst + got;
+        r->z.avail_out = out;
+        int ret = inflate(&r->z, Z_NO_FLUSH);
+        size_t used = in - r->z.avail_in, made = out - r->z.avail_out;
+        r->in += used;
+        r->nin -= used;
+        got += made;
+        if (ret == Z_STREAM_END) {
+            /* Another gzip member may follow, as gzip itself allows. */
+            s = fill(r);
+            if (s < 0)
+                return -1;
+            if (s == 0)
+                r->zend = true;
+            else
+                inflateReset(&r->z);
+        } else if (ret == Z_MEM_ERROR) {
+            return nbi_fail(r->ctx, NB_ERR_NOMEM, "%s: out of memory inflating", r->origin);
+        } else if (ret != Z_OK || (used == 0 && made == 0)) {
+            return nbi_fail(r->ctx, NB_ERR_FORMAT, "%s: corrupt gzip data: %s", r->origin,
+                            r->z.msg ? r->z.msg : "inflate made no progress");
+        }
+    }
+    return (int64_t)got;
+}
+
+/* Reads up to n bytes; fewer only at the end.  -1 on error. */
+static int64_t reader_read(reader *r, uint8_t *dst, size_t n)
+{
+    int64_t got = r->gz ? read_gz(r, dst, n) : read_raw(r, dst, n);
+    if (got > 0)
+        r->count += (uint64_t)got;
+    return got;
+}
+
+/* The most bytes the rest of the input can still deliver. */
+static uint64_t reader_bound(const reader *r)
+{
+    uint64_t total = r->gz ? r->size * MAX_DEFLATE_RATIO + 1024 : r->size;
+    return total > r->count ? total - r->count : 0;
+}
+
+/* ---- IDX files ---------------------------------------------------------- */
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static const char *idx_type_name(int type)
+{
+    switch (type) {
+    case 0x08: return "uint8";
+    case 0x09: return "int8";
+    case 0x0B: return "int16";
+    case 0x0C: return "int32";
+    case 0x0D: return "float32";
+    case 0x0E: return "float64";
+    default: return NULL;
+    }
+}
+
+/* Reads the `expected` bytes after a header of `head` bytes into a buffer
+ * that grows with what actually arrives, then makes sure nothing follows. */
+static uint8_t *read_payload(reader *r, uint64_t expected, size_t head)
+{
+    nb_ctx *ctx = r->ctx;
+    if (expected > SIZE_MAX / 2)
+        return nbi_fail_null(ctx, NB_ERR_NOMEM, "%s: %" PRIu64 " bytes do not fit in memory",
+                             r->origin, expected);
+    uint64_t bound = reader_bound(r);
+    size_t cap = (size_t)(expected < bound ? expected : bound);
+    if (cap < BUF_SIZE)
+        cap = (size_t)(expected < BUF_SIZE ? expected : BUF_SIZE);
+    uint8_t *buf = nbi_alloc(ctx, cap);
+    if (!buf)
+        return NULL;
+    size_t got = 0;
+    for (;;) {
+        int64_t k = reader_read(r, buf + got, cap - got);
+        if (k < 0)
+            goto fail;
+        got += (size_t)k;
+        if (got < cap || cap == expected)
+            break;
+        size_t bigger = cap * 2 < expected ? cap * 2 : (size_t)expected;
+        uint8_t *nb = nbi_alloc(ctx, bigger);
+        if (!nb)
+            goto fail;
+        memcpy(nb, buf, got);
+        nbi_free(ctx, buf);
+        buf = nb;
+        cap = bigger;
+    }
+    if (got < expected) {
+        nbi_fail(ctx, NB_ERR_FORMAT, "%s: truncated: %" PRIu64 " bytes expected, %" PRIu64 " found",
+                 r->origin, head + expected, (uint64_t)(head + got));
+        goto fail;
+    }
+    uint8_t scratch[512];
+    uint64_t extra = 0;
+    for (;;) {
+        int64_t k = reader_read(r, scratch, sizeof scratch);
+        if (k < 0)
+            goto fail;
+        if (k == 0)
+            break;
+        extra += (uint64_t)k;
+    }
+    if (extra) {
+        nbi_fail(ctx, NB_ERR_FORMAT, "%s: trailing data: %" PRIu64 " bytes expected, %" PRIu64 " found",
+                 r->origin, head + expected, head + expected + extra);
+        goto fail;
+    }
+    return buf;
+
+fail:
+    nbi_free(ctx, buf);
+    return NULL;
+}
+
+/* An images file (ndim 3: N, H, W) or a labels file (ndim 1: N). */
+static uint8_t *idx_read(reader *r, int ndim, int64_t *dims)
+{
+    nb_ctx *ctx = r->ctx;
+    const char *what = ndim == 3 ? "images" : "labels";
+    uint32_t want = 0x800u | (uint32_t)ndim;
+    size_t head = 4 + 4 * (size_t)ndim;
+    uint8_t h[16];
+    int64_t k = reader_read(r, h, head);
+    if (k < 0)
+        return NULL;
+    if (k >= 4 && be32(h) != want) {
+        uint32_t magic = be32(h);
+        const char *type = idx_type_name(h[2]);
+        if (h[0] || h[1] || !type || h[3] == 0)
+            return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: not an IDX %s file (magic 0x%08" PRIx32 ")",
+                                 r->origin, what, magic);
+        if (h[2] != 0x08)
+            return nbi_fail_null(ctx, NB_ERR_FORMAT,
+                                 "%s: not an IDX %s file (magic 0x%08" PRIx32 ": %s values, uint8 expected)",
+                                 r->origin, what, magic, type);
+        return nbi_fail_null(ctx, NB_ERR_FORMAT,
+                             "%s: not an IDX %s file (magic 0x%08" PRIx32 ": %d dimension%s, %d expected)",
+                             r->origin, what, magic, h[3], h[3] == 1 ? "" : "s", ndim);
+    }
+    if ((size_t)k < head)
+        return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: truncated: %zu bytes expected, %zu found",
+                             r->origin, head, (size_t)k);
+    for (int i = 0; i < ndim; i++)
+        dims[i] = be32(h + 4 + 4 * i);
+    if (dims[0] == 0)
+        return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: no %s (count 0)", r->origin, what);
+    if (ndim == 3) {
+        if (dims[1] == 0 || dims[2] == 0)
+            return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: empty images (%" PRId64 "x%" PRId64 " pixels)",
+                                 r->origin, dims[1], dims[2]);
+        if ((uint64_t)dims[1] * (uint64_t)dims[2] > MAX_IMAGE_PIXELS)
+            return nbi_fail_null(ctx, NB_ERR_FORMAT,
+                                 "%s: images of %" PRId64 "x%" PRId64 " pixels are too large (at most 2^24 pixels)",
+                                 r->origin, dims[1], dims[2]);
+    }
+    /* At most 2^32 x 2^24: no overflow. */
+    uint64_t expected = (uint64_t)dims[0];
+    if (ndim == 3)
+        expected *= (uint64_t)dims[1] * (uint64_t)dims[2];
+    return read_payload(r, expected, head);
+}
+
+uint8_t *nbi_idx_parse(nb_ctx *ctx, const void *buf, size_t len, const char *origin,
+                       int ndim, int64_t *dims)
+{
+    if (ndim != 1 && ndim != 3)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "idx: %d dimensions (1 or 3)", ndim);
+    reader r;
+    uint8_t *out = NULL;
+    if (reader_open_mem(ctx, &r, buf, len, origin) == NB_OK)
+        out = idx_read(&r, ndim, dims);
+    reader_close(&r);
+    return out;
+}
+
+static uint8_t *idx_load(nb_ctx *ctx, const char *path, int ndim, int64_t *dims)
+{
+    reader r;
+    uint8_t *out = NULL;
+    if (reader_open_file(ctx, &r, path) == NB_OK)
+        out = idx_read(&r, ndim, dims);
+    reader_close(&r);
+    return out;
+}
+
+/* ---- data sets ----------------------------------------------------------- */
+
+static nb_dataset *dataset_new(nb_ctx *ctx)
+{
+    nb_dataset *ds = nbi_alloc(ctx, sizeof *ds);
+    if (ds) {
+        memset(ds, 0, sizeof *ds);
+        ds->ctx = ctx;
+    }
+    return ds;
+}
+
+void nb_dataset_free(nb_dataset *ds)
+{
+    if (!ds)
+        return;
+    nb_ctx *ctx = ds->ctx;
+    if (ds->names)
+        for (int i = 0; i < ds->nclasses; i++)
+            nbi_free(ctx, ds->names[i]);
+    nbi_free(ctx, ds->names);
+    nbi_free(ctx, ds->pixels);
+    nbi_free(ctx, ds->labels);
+    nbi_free(ctx, ds);
+}
+
+nb_dataset *nb_dataset_load_idx(nb_ctx *ctx, const char *images, const char *labels)
+{
+    if (!images || !labels)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_load_idx: %s path is NULL",
+                             images ? "labels" : "images");
+    int64_t idims[3], ldims[1];
+    uint8_t *pix = idx_load(ctx, images, 3, idims);
+    if (!pix)
+        return NULL;
+    uint8_t *lab = idx_load(ctx, labels, 1, ldims);
+    if (!lab) {
+        nbi_free(ctx, pix);
+        return NULL;
+    }
+    nb_dataset *ds = NULL;
+    if (ldims[0] != idims[0]) {
+        nbi_fail(ctx, NB_ERR_FORMAT, "%s: %" PRId64 " images but %s: %" PRId64 " labels", images,
+                 idims[0], labels, ldims[0]);
+        goto fail;
+    }
+    ds = dataset_new(ctx);
+    if (!ds)
+        goto fail;
+    ds->labels = nbi_alloc(ctx, (size_t)ldims[0] * sizeof *ds->labels);
+    if (!ds->labels)
+        goto fail;
+    ds->n = idims[0];
+    ds->h = idims[1];
+    ds->w = idims[2];
+    ds->pixels = pix;
+    for (int64_t i = 0; i < ds->n; i++) {
+        ds->labels[i] = lab[i];
+        if (lab[i] >= ds->nclasses)
+            ds->nclasses = lab[i] + 1;
+    }
+    nbi_free(ctx, lab);
+    return ds;
+
+fail:
+    nbi_free(ctx, pix);
+    nbi_free(ctx, lab);
+    nb_dataset_free(ds);
+    return NULL;
+}
+
+/* ---- folders of PNG files ------------------------------------------------ */
+
+typedef struct strlist {
+    char **v;
+    size_t n, cap;
+} strlist;
+
+static bool strlist_push(nb_ctx *ctx, strlist *l, const char *s)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        char **v = nbi_alloc(ctx, cap * sizeof *v);
+        if (!v)
+            return false;
+        if (l->n)
+            memcpy(v, l->v, l->n * sizeof *v);
+        nbi_free(ctx, l->v);
+        l->v = v;
+        l->cap = cap;
+    }
+    size_t len = strlen(s) + 1;
+    char *copy = nbi_alloc(ctx, len);
+    if (!copy)
+        return false;
+    memcpy(copy, s, len);
+    l->v[l->n++] = copy;
+    return true;
+}
+
+static void strlist_free(nb_ctx *ctx, strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        nbi_free(ctx, l->v[i]);
+    nbi_free(ctx, l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *path_join(nb_ctx *ctx, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = nbi_alloc(ctx, la + lb + 2);
+    if (p) {
+        memcpy(p, a, la);
+        p[la] = '/';
+        memcpy(p + la + 1, b, lb + 1);
+    }
+    return p;
+}
+
+static bool is_png_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 5)
+        return false;
+    const char *ext = name + n - 4;
+    return ext[0] == '.' && (ext[1] | 0x20) == 'p' && (ext[2] | 0x20) == 'n' && (ext[3] | 0x20) == 'g';
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The sorted names in dir of its sub-folders (dirs) or of its .png files;
+ * hidden entries are skipped. */
+static int list_dir(nb_ctx *ctx, const char *dir, bool dirs, strlist *out)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return nbi_fail(ctx, NB_ERR_IO, "%s: %s", dir, strerror(errno));
+    int rc = NB_OK;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno)
+                rc = nbi_fail(ctx, NB_ERR_IO, "%s: %s", dir, strerror(errno));
+            break;
+        }
+        if (e->d_name[0] == '.' || (!dirs && !is_png_name(e->d_name)))
+            continue;
+        char *path = path_join(ctx, dir, e->d_name);
+        if (!path) {
+            rc = NB_ERR_NOMEM;
+            break;
+        }
+        bool keep = dirs ? is_dir(path) : is_file(path);
+        nbi_free(ctx, path);
+        if (keep && !strlist_push(ctx, out, e->d_name)) {
+            rc = NB_ERR_NOMEM;
+            break;
+        }
+    }
+    closedir(d);
+    if (rc == NB_OK && out->n > 1)
+        qsort(out->v, out->n, sizeof *out->v, cmp_str);
+    return rc;
+}
+
+/* Reads one image as gray into example i of ds, allocating the pixels at
+ * the first; all must have the first's size. */
+static int read_example(nb_dataset *ds, int64_t i, const char *path, const char *first,
+                        int64_t total)
+{
+    nb_ctx *ctx = ds->ctx;
+    nb_tensor *t = nb_png_read(ctx, path, NB_F64, true);
+    if (!t)
+        return nb_error(ctx);
+    int rc = NB_OK;
+    int64_t h = t->shape[1], w = t->shape[2];
+    if (i == 0) {
+        if ((uint64_t)total > SIZE_MAX / (uint64_t)(h * w)) {
+            rc = nbi_fail(ctx, NB_ERR_NOMEM, "%s: %" PRId64 " images of %" PRId64 "x%" PRId64
+                          " pixels do not fit in memory", path, total, h, w);
+            goto done;
+        }
+        ds->h = h;
+        ds->w = w;
+        ds->pixels = nbi_alloc(ctx, (size_t)(total * h * w));
+        if (!ds->pixels) {
+            rc = NB_ERR_NOMEM;
+            goto done;
+        }
+    } else if (h != ds->h || w != ds->w) {
+        rc = nbi_fail(ctx, NB_ERR_FORMAT,
+                      "%s: image of %" PRId64 "x%" PRId64 " pixels, but %s has %" PRId64 "x%" PRId64
+                      " (all must be one size)", path, h, w, first, ds->h, ds->w);
+        goto done;
+    }
+    const double *v = t->data;
+    uint8_t *dst = ds->pixels + i * h * w;
+    for (int64_t k = 0; k < h * w; k++)
+        dst[k] = (uint8_t)(v[k] * 255 + 0.5);
+done:
+    nb_tensor_free(t);
+    return rc;
+}
+
+/* base/CLASS/x.png: classes in strcmp order, files in strcmp order. */
+static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base)
+{
+    strlist classes = {0};
+    strlist *files = NULL;
+    nb_dataset *ds = NULL;
+    char *first = NULL;
+    if (list_dir(ctx, base, true, &classes) != NB_OK)
+        goto fail;
+    if (classes.n == 0) {
+        nbi_fail(ctx, NB_ERR_FORMAT, "%s: no class folders", base);
+        goto fail;
+    }
+    if (classes.n > INT32_MAX) {
+        nbi_fail(ctx, NB_ERR_FORMAT, "%s: %zu class folders are too many", base, classes.n);
+        goto fail;
+    }
+    files = nbi_alloc(ctx, classes.n * sizeof *files);
+    if (!files)
+        goto fail;
+    memset(files, 0, classes.n * sizeof *files);
+    int64_t total = 0;
+    for (size_t c = 0; c < classes.n; c++) {
+        char *dir = path_join(ctx, base, classes.v[c]);
+        if (!dir)
+            goto fail;
+        int rc = list_dir(ctx, dir, false, &files[c]);
+        if (rc == NB_OK && files[c].n == 0)
+            rc = nbi_fail(ctx, NB_ERR_FORMAT, "%s: no PNG files", dir);
+        nbi_free(ctx, dir);
+        if (rc != NB_OK)
+            goto fail;
+        total += (int64_t)files[c].n;
+    }
+    ds = dataset_new(ctx);
+    if (!ds)
+        goto fail;
+    ds->labels = nbi_alloc(ctx, (size_t)total * sizeof *ds->labels);
+    if (!ds->labels)
+        goto fail;
+    int64_t i = 0;
+    for (size_t c = 0; c < classes.n; c++) {
+        for (size_t k = 0; k < files[c].n; k++, i++) {
+            char *dir = path_join(ctx, base, classes.v[c]);
+            char *path = dir ? path_join(ctx, dir, files[c].v[k]) : NULL;
+            nbi_free(ctx, dir);
+            if (!path)
+                goto fail;
+            int rc = read_example(ds, i, path, first, total);
+            if (rc != NB_OK) {
+                nbi_free(ctx, path);
+                goto fail;
+            }
+            if (i == 0)
+                first = path;
+            else
+                nbi_free(ctx, path);
+            ds->labels[i] = (int32_t)c;
+        }
+    }
+    ds->n = total;
+    ds->nclasses = (int)classes.n;
+    ds->names = classes.v; /* the data set keeps the names */
+    for (size_t c = 0; c < classes.n; c++)
+        strlist_free(ctx, &files[c]);
+    nbi_free(ctx, files);
+    nbi_free(ctx, first);
+    return ds;
+
+fail:
+    if (files)
+        for (size_t c = 0; c < classes.n; c++)
+            strlist_free(ctx, &files[c]);
+    nbi_free(ctx, files);
+    strlist_free(ctx, &classes);
+    nbi_free(ctx, first);
+    nb_dataset_free(ds);
+    return NULL;
+}
+
+/* dir/name if it is a file, else dir/name.gz if that is one, else NULL
+ * with *found false (and NULL with *found true when out of memory). */
+static char *find_idx(nb_ctx *ctx, const char *dir, const char *name, bool *found)
+{
+    *found = true;
+    char *raw = path_join(ctx, dir, name);
+    if (!raw)
+        return NULL;
+    if (is_file(raw))
+        return raw;
+    size_t n = strlen(raw);
+    char *gz = nbi_alloc(ctx, n + 4);
+    if (gz) {
+        memcpy(gz, raw, n);
+        memcpy(gz + n, ".gz", 4);
+        if (!is_file(gz)) {
+            nbi_free(ctx, gz);
+            gz = NULL;
+            *found = false;
+        }
+    }
+    nbi_free(ctx, raw);
+    return gz;
+}
+
+nb_dataset *nb_dataset_load(nb_ctx *ctx, const char *dir, bool train)
+{
+    if (!dir)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_load: dir is NULL");
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return nbi_fail_null(ctx, NB_ERR_IO, "%s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return nbi_fail_null(ctx, NB_ERR_IO, "%s: not a directory", dir);
+    const char *iname = train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
+    const char *lname = train ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
+    const char *sub = train ? "train" : "test";
+    bool ifound, lfound;
+    nb_dataset *ds = NULL;
+    char *images = find_idx(ctx, dir, iname, &ifound);
+    if (!images && ifound)
+        return NULL;
+    char *labels = find_idx(ctx, dir, lname, &lfound);
+    if (!labels && lfound)
+        goto done;
+    if (images && labels) {
+        ds = nb_dataset_load_idx(ctx, images, labels);
+    } else if (images || labels) {
+        nbi_fail(ctx, NB_ERR_IO, "%s: %s found but no %s(.gz)", dir, images ? iname : lname,
+                 images ? lname : iname);
+    } else {
+        char *base = path_join(ctx, dir, sub);
+        if (base && is_dir(base))
+            ds = load_png_folder(ctx, base);
+        else if (base)
+            nbi_fail(ctx, NB_ERR_IO, "%s: no %s(.gz) and no %s/ folder of PNG classes", dir, iname, sub);
+        nbi_free(ctx, base);
+    }
+done:
+    nbi_free(ctx, images);
+    nbi_free(ctx, labels);
+    return ds;
+}
+
+/* ---- access ---------------------------------------------------------------- */
+
+int64_t nb_dataset_size(const nb_dataset *ds)
+{
+    return ds ? ds->n : 0;
+}
+
+int nb_dataset_shape(const nb_dataset *ds, int64_t *shape)
+{
+    shape[0] = 1;
+    shape[1] = ds ? ds->h : 0;
+    shape[2] = ds ? ds->w : 0;
+    return 3;
+}
+
+int nb_dataset_num_classes(const nb_dataset *ds)
+{
+    return ds ? ds->nclasses : 0;
+}
+
+const char *nb_dataset_class_name(const nb_dataset *ds, int label)
+{
+    if (!ds || !ds->names || label < 0 || label >= ds->nclasses)
+        return NULL;
+    return ds->names[label];
+}
+
+const uint8_t *nb_dataset_image(const nb_dataset *ds, int64_t i)
+{
+    if (!ds || i < 0 || i >= ds->n)
+        return NULL;
+    return ds->pixels + i * ds->h * ds->w;
+}
+
+int32_t nb_dataset_label(const nb_dataset *ds, int64_t i)
+{
+    if (!ds || i < 0 || i >= ds->n)
+        return -1;
+    return ds->labels[i];
+}
+
+int64_t nb_dataset_select(const nb_dataset *ds, int n, const int32_t *classes, int64_t *idx)
+{
+    if (!ds || n <= 0 || !classes || !idx)
+        return 0;
+    int64_t m = 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        for (int k = 0; k < n; k++) {
+            if (ds->labels[i] == classes[k]) {
+                idx[m++] = i;
+                break;
+            }
+        }
+    }
+    return m;
+}
+
+void nb_shuffle(int64_t *idx, int64_t n, nb_rng *rng)
+{
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)nb_rng_below(rng, (uint64_t)i + 1);
+        int64_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
+
+/* ---- batches --------------------------------------------------------------- */
+
+/* Each pixel value is converted through a table of its 256 results. */
+#define BATCH_FILL(T)                                                            \
+    do {                                                                         \
+        T lut[256];                                                              \
+        for (int p = 0; p < 256; p++) {                                          \
+            double v = p / 255.0;                                                \
+            lut[p] = (T)(std != 0 ? (v - mean) / std : v);                       \
+        }                                                                        \
+        T *dst = x->data;                                                        \
+        for (int64_t k = 0; k < n; k++) {                                        \
+            const uint8_t *src = ds->pixels + idx[k] * per;                      \
+            for (int64_t j = 0; j < per; j++)                                    \
+                dst[j] = lut[src[j]];                                            \
+            dst += per;                                                          \
+        }                                                                        \
+    } while (0)
+
+int nb_dataset_batch(const nb_dataset *ds, const int64_t *idx, int64_t n, nb_tensor *x,
+                     int32_t *labels, double mean, double std)
+{
+    if (!ds)
+        return x ? nbi_fail(x->ctx_, NB_ERR_ARG, "dataset_batch: the data set is NULL") : NB_ERR_ARG;
+    nb_ctx *ctx = ds->ctx;
+    if (!x)
+        return nbi_fail(ctx, NB_ERR_ARG, "dataset_batch: x is NULL");
+    if (n < 1 || !idx)
+        return nbi_fail(ctx, NB_ERR_ARG, "dataset_batch: %" PRId64 " examples%s", n,
+                        idx ? " (at least 1 needed)" : " and idx is NULL");
+    int64_t per = ds->h * ds->w;
+    if (n > INT64_MAX / per || x->numel != n * per) {
+        char shape[64];
+        return nbi_fail(ctx, NB_ERR_ARG,
+                        "dataset_batch: x of shape %s holds %" PRId64 " values, but %" PRId64
+                        " examples of [1, %" PRId64 ", %" PRId64 "] need %" PRId64,
+                        nb_shape_str(x, shape, sizeof shape), x->numel, n, ds->h, ds->w,
+                        n > INT64_MAX / per ? INT64_MAX : n * per);
+    }
+    for (int64_t k = 0; k < n; k++)
+        if (idx[k] < 0 || idx[k] >= ds->n)
+            return nbi_fail(ctx, NB_ERR_ARG,
+                            "dataset_batch: idx[%" PRId64 "] = %" PRId64 " is out of range (%" PRId64
+                            " examples)", k, idx[k], ds->n);
+    if (x->dtype == NB_F32)
+        BATCH_FILL(float);
+    else
+        BATCH_FILL(double);
+    if (labels)
+        for (int64_t k = 0; k < n; k++)
+            labels[k] = ds->labels[idx[k]];
+    return NB_OK;
+}

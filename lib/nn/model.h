@@ -1,0 +1,157 @@
+/*
+ * model.h - what the model loader (model.c: JSON, names, the graph) shares
+ * with the layer table (layers.c: each layer kind's fields, shape rule and
+ * forward).  layers.c knows nothing of JSON; model.c knows no layer kind.
+ */
+#ifndef NABLA_NN_MODEL_H
+#define NABLA_NN_MODEL_H
+
+#include "internal.h"
+
+#include <stddef.h>
+
+/* Inputs a node may read (nb_layer_info has room for this many names). */
+#define NBI_MAX_INPUTS 8
+/* Elements one example's activation, or one parameter, may hold: more is
+ * taken for a mistake in the file rather than a network. */
+#define NBI_MAX_ELEMS ((int64_t)1 << 40)
+/* Room for the reason a layer gives for rejecting its settings or shapes. */
+#define NBI_WHY_SIZE 256
+
+/* The shape of one example, batch excluded. */
+typedef struct nbi_shape {
+    int ndim;
+    int64_t d[NB_MAX_DIMS];
+} nbi_shape;
+
+/* a * b for sizes >= 0, saturating at 2^62 so that chains of products
+ * can be compared with a limit afterwards. */
+static inline int64_t nbi_mul(int64_t a, int64_t b)
+{
+    const int64_t sat = (int64_t)1 << 62;
+    return a != 0 && b > sat / a ? sat : a * b;
+}
+
+/* ---- layer settings ------------------------------------------------------
+ * Each kind reads its fields into its own member of the union. */
+
+typedef struct nbi_pad {
+    int v[2];  /* [ph, pw] */
+    bool same; /* "same": computed from the kernel */
+} nbi_pad;
+
+typedef struct nbi_conv_conf {  /* conv2d, conv1d (index 0 only) */
+    int in, out;                /* in 0: inferred */
+    int kernel[2], stride[2];
+    nbi_pad padding;
+    bool bias;
+} nbi_conv_conf;
+
+typedef struct nbi_pool_conf {  /* max_pool2d, avg_pool2d */
+    int kernel[2], stride[2], padding[2]; /* stride 0: the kernel */
+} nbi_pool_conf;
+
+typedef struct nbi_linear_conf {
+    int in, out;                /* in 0: inferred */
+    bool bias;
+} nbi_linear_conf;
+
+typedef struct nbi_bn_conf {
+    int num_features;           /* 0: inferred */
+    double eps, momentum;
+    bool affine;
+} nbi_bn_conf;
+
+typedef union nbi_layer_conf {
+    nbi_conv_conf conv;
+    nbi_pool_conf pool;
+    nbi_linear_conf linear;
+    nbi_bn_conf bn;
+    double p;     /* dropout, dropout2d */
+    double slope; /* leaky_relu */
+    double alpha; /* elu */
+    int dim;      /* softmax, of [N, ...] */
+} nbi_layer_conf;
+
+/* ---- fields --------------------------------------------------------------
+ * A field's JSON form and where its value goes (offset into the conf).
+ * model.c reads every field generically from these rows. */
+
+typedef enum nbi_ftype {
+    NBI_F_INT,  /* an integer in [lo, hi]: int (PAIR: or [h, w], int[2]) */
+    NBI_F_PAD,  /* as NBI_F_INT with PAIR, or "same" with SAME: nbi_pad */
+    NBI_F_REAL, /* a number in [lo, hi] (hi excluded with OPEN): double */
+    NBI_F_BOOL, /* true or false: bool */
+} nbi_ftype;
+
+enum {
+    NBI_REQUIRED = 1u << 0, /* no default */
+    NBI_PAIR = 1u << 1,     /* an int or a pair [h, w]; writes int[2] */
+    NBI_SAME = 1u << 2,     /* NBI_F_PAD: also "same" */
+    NBI_OPEN = 1u << 3,     /* NBI_F_REAL: hi excluded */
+};
+
+typedef struct nbi_field {
+    const char *name;
+    nbi_ftype type;
+    unsigned flags;
+    size_t offset; /* into nbi_layer_conf */
+    double def;    /* the default, unless NBI_REQUIRED */
+    double lo, hi; /* the accepted range */
+} nbi_field;
+
+/* ---- layers ------------------------------------------------------------- */
+
+/* Parameter and buffer slots, in PyTorch's state_dict order. */
+enum { NBI_WEIGHT, NBI_BIAS, NBI_RUNNING_MEAN, NBI_RUNNING_VAR, NBI_NSLOTS };
+extern const char *const nbi_slot_names[NBI_NSLOTS];
+
+typedef struct nbi_layer_kind nbi_layer_kind;
+
+typedef struct nbi_layer {
+    const nbi_layer_kind *kind;
+    const char *name;
+    int index;                 /* position in the file's list */
+    nbi_layer_conf conf;
+    const nbi_layer_kind *act; /* the "activation" field, or NULL */
+    nbi_layer_conf act_conf;   /* its defaults */
+    int nin;
+    int in[NBI_MAX_INPUTS];    /* layers read, by position; -1: the input */
+    const char *in_names[NBI_MAX_INPUTS];
+    nbi_shape out;
+    /* Declared by infer: the shape of each slot used, or ndim 0. */
+    nbi_shape slot[NBI_NSLOTS];
+    nb_tensor *t[NBI_NSLOTS];  /* made by the loader from slot[] */
+} nbi_layer;
+
+enum {
+    NBI_MULTI = 1u << 0,      /* reads several inputs: graph form only */
+    NBI_ACTIVATION = 1u << 1, /* may be named by an "activation" field */
+    NBI_TAKES_ACT = 1u << 2,  /* has an "activation" field */
+};
+
+/* One row per layer type.  check and infer return 0, or -1 after writing
+ * the reason (one line, NBI_WHY_SIZE bytes) into why. */
+struct nbi_layer_kind {
+    const char *type;
+    const nbi_field *fields; /* ended by a row with a NULL name */
+    unsigned flags;
+    int min_inputs;
+    /* The settings alone, once read (may be NULL). */
+    int (*check)(nbi_layer *l, char *why);
+    /* From the shapes of the l->nin inputs: l->out and l->slot[]. */
+    int (*infer)(nbi_layer *l, const nbi_shape *in, char *why);
+    /* p: the slots' tensors (NULL where unused); x: nin inputs [N, ...]. */
+    nb_tensor *(*forward)(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
+                          int nin, nb_tensor *const *x, nb_rng *rng);
+    /* Draws the parameters again and resets the buffers (may be NULL). */
+    void (*init)(nb_tensor *const *p, nb_rng *rng);
+};
+
+/* The table, ended by a zeroed row. */
+extern const nbi_layer_kind nbi_layer_kinds[];
+
+/* Writes the shape as "[1, 28, 28]" into buf (always terminated). */
+char *nbi_shape_fmt(const nbi_shape *s, char *buf, size_t size);
+
+#endif

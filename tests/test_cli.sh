@@ -1,0 +1,334 @@
+#!/bin/sh
+# test_cli.sh - the `nabla` command-line tool, run by make check.
+#
+# Needs top_srcdir (models/, tests/data/) and top_builddir (tools/nabla);
+# make check sets both.  By hand, from a build directory:
+#   top_srcdir=.. top_builddir=. ../tests/test_cli.sh
+# Prints one line per failed check and ends with "N passed, N failed".
+
+top_srcdir=${top_srcdir:-$(dirname "$0")/..}
+top_builddir=${top_builddir:-.}
+nabla="$top_builddir/tools/nabla"
+models="$top_srcdir/models"
+data="$top_srcdir/tests/data/cli"
+bad="$top_srcdir/tests/data/models-bad"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_cli.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# run ARGS...: runs nabla, keeping its exit code in $rc and its output in
+# $tmp/out and $tmp/err.
+run() {
+    "$nabla" "$@" > "$tmp/out" 2> "$tmp/err"
+    rc=$?
+}
+
+# expect_rc CODE WHAT: the last run exited with CODE.
+expect_rc() {
+    if [ "$rc" -eq "$1" ]; then pass; else fail "$2: exit $rc, expected $1; stderr: $(head -c 300 "$tmp/err")"; fi
+}
+
+# expect_error CODE WHAT [TEXT]: the last run exited with CODE, wrote nothing
+# on stdout and exactly one line on stderr, starting "nabla " and holding
+# TEXT when given.  Every error line is "nabla: ..." or "nabla VERB: ...".
+expect_error() {
+    lines=$(wc -l < "$tmp/err")
+    if [ "$rc" -ne "$1" ]; then
+        fail "$2: exit $rc, expected $1; stderr: $(head -c 300 "$tmp/err")"
+    elif [ "$lines" -ne 1 ] || [ -s "$tmp/out" ]; then
+        fail "$2: expected one line on stderr and none on stdout, got $lines: $(head -c 300 "$tmp/err")"
+    elif ! grep -q '^nabla[ :]' "$tmp/err"; then
+        fail "$2: the error line does not start with 'nabla': $(cat "$tmp/err")"
+    elif [ -n "${3:-}" ] && ! grep -qF -- "$3" "$tmp/err"; then
+        fail "$2: the error line lacks '$3': $(cat "$tmp/err")"
+    else
+        pass
+    fi
+}
+
+# expect_out TEXT WHAT: the last run's stdout holds the line TEXT.
+expect_out() {
+    if grep -qxF -- "$1" "$tmp/out"; then pass; else fail "$2: no line '$1' in the output"; fi
+}
+
+# ---- reading safetensors files with od -----------------------------------
+
+# st_header FILE: the JSON header, on one line without blanks.
+st_header() {
+    n=$(od -An -tu8 -N8 "$1" | tr -d ' ')
+    tail -c +9 "$1" | head -c "$n" | tr -d ' \n'
+}
+
+# st_entry FILE NAME: the entry's fields ("dtype":"F32","shape":[2,3],...).
+st_entry() {
+    st_header "$1" | sed -n "s/.*\"$2\":{\([^}]*\)}.*/\1/p"
+}
+
+# st_value FILE NAME INDEX: element INDEX of an F32 or F64 entry.
+st_value() {
+    entry=$(st_entry "$1" "$2")
+    dtype=$(echo "$entry" | sed -n 's/.*"dtype":"\([A-Z0-9]*\)".*/\1/p')
+    start=$(echo "$entry" | sed -n 's/.*"data_offsets":\[\([0-9]*\),.*/\1/p')
+    n=$(od -An -tu8 -N8 "$1" | tr -d ' ')
+    case $dtype in
+        F32) size=4 ;;
+        F64) size=8 ;;
+        *) echo "nan"; return ;;
+    esac
+    od -An -tf$size -j $((8 + n + start + size * $3)) -N$size "$1" | tr -d ' '
+}
+
+# expect_value FILE NAME INDEX VALUE TOL WHAT: |got - VALUE| <= TOL max(1, |VALUE|).
+expect_value() {
+    got=$(st_value "$1" "$2" "$3")
+    if awk -v a="$got" -v b="$4" -v tol="$5" 'BEGIN {
+            d = a - b; if (d < 0) d = -d; m = b < 0 ? -b : b; if (m < 1) m = 1
+            exit !(a != "" && d <= tol * m) }'; then
+        pass
+    else
+        fail "$6: $2[$3] is '$got', expected $4"
+    fi
+}
+
+# ---- the tool itself -------------------------------------------------------
+
+if [ ! -x "$nabla" ]; then
+    echo "FAIL: $nabla is not built"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+run --version
+expect_rc 0 "--version"
+if grep -qx 'nabla [0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*' "$tmp/out"; then pass; else fail "--version: $(cat "$tmp/out")"; fi
+
+run --help
+expect_rc 0 "--help"
+for verb in summary forward gradcheck graph; do
+    if grep -q "^  $verb " "$tmp/out"; then pass; else fail "--help does not list $verb"; fi
+done
+
+# Each verb's help names each of its flags.
+check_help() {
+    verb=$1; shift
+    run "$verb" --help
+    expect_rc 0 "$verb --help"
+    for flag in "$@"; do
+        if grep -q -- "--$flag" "$tmp/out"; then pass; else fail "$verb --help does not describe --$flag"; fi
+    done
+}
+check_help summary dtype
+check_help forward input out weights labels grad train dtype seed
+check_help gradcheck weights batch seed max-elems eps eval
+check_help graph help
+
+run help gradcheck
+expect_rc 0 "help gradcheck"
+
+# ---- usage errors: exit 2, one line ----------------------------------------
+
+tiny="$data/tiny.json"
+
+run
+expect_error 2 "no verb" "nabla: no verb given"
+run frobnicate
+expect_error 2 "unknown verb" "nabla: unknown verb 'frobnicate' (see nabla --help)"
+run --frob
+expect_error 2 "unknown top-level option" "unknown option --frob"
+run forward "$tiny" --frob --input x --out y
+expect_error 2 "unknown option" "nabla forward: unknown option --frob (see nabla forward --help)"
+run summary
+expect_error 2 "summary without a model" "nabla summary: missing argument"
+run summary "$tiny" "$tiny"
+expect_error 2 "summary with two models" "unexpected argument"
+run summary "$tiny" --dtype f16
+expect_error 2 "--dtype f16" "nabla summary: --dtype: 'f16' is not a dtype (f32 or f64)"
+run summary "$tiny" --dtype
+expect_error 2 "--dtype without a value" "option --dtype needs a value"
+run gradcheck "$tiny" --batch 0
+expect_error 2 "--batch 0" "nabla gradcheck: --batch: '0' is not an integer from 1"
+run gradcheck "$tiny" --batch abc
+expect_error 2 "--batch abc" "--batch: 'abc' is not an integer"
+run gradcheck "$tiny" --batch=3x
+expect_error 2 "--batch=3x" "--batch: '3x' is not an integer"
+run gradcheck "$tiny" --max-elems -1
+expect_error 2 "--max-elems -1" "--max-elems: '-1'"
+run gradcheck "$tiny" --seed -5
+expect_error 2 "--seed -5" "--seed: '-5'"
+run gradcheck "$tiny" --eps 0
+expect_error 2 "--eps 0" "nabla gradcheck: --eps: '0' is not a positive number"
+run gradcheck "$tiny" --eval=yes
+expect_error 2 "a flag given a value" "option --eval takes no value"
+run forward "$tiny" --out "$tmp/o.safetensors"
+expect_error 2 "forward without --input" "missing --input"
+run forward "$tiny" --input "$data/tiny-input.safetensors"
+expect_error 2 "forward without --out" "missing --out"
+run forward "$tiny" --input "$data/tiny-input.safetensors" --out "$tmp/o.safetensors" --grad
+expect_error 2 "--grad without --labels" "--grad needs --labels"
+run graph "$tmp/no-such-model.json"
+expect_error 2 "a missing model file" "no-such-model.json"
+
+# ---- summary ---------------------------------------------------------------
+
+# The course's networks and their parameter counts (Keras's and PyTorch's).
+for spec in keras-cnn:93,322 lenet:106,154 cnn3:98,442 mlp:567,434 binary:6,433 dropout-net:923,116; do
+    name=${spec%%:*}
+    total=${spec#*:}
+    run summary "$models/$name.json"
+    expect_rc 0 "summary $name"
+    expect_out "Total params: $total" "summary $name"
+    expect_out "Trainable params: $total" "summary $name"
+    expect_out "Non-trainable params: 0" "summary $name"
+done
+
+run summary "$models/resnet-mini.json"
+expect_rc 0 "summary resnet-mini"
+if grep -q "Connected to" "$tmp/out"; then pass; else fail "summary resnet-mini: no 'Connected to' column"; fi
+if grep -q '^Total params: [0-9][0-9,]*$' "$tmp/out"; then pass; else fail "summary resnet-mini: no total"; fi
+
+# tiny: conv 2x1x3x3 + 2, linear 8x3 + 3; activations 2*4*4 + 2*2*2 + 8 + 3.
+run summary "$tiny"
+expect_rc 0 "summary tiny"
+expect_out 'Model: "tiny"' "summary tiny"
+expect_out "Total params: 47" "summary tiny"
+expect_out "Activations per example: 51 values (204 B in f32)" "summary tiny"
+expect_out "Parameter memory: 47 values (188 B in f32)" "summary tiny"
+if grep -q '^conv (conv2d) *\[2, 4, 4\] *20$' "$tmp/out"; then pass; else fail "summary tiny: no conv row"; fi
+if grep -q '^fc (linear) *\[3\] *27$' "$tmp/out"; then pass; else fail "summary tiny: no fc row"; fi
+run summary "$tiny" --dtype f64
+expect_out "Parameter memory: 47 values (376 B in f64)" "summary tiny --dtype f64"
+
+# Batch norm's buffers are not trainable: conv 4x3x3x3, two batch norms of
+# 4 channels (weight, bias; running mean and variance), linear 4 + 1.
+run summary "$data/bn.json"
+expect_out "Total params: 145" "summary bn"
+expect_out "Trainable params: 129" "summary bn"
+expect_out "Non-trainable params: 16" "summary bn"
+if grep -q '^bn1 (batch_norm) *\[4, 8, 8\] *16$' "$tmp/out"; then pass; else fail "summary bn: no bn1 row"; fi
+
+# Every malformed model: exit 2 and one line naming the file.
+nbad=0
+for f in "$bad"/*.json; do
+    [ -e "$f" ] || continue
+    nbad=$((nbad + 1))
+    run summary "$f"
+    expect_error 2 "summary $(basename "$f")" "$(basename "$f")"
+done
+if [ "$nbad" -gt 0 ]; then pass; else fail "no models in $bad"; fi
+
+# ---- forward ---------------------------------------------------------------
+
+w="$data/tiny-weights.safetensors"
+x="$data/tiny-input.safetensors"
+y="$data/tiny-labels.safetensors"
+o="$tmp/out.safetensors"
+
+# The expected values are PyTorch's, in float64 (tests/data/cli/make-fixtures.py).
+run forward "$tiny" --weights "$w" --input "$x" --out "$o"
+expect_rc 0 "forward"
+expect_value "$o" output 0 -0.229469556 1e-5 "forward"
+expect_value "$o" output 5 -0.522897342 1e-5 "forward"
+if [ -z "$(st_entry "$o" loss)" ] && [ -z "$(st_entry "$o" grad.input)" ]; then pass; else fail "forward without labels wrote a loss or gradients"; fi
+if st_entry "$o" output | grep -q '"dtype":"F32","shape":\[2,3\]'; then pass; else fail "forward: output is not F32 [2, 3]: $(st_entry "$o" output)"; fi
+
+run forward "$tiny" --weights "$w" --input "$x" --labels "$y" --grad --out "$o"
+expect_rc 0 "forward --grad"
+expect_value "$o" loss 0 0.908719979 1e-5 "forward --grad"
+expect_value "$o" grad.input 7 -0.0523319887 1e-5 "forward --grad"
+expect_value "$o" grad.input 10 -0.0278154783 1e-5 "forward --grad"
+expect_value "$o" grad.conv.weight 1 0.126164122 1e-5 "forward --grad"
+expect_value "$o" grad.conv.bias 1 -0.222090829 1e-5 "forward --grad"
+expect_value "$o" grad.fc.weight 2 0.000629396307 1e-5 "forward --grad"
+expect_value "$o" grad.fc.bias 1 0.21569862 1e-5 "forward --grad"
+names=$(st_header "$o" | grep -o '"[a-z.]*":{' | tr -d '":{' | sort | tr '\n' ' ')
+if [ "$names" = "grad.conv.bias grad.conv.weight grad.fc.bias grad.fc.weight grad.input loss output " ]; then
+    pass
+else
+    fail "forward --grad wrote $names"
+fi
+
+run forward "$tiny" --weights "$w" --input "$x" --labels "$data/tiny-labels-i32.safetensors" --dtype f64 --out "$o"
+expect_rc 0 "forward --dtype f64"
+expect_value "$o" loss 0 0.908719979 1e-8 "forward --dtype f64"
+expect_value "$o" output 4 -0.922844578 1e-8 "forward --dtype f64"
+if st_entry "$o" output | grep -q '"dtype":"F64"'; then pass; else fail "forward --dtype f64 did not write F64"; fi
+
+# The default initialisation depends on --seed, and only on it.
+run forward "$tiny" --input "$x" --out "$tmp/s1.safetensors" --seed 1
+expect_rc 0 "forward --seed 1"
+run forward "$tiny" --input "$x" --out "$tmp/s1b.safetensors" --seed 1
+run forward "$tiny" --input "$x" --out "$tmp/s2.safetensors" --seed 2
+if cmp -s "$tmp/s1.safetensors" "$tmp/s1b.safetensors"; then pass; else fail "forward --seed 1 twice differs"; fi
+if ! cmp -s "$tmp/s1.safetensors" "$tmp/s2.safetensors"; then pass; else fail "forward --seed 1 and 2 agree"; fi
+
+# Bad inputs: exit 2, one line.
+run forward "$tiny" --weights "$w" --input "$data/tiny-input-bad.safetensors" --out "$o"
+expect_error 2 "forward with a [2, 1, 5, 5] input" 'has shape [2, 1, 5, 5]; the model "tiny" takes [N, 1, 6, 6]'
+run forward "$tiny" --weights "$w" --input "$x" --labels "$data/tiny-labels-bad.safetensors" --out "$o"
+expect_error 2 "forward with label 3 of 3 classes" "labels[1] is 3, not a class index from 0 to 2"
+run forward "$tiny" --weights "$w" --input "$y" --out "$o"
+expect_error 2 "forward with an input file without \"input\"" "input"
+run forward "$tiny" --weights "$x" --input "$x" --out "$o"
+expect_error 2 "forward with the wrong weights" "conv.weight"
+head -c 100 "$w" > "$tmp/truncated.safetensors"
+run forward "$tiny" --weights "$tmp/truncated.safetensors" --input "$x" --out "$o"
+expect_error 2 "forward with truncated weights" "truncated.safetensors"
+run forward "$tiny" --weights "$w" --input "$tmp/none.safetensors" --out "$o"
+expect_error 2 "forward with a missing input file" "none.safetensors"
+run forward "$tiny" --weights "$w" --input "$x" --out "$tmp/no-such-dir/o.safetensors"
+expect_error 1 "forward writing into a missing directory" "no-such-dir"
+
+# ---- gradcheck --------------------------------------------------------------
+
+run gradcheck "$tiny" --seed 3
+expect_rc 0 "gradcheck tiny"
+if tail -n 1 "$tmp/out" | grep -q '^ok: all 5 tensors agree'; then pass; else fail "gradcheck tiny: $(tail -n 1 "$tmp/out")"; fi
+for t in input conv.weight conv.bias fc.weight fc.bias; do
+    if grep -q "^$t .* ok$" "$tmp/out"; then pass; else fail "gradcheck tiny: no line for $t"; fi
+done
+run gradcheck "$tiny" --eval --batch 3 --max-elems 0 --weights "$w"
+expect_rc 0 "gradcheck tiny --eval --max-elems 0"
+# Batch norm and dropout2d in train mode; the batch statistics of bn2 need
+# more than one example.
+run gradcheck "$data/bn.json" --batch 3
+expect_rc 0 "gradcheck bn"
+# The dropout mask must be the same at every evaluation, and the buffers
+# are not checked: the input and 7 parameters.
+if tail -n 1 "$tmp/out" | grep -q '^ok: all 8 tensors agree'; then pass; else fail "gradcheck bn: $(tail -n 1 "$tmp/out")"; fi
+if grep -q 'running_' "$tmp/out"; then fail "gradcheck bn checks buffers"; else pass; fi
+run gradcheck "$data/bn.json" --batch 1
+expect_error 2 "gradcheck bn --batch 1" "batch statistics need more"
+run gradcheck "$data/bn.json" --batch 1 --eval
+expect_rc 0 "gradcheck bn --batch 1 --eval"
+for m in binary dropout-net; do
+    run gradcheck "$models/$m.json" --max-elems 16
+    expect_rc 0 "gradcheck $m"
+done
+
+# ---- graph ------------------------------------------------------------------
+
+for m in "$tiny" "$models/lenet.json" "$models/resnet-mini.json"; do
+    run summary "$m"
+    layers=$(sed -n 's/^\([A-Za-z0-9_.-]*\) ([a-z0-9_]*) .*/\1/p' "$tmp/out" | grep -v -e '^Layer$' -e '^input$')
+    run graph "$m"
+    expect_rc 0 "graph $m"
+    if head -n 1 "$tmp/out" | grep -q '^digraph '; then pass; else fail "graph $m does not start with digraph"; fi
+    for l in $layers; do
+        if grep -qF "label=\"$l (" "$tmp/out"; then pass; else fail "graph $m does not mention $l"; fi
+    done
+    # Graphviz is not needed, but when it is there it must accept the graph.
+    if command -v dot > /dev/null 2>&1; then
+        if dot -Tsvg "$tmp/out" > /dev/null 2>&1; then pass; else fail "dot rejects the graph of $m"; fi
+    fi
+done
+# The loss hangs off the output layer: "fc" of tiny, the fourth.
+run graph "$tiny"
+if grep -q '^ *L3 -> loss;$' "$tmp/out"; then pass; else fail "graph tiny: the loss does not follow fc"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,1142 @@
+/* test_model.c - models in JSON files: the course's models, every mistake
+ * a file can make (tests/data/models-bad), known forward values, the graph
+ * form, names, sections, modes, gradients, allocation failure and the
+ * steady state. */
+#include "harness.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef MODELS_DIR
+#error "MODELS_DIR must name the models/ directory"
+#endif
+#ifndef TESTDATA_DIR
+#error "TESTDATA_DIR must name the tests/data/ directory"
+#endif
+
+#define BAD_DIR TESTDATA_DIR "/models-bad"
+
+static nb_model *parse(nb_ctx *ctx, const char *json, nb_dtype dtype)
+{
+    nb_model *m = nb_model_parse(ctx, json, strlen(json), "test.json", dtype);
+    ck_assert_msg(m != NULL, "%s", nb_errmsg(ctx));
+    return m;
+}
+
+/* Sets a model tensor's values by name. */
+static void set_values(nb_model *m, const char *name, const double *values)
+{
+    nb_tensor *t = nb_model_find(m, name);
+    ck_assert_msg(t != NULL, "no tensor %s", name);
+    for (int64_t i = 0; i < t->numel; i++)
+        nb_set(t, i, values[i]);
+}
+
+/* ---- the course's models ------------------------------------------------ */
+
+static const struct {
+    const char *file, *name;
+    int64_t params;
+    nb_loss_kind loss;
+} course[] = {
+    {"keras-cnn.json", "keras-cnn", 93322, NB_LOSS_CROSS_ENTROPY},
+    {"lenet.json", "lenet", 106154, NB_LOSS_CROSS_ENTROPY},
+    {"cnn3.json", "cnn3", 98442, NB_LOSS_CROSS_ENTROPY},
+    {"mlp.json", "mlp", 567434, NB_LOSS_CROSS_ENTROPY},
+    {"binary.json", "binary", 6433, NB_LOSS_HINGE},
+    {"dropout-net.json", "dropout-net", 923116, NB_LOSS_CROSS_ENTROPY},
+    /* 8 (9 + 1) + 8 (72 + 1) + 10 (1568 + 1) */
+    {"resnet-mini.json", "resnet-mini", 16354, NB_LOSS_CROSS_ENTROPY},
+};
+
+START_TEST(test_course_models)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", MODELS_DIR, course[_i].file);
+    nb_model *m = nb_model_load(ctx, path, NB_F32);
+    ck_assert_msg(m != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_str_eq(nb_model_name(m), course[_i].name);
+    ck_assert_int_eq(nb_model_num_params(m, true), course[_i].params);
+    ck_assert_int_eq(nb_model_num_params(m, false), 0);
+    ck_assert_int_eq(nb_model_loss_kind(m), course[_i].loss);
+    int64_t in[NB_MAX_DIMS];
+    ck_assert_int_eq(nb_model_input_shape(m, in), 3);
+    ck_assert(in[0] == 1 && in[1] == 28 && in[2] == 28);
+    /* A batch of 2 runs and gives [2, output...]. */
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){2, 1, 28, 28});
+    nb_tensor *y = nb_model_forward(ctx, m, x);
+    ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
+    int64_t out[NB_MAX_DIMS];
+    int nd = nb_model_output_shape(m, out);
+    ck_assert_int_eq(y->ndim, nd + 1);
+    ck_assert_int_eq(y->shape[0], 2);
+    ck_assert_int_eq(y->shape[1], out[0]);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_keras_cnn_shapes)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = nb_model_load(ctx, MODELS_DIR "/keras-cnn.json", NB_F32);
+    ck_assert_msg(m != NULL, "%s", nb_errmsg(ctx));
+    static const struct {
+        const char *type;
+        int ndim;
+        int64_t shape[3];
+        int64_t params;
+    } want[] = {
+        {"conv2d", 3, {32, 26, 26}, 320},   {"max_pool2d", 3, {32, 13, 13}, 0},
+        {"conv2d", 3, {64, 11, 11}, 18496}, {"max_pool2d", 3, {64, 5, 5}, 0},
+        {"conv2d", 3, {64, 3, 3}, 36928},   {"flatten", 1, {576}, 0},
+        {"linear", 1, {64}, 36928},         {"linear", 1, {10}, 650},
+    };
+    ck_assert_int_eq(nb_model_num_layers(m), 8);
+    for (int i = 0; i < 8; i++) {
+        nb_layer_info li;
+        ck_assert_int_eq(nb_model_layer(m, i, &li), NB_OK);
+        char idx[4];
+        snprintf(idx, sizeof idx, "%d", i);
+        ck_assert_str_eq(li.name, idx);
+        ck_assert_str_eq(li.type, want[i].type);
+        ck_assert_int_eq(li.ndim, want[i].ndim);
+        for (int d = 0; d < li.ndim; d++)
+            ck_assert_int_eq(li.shape[d], want[i].shape[d]);
+        ck_assert_int_eq(li.params, want[i].params);
+        ck_assert_int_eq(li.ninputs, 1);
+        char prev[4];
+        snprintf(prev, sizeof prev, "%d", i - 1);
+        ck_assert_str_eq(li.inputs[0], i ? prev : "input");
+    }
+    nb_layer_info li;
+    ck_assert_int_eq(nb_model_layer(m, 8, &li), NB_ERR_ARG);
+    tst_assert_error(ctx, NB_ERR_ARG, "model \"keras-cnn\": no layer 8 (it has 8)");
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- mistakes ------------------------------------------------------------- */
+
+/* Each file in tests/data/models-bad and the message after its path. */
+static const struct {
+    const char *file, *msg;
+} bad[] = {
+    {"activation-on-relu.json",
+     ": layers[0] (relu \"0\"): unknown field \"activation\""},
+    {"add-in-layers.json",
+     ": layers[1] (add \"1\"): add reads several inputs: write the model in the graph form (\"nodes\" and \"output\")"},
+    {"add-one-input.json",
+     ": nodes[1] (add \"s\"): add needs at least 2 inputs, got 1"},
+    {"add-shapes.json",
+     ": nodes[2] (add \"sum\"): inputs \"a\" [4, 8, 8] and \"b\" [4, 6, 6] differ in shape"},
+    {"bad-activation.json",
+     ": layers[0].activation: unknown activation \"rleu\" (did you mean \"relu\"?)"},
+    {"batch-norm-shape.json",
+     ": layers[0] (batch_norm \"0\"): batch_norm needs a [C] or [C, H, W] input, got [4, 5]"},
+    {"bool-field.json",
+     ": layers[0].bias: expected true or false, got \"yes\""},
+    {"both-forms.json",
+     ": nodes: give \"layers\" (a sequence) or \"nodes\" (a graph), not both"},
+    {"concat-shapes.json",
+     ": nodes[1] (concat \"cat\"): inputs \"input\" [1, 8, 8] and \"a\" [4, 6, 6] differ outside the channels (dim 0)"},
+    {"conv-4d-input.json",
+     ": layers[0] (conv2d \"0\"): conv2d needs a [C, H, W] input, got [1, 1, 28, 28]"},
+    {"conv-on-flat.json",
+     ": layers[0] (conv2d \"0\"): conv2d needs a [C, H, W] input, got [784]"},
+    {"conv1d-kernel.json",
+     ": layers[0] (conv1d \"0\"): kernel_size 5 is larger than its input of length 4"},
+    {"conv1d-same-stride.json",
+     ": layers[0] (conv1d \"0\"): padding \"same\" needs stride 1, got stride 2"},
+    {"conv1d-pair.json",
+     ": layers[0].kernel_size: expected an integer, got a list of 2"},
+    {"cycle.json",
+     ": nodes[1] (relu \"b\"): cycle: b -> c -> b"},
+    {"dangling-input.json",
+     ": nodes[2] (add \"res\"): input \"conv9\" is not a node"},
+    {"dropout-p.json",
+     ": layers[0].p: must be in [0, 1), got 1"},
+    {"dropout2d-flat.json",
+     ": layers[0] (dropout2d \"0\"): dropout2d needs a [C, H, W] or [C, L] input, got [10]"},
+    {"duplicate-field.json",
+     ": layers[0] (dropout \"0\"): field \"p\" appears twice"},
+    {"duplicate-index.json",
+     ": layers[1] (relu \"1\"): duplicate name \"1\" (also layers[0]'s); an unnamed layer is named by its position"},
+    {"duplicate-key.json",
+     ": input: appears twice"},
+    {"duplicate-name.json",
+     ": layers[2] (linear \"fc\"): duplicate name \"fc\" (also layers[0]'s)"},
+    {"empty-layers.json",
+     ": layers: the list is empty"},
+    {"empty.json",
+     ":1:1: invalid JSON: the text is empty"},
+    {"eps-zero.json",
+     ": layers[0].eps: must be positive, got 0"},
+    {"flatten-too-large.json",
+     ": layers[0] (flatten \"0\"): its output [1000000000000] has a size above 2147483647"},
+    {"gap-flat.json",
+     ": layers[0] (global_avg_pool2d \"0\"): global_avg_pool2d needs a [C, H, W] input, got [10]"},
+    {"in-channels.json",
+     ": layers[0] (conv2d \"0\"): in_channels 3 does not match the input's 1 channels"},
+    {"in-features.json",
+     ": layers[1] (linear \"1\"): in_features 748 does not match the input's 784 features"},
+    {"input-empty.json",
+     ": input: expected a list of 1 to 7 sizes (one example, batch excluded), got a list of 0"},
+    {"input-not-list.json",
+     ": input: expected a list of 1 to 7 sizes (one example, batch excluded), got 784"},
+    {"input-too-large.json",
+     ": input: [1000000, 1000000, 1000000] is too large (over 2^40 elements per example)"},
+    {"input-zero.json",
+     ": input[1]: must be positive, got 0"},
+    {"inputs-in-layers.json",
+     ": layers[0] (relu \"0\"): \"inputs\" belongs to the graph form (\"nodes\"); in \"layers\" each layer reads the one before it"},
+    {"inputs-not-list.json",
+     ": nodes[0].inputs: expected a list of names, got \"input\""},
+    {"kernel-too-large-padded.json",
+     ": layers[0] (conv2d \"0\"): kernel_size 7 is larger than its 3x3 input padded to 5x5"},
+    {"kernel-too-large.json",
+     ": layers[0] (conv2d \"0\"): kernel_size 5 is larger than its 3x3 input"},
+    {"layer-not-object.json",
+     ": layers[1]: expected an object, got \"relu\""},
+    {"linear-unflattened.json",
+     ": layers[2] (linear \"fc\"): linear needs a flat input, got [16, 7, 7]: add a flatten layer"},
+    {"loss-ce-one-unit.json",
+     ": loss: cross_entropy needs [C] class scores per example with C >= 2, but the output (\"0\") is [1]"},
+    {"loss-field.json",
+     ": loss: unknown field \"reduction\""},
+    {"loss-hinge-ten.json",
+     ": loss: hinge needs 1 score per example, but the output (\"0\") is [10]"},
+    {"loss-string.json",
+     ": loss: expected an object such as {\"type\": \"cross_entropy\"}, got \"mse\""},
+    {"loss-unknown.json",
+     ": loss: unknown type \"hinje\" (did you mean \"hinge\"?); use cross_entropy, mse or hinge"},
+    {"missing-field.json",
+     ": layers[0] (conv2d \"0\"): missing field \"out_channels\""},
+    {"missing-input.json",
+     ": input: missing: give the shape of one example, e.g. [1, 28, 28]"},
+    {"missing-inputs.json",
+     ": nodes[0] (relu \"a\"): missing field \"inputs\" (a list of node names, or \"input\")"},
+    {"missing-output.json",
+     ": output: missing: the graph form names its output node"},
+    {"missing-type.json",
+     ": layers[0]: missing field \"type\""},
+    {"misspelled-field.json",
+     ": layers[0] (conv2d \"0\"): unknown field \"kernal_size\" (did you mean \"kernel_size\"?)"},
+    {"name-chars.json",
+     ": layers[0].name: \"fc.1\" may hold only letters, digits, '_' and '-'"},
+    {"name-not-string.json",
+     ": name: expected a string, got 7"},
+    {"no-layers.json",
+     ": layers: missing: give \"layers\" (a sequence) or \"nodes\" and \"output\" (a graph)"},
+    {"node-named-input.json",
+     ": nodes[0].name: \"input\" names the model's input; choose another name"},
+    {"node-without-name.json",
+     ": nodes[0] (relu): missing field \"name\""},
+    {"num-features.json",
+     ": layers[0] (batch_norm \"0\"): num_features 3 does not match the input's 4 channels"},
+    {"optimizer-not-object.json",
+     ": optimizer: expected an object, got \"sgd\""},
+    {"output-in-layers.json",
+     ": output: only the graph form (\"nodes\") names its output; \"layers\" ends with its last layer"},
+    {"output-overflow.json",
+     ": layers[0] (conv1d \"0\"): its output [2000000000, 1024] is too large (over 2^40 elements per example)"},
+    {"padding-word.json",
+     ": layers[0].padding: expected an integer, a list [h, w], \"same\" or \"valid\", got \"full\""},
+    {"pair-element.json",
+     ": layers[0].kernel_size[1]: must be positive, got 0"},
+    {"pair-length.json",
+     ": layers[0].kernel_size: expected an integer or a list [h, w], got a list of 3"},
+    {"pool-padding.json",
+     ": layers[0] (max_pool2d \"0\"): padding 2 is more than half of kernel_size 3"},
+    {"pool-too-large.json",
+     ": layers[1] (max_pool2d \"pool\"): kernel_size 4 is larger than its 3x3 input"},
+    {"real-not-number.json",
+     ": layers[0].negative_slope: expected a number, got \"0.1\""},
+    {"relu-two-inputs.json",
+     ": nodes[0] (relu \"a\"): relu reads 1 input, got 2"},
+    {"same-pool.json",
+     ": layers[0].padding: expected an integer or a list [h, w], got \"same\""},
+    {"same-stride.json",
+     ": layers[0] (conv2d \"0\"): padding \"same\" needs stride 1, got stride 2"},
+    {"self-cycle.json",
+     ": nodes[0] (relu \"a\"): cycle: a -> a"},
+    {"size-bool.json",
+     ": layers[0].out_channels: expected an integer, got true"},
+    {"size-fraction.json",
+     ": layers[0].kernel_size: must be an integer, got 3.5"},
+    {"size-negative.json",
+     ": layers[0].padding: must not be negative, got -1"},
+    {"size-string.json",
+     ": layers[0].out_channels: expected an integer, got \"4\""},
+    {"size-too-large.json",
+     ": layers[1].out_features: 3000000000 is too large (at most 2147483647)"},
+    {"size-zero.json",
+     ": layers[1].out_features: must be positive, got 0"},
+    {"softmax-dim.json",
+     ": layers[0] (softmax \"0\"): dim 2 is not a dimension of one example of [10]: use 1 or -1"},
+    {"syntax-error.json",
+     ":5:5: invalid JSON"},
+    {"top-level-list.json",
+     ": the top level must be an object, got a list of 1"},
+    {"trailing-text.json",
+     ":1:46: invalid JSON: text after the end"},
+    {"type-control-char.json",
+     ": layers[0]: unknown type \"relu\\x0a\" (did you mean \"relu\"?)"},
+    {"type-not-string.json",
+     ": layers[0].type: expected a string, got 3"},
+    {"unknown-key.json",
+     ": unknown key \"optimiser\" (did you mean \"optimizer\"?)"},
+    {"unknown-output.json",
+     ": output: \"b\" is not a node"},
+    {"unknown-type.json",
+     ": layers[0]: unknown type \"conv3d\" (did you mean \"conv2d\"?)"},
+    {"weight-overflow.json",
+     ": layers[0] (linear \"0\"): its weight [2000000000, 2000000000] is too large (over 2^40 elements)"},
+};
+
+#define NBAD ((int)(sizeof bad / sizeof bad[0]))
+
+START_TEST(test_bad_model)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char path[512], want[1024];
+    snprintf(path, sizeof path, "%s/%s", BAD_DIR, bad[_i].file);
+    snprintf(want, sizeof want, "%s%s", path, bad[_i].msg);
+    ck_assert_ptr_null(nb_model_load(ctx, path, NB_F32));
+    ck_assert_int_eq(nb_error(ctx), NB_ERR_FORMAT);
+    ck_assert_str_eq(nb_errmsg(ctx), want);
+    ck_assert_ptr_null(strchr(nb_errmsg(ctx), '\n'));
+    /* The same text parsed gives the same message, and nothing leaks. */
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* A new bad file cannot be forgotten: every one is in the table. */
+START_TEST(test_bad_dir_complete)
+{
+    DIR *dir = opendir(BAD_DIR);
+    ck_assert_msg(dir != NULL, "cannot open %s", BAD_DIR);
+    int files = 0;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (e->d_name[0] == '.')
+            continue;
+        files++;
+        bool found = false;
+        for (int i = 0; i < NBAD && !found; i++)
+            found = strcmp(bad[i].file, e->d_name) == 0;
+        ck_assert_msg(found, "%s/%s is not in the table of test_model.c", BAD_DIR, e->d_name);
+    }
+    closedir(dir);
+    ck_assert_int_eq(files, NBAD);
+    ck_assert_int_ge(files, 30);
+}
+END_TEST
+
+START_TEST(test_load_errors)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    ck_assert_ptr_null(nb_model_load(ctx, BAD_DIR "/no-such-file.json", NB_F32));
+    tst_assert_error(ctx, NB_ERR_IO, "/no-such-file.json: cannot open: No such file or directory");
+    ck_assert_ptr_null(nb_model_load(ctx, BAD_DIR, NB_F32));
+    tst_assert_error(ctx, NB_ERR_IO, "models-bad: cannot read: Is a directory");
+    /* Without an origin, messages say <string>, and the line counts. */
+    const char *json = "{\"input\": [4],\n  \"layers\": [}";
+    ck_assert_ptr_null(nb_model_parse(ctx, json, strlen(json), NULL, NB_F32));
+    tst_assert_error(ctx, NB_ERR_FORMAT, "<string>:2:14: invalid JSON");
+    ck_assert_str_eq(nb_errmsg(ctx), "<string>:2:14: invalid JSON");
+    /* len bounds the text: the rest is never read. */
+    json = "{\"input\": [4], \"layers\": [{\"type\": \"relu\"}]}garbage";
+    nb_model *m = nb_model_parse(ctx, json, strlen(json) - 7, NULL, NB_F32);
+    ck_assert_msg(m != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_str_eq(nb_model_name(m), "model");
+    nb_model_free(m);
+    ck_assert_ptr_null(nb_model_parse(ctx, json, 0, "x.json", NB_F32));
+    ck_assert_str_eq(nb_errmsg(ctx), "x.json:1:1: invalid JSON: the text is empty");
+    /* A file over 16 MB is refused before parsing. */
+    char big[] = "/tmp/nabla-big-XXXXXX";
+    int fd = mkstemp(big);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    for (int i = 0; i < 17; i++)
+        for (int k = 0; k < 1024; k++)
+            fprintf(f, "%1023s\n", "");
+    fclose(f);
+    ck_assert_ptr_null(nb_model_load(ctx, big, NB_F32));
+    tst_assert_error(ctx, NB_ERR_FORMAT, ": the file is larger than 16 MB");
+    remove(big);
+    ck_assert_ptr_null(nb_model_parse(ctx, json, 10, "x.json", (nb_dtype)5));
+    tst_assert_error(ctx, NB_ERR_ARG, "model: unknown dtype 5");
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* A place names what it can; strings from the file are escaped. */
+START_TEST(test_messages_are_one_line)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    const char *json = "{\"input\": [4], \"layers\": [{\"type\": \"relu\", \"a\\nb\": 1}]}";
+    ck_assert_ptr_null(nb_model_parse(ctx, json, strlen(json), "t.json", NB_F32));
+    ck_assert_str_eq(nb_errmsg(ctx), "t.json: layers[0] (relu \"0\"): unknown field \"a\\x0ab\"");
+    /* A very long key is cut. */
+    char big[600];
+    snprintf(big, sizeof big, "{\"input\": [4], \"%0400d\": 1}", 0);
+    ck_assert_ptr_null(nb_model_parse(ctx, big, strlen(big), "t.json", NB_F32));
+    ck_assert_int_eq(nb_error(ctx), NB_ERR_FORMAT);
+    ck_assert_msg(strstr(nb_errmsg(ctx), "t.json: unknown key \"0000") == nb_errmsg(ctx), "%s",
+                  nb_errmsg(ctx));
+    ck_assert_ptr_nonnull(strstr(nb_errmsg(ctx), "...\""));
+    ck_assert_uint_lt(strlen(nb_errmsg(ctx)), 120);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- values ------------------------------------------------------------- */
+
+/* conv2d 1 -> 1 channel, 2x2, relu; flatten; linear 4 -> 2.  By hand, for
+ * x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], w = [[1, -1], [2, 0]], b = -10:
+ *   conv = [[1-2+8-10, 2-3+10-10], [4-5+14-10, 5-6+16-10]] = [[-3, -1], [3, 5]],
+ *   relu = [0, 0, 3, 5];  y = W2 relu + b2 = [9+20+0.5, 3-0.5] = [29.5, 2.5].
+ * For -x every conv output is negative: y = b2. */
+START_TEST(test_forward_values)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dtype dt = _i ? NB_F64 : NB_F32;
+    nb_model *m = parse(ctx, "{\"name\": \"tiny\", \"input\": [1, 3, 3], \"layers\": ["
+                             "{\"type\": \"conv2d\", \"out_channels\": 1, \"kernel_size\": 2,"
+                             " \"activation\": \"relu\"},"
+                             "{\"type\": \"flatten\"},"
+                             "{\"type\": \"linear\", \"in_features\": 4, \"out_features\": 2}]}",
+                        dt);
+    set_values(m, "0.weight", (double[]){1, -1, 2, 0});
+    set_values(m, "0.bias", (double[]){-10});
+    set_values(m, "2.weight", (double[]){1, 2, 3, 4, -1, 0, 1, 0});
+    set_values(m, "2.bias", (double[]){0.5, -0.5});
+    double xv[18];
+    for (int i = 0; i < 9; i++) {
+        xv[i] = i + 1;
+        xv[9 + i] = -(i + 1);
+    }
+    nb_tensor *x = tst_make(ctx, dt, 4, (int64_t[]){2, 1, 3, 3}, xv);
+    nb_tensor *y = nb_model_forward(ctx, m, x);
+    tst_assert_values(y, 2, (int64_t[]){2, 2}, (double[]){29.5, 2.5, 0.5, -0.5}, 1e-5);
+    /* The activation is the layer's output. */
+    tst_assert_values(nb_model_activation(m, 0), 4, (int64_t[]){2, 1, 2, 2},
+                      (double[]){0, 0, 3, 5, 0, 0, 0, 0}, 1e-5);
+    tst_assert_values(nb_model_activation(m, 1), 2, (int64_t[]){2, 4},
+                      (double[]){0, 0, 3, 5, 0, 0, 0, 0}, 1e-5);
+    ck_assert_ptr_eq(nb_model_activation(m, 2), y);
+    ck_assert_ptr_null(nb_model_activation(m, 3));
+    ck_assert_ptr_null(nb_model_activation(m, -1));
+    ck_assert_int_eq(nb_model_dtype(m), dt);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* conv1d over [C, L] with "same" padding, then stride 2.  By hand, for
+ * x0 = [1, 2, 3, 4, 5], x1 = [0, 1, 0, 1, 0], w0 = [1, 0, -1], w1 = [0, 2, 0],
+ * b = 0.5 (one zero each side):  x0[l-1] - x0[l+1] = [-2, -2, -2, -2, 4],
+ * 2 x1 = [0, 2, 0, 2, 0]:  y = [-1.5, 0.5, -1.5, 0.5, 4.5];  then w = [1, 1]
+ * with stride 2: [y0 + y1, y2 + y3] = [-1, -1]. */
+START_TEST(test_conv1d_values)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = parse(ctx, "{\"input\": [2, 5], \"layers\": ["
+                             "{\"type\": \"conv1d\", \"out_channels\": 1, \"kernel_size\": 3, \"padding\": \"same\"},"
+                             "{\"type\": \"conv1d\", \"out_channels\": 1, \"kernel_size\": 2, \"stride\": 2,"
+                             " \"bias\": false}]}", NB_F64);
+    set_values(m, "0.weight", (double[]){1, 0, -1, 0, 2, 0});
+    set_values(m, "0.bias", (double[]){0.5});
+    set_values(m, "1.weight", (double[]){1, 1});
+    ck_assert_ptr_null(nb_model_find(m, "1.bias"));
+    nb_tensor *x = tst_make(ctx, NB_F64, 3, (int64_t[]){1, 2, 5}, (double[]){1, 2, 3, 4, 5, 0, 1, 0, 1, 0});
+    nb_tensor *y = nb_model_forward(ctx, m, x);
+    tst_assert_values(nb_model_activation(m, 0), 3, (int64_t[]){1, 1, 5},
+                      (double[]){-1.5, 0.5, -1.5, 0.5, 4.5}, 1e-12);
+    tst_assert_values(y, 3, (int64_t[]){1, 1, 2}, (double[]){-1, -1}, 1e-12);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_forward_errors)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = nb_model_load(ctx, MODELS_DIR "/lenet.json", NB_F32);
+    ck_assert_msg(m != NULL, "%s", nb_errmsg(ctx));
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){8, 3, 28, 28});
+    ck_assert_ptr_null(nb_model_forward(ctx, m, x));
+    tst_assert_error(ctx, NB_ERR_ARG, "model \"lenet\": input [8, 3, 28, 28] does not match [N, 1, 28, 28]");
+    x = nb_tensor_new(ctx, NB_F32, 3, (int64_t[]){8, 28, 28});
+    ck_assert_ptr_null(nb_model_forward(ctx, m, x));
+    tst_assert_error(ctx, NB_ERR_ARG, "model \"lenet\": input [8, 28, 28] does not match [N, 1, 28, 28]");
+    x = nb_tensor_new(ctx, NB_F64, 4, (int64_t[]){8, 1, 28, 28});
+    ck_assert_ptr_null(nb_model_forward(ctx, m, x));
+    tst_assert_error(ctx, NB_ERR_ARG, "model \"lenet\": input is f64, the model is f32");
+    /* A NULL input keeps the message of the op that made it. */
+    ck_assert_ptr_null(nb_model_forward(ctx, m, nb_relu(ctx, NULL)));
+    tst_assert_error(ctx, NB_ERR_ARG, "model \"lenet\": input is f64, the model is f32");
+    /* An op's failure names the layer. */
+    nb_set_training(ctx, true);
+    nb_model *bn = parse(ctx, "{\"name\": \"bn\", \"input\": [3], \"layers\": [{\"type\": \"batch_norm\"}]}", NB_F32);
+    x = nb_tensor_new(ctx, NB_F32, 2, (int64_t[]){1, 3});
+    ck_assert_ptr_null(nb_model_forward(ctx, bn, x));
+    tst_assert_error(ctx, NB_ERR_ARG, "model \"bn\": layer \"0\" (batch_norm): batch_norm: input [1, 3] has 1 value per channel");
+    /* Another context than the model's. */
+    nb_ctx *other = nb_ctx_new();
+    nb_tensor *xo = nb_tensor_new(other, NB_F32, 4, (int64_t[]){1, 1, 28, 28});
+    ck_assert_ptr_null(nb_model_forward(other, m, xo));
+    tst_assert_error(other, NB_ERR_ARG, "model \"lenet\": forward in a context other than the model's");
+    nb_ctx_free(other);
+    nb_model_free(bn);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- losses ------------------------------------------------------------- */
+
+START_TEST(test_losses)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    /* mse fits any output. */
+    nb_model *m = parse(ctx, "{\"name\": \"reg\", \"input\": [2], \"layers\": ["
+                             "{\"type\": \"linear\", \"out_features\": 2, \"bias\": false}],"
+                             " \"loss\": {\"type\": \"mse\"}}", NB_F64);
+    ck_assert_int_eq(nb_model_loss_kind(m), NB_LOSS_MSE);
+    set_values(m, "0.weight", (double[]){1, 0, 0, 2});
+    nb_tensor *x = tst_make(ctx, NB_F64, 2, (int64_t[]){1, 2}, (double[]){3, 4});
+    nb_tensor *t = tst_make(ctx, NB_F64, 2, (int64_t[]){1, 2}, (double[]){1, 10});
+    nb_tensor *y = nb_model_forward(ctx, m, x); /* [3, 8] */
+    /* ((3 - 1)^2 + (8 - 10)^2) / 2 = 4 */
+    tst_assert_values(nb_model_loss(ctx, m, y, NULL, t), 0, NULL, (double[]){4}, 1e-12);
+    ck_assert_ptr_null(nb_model_loss(ctx, m, y, NULL, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "model \"reg\": mse needs a target");
+    nb_model_free(m);
+
+    /* hinge on [N, 1] with targets [N]: mean(max(0, 1 - y f)). */
+    m = parse(ctx, "{\"name\": \"svm\", \"input\": [2], \"layers\": ["
+                   "{\"type\": \"linear\", \"out_features\": 1, \"bias\": false}],"
+                   " \"loss\": {\"type\": \"hinge\"}}", NB_F64);
+    set_values(m, "0.weight", (double[]){1, -1});
+    x = tst_make(ctx, NB_F64, 2, (int64_t[]){2, 2}, (double[]){2, 1.5, 0, 2}); /* f = 0.5, -2 */
+    nb_tensor *lab = tst_make(ctx, NB_F64, 1, (int64_t[]){2}, (double[]){1, 1});
+    y = nb_model_forward(ctx, m, x);
+    /* (max(0, 1 - 0.5) + max(0, 1 + 2)) / 2 = 1.75 */
+    tst_assert_values(nb_model_loss(ctx, m, y, NULL, lab), 0, NULL, (double[]){1.75}, 1e-12);
+    nb_tensor *lab3 = tst_make(ctx, NB_F64, 1, (int64_t[]){3}, (double[]){1, 1, 1});
+    ck_assert_ptr_null(nb_model_loss(ctx, m, y, NULL, lab3));
+    tst_assert_error(ctx, NB_ERR_ARG, "model \"svm\": hinge needs one score and one target per example: output [2, 1], target [3]");
+    nb_model_free(m);
+
+    /* cross entropy: labels; a model without a loss has none. */
+    m = parse(ctx, "{\"name\": \"ce\", \"input\": [2], \"layers\": ["
+                   "{\"type\": \"linear\", \"out_features\": 2, \"bias\": false}],"
+                   " \"loss\": {\"type\": \"cross_entropy\"}}", NB_F64);
+    set_values(m, "0.weight", (double[]){0, 0, 0, 0});
+    y = nb_model_forward(ctx, m, x);
+    /* uniform logits: log 2 */
+    tst_assert_values(nb_model_loss(ctx, m, y, (int32_t[]){0, 1}, NULL), 0, NULL,
+                      (double[]){0.69314718055994531}, 1e-12);
+    ck_assert_ptr_null(nb_model_loss(ctx, m, y, NULL, NULL));
+    tst_assert_error(ctx, NB_ERR_ARG, "model \"ce\": cross_entropy needs labels");
+    nb_model_free(m);
+    m = parse(ctx, "{\"name\": \"x\", \"input\": [2], \"layers\": [{\"type\": \"relu\"}]}", NB_F64);
+    ck_assert_int_eq(nb_model_loss_kind(m), NB_LOSS_NONE);
+    ck_assert_ptr_null(nb_model_loss(ctx, m, nb_model_forward(ctx, m, x), NULL, lab));
+    tst_assert_error(ctx, NB_ERR_ARG, "model \"x\": has no loss");
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- the graph form ------------------------------------------------------- */
+
+/* Nodes written out of order run in order; add and concat by hand:
+ *   a = W x + b with W = [[1, 2], [-1, 1]], b = [0, -1]
+ *   x = [1, 1]:  a = [3, -1]; r = relu(a) = [3, 0]; s = a + r = [6, -1];
+ *   c = concat(s, x) = [6, -1, 1, 1].  "spare" reads nothing the output
+ * needs: it runs, and its parameters exist. */
+START_TEST(test_graph_form)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = parse(ctx,
+        "{\"name\": \"g\", \"input\": [2], \"nodes\": ["
+        " {\"name\": \"c\", \"type\": \"concat\", \"inputs\": [\"s\", \"input\"]},"
+        " {\"name\": \"a\", \"type\": \"linear\", \"inputs\": [\"input\"], \"out_features\": 2},"
+        " {\"name\": \"s\", \"type\": \"add\", \"inputs\": [\"a\", \"r\"]},"
+        " {\"name\": \"r\", \"type\": \"relu\", \"inputs\": [\"a\"]},"
+        " {\"name\": \"spare\", \"type\": \"linear\", \"inputs\": [\"r\"], \"out_features\": 3}],"
+        " \"output\": \"c\"}", NB_F64);
+    static const char *const order[] = {"a", "r", "s", "c", "spare"};
+    ck_assert_int_eq(nb_model_num_layers(m), 5);
+    for (int i = 0; i < 5; i++) {
+        nb_layer_info li;
+        nb_model_layer(m, i, &li);
+        ck_assert_str_eq(li.name, order[i]);
+    }
+    nb_layer_info li;
+    nb_model_layer(m, 3, &li);
+    ck_assert_str_eq(li.type, "concat");
+    ck_assert_int_eq(li.ninputs, 2);
+    ck_assert_str_eq(li.inputs[0], "s");
+    ck_assert_str_eq(li.inputs[1], "input");
+    ck_assert_int_eq(li.ndim, 1);
+    ck_assert_int_eq(li.shape[0], 4);
+    int64_t out[NB_MAX_DIMS];
+    ck_assert_int_eq(nb_model_output_shape(m, out), 1);
+    ck_assert_int_eq(out[0], 4);
+    ck_assert_ptr_nonnull(nb_model_find(m, "spare.weight"));
+    ck_assert_int_eq(nb_model_num_params(m, true), 6 + 9);
+    set_values(m, "a.weight", (double[]){1, 2, -1, 1});
+    set_values(m, "a.bias", (double[]){0, -1});
+    nb_tensor *x = tst_make(ctx, NB_F64, 2, (int64_t[]){1, 2}, (double[]){1, 1});
+    nb_tensor *y = nb_model_forward(ctx, m, x);
+    tst_assert_values(y, 2, (int64_t[]){1, 4}, (double[]){6, -1, 1, 1}, 1e-12);
+    ck_assert_ptr_nonnull(nb_model_activation(m, 4));
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Channels concatenate on dim 0 of an example; the "same" padding keeps
+ * the size. */
+START_TEST(test_graph_concat_channels)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = parse(ctx,
+        "{\"input\": [1, 5, 5], \"nodes\": ["
+        " {\"name\": \"a\", \"type\": \"conv2d\", \"inputs\": [\"input\"], \"out_channels\": 2,"
+        "  \"kernel_size\": [3, 5], \"padding\": \"same\"},"
+        " {\"name\": \"b\", \"type\": \"conv2d\", \"inputs\": [\"input\"], \"out_channels\": 3,"
+        "  \"kernel_size\": 1},"
+        " {\"name\": \"cat\", \"type\": \"concat\", \"inputs\": [\"a\", \"b\", \"input\"]},"
+        " {\"name\": \"gap\", \"type\": \"global_avg_pool2d\", \"inputs\": [\"cat\"]}],"
+        " \"output\": \"gap\"}", NB_F32);
+    nb_layer_info li;
+    nb_model_layer(m, 2, &li);
+    ck_assert(li.ndim == 3 && li.shape[0] == 6 && li.shape[1] == 5 && li.shape[2] == 5);
+    nb_model_layer(m, 3, &li);
+    ck_assert(li.ndim == 1 && li.shape[0] == 6);
+    ck_assert_int_eq(nb_model_find(m, "a.weight")->shape[3], 5);
+    nb_tensor *x = nb_tensor_full(ctx, NB_F32, 4, (int64_t[]){2, 1, 5, 5}, 1.0);
+    nb_tensor *y = nb_model_forward(ctx, m, x);
+    ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
+    ck_assert(y->ndim == 2 && y->shape[0] == 2 && y->shape[1] == 6);
+    ck_assert(nb_get(y, 5) == 1.0f); /* the input's channel, averaged */
+    ck_assert_str_eq(nb_model_name(m), "test");
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- names ---------------------------------------------------------------- */
+
+/* Unnamed layers take their position, as nn.Sequential; tensors come in
+ * state_dict order. */
+START_TEST(test_names)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = parse(ctx,
+        "{\"input\": [4], \"layers\": ["
+        " {\"type\": \"linear\", \"out_features\": 3},"
+        " {\"type\": \"relu\"},"
+        " {\"name\": \"head\", \"type\": \"linear\", \"out_features\": 2},"
+        " {\"type\": \"batch_norm\"},"
+        " {\"type\": \"batch_norm\", \"affine\": false}]}", NB_F32);
+    static const char *const names[] = {"0.weight", "0.bias", "head.weight", "head.bias",
+                                        "3.weight", "3.bias", "3.running_mean",
+                                        "3.running_var", "4.running_mean", "4.running_var"};
+    static const bool buffer[] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1};
+    ck_assert_int_eq(nb_model_num_tensors(m), 10);
+    for (int i = 0; i < 10; i++) {
+        nb_tensor *t = nb_model_tensor(m, i);
+        ck_assert_str_eq(t->name, names[i]);
+        ck_assert_int_eq(nb_model_is_buffer(m, i), buffer[i]);
+        ck_assert_int_eq(t->requires_grad, !buffer[i]);
+        ck_assert_ptr_eq(nb_model_find(m, names[i]), t);
+    }
+    ck_assert_ptr_null(nb_model_tensor(m, 10));
+    ck_assert_ptr_null(nb_model_find(m, "1.weight"));
+    /* 12 + 3 + 6 + 2 + 2 + 2 trainable; 2 + 2 + 2 + 2 buffers */
+    ck_assert_int_eq(nb_model_num_params(m, true), 27);
+    ck_assert_int_eq(nb_model_num_params(m, false), 8);
+    nb_layer_info li;
+    nb_model_layer(m, 3, &li);
+    ck_assert_str_eq(li.name, "3");
+    ck_assert_int_eq(li.params, 4);
+    ck_assert_int_eq(li.buffers, 4);
+    ck_assert_str_eq(li.inputs[0], "head");
+    /* batch norm starts at weight 1, bias 0, mean 0, var 1 */
+    tst_assert_values(nb_model_find(m, "3.weight"), 1, (int64_t[]){2}, (double[]){1, 1}, 0);
+    tst_assert_values(nb_model_find(m, "3.bias"), 1, (int64_t[]){2}, (double[]){0, 0}, 0);
+    tst_assert_values(nb_model_find(m, "4.running_var"), 1, (int64_t[]){2}, (double[]){1, 1}, 0);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Initialisation is PyTorch's default, from a generator seeded with 0:
+ * the same at every load, and nb_model_init draws again. */
+START_TEST(test_init)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    const char *json = "{\"input\": [1, 4, 4], \"layers\": [{\"type\": \"conv2d\", \"out_channels\": 2,"
+                       " \"kernel_size\": 2}, {\"type\": \"flatten\"}, {\"type\": \"linear\", \"out_features\": 3}]}";
+    nb_model *a = parse(ctx, json, NB_F64);
+    nb_model *b = parse(ctx, json, NB_F64);
+    nb_tensor *wa = nb_model_find(a, "0.weight"), *wb = nb_model_find(b, "0.weight");
+    nb_tensor *fa = nb_model_find(a, "2.weight"), *fb = nb_model_find(a, "2.bias");
+    /* conv fan_in 1 * 2 * 2: bound 1/2;  linear fan_in 18: bound 1/sqrt(18) */
+    for (int64_t i = 0; i < wa->numel; i++) {
+        ck_assert(nb_get(wa, i) == nb_get(wb, i));
+        ck_assert(fabs(nb_get(wa, i)) <= 0.5);
+    }
+    for (int64_t i = 0; i < fa->numel; i++)
+        ck_assert(fabs(nb_get(fa, i)) <= 1 / sqrt(18.0));
+    for (int64_t i = 0; i < fb->numel; i++)
+        ck_assert(fabs(nb_get(fb, i)) <= 1 / sqrt(18.0));
+    /* The draws are nb_init_default's in layer order from seed 0. */
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_tensor *w = nb_tensor_new(ctx, NB_F64, 4, (int64_t[]){2, 1, 2, 2});
+    nb_tensor *bias = nb_tensor_new(ctx, NB_F64, 1, (int64_t[]){2});
+    nb_init_default(w, bias, &rng);
+    for (int64_t i = 0; i < w->numel; i++)
+        ck_assert(nb_get(w, i) == nb_get(wa, i));
+    ck_assert(nb_get(bias, 1) == nb_get(nb_model_find(a, "0.bias"), 1));
+    nb_rng_seed(&rng, 5);
+    nb_model_init(a, &rng);
+    ck_assert(nb_get(wa, 0) != nb_get(wb, 0));
+    nb_model_free(a);
+    nb_model_free(b);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- sections ------------------------------------------------------------- */
+
+START_TEST(test_sections)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = nb_model_load(ctx, MODELS_DIR "/lenet.json", NB_F32);
+    ck_assert_msg(m != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_str_eq(nb_model_section(m, "optimizer"), "{\"type\":\"sgd\",\"lr\":0.1}");
+    ck_assert_str_eq(nb_model_section(m, "training"), "{\"batch_size\":64,\"epochs\":5}");
+    ck_assert_ptr_null(nb_model_section(m, "loss"));
+    ck_assert_ptr_null(nb_model_section(m, NULL));
+    nb_model_free(m);
+    m = nb_model_load(ctx, MODELS_DIR "/binary.json", NB_F32);
+    ck_assert_str_eq(nb_model_section(m, "training"),
+                     "{\"batch_size\":64,\"epochs\":5,\"classes\":[0,1]}");
+    ck_assert_ptr_null(nb_model_section(m, "optimizer"));
+    nb_model_free(m);
+    /* The name defaults to the file's base name. */
+    const char *json = "{\"input\": [3], \"layers\": [{\"type\": \"tanh\"}]}";
+    m = nb_model_parse(ctx, json, strlen(json), "some/dir/my-net.json", NB_F32);
+    ck_assert_str_eq(nb_model_name(m), "my-net");
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- the activation field ------------------------------------------------- */
+
+START_TEST(test_activation_field)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = parse(ctx, "{\"input\": [2], \"layers\": ["
+                             "{\"type\": \"linear\", \"out_features\": 2, \"activation\": \"leaky_relu\"},"
+                             "{\"type\": \"linear\", \"out_features\": 2, \"activation\": \"softmax\"},"
+                             "{\"type\": \"linear\", \"out_features\": 1, \"bias\": false, \"activation\": \"sigmoid\"}]}",
+                        NB_F64);
+    set_values(m, "0.weight", (double[]){1, 0, 0, 1});
+    set_values(m, "0.bias", (double[]){0, 0});
+    set_values(m, "1.weight", (double[]){1, 0, 0, 0});
+    set_values(m, "1.bias", (double[]){0, 0});
+    set_values(m, "2.weight", (double[]){1, 1});
+    nb_tensor *x = tst_make(ctx, NB_F64, 2, (int64_t[]){1, 2}, (double[]){2, -3});
+    nb_tensor *y = nb_model_forward(ctx, m, x);
+    /* leaky_relu's default slope 0.01: [2, -0.03]; softmax([2, 0]):
+     * [e^2, 1] / (e^2 + 1); their sum is 1, and sigmoid(1). */
+    tst_assert_values(nb_model_activation(m, 0), 2, (int64_t[]){1, 2}, (double[]){2, -0.03}, 1e-12);
+    tst_assert_values(nb_model_activation(m, 1), 2, (int64_t[]){1, 2},
+                      (double[]){0.88079707797788244, 0.11920292202211756}, 1e-12);
+    tst_assert_values(y, 2, (int64_t[]){1, 1}, (double[]){0.73105857863000490}, 1e-12);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- modes: dropout and batch norm --------------------------------------- */
+
+START_TEST(test_dropout_uses_model_rng)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    const char *json = "{\"input\": [64], \"layers\": [{\"type\": \"dropout\", \"p\": 0.5}]}";
+    nb_model *m = parse(ctx, json, NB_F32);
+    nb_tensor *x = nb_tensor_full(ctx, NB_F32, 2, (int64_t[]){2, 64}, 1.0);
+    nb_tensor *y1 = nb_model_forward(ctx, m, x);
+    nb_tensor *y2 = nb_model_forward(ctx, m, x);
+    int zeros = 0, differ = 0;
+    for (int64_t i = 0; i < 128; i++) {
+        double v = nb_get(y1, i);
+        ck_assert(v == 0 || v == 2);
+        zeros += v == 0;
+        differ += v != nb_get(y2, i);
+    }
+    ck_assert(zeros > 30 && zeros < 98);
+    ck_assert_int_gt(differ, 0); /* the generator moved on */
+    /* Seeded again, the same masks; another model loads with seed 0 too. */
+    nb_rng_seed(nb_model_rng(m), 0);
+    nb_tensor *y3 = nb_model_forward(ctx, m, x);
+    nb_model *m2 = parse(ctx, json, NB_F32);
+    nb_tensor *y4 = nb_model_forward(ctx, m2, x);
+    for (int64_t i = 0; i < 128; i++) {
+        ck_assert(nb_get(y3, i) == nb_get(y1, i));
+        ck_assert(nb_get(y4, i) == nb_get(y1, i));
+    }
+    /* Eval mode: the identity. */
+    nb_set_training(ctx, false);
+    nb_tensor *y5 = nb_model_forward(ctx, m, x);
+    for (int64_t i = 0; i < 128; i++)
+        ck_assert(nb_get(y5, i) == 1);
+    nb_model_free(m2);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Train mode normalises with the batch and updates the running statistics
+ * (momentum 0.1, unbiased variance); eval mode uses them.  Per channel:
+ * [1, 3]: mean 2, variance 1 (unbiased 2);  [2, 6]: mean 4, variance 4
+ * (unbiased 8).  running_mean = 0.1 [2, 4], running_var = 0.9 + 0.1 [2, 8]. */
+START_TEST(test_batch_norm_modes)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = parse(ctx, "{\"input\": [2], \"layers\": [{\"type\": \"batch_norm\", \"eps\": 0.001}]}",
+                        NB_F64);
+    nb_tensor *x = tst_make(ctx, NB_F64, 2, (int64_t[]){2, 2}, (double[]){1, 2, 3, 6});
+    nb_tensor *y = nb_model_forward(ctx, m, x);
+    double a = 1 / sqrt(1.001), b = 2 / sqrt(4.001);
+    tst_assert_values(y, 2, (int64_t[]){2, 2}, (double[]){-a, -b, a, b}, 1e-12);
+    tst_assert_values(nb_model_find(m, "0.running_mean"), 1, (int64_t[]){2}, (double[]){0.2, 0.4}, 1e-12);
+    tst_assert_values(nb_model_find(m, "0.running_var"), 1, (int64_t[]){2}, (double[]){1.1, 1.7}, 1e-12);
+    nb_set_training(ctx, false);
+    y = nb_model_forward(ctx, m, x);
+    double s0 = sqrt(1.101), s1 = sqrt(1.701);
+    tst_assert_values(y, 2, (int64_t[]){2, 2},
+                      (double[]){0.8 / s0, 1.6 / s1, 2.8 / s0, 5.6 / s1}, 1e-12);
+    /* Eval mode leaves the statistics alone. */
+    tst_assert_values(nb_model_find(m, "0.running_mean"), 1, (int64_t[]){2}, (double[]){0.2, 0.4}, 1e-12);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- gradients ------------------------------------------------------------ */
+
+typedef struct grad_case {
+    const char *json;
+    int64_t xshape[4];
+} grad_case;
+
+static const grad_case grad_cases[] = {
+    /* conv + pool + linear + cross entropy */
+    {"{\"input\": [2, 5, 5], \"layers\": ["
+     "{\"type\": \"conv2d\", \"out_channels\": 3, \"kernel_size\": 3, \"padding\": 1, \"activation\": \"tanh\"},"
+     "{\"type\": \"max_pool2d\", \"kernel_size\": 2},"
+     "{\"type\": \"flatten\"},"
+     "{\"type\": \"linear\", \"out_features\": 3}],"
+     " \"loss\": {\"type\": \"cross_entropy\"}}",
+     {2, 2, 5, 5}},
+    /* batch norm over [C, H, W] and [C], dropout2d and dropout, mse */
+    {"{\"input\": [2, 4, 4], \"layers\": ["
+     "{\"type\": \"batch_norm\"},"
+     "{\"type\": \"conv2d\", \"out_channels\": 3, \"kernel_size\": 3, \"activation\": \"elu\"},"
+     "{\"type\": \"dropout2d\", \"p\": 0.3},"
+     "{\"type\": \"flatten\"},"
+     "{\"type\": \"batch_norm\", \"momentum\": 0.5},"
+     "{\"type\": \"dropout\", \"p\": 0.25},"
+     "{\"type\": \"linear\", \"out_features\": 2}],"
+     " \"loss\": {\"type\": \"mse\"}}",
+     {2, 2, 4, 4}},
+    /* the graph form: add, concat, avg-pool, conv1d-free hinge head */
+    {"{\"input\": [2, 4, 4], \"nodes\": ["
+     "{\"name\": \"a\", \"type\": \"conv2d\", \"inputs\": [\"input\"], \"out_channels\": 2, \"kernel_size\": 3,"
+     " \"padding\": 1, \"activation\": \"sigmoid\"},"
+     "{\"name\": \"b\", \"type\": \"conv2d\", \"inputs\": [\"input\"], \"out_channels\": 2, \"kernel_size\": 1},"
+     "{\"name\": \"s\", \"type\": \"add\", \"inputs\": [\"a\", \"b\", \"input\"]},"
+     "{\"name\": \"c\", \"type\": \"concat\", \"inputs\": [\"s\", \"a\"]},"
+     "{\"name\": \"l\", \"type\": \"leaky_relu\", \"inputs\": [\"c\"], \"negative_slope\": 0.2},"
+     "{\"name\": \"p\", \"type\": \"avg_pool2d\", \"inputs\": [\"l\"], \"kernel_size\": 2},"
+     "{\"name\": \"f\", \"type\": \"flatten\", \"inputs\": [\"p\"]},"
+     "{\"name\": \"o\", \"type\": \"linear\", \"inputs\": [\"f\"], \"out_features\": 1}],"
+     " \"output\": \"o\", \"loss\": {\"type\": \"hinge\"}}",
+     {2, 2, 4, 4}},
+};
+
+typedef struct grad_env {
+    nb_model *m;
+    nb_tensor *x, *target;
+    int32_t labels[2];
+} grad_env;
+
+static nb_tensor *model_loss(nb_ctx *ctx, void *ud)
+{
+    grad_env *e = ud;
+    nb_rng_seed(nb_model_rng(e->m), 7); /* the same dropout masks every call */
+    nb_tensor *y = nb_model_forward(ctx, e->m, e->x);
+    return nb_model_loss(ctx, e->m, y, e->labels, e->target);
+}
+
+START_TEST(test_gradcheck_models)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    const grad_case *c = &grad_cases[_i];
+    grad_env e = {parse(ctx, c->json, NB_F64), NULL, NULL, {0, 2}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    e.x = nb_tensor_new(ctx, NB_F64, 4, c->xshape);
+    nb_fill_uniform(e.x, &rng, -1, 1);
+    int64_t out[NB_MAX_DIMS];
+    int nd = nb_model_output_shape(e.m, out);
+    int64_t ts[NB_MAX_DIMS] = {2};
+    for (int d = 0; d < nd; d++)
+        ts[d + 1] = out[d];
+    e.target = nb_tensor_new(ctx, NB_F64, nd + 1, ts);
+    nb_fill_uniform(e.target, &rng, -1, 1);
+    if (nb_model_loss_kind(e.m) == NB_LOSS_HINGE) /* +1, +1: the bias's gradient is not 0 */
+        nb_fill(e.target, 1);
+    nb_tensor *wrt[16] = {e.x};
+    int n = 1;
+    for (int i = 0; i < nb_model_num_tensors(e.m); i++)
+        if (!nb_model_is_buffer(e.m, i))
+            wrt[n++] = nb_model_tensor(e.m, i);
+    nb_gradcheck_report rep[16];
+    nb_gradcheck_opts o = {.max_elems = 12, .seed = 3};
+    ck_assert_int_eq(nb_gradcheck(ctx, model_loss, &e, n, wrt, &o, rep), NB_OK);
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(rep[i].ok, "case %d, %s: analytic %g, numeric %g at %lld", _i,
+                      i ? wrt[i]->name : "input", rep[i].analytic, rep[i].numeric,
+                      (long long)rep[i].worst);
+        ck_assert_int_gt(rep[i].checked, 0);
+    }
+    /* The gradient reaches the input and every parameter. */
+    nb_tensor *loss = model_loss(ctx, &e);
+    nb_requires_grad(e.x, true);
+    loss = model_loss(ctx, &e);
+    ck_assert_int_eq(nb_backward(ctx, loss), NB_OK);
+    for (int i = 0; i < n; i++) {
+        ck_assert_ptr_nonnull(wrt[i]->grad);
+        double norm = 0;
+        for (int64_t k = 0; k < wrt[i]->numel; k++)
+            norm += fabs(nb_get(wrt[i]->grad, k));
+        ck_assert_msg(norm > 0, "no gradient reaches %s", i ? wrt[i]->name : "input");
+    }
+    nb_model_free(e.m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- weights --------------------------------------------------------------- */
+
+static const char weights_json[] =
+    "{\"input\": [2, 3, 3], \"layers\": ["
+    "{\"type\": \"conv2d\", \"out_channels\": 2, \"kernel_size\": 2},"
+    "{\"type\": \"batch_norm\"},"
+    "{\"type\": \"flatten\"},"
+    "{\"name\": \"fc\", \"type\": \"linear\", \"out_features\": 3}]}";
+
+/* Saved, then loaded into a model drawn differently: the same values, in
+ * either dtype; a PyTorch counter is ignored, a stranger is not. */
+START_TEST(test_weights_roundtrip)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char dir[] = "/tmp/nabla-model-XXXXXX", path[64], path2[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/w.safetensors", dir);
+    snprintf(path2, sizeof path2, "%s/x.safetensors", dir);
+    nb_model *a = parse(ctx, weights_json, NB_F32);
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_fill_uniform(nb_model_find(a, "1.running_mean"), &rng, -1, 1);
+    nb_fill_uniform(nb_model_find(a, "1.running_var"), &rng, 1, 2);
+    ck_assert_int_eq(nb_model_save_weights(a, path), NB_OK);
+    nb_model *b = parse(ctx, weights_json, NB_F64);
+    nb_rng_seed(&rng, 2);
+    nb_model_init(b, &rng);
+    ck_assert(nb_get(nb_model_tensor(b, 0), 0) != nb_get(nb_model_tensor(a, 0), 0));
+    ck_assert_int_eq(nb_model_load_weights(b, path), NB_OK);
+    ck_assert_int_eq(nb_model_num_tensors(b), 8);
+    for (int i = 0; i < nb_model_num_tensors(a); i++) {
+        nb_tensor *ta = nb_model_tensor(a, i), *tb = nb_model_tensor(b, i);
+        for (int64_t k = 0; k < ta->numel; k++)
+            ck_assert(nb_get(ta, k) == nb_get(tb, k));
+    }
+
+    /* PyTorch's "1.num_batches_tracked" rides along: accepted. */
+    nb_tensor *all[9];
+    for (int i = 0; i < 8; i++)
+        all[i] = nb_model_tensor(a, i);
+    all[8] = nb_tensor_set_name(nb_tensor_new(ctx, NB_F32, 0, NULL), "1.num_batches_tracked");
+    ck_assert_int_eq(nb_safetensors_save(ctx, path2, 9, all), NB_OK);
+    ck_assert_int_eq(nb_model_load_weights(b, path2), NB_OK);
+    /* Anything else is unexpected, and nothing changes. */
+    nb_tensor_set_name(all[8], "extra");
+    ck_assert_int_eq(nb_safetensors_save(ctx, path2, 9, all), NB_OK);
+    nb_fill(nb_model_find(b, "fc.bias"), 7);
+    ck_assert_int_eq(nb_model_load_weights(b, path2), NB_ERR_FORMAT);
+    tst_assert_error(ctx, NB_ERR_FORMAT, "unexpected \"extra\"");
+    ck_assert(nb_get(nb_model_find(b, "fc.bias"), 0) == 7);
+    /* Another model's file: names and shapes differ. */
+    nb_model *c = parse(ctx, "{\"input\": [2, 3, 3], \"layers\": ["
+                             "{\"type\": \"conv2d\", \"out_channels\": 3, \"kernel_size\": 2},"
+                             "{\"type\": \"flatten\"},"
+                             "{\"name\": \"fc\", \"type\": \"linear\", \"out_features\": 3}]}",
+                        NB_F32);
+    ck_assert_int_eq(nb_model_load_weights(c, path), NB_ERR_FORMAT);
+    tst_assert_error(ctx, NB_ERR_FORMAT, "unexpected \"1.weight\", \"1.bias\"");
+    tst_assert_error(ctx, NB_ERR_FORMAT, "\"0.weight\" has shape [2, 2, 2, 2] in the file but the model expects [3, 2, 2, 2]");
+    ck_assert_int_eq(nb_model_load_weights(c, "/nonexistent/w.safetensors"), NB_ERR_IO);
+    nb_model_free(c);
+    nb_model_free(b);
+    nb_model_free(a);
+    remove(path);
+    remove(path2);
+    remove(dir);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- memory --------------------------------------------------------------- */
+
+typedef struct failing {
+    int left; /* allocations that succeed before the failure */
+} failing;
+
+static void *failing_alloc(void *ud, size_t size)
+{
+    failing *f = ud;
+    return f->left-- > 0 ? malloc(size) : NULL;
+}
+
+static void failing_free(void *ud, void *p)
+{
+    (void)ud;
+    free(p);
+}
+
+static const char small_graph[] =
+    "{\"name\": \"small\", \"input\": [1, 4, 4], \"nodes\": ["
+    "{\"name\": \"c\", \"type\": \"conv2d\", \"inputs\": [\"input\"], \"out_channels\": 2, \"kernel_size\": 3,"
+    " \"padding\": \"same\", \"activation\": \"relu\"},"
+    "{\"name\": \"bn\", \"type\": \"batch_norm\", \"inputs\": [\"c\"]},"
+    "{\"name\": \"cat\", \"type\": \"concat\", \"inputs\": [\"bn\", \"input\"]},"
+    "{\"name\": \"p\", \"type\": \"max_pool2d\", \"inputs\": [\"cat\"], \"kernel_size\": 2},"
+    "{\"name\": \"f\", \"type\": \"flatten\", \"inputs\": [\"p\"]},"
+    "{\"name\": \"d\", \"type\": \"dropout\", \"inputs\": [\"f\"]},"
+    "{\"name\": \"o\", \"type\": \"linear\", \"inputs\": [\"d\"], \"out_features\": 3}],"
+    " \"output\": \"o\", \"loss\": {\"type\": \"cross_entropy\"},"
+    " \"optimizer\": {\"type\": \"sgd\", \"lr\": 0.1}}";
+
+/* Fails the k-th allocation for every k of loading a model and running a
+ * training step: each run reports NB_ERR_NOMEM or succeeds, and nothing
+ * leaks (valgrind and ASan check that). */
+START_TEST(test_alloc_failure)
+{
+    int k = 0;
+    for (;; k++) {
+        failing f = {k};
+        nb_allocator a = {failing_alloc, failing_free, &f};
+        nb_ctx *ctx = nb_ctx_new_with(&a);
+        if (!ctx)
+            continue;
+        int rc;
+        nb_model *m = nb_model_parse(ctx, small_graph, sizeof small_graph - 1, "s.json", NB_F32);
+        if (m) {
+            nb_tensor *x = nb_tensor_full(ctx, NB_F32, 4, (int64_t[]){2, 1, 4, 4}, 0.5);
+            nb_tensor *y = x ? nb_model_forward(ctx, m, x) : NULL;
+            rc = nb_backward(ctx, nb_model_loss(ctx, m, y, (int32_t[]){0, 1}, NULL));
+        } else {
+            rc = nb_error(ctx);
+        }
+        ck_assert_msg(rc == NB_OK || rc == NB_ERR_NOMEM, "k %d: %s", k, nb_errmsg(ctx));
+        nb_model_free(m);
+        nb_ctx_free(ctx);
+        if (rc == NB_OK)
+            break;
+    }
+    ck_assert_int_gt(k, 10);
+}
+END_TEST
+
+/* After warm-up, a training step through a model allocates nothing. */
+START_TEST(test_steady_state)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = parse(ctx, small_graph, NB_F32);
+    nb_tensor *x = nb_tensor_full(ctx, NB_F32, 4, (int64_t[]){4, 1, 4, 4}, 0.5);
+    nb_fill_uniform(x, nb_model_rng(m), -1, 1);
+    uint64_t counts[4];
+    for (int step = 0; step < 4; step++) {
+        nb_zero_grad(ctx);
+        nb_tensor *y = nb_model_forward(ctx, m, x);
+        nb_tensor *loss = nb_model_loss(ctx, m, y, (int32_t[]){0, 1, 2, 1}, NULL);
+        ck_assert_int_eq(nb_backward(ctx, loss), NB_OK);
+        nb_graph_reset(ctx);
+        counts[step] = nb_alloc_count(ctx);
+    }
+    ck_assert_uint_eq(counts[2], counts[1]);
+    ck_assert_uint_eq(counts[3], counts[2]);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+Suite *tst_suite_model(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("files");
+    tcase_add_loop_test(tc, test_course_models, 0, (int)(sizeof course / sizeof course[0]));
+    tcase_add_test(tc, test_keras_cnn_shapes);
+    tcase_add_test(tc, test_sections);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("mistakes");
+    tcase_add_loop_test(tc, test_bad_model, 0, NBAD);
+    tcase_add_test(tc, test_bad_dir_complete);
+    tcase_add_test(tc, test_load_errors);
+    tcase_add_test(tc, test_messages_are_one_line);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("run");
+    tcase_add_loop_test(tc, test_forward_values, 0, 2);
+    tcase_add_test(tc, test_conv1d_values);
+    tcase_add_test(tc, test_forward_errors);
+    tcase_add_test(tc, test_losses);
+    tcase_add_test(tc, test_graph_form);
+    tcase_add_test(tc, test_graph_concat_channels);
+    tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_init);
+    tcase_add_test(tc, test_activation_field);
+    tcase_add_test(tc, test_dropout_uses_model_rng);
+    tcase_add_test(tc, test_batch_norm_modes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gradients");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_gradcheck_models, 0, (int)(sizeof grad_cases / sizeof grad_cases[0]));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("weights");
+    tcase_add_test(tc, test_weights_roundtrip);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("memory");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_alloc_failure);
+    tcase_add_test(tc, test_steady_state);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,100 @@
+#!/bin/sh
+# nabla train, eval and predict end to end on a small subset of
+# Fashion-MNIST: the files a run writes, a run interrupted with SIGINT and
+# resumed ending with the same weights as one that was not, and one clear
+# line with exit status 2 for bad data.
+set -u
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+nabla="$top_builddir/tools/nabla"
+models="$top_srcdir/models"
+data=${NABLA_DATA:-/usr/share/datasets/fashion-mnist}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-train.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+
+if [ ! -d "$data" ]; then
+    echo "test_train: no data at $data (install Debian's dataset-fashion-mnist)" >&2
+    exit 1
+fi
+
+# 1. A short run writes everything and reports a test accuracy.
+"$nabla" train "$models/lenet.json" --data "$data" --limit 3000 --epochs 2 \
+    --out "$tmp/a" > "$tmp/a.log" 2>&1 || bad "train exited $?: $(tail -n 1 "$tmp/a.log")"
+for f in weights.safetensors checkpoint.safetensors metrics.csv curves.png; do
+    [ -s "$tmp/a/$f" ] && ok || bad "train did not write $f"
+done
+grep -q '^test accuracy: 0\.[0-9]*$' "$tmp/a.log" && ok || bad "no test accuracy line"
+[ "$(wc -l < "$tmp/a/metrics.csv")" -eq 3 ] && ok || bad "metrics.csv should have a header and 2 rows"
+
+# 2. The same seed gives the same weights, bit for bit.
+"$nabla" train "$models/lenet.json" --data "$data" --limit 3000 --epochs 2 \
+    --out "$tmp/b" > /dev/null 2>&1
+cmp -s "$tmp/a/weights.safetensors" "$tmp/b/weights.safetensors" && ok ||
+    bad "two runs with the same seed differ"
+
+# 3. Interrupted and resumed: the same final weights.  Wherever the signal
+# lands (even before the first batch or after the last), the resumed run
+# must end where the uninterrupted one did.
+"$nabla" train "$models/lenet.json" --data "$data" --limit 12000 --epochs 2 \
+    --out "$tmp/full" > /dev/null 2>&1 || bad "the uninterrupted run failed"
+"$nabla" train "$models/lenet.json" --data "$data" --limit 12000 --epochs 2 \
+    --out "$tmp/cut" > "$tmp/cut.log" 2>&1 &
+pid=$!
+sleep 1
+kill -INT "$pid" 2>/dev/null
+wait "$pid"
+status=$?
+if [ "$status" -eq 130 ]; then
+    grep -q 'interrupted: checkpoint written' "$tmp/cut.log" && ok || bad "no interrupt message"
+    "$nabla" train "$models/lenet.json" --data "$data" --limit 12000 --epochs 2 \
+        --out "$tmp/cut" --resume > "$tmp/resume.log" 2>&1 || bad "resume failed: $(tail -n 1 "$tmp/resume.log")"
+elif [ "$status" -ne 0 ]; then
+    bad "the interrupted run exited $status"
+fi
+cmp -s "$tmp/full/weights.safetensors" "$tmp/cut/weights.safetensors" && ok ||
+    bad "interrupted and resumed weights differ from the uninterrupted run's"
+
+# 4. eval and predict on the trained weights.
+"$nabla" eval "$models/lenet.json" --weights "$tmp/a/weights.safetensors" --data "$data" \
+    > "$tmp/eval.log" 2>&1 || bad "eval failed"
+grep -q '^test accuracy: ' "$tmp/eval.log" && grep -q 'confusion matrix' "$tmp/eval.log" && ok ||
+    bad "eval did not print accuracy and confusion matrix"
+"$nabla" predict "$models/lenet.json" --weights "$tmp/a/weights.safetensors" \
+    "$top_srcdir/tests/data/png/gray8.png" > "$tmp/predict.log" 2>&1 && ok || bad "predict failed"
+grep -q 'top 3' "$tmp/predict.log" && ok || bad "predict printed no top 3"
+
+# 5. Bad data: exit 2 and one line on stderr.
+expect_2() {
+    what=$1
+    shift
+    "$nabla" "$@" > /dev/null 2> "$tmp/err"
+    status=$?
+    lines=$(wc -l < "$tmp/err")
+    if [ "$status" -eq 2 ] && [ "$lines" -eq 1 ]; then ok; else
+        bad "$what: exit $status, $lines lines: $(head -c 300 "$tmp/err")"
+    fi
+}
+expect_2 "missing data dir" train "$models/lenet.json" --data "$tmp/nowhere" --epochs 1
+for f in wrong-magic truncated-images truncated-labels two-labels zero-rows corrupt-deflate.gz; do
+    mkdir -p "$tmp/d-$f"
+    cp "$top_srcdir/tests/data/idx/bad/$f" "$tmp/d-$f/train-images-idx3-ubyte"
+    cp "$top_srcdir/tests/data/idx/bad/good-labels" "$tmp/d-$f/train-labels-idx1-ubyte"
+    case "$f" in *labels*)
+        cp "$top_srcdir/tests/data/idx/bad/good-images" "$tmp/d-$f/train-images-idx3-ubyte"
+        cp "$top_srcdir/tests/data/idx/bad/$f" "$tmp/d-$f/train-labels-idx1-ubyte" ;;
+    esac
+    cp "$top_srcdir/tests/data/idx/bad/good-images" "$tmp/d-$f/t10k-images-idx3-ubyte"
+    cp "$top_srcdir/tests/data/idx/bad/good-labels" "$tmp/d-$f/t10k-labels-idx1-ubyte"
+    expect_2 "bad data $f" train "$models/lenet.json" --data "$tmp/d-$f" --epochs 1 --out "$tmp/x"
+done
+expect_2 "eval without weights" eval "$models/lenet.json"
+expect_2 "predict a missing image" predict "$models/lenet.json" \
+    --weights "$tmp/a/weights.safetensors" "$tmp/none.png"
+expect_2 "train bad optimizer" train "$models/lenet.json" --optimizer adagrad
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,344 @@
+/*
+ * cli.c - option parsing, error lines and number formatting shared by the
+ * verbs of the `nabla` tool.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- errors ------------------------------------------------------------- */
+
+static const char *verb_name;
+
+void cli_set_verb(const char *verb)
+{
+    verb_name = verb;
+}
+
+const char *cli_verb(void)
+{
+    return verb_name;
+}
+
+int cli_fail(int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* One line, whatever the message holds. */
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    if (verb_name)
+        fprintf(stderr, "nabla %s: %s\n", verb_name, msg);
+    else
+        fprintf(stderr, "nabla: %s\n", msg);
+    return code;
+}
+
+int cli_fail_lib(nb_ctx *ctx, bool reading)
+{
+    int status = nb_error(ctx);
+    const char *msg = nb_errmsg(ctx);
+    if (!msg || !*msg)
+        msg = nb_status_str(status);
+    bool bad_input = status == NB_ERR_ARG || status == NB_ERR_FORMAT || status == NB_ERR_IO;
+    return cli_fail(reading && bad_input ? CLI_USAGE : CLI_RUNTIME, "%s", msg);
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+static cli_opt *find_opt(const cli_spec *spec, const char *name, size_t len)
+{
+    for (cli_opt *o = spec->opts; o && o->name; o++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+            return o;
+    return NULL;
+}
+
+static int usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+static int usage_error(const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return cli_fail(CLI_USAGE, "%s (see nabla %s --help)", what, cli_verb());
+}
+
+int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos,
+              int *npos)
+{
+    bool options = true;
+    *npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (options && strcmp(a, "--") == 0) {
+            options = false;
+            continue;
+        }
+        if (options && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+            cli_print_help(spec, stdout);
+            return CLI_HELP;
+        }
+        if (options && a[0] == '-' && a[1] == '-') {
+            const char *name = a + 2;
+            const char *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            cli_opt *o = find_opt(spec, name, len);
+            if (!o)
+                return usage_error("unknown option %s", a);
+            if (!o->arg) {
+                if (eq)
+                    return usage_error("option --%s takes no value", o->name);
+                o->value = "";
+            } else if (eq) {
+                o->value = eq + 1;
+            } else if (i + 1 < argc) {
+                o->value = argv[++i];
+            } else {
+                return usage_error("option --%s needs a value %s", o->name, o->arg);
+            }
+            continue;
+        }
+        if (options && a[0] == '-' && a[1] != '\0')
+            return usage_error("unknown option %s", a);
+        if (*npos >= spec->max_pos)
+            return usage_error("unexpected argument '%s'", a);
+        pos[(*npos)++] = a;
+    }
+    if (*npos < spec->min_pos)
+        return cli_fail(CLI_USAGE, "missing argument (usage: nabla %s %s)", cli_verb(), spec->usage);
+    return CLI_OK;
+}
+
+void cli_print_help(const cli_spec *spec, FILE *out)
+{
+    fprintf(out, "usage: nabla %s %s\n\n%s\n", cli_verb(), spec->usage, spec->about);
+    fprintf(out, "\noptions:\n");
+    for (const cli_opt *o = spec->opts; o && o->name; o++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(out, "  %-24s ", flag);
+        /* Continuation lines of the help aligned under its first. */
+        for (const char *p = o->help; *p; p++) {
+            fputc(*p, out);
+            if (*p == '\n')
+                fprintf(out, "  %-24s ", "");
+        }
+        fputc('\n', out);
+    }
+    fprintf(out, "  %-24s %s\n", "-h, --help", "print this help and exit");
+}
+
+const char *cli_get(const cli_spec *spec, const char *name)
+{
+    cli_opt *o = find_opt(spec, name, strlen(name));
+    return o ? o->value : NULL;
+}
+
+int cli_int64(const cli_spec *spec, const char *name, int64_t lo, int64_t hi,
+              int64_t *out)
+{
+    const char *s = cli_get(spec, name);
+    if (!s)
+        return CLI_OK;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno == ERANGE || v < lo || v > hi) {
+        if (hi == INT64_MAX)
+            return cli_fail(CLI_USAGE, "--%s: '%s' is not an integer >= %" PRId64, name, s, lo);
+        return cli_fail(CLI_USAGE, "--%s: '%s' is not an integer from %" PRId64 " to %" PRId64,
+                        name, s, lo, hi);
+    }
+    *out = v;
+    return CLI_OK;
+}
+
+int cli_uint64(const cli_spec *spec, const char *name, uint64_t *out)
+{
+    const char *s = cli_get(spec, name);
+    if (!s)
+        return CLI_OK;
+    char *end;
+    errno = 0;
+    /* strtoull accepts "-1" and wraps it: refuse any sign. */
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end != '\0' || errno == ERANGE)
+        return cli_fail(CLI_USAGE, "--%s: '%s' is not an integer from 0 to %" PRIu64,
+                        name, s, UINT64_MAX);
+    *out = v;
+    return CLI_OK;
+}
+
+int cli_positive(const cli_spec *spec, const char *name, double *out)
+{
+    const char *s = cli_get(spec, name);
+    if (!s)
+        return CLI_OK;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || errno == ERANGE || !(v > 0) || !isfinite(v))
+        return cli_fail(CLI_USAGE, "--%s: '%s' is not a positive number", name, s);
+    *out = v;
+    return CLI_OK;
+}
+
+int cli_dtype(const cli_spec *spec, const char *name, nb_dtype *out)
+{
+    const char *s = cli_get(spec, name);
+    if (!s)
+        return CLI_OK;
+    if (strcmp(s, "f32") == 0)
+        *out = NB_F32;
+    else if (strcmp(s, "f64") == 0)
+        *out = NB_F64;
+    else
+        return cli_fail(CLI_USAGE, "--%s: '%s' is not a dtype (f32 or f64)", name, s);
+    return CLI_OK;
+}
+
+/* ---- models ------------------------------------------------------------- */
+
+int64_t cli_env_threads(void)
+{
+    const char *v = getenv("NABLA_NUM_THREADS");
+    char *end;
+    long n = v ? strtol(v, &end, 10) : 0;
+    return v && *v && !*end && n >= 1 && n <= 1024 ? n : 1;
+}
+
+nb_ctx *cli_ctx_new(void)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    if (!ctx)
+        cli_fail(CLI_RUNTIME, "out of memory");
+    return ctx;
+}
+
+nb_model *cli_load_model(nb_ctx *ctx, const char *path, nb_dtype dtype,
+                         const char *weights, uint64_t seed, int *rc)
+{
+    nb_model *m = nb_model_load(ctx, path, dtype);
+    if (!m) {
+        *rc = cli_fail_lib(ctx, true);
+        return NULL;
+    }
+    if (weights) {
+        if (nb_model_load_weights(m, weights) != NB_OK) {
+            *rc = cli_fail_lib(ctx, true);
+            nb_model_free(m);
+            return NULL;
+        }
+    } else {
+        nb_rng rng;
+        nb_rng_seed(&rng, seed);
+        nb_model_init(m, &rng);
+    }
+    return m;
+}
+
+int cli_layer_inputs(const nb_model *m, int i, const nb_layer_info *info,
+                     const char **names)
+{
+    int n = info->ninputs < 0 ? 0 : info->ninputs > 8 ? 8 : info->ninputs;
+    for (int k = 0; k < n; k++)
+        names[k] = info->inputs[k];
+    if (n > 0)
+        return n;
+    /* A sequential layer reads the one before it. */
+    nb_layer_info prev;
+    if (i > 0 && nb_model_layer(m, i - 1, &prev) == NB_OK)
+        names[0] = prev.name;
+    else
+        names[0] = "input";
+    return 1;
+}
+
+bool cli_is_graph(const nb_model *m)
+{
+    int n = nb_model_num_layers(m);
+    const char *prev = "input";
+    for (int i = 0; i < n; i++) {
+        nb_layer_info info;
+        const char *in[8];
+        if (nb_model_layer(m, i, &info) != NB_OK)
+            return false;
+        int k = cli_layer_inputs(m, i, &info, in);
+        if (k != 1 || strcmp(in[0], prev) != 0)
+            return true;
+        prev = info.name;
+    }
+    return false;
+}
+
+const char *cli_loss_name(nb_loss_kind kind)
+{
+    switch (kind) {
+    case NB_LOSS_CROSS_ENTROPY: return "cross_entropy";
+    case NB_LOSS_MSE: return "mse";
+    case NB_LOSS_HINGE: return "hinge";
+    default: return "none";
+    }
+}
+
+/* ---- formatting --------------------------------------------------------- */
+
+char *cli_count(int64_t n, char *buf)
+{
+    char digits[32];
+    uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+    int len = snprintf(digits, sizeof digits, "%" PRIu64, u);
+    char *p = buf;
+    if (n < 0)
+        *p++ = '-';
+    for (int i = 0; i < len; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            *p++ = ',';
+        *p++ = digits[i];
+    }
+    *p = '\0';
+    return buf;
+}
+
+char *cli_bytes(double bytes, char *buf)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    if (bytes < 1024) {
+        snprintf(buf, 32, "%.0f B", bytes);
+        return buf;
+    }
+    int u = 0;
+    bytes /= 1024;
+    while (bytes >= 1024 && u < 4) {
+        bytes /= 1024;
+        u++;
+    }
+    snprintf(buf, 32, "%.1f %s", bytes, units[u]);
+    return buf;
+}
+
+char *cli_shape(int ndim, const int64_t *shape, char *buf, size_t size)
+{
+    size_t len = 0;
+    if (size == 0)
+        return buf;
+    len += (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%" PRId64, i ? ", " : "", shape[i]);
+    if (len < size)
+        snprintf(buf + len, size - len, "]");
+    return buf;
+}

@@ -1,0 +1,131 @@
+/*
+ * cli.h - what the verbs of the `nabla` tool share: option parsing, error
+ * reporting with the tool's exit codes, and number formatting.
+ *
+ * A verb is one file defining `int cmd_<verb>(int argc, char **argv)` and
+ * one row in tools/verbs.def.  argv[0] is the verb's name.
+ */
+#ifndef NABLA_CLI_H
+#define NABLA_CLI_H
+
+#include <nabla.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Exit codes. */
+enum {
+    CLI_OK = 0,      /* success */
+    CLI_RUNTIME = 1, /* out of memory, a failed write, a failed check */
+    CLI_USAGE = 2,   /* bad usage or bad input */
+};
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CLI_PRINTF(f, a)
+#endif
+
+/* The verbs, from verbs.def: cmd_summary, cmd_forward... */
+#define VERB(name, summary) int cmd_##name(int argc, char **argv);
+#include "verbs.def"
+#undef VERB
+
+/* ---- errors -------------------------------------------------------------
+ * Every error is one line on stderr, "nabla <verb>: <what>"; a library
+ * error's message is printed as the library wrote it after that prefix. */
+
+/* The verb named in messages ("forward"); NULL before one is chosen. */
+void cli_set_verb(const char *verb);
+const char *cli_verb(void);
+
+/* Prints the error line and returns `code`, for `return cli_fail(...)`. */
+int cli_fail(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/* For a failed library call: prints the context's message and returns the
+ * exit code of its status.  `reading` is true while the verb reads its
+ * inputs (a bad argument or file is then bad input, 2); otherwise and for
+ * NB_ERR_NOMEM / NB_ERR_GRAPH, a runtime failure, 1. */
+int cli_fail_lib(nb_ctx *ctx, bool reading);
+
+/* ---- options ------------------------------------------------------------
+ * Options are long ("--batch 4" or "--batch=4"), may come before or after
+ * the positional arguments, and "--" ends them.  "-h" is "--help". */
+
+typedef struct cli_opt {
+    const char *name; /* without the dashes: "batch" */
+    const char *arg;  /* the value's name for --help ("N"), NULL for a flag */
+    const char *help; /* one line (may hold "\n" for more) */
+    const char *value; /* set by cli_parse: the value, or "" for a flag given;
+                          NULL when absent */
+} cli_opt;
+
+typedef struct cli_spec {
+    const char *usage;       /* "MODEL.json [options]" */
+    const char *about;       /* a paragraph for --help */
+    int min_pos, max_pos;    /* positional arguments accepted */
+    cli_opt *opts;           /* terminated by a zeroed entry */
+} cli_spec;
+
+/* Parses argv (argv[0] the verb) into spec->opts, and the positional
+ * arguments into pos[] (room for spec->max_pos) and *npos.  Returns CLI_OK;
+ * CLI_HELP after printing the help on stdout (the verb then exits 0); or
+ * CLI_USAGE after printing a usage error. */
+int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos,
+              int *npos);
+#define CLI_HELP (-1)
+
+void cli_print_help(const cli_spec *spec, FILE *out);
+
+/* The option named `name` of a parsed spec: its value, or NULL. */
+const char *cli_get(const cli_spec *spec, const char *name);
+
+/* Value parsers: on a bad value they print the usage error naming the
+ * option and return CLI_USAGE; CLI_OK otherwise.  An absent option
+ * (value NULL) leaves *out as it is. */
+int cli_int64(const cli_spec *spec, const char *name, int64_t lo, int64_t hi,
+              int64_t *out);
+int cli_uint64(const cli_spec *spec, const char *name, uint64_t *out);
+/* A finite number > 0. */
+int cli_positive(const cli_spec *spec, const char *name, double *out);
+int cli_dtype(const cli_spec *spec, const char *name, nb_dtype *out);
+
+/* ---- models -------------------------------------------------------------- */
+
+/* Threads from NABLA_NUM_THREADS (1 when unset or not a count in
+ * [1, 1024]). */
+int64_t cli_env_threads(void);
+
+/* A new context; prints the error and returns NULL when memory fails. */
+nb_ctx *cli_ctx_new(void);
+
+/* Loads the model file in `dtype`, then its tensors from `weights`, or,
+ * without weights, draws them with nb_model_init from a generator seeded
+ * with `seed`.  On error prints it, sets *rc to the exit code and returns
+ * NULL. */
+nb_model *cli_load_model(nb_ctx *ctx, const char *path, nb_dtype dtype,
+                         const char *weights, uint64_t seed, int *rc);
+
+/* The names of the layers layer i reads ("input" for the model's input),
+ * whether the model file names them (graph form) or not (sequential form:
+ * the layer before).  Returns how many, at most 8. */
+int cli_layer_inputs(const nb_model *m, int i, const nb_layer_info *info,
+                     const char **names);
+/* True when some layer reads something other than the layer before it:
+ * the model is a graph, not a chain. */
+bool cli_is_graph(const nb_model *m);
+
+
+/* "cross_entropy", "mse", "hinge", or "none". */
+const char *cli_loss_name(nb_loss_kind kind);
+
+/* ---- formatting --------------------------------------------------------- */
+
+/* "93,322"; buf of at least 32 bytes.  Returns buf. */
+char *cli_count(int64_t n, char *buf);
+/* "364.5 KiB", "1.2 MiB", "512 B"; buf of at least 32 bytes. */
+char *cli_bytes(double bytes, char *buf);
+/* "[32, 26, 26]" from a shape; buf of at least `size` bytes. */
+char *cli_shape(int ndim, const int64_t *shape, char *buf, size_t size);
+
+#endif /* NABLA_CLI_H */

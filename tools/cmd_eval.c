@@ -1,0 +1,243 @@
+/*
+ * cmd_eval.c - `nabla eval` (test loss, accuracy, per-class accuracy and
+ * the confusion matrix) and `nabla predict` (the class of PNG images).
+ */
+#include "cli.h"
+#include "train.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- eval ------------------------------------------------------------------- */
+
+static cli_opt eval_opts[] = {
+    {"weights", "W.safetensors", "the trained weights (required)", NULL},
+    {"data", "D", "the data, as for nabla train (default: fashion-mnist)", NULL},
+    {"batch-size", "N", "examples per forward pass (default 256)", NULL},
+    {"threads", "N", "threads for the matrix products (default: NABLA_NUM_THREADS, else 1)",
+     NULL},
+    {0},
+};
+
+static const cli_spec eval_spec = {
+    .usage = "MODEL.json --weights W.safetensors [options]",
+    .about = "Evaluates trained weights on the data set's test images: prints the loss,\n"
+             "the accuracy, the accuracy of each class and the confusion matrix (rows:\n"
+             "true class, columns: predicted class).",
+    .min_pos = 1,
+    .max_pos = 1,
+    .opts = eval_opts,
+};
+
+static void print_confusion(const trainer *tr, const int64_t *cm)
+{
+    int n = tr->nlabels;
+    printf("\nper class:\n");
+    for (int i = 0; i < n; i++) {
+        int64_t total = 0;
+        for (int j = 0; j < n; j++)
+            total += cm[i * n + j];
+        const char *name = trainer_class_name(tr, i);
+        printf("  %2d %-12s %.4f  (%" PRId64 " images)\n", i, name ? name : "",
+               total ? (double)cm[i * n + i] / (double)total : 0.0, total);
+    }
+    printf("\nconfusion matrix (rows: true, columns: predicted):\n     ");
+    for (int j = 0; j < n; j++)
+        printf("%6d", j);
+    printf("\n");
+    for (int i = 0; i < n; i++) {
+        printf("  %2d ", i);
+        for (int j = 0; j < n; j++)
+            printf("%6" PRId64, cm[i * n + j]);
+        printf("\n");
+    }
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *pos[1];
+    int npos, rc = cli_parse(&eval_spec, argc, argv, pos, &npos);
+    if (rc != CLI_OK)
+        return rc == CLI_HELP ? CLI_OK : rc;
+    const char *weights = cli_get(&eval_spec, "weights");
+    if (!weights)
+        return cli_fail(CLI_USAGE, "--weights is required (see nabla eval --help)");
+    int64_t batch = 256, threads = cli_env_threads();
+    if ((rc = cli_int64(&eval_spec, "batch-size", 1, 1 << 20, &batch)) ||
+        (rc = cli_int64(&eval_spec, "threads", 1, 1024, &threads)))
+        return rc;
+    nb_set_num_threads((int)threads);
+    nb_ctx *ctx = cli_ctx_new();
+    if (!ctx)
+        return CLI_RUNTIME;
+    trainer tr = {.ctx = ctx};
+    tr.m = cli_load_model(ctx, pos[0], NB_F32, weights, 0, &rc);
+    nb_train_opts t;
+    int64_t *cm = NULL;
+    if (!tr.m)
+        goto done;
+    if (nb_model_train_opts(ctx, tr.m, &t, NULL) != NB_OK) {
+        rc = cli_fail_lib(ctx, true);
+        goto done;
+    }
+    t.batch_size = (int)batch;
+    if ((rc = trainer_open(&tr, &t, NULL, cli_get(&eval_spec, "data"), 0)) != CLI_OK)
+        goto done;
+    cm = calloc((size_t)(tr.nlabels * tr.nlabels), sizeof *cm);
+    double loss, acc;
+    if (!cm)
+        rc = cli_fail(CLI_RUNTIME, "out of memory");
+    else if ((rc = trainer_evaluate(&tr, tr.test_ds, tr.test, tr.ntest, &loss, &acc, cm)) ==
+             CLI_OK) {
+        printf("test images: %" PRId64 "\ntest loss: %.4f\n", tr.ntest, loss);
+        if (trainer_has_accuracy(&tr)) {
+            printf("test accuracy: %.4f\n", acc);
+            print_confusion(&tr, cm);
+        }
+    }
+done:
+    free(cm);
+    trainer_close(&tr);
+    nb_model_free(tr.m);
+    nb_ctx_free(ctx);
+    return rc;
+}
+
+/* ---- predict ---------------------------------------------------------------- */
+
+static cli_opt predict_opts[] = {
+    {"weights", "W.safetensors", "the trained weights (required)", NULL},
+    {"top", "K", "how many classes to list (default 3)", NULL},
+    {"no-invert", NULL, "never invert the image (by default an image with a light border,\n"
+                        "dark drawing on white, is inverted to the data set's light on dark)",
+     NULL},
+    {0},
+};
+
+static const cli_spec predict_spec = {
+    .usage = "MODEL.json --weights W.safetensors IMAGE.png...",
+    .about = "Classifies PNG images: each is read (any bit depth; gray, RGB, RGBA or\n"
+             "palette), turned gray by the mean of its channels, inverted when it is\n"
+             "dark on light, resized to the model's input, and run through the model;\n"
+             "prints the most likely class with its probability, and the top few.",
+    .min_pos = 1,
+    .max_pos = 4096,
+    .opts = predict_opts,
+};
+
+/* Mean of the outermost ring of pixels of a [1, H, W] image. */
+static double border_mean(const nb_tensor *img)
+{
+    int64_t h = img->shape[1], w = img->shape[2], n = 0;
+    double sum = 0;
+    for (int64_t y = 0; y < h; y++)
+        for (int64_t x = 0; x < w; x++)
+            if (y == 0 || x == 0 || y == h - 1 || x == w - 1) {
+                sum += nb_get(img, y * w + x);
+                n++;
+            }
+    return n ? sum / (double)n : 0;
+}
+
+/* The image as the model's input [1, input...]: gray, light on dark, at
+ * the model's size. */
+static nb_tensor *prepare(nb_ctx *ctx, nb_model *m, const char *path, bool invert, int *rc)
+{
+    int64_t in[NB_MAX_DIMS];
+    int nd = nb_model_input_shape(m, in);
+    int64_t h = nd == 3 ? in[1] : 0, w = nd == 3 ? in[2] : 0;
+    if (nd != 3 || in[0] != 1) {
+        *rc = cli_fail(CLI_USAGE, "the model \"%s\" does not take one gray image [1, H, W]",
+                       nb_model_name(m));
+        return NULL;
+    }
+    nb_tensor *img = nb_png_read(ctx, path, NB_F32, true);
+    if (!img) {
+        *rc = cli_fail_lib(ctx, true);
+        return NULL;
+    }
+    if (invert && border_mean(img) > 0.5)
+        for (int64_t i = 0; i < img->numel; i++)
+            nb_set(img, i, 1.0 - nb_get(img, i));
+    if (img->shape[1] != h || img->shape[2] != w) {
+        nb_tensor *r = nb_image_resize(ctx, img, h, w);
+        nb_tensor_free(img);
+        if (!r) {
+            *rc = cli_fail_lib(ctx, false);
+            return NULL;
+        }
+        img = r;
+    }
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){1, 1, h, w});
+    if (x)
+        nb_copy_values(x, img);
+    else
+        *rc = cli_fail_lib(ctx, false);
+    nb_tensor_free(img);
+    return x;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    const char *pos[4096];
+    int npos, rc = cli_parse(&predict_spec, argc, argv, pos, &npos);
+    if (rc != CLI_OK)
+        return rc == CLI_HELP ? CLI_OK : rc;
+    const char *weights = cli_get(&predict_spec, "weights");
+    if (!weights)
+        return cli_fail(CLI_USAGE, "--weights is required (see nabla predict --help)");
+    int64_t top = 3;
+    if ((rc = cli_int64(&predict_spec, "top", 1, 1000, &top)))
+        return rc;
+    nb_ctx *ctx = cli_ctx_new();
+    if (!ctx)
+        return CLI_RUNTIME;
+    nb_model *m = cli_load_model(ctx, pos[0], NB_F32, weights, 0, &rc);
+    if (m && nb_model_loss_kind(m) != NB_LOSS_CROSS_ENTROPY)
+        rc = cli_fail(CLI_USAGE, "predict needs a classifier (a cross_entropy loss); \"%s\" has %s",
+                      nb_model_name(m), cli_loss_name(nb_model_loss_kind(m)));
+    trainer names = {.fashion = true};
+    nb_train_opts t;
+    if (m && rc == CLI_OK && nb_model_train_opts(ctx, m, &t, NULL) == NB_OK)
+        names.t = t;
+    nb_set_training(ctx, false);
+    nb_set_grad_enabled(ctx, false);
+    for (int i = 1; m && rc == CLI_OK && i < npos; i++) {
+        nb_tensor *x = prepare(ctx, m, pos[i], !cli_get(&predict_spec, "no-invert"), &rc);
+        nb_tensor *p = x ? nb_softmax(ctx, nb_model_forward(ctx, m, x), 1) : NULL;
+        if (x && !p)
+            rc = cli_fail_lib(ctx, false);
+        if (p) {
+            int64_t c = p->numel, k = top < c ? top : c;
+            int64_t order[1000] = {0};
+            for (int64_t j = 0; j < k; j++) { /* a partial selection sort */
+                int64_t best = -1;
+                for (int64_t q = 0; q < c; q++) {
+                    bool taken = false;
+                    for (int64_t r = 0; r < j; r++)
+                        taken |= order[r] == q;
+                    if (!taken && (best < 0 || nb_get(p, q) > nb_get(p, best)))
+                        best = q;
+                }
+                order[j] = best;
+            }
+            const char *name = trainer_class_name(&names, (int)order[0]);
+            printf("%s: %" PRId64 " %s (%.4f)  top %" PRId64 ":", pos[i], order[0],
+                   name ? name : "", nb_get(p, order[0]), k);
+            for (int64_t j = 0; j < k; j++) {
+                name = trainer_class_name(&names, (int)order[j]);
+                printf("%s %" PRId64 "%s%s%s %.4f", j ? "," : "", order[j], name ? " (" : "",
+                       name ? name : "", name ? ")" : "", nb_get(p, order[j]));
+            }
+            printf("\n");
+        }
+        nb_graph_reset(ctx);
+        nb_tensor_free(x);
+    }
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+    return rc;
+}

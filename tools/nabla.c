@@ -1,0 +1,84 @@
+/*
+ * nabla.c - the `nabla` command-line tool: picks a verb from verbs.def and
+ * runs it.  Everything a verb does lives in its own file.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct verb {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} verb;
+
+static const verb verbs[] = {
+#define VERB(name, summary) {#name, summary, cmd_##name},
+#include "verbs.def"
+#undef VERB
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: nabla VERB [options]\n"
+                 "       nabla VERB --help\n"
+                 "\n"
+                 "Networks described in JSON files: inspect them, run them, check their\n"
+                 "gradients.\n"
+                 "\n"
+                 "verbs:\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        fprintf(out, "  %-12s %s\n", verbs[i].name, verbs[i].summary);
+    fprintf(out, "\n"
+                 "options:\n"
+                 "  -h, --help   print this help and exit\n"
+                 "  --version    print the version and exit\n"
+                 "\n"
+                 "Exit status: 0 success, 1 runtime failure (out of memory, a failed\n"
+                 "write, a gradient that disagrees), 2 bad usage or bad input.\n");
+}
+
+static const verb *find_verb(const char *name)
+{
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_fail(CLI_USAGE, "no verb given (usage: nabla VERB [options]; see nabla --help)");
+    const char *arg = argv[1];
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(arg, "--version") == 0) {
+        printf("nabla %s\n", NB_VERSION);
+        return CLI_OK;
+    }
+    /* "nabla help forward" is "nabla forward --help". */
+    if (strcmp(arg, "help") == 0) {
+        if (argc == 2) {
+            usage(stdout);
+            return CLI_OK;
+        }
+        const verb *v = find_verb(argv[2]);
+        if (!v)
+            return cli_fail(CLI_USAGE, "unknown verb '%s' (see nabla --help)", argv[2]);
+        cli_set_verb(v->name);
+        static char help_flag[] = "--help";
+        char *help_argv[] = {argv[2], help_flag, NULL};
+        return v->run(2, help_argv);
+    }
+    if (arg[0] == '-')
+        return cli_fail(CLI_USAGE, "unknown option %s (see nabla --help)", arg);
+    const verb *v = find_verb(arg);
+    if (!v)
+        return cli_fail(CLI_USAGE, "unknown verb '%s' (see nabla --help)", arg);
+    cli_set_verb(v->name);
+    return v->run(argc - 1, argv + 1);
+}
