@@ -96,5 +96,15 @@ expect_2 "predict a missing image" predict "$models/lenet.json" \
     --weights "$tmp/a/weights.safetensors" "$tmp/none.png"
 expect_2 "train bad optimizer" train "$models/lenet.json" --optimizer adagrad
 
+# 6. A loss that turns non-finite stops training, naming the step and the
+# first layer whose output went bad: exit 1, one line.
+"$nabla" train "$models/mlp.json" --data "$data" --limit 2000 --epochs 1 --lr 1e12 \
+    --out "$tmp/nan" > /dev/null 2> "$tmp/err"
+status=$?
+if [ "$status" -eq 1 ] && grep -q 'step [0-9]* (epoch 1, batch [0-9]*): the loss is [^;]*; the output of layer .* is the first' "$tmp/err" &&
+    [ "$(wc -l < "$tmp/err")" -eq 1 ]; then ok; else
+    bad "non-finite loss: exit $status: $(cat "$tmp/err")"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

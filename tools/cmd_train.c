@@ -353,9 +353,9 @@ int cmd_train(int argc, char **argv)
     bool tty = isatty(fileno(stderr));
     bool has_acc = trainer_has_accuracy(&tr), has_val = tr.nval > 0;
     printf("training %s on %" PRId64 " images (%" PRId64 " for validation), %s lr %g, "
-           "batch %d, %d epochs\n",
+           "batch %d, %d epoch%s\n",
            nb_model_name(tr.m), tr.ntrain, tr.nval, nb_optim_kind_name(o.kind), o.lr,
-           t.batch_size, t.epochs);
+           t.batch_size, t.epochs, t.epochs == 1 ? "" : "s");
     struct sigaction sa = {0}, old;
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
@@ -373,7 +373,7 @@ int cmd_train(int argc, char **argv)
             if (rc != CLI_OK) {
                 fprintf(stderr, "%s", tty ? "\n" : "");
                 rc = cli_fail(CLI_RUNTIME, "step %" PRId64 " (epoch %d, batch %" PRId64 "): %s",
-                              nb_optim_steps(tr.opt), p.epoch + 1, p.batch + 1, tr.why);
+                              nb_optim_steps(tr.opt) + 1, p.epoch + 1, p.batch + 1, tr.why);
                 goto restore;
             }
             p.loss_sum += s.loss * (double)s.n;

@@ -185,7 +185,12 @@ void trainer_close(trainer *tr)
     nb_tensor_free(tr->target);
     nb_tensor_free(tr->x_part);
     nb_tensor_free(tr->target_part);
+    /* The context and the model are the caller's. */
+    nb_ctx *ctx = tr->ctx;
+    nb_model *m = tr->m;
     memset(tr, 0, sizeof *tr);
+    tr->ctx = ctx;
+    tr->m = m;
 }
 
 void trainer_shuffle(trainer *tr, nb_rng *rng)
