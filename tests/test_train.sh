@@ -67,7 +67,15 @@ grep -q '^test accuracy: ' "$tmp/eval.log" && grep -q 'confusion matrix' "$tmp/e
     "$top_srcdir/tests/data/png/gray8.png" > "$tmp/predict.log" 2>&1 && ok || bad "predict failed"
 grep -q 'top 3' "$tmp/predict.log" && ok || bad "predict printed no top 3"
 
-# 5. Bad data: exit 2 and one line on stderr.
+# 5. A folder of PNGs, one subfolder per class: trains, and eval names the
+# classes after the folders.
+"$nabla" train "$models/lenet.json" --data "$top_srcdir/tests/data/png/shapes" --epochs 1 \
+    --batch-size 2 --out "$tmp/shapes" > /dev/null 2>&1 || bad "train on PNG folders failed"
+"$nabla" eval "$models/lenet.json" --data "$top_srcdir/tests/data/png/shapes" \
+    --weights "$tmp/shapes/weights.safetensors" 2>&1 | grep -q ' 2 ring ' && ok ||
+    bad "eval on PNG folders does not name the class ring"
+
+# 6. Bad data: exit 2 and one line on stderr.
 expect_2() {
     what=$1
     shift
@@ -96,7 +104,7 @@ expect_2 "predict a missing image" predict "$models/lenet.json" \
     --weights "$tmp/a/weights.safetensors" "$tmp/none.png"
 expect_2 "train bad optimizer" train "$models/lenet.json" --optimizer adagrad
 
-# 6. A loss that turns non-finite stops training, naming the step and the
+# 7. A loss that turns non-finite stops training, naming the step and the
 # first layer whose output went bad: exit 1, one line.
 "$nabla" train "$models/mlp.json" --data "$data" --limit 2000 --epochs 1 --lr 1e12 \
     --out "$tmp/nan" > /dev/null 2> "$tmp/err"
