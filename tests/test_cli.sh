@@ -198,7 +198,7 @@ expect_out 'Model: "tiny"' "summary tiny"
 expect_out "Total params: 47" "summary tiny"
 expect_out "Activations per example: 51 values (204 B in f32)" "summary tiny"
 expect_out "Parameter memory: 47 values (188 B in f32)" "summary tiny"
-if grep -q '^conv (conv2d) *\[2, 4, 4\] *20$' "$tmp/out"; then pass; else fail "summary tiny: no conv row"; fi
+if grep -q '^conv (conv2d+relu) *\[2, 4, 4\] *20$' "$tmp/out"; then pass; else fail "summary tiny: no conv row"; fi
 if grep -q '^fc (linear) *\[3\] *27$' "$tmp/out"; then pass; else fail "summary tiny: no fc row"; fi
 run summary "$tiny" --dtype f64
 expect_out "Parameter memory: 47 values (376 B in f64)" "summary tiny --dtype f64"

@@ -69,6 +69,10 @@ static int print_graph(nb_ctx *ctx, nb_model *m)
         dot_escape(info.name);
         printf(" (");
         dot_escape(info.type);
+        if (info.activation) {
+            printf("+");
+            dot_escape(info.activation);
+        }
         printf(")\\n%s\"];\n", cli_shape(info.ndim, info.shape, shape, sizeof shape));
         const char *in[8];
         int k = cli_layer_inputs(m, i, &info, in);

@@ -98,7 +98,8 @@ static int summarize(nb_model *m, nb_dtype dtype)
         for (int d = 0; d < info.ndim; d++)
             values *= info.shape[d];
         activations += values;
-        snprintf(r->layer, sizeof r->layer, "%s (%s)", info.name, info.type);
+        snprintf(r->layer, sizeof r->layer, "%s (%s%s%s)", info.name, info.type,
+                 info.activation ? "+" : "", info.activation ? info.activation : "");
         cli_shape(info.ndim, info.shape, r->shape, sizeof r->shape);
         cli_count(info.params + info.buffers, r->params);
         const char *in[8];
