@@ -79,6 +79,7 @@ Suite *tst_suite_optim(void);
 Suite *tst_suite_dataset(void);
 Suite *tst_suite_image(void);
 Suite *tst_suite_plot(void);
+Suite *tst_suite_filter(void);
 #define TST_FAMILY(name) Suite *tst_suite_##name(void);
 #include "families.def"
 #undef TST_FAMILY
