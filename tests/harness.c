@@ -72,6 +72,18 @@ void tst_assert_values(const nb_tensor *t, int ndim, const int64_t *shape,
                       values[i]);
 }
 
+void *tst_failing_alloc(void *ud, size_t size)
+{
+    tst_failing *f = ud;
+    return f->left-- > 0 ? malloc(size) : NULL;
+}
+
+void tst_failing_free(void *ud, void *p)
+{
+    (void)ud;
+    free(p);
+}
+
 /* ---- the case table ---------------------------------------------------- */
 
 static const tst_case *const families[] = {

@@ -60,6 +60,15 @@ nb_tensor *tst_make(nb_ctx *ctx, nb_dtype dtype, int ndim,
 void tst_assert_values(const nb_tensor *t, int ndim, const int64_t *shape,
                        const double *values, double tol);
 
+/* An allocator that fails once `left` allocations have succeeded: install
+ * it with {tst_failing_alloc, tst_failing_free, &f} to fail the k-th
+ * allocation for every k. */
+typedef struct tst_failing {
+    int left;
+} tst_failing;
+void *tst_failing_alloc(void *ud, size_t size);
+void tst_failing_free(void *ud, void *p);
+
 /* Asserts that a call failed with `code` and that the context's message
  * contains `needle`. */
 #define tst_assert_error(ctx, code, needle)                                   \

@@ -203,30 +203,14 @@ END_TEST
 
 /* ---- allocation failure ------------------------------------------------ */
 
-typedef struct failing {
-    int left; /* allocations that succeed before the failure */
-} failing;
-
-static void *failing_alloc(void *ud, size_t size)
-{
-    failing *f = ud;
-    return f->left-- > 0 ? malloc(size) : NULL;
-}
-
-static void failing_free(void *ud, void *p)
-{
-    (void)ud;
-    free(p);
-}
-
 /* Fails the k-th allocation for every k of a small training step: each run
  * must report NB_ERR_NOMEM or succeed, never crash or leak. */
 START_TEST(test_alloc_failure)
 {
     int k = 0;
     for (;; k++) {
-        failing f = {k};
-        nb_allocator a = {failing_alloc, failing_free, &f};
+        tst_failing f = {k};
+        nb_allocator a = {tst_failing_alloc, tst_failing_free, &f};
         nb_ctx *ctx = nb_ctx_new_with(&a);
         if (!ctx)
             continue;

@@ -534,22 +534,6 @@ END_TEST
 
 /* ---- allocation failure ------------------------------------------------ */
 
-typedef struct failing {
-    int left;
-} failing;
-
-static void *failing_alloc(void *ud, size_t size)
-{
-    failing *f = ud;
-    return f->left-- > 0 ? malloc(size) : NULL;
-}
-
-static void failing_free(void *ud, void *p)
-{
-    (void)ud;
-    free(p);
-}
-
 /* Fails the k-th allocation for every k of loading gzipped IDX files
  * (zlib's memory included) and a PNG folder: NB_ERR_NOMEM or success, no
  * leak. */
@@ -559,8 +543,8 @@ START_TEST(test_alloc_failure)
     for (int d = 0; d < 3; d++) {
         int k = 0;
         for (;; k++) {
-            failing f = {k};
-            nb_allocator a = {failing_alloc, failing_free, &f};
+            tst_failing f = {k};
+            nb_allocator a = {tst_failing_alloc, tst_failing_free, &f};
             nb_ctx *ctx = nb_ctx_new_with(&a);
             if (!ctx)
                 continue;

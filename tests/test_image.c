@@ -463,22 +463,6 @@ END_TEST
 
 /* ---- allocation failure ------------------------------------------------ */
 
-typedef struct failing {
-    int left;
-} failing;
-
-static void *failing_alloc(void *ud, size_t size)
-{
-    failing *f = ud;
-    return f->left-- > 0 ? malloc(size) : NULL;
-}
-
-static void failing_free(void *ud, void *p)
-{
-    (void)ud;
-    free(p);
-}
-
 /* Fails the k-th allocation for every k of reading (libpng's own memory
  * included), writing and resizing: NB_ERR_NOMEM or success, no leak. */
 START_TEST(test_alloc_failure)
@@ -488,8 +472,8 @@ START_TEST(test_alloc_failure)
     snprintf(path, sizeof path, "%s/out.png", dir);
     int k = 0;
     for (;; k++) {
-        failing f = {k};
-        nb_allocator a = {failing_alloc, failing_free, &f};
+        tst_failing f = {k};
+        nb_allocator a = {tst_failing_alloc, tst_failing_free, &f};
         nb_ctx *ctx = nb_ctx_new_with(&a);
         if (!ctx)
             continue;

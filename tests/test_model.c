@@ -1016,22 +1016,6 @@ END_TEST
 
 /* ---- memory --------------------------------------------------------------- */
 
-typedef struct failing {
-    int left; /* allocations that succeed before the failure */
-} failing;
-
-static void *failing_alloc(void *ud, size_t size)
-{
-    failing *f = ud;
-    return f->left-- > 0 ? malloc(size) : NULL;
-}
-
-static void failing_free(void *ud, void *p)
-{
-    (void)ud;
-    free(p);
-}
-
 static const char small_graph[] =
     "{\"name\": \"small\", \"input\": [1, 4, 4], \"nodes\": ["
     "{\"name\": \"c\", \"type\": \"conv2d\", \"inputs\": [\"input\"], \"out_channels\": 2, \"kernel_size\": 3,"
@@ -1052,8 +1036,8 @@ START_TEST(test_alloc_failure)
 {
     int k = 0;
     for (;; k++) {
-        failing f = {k};
-        nb_allocator a = {failing_alloc, failing_free, &f};
+        tst_failing f = {k};
+        nb_allocator a = {tst_failing_alloc, tst_failing_free, &f};
         nb_ctx *ctx = nb_ctx_new_with(&a);
         if (!ctx)
             continue;

@@ -543,22 +543,6 @@ START_TEST(test_curves_png_errors)
 END_TEST
 
 /* An allocator that fails once `left` allocations have succeeded. */
-typedef struct failing {
-    int left;
-} failing;
-
-static void *failing_alloc(void *ud, size_t size)
-{
-    failing *f = ud;
-    return f->left-- > 0 ? malloc(size) : NULL;
-}
-
-static void failing_free(void *ud, void *p)
-{
-    (void)ud;
-    free(p);
-}
-
 /* Fails the k-th allocation for every k: each failure is NB_ERR_NOMEM and
  * leaves no file behind. */
 START_TEST(test_curves_alloc_failure)
@@ -570,8 +554,8 @@ START_TEST(test_curves_alloc_failure)
     plot_series loss = {"training", l, 2, PLOT_BLUE, false};
     int k;
     for (k = 1; k < 1000; k++) {
-        failing fl = {k};
-        nb_allocator al = {failing_alloc, failing_free, &fl};
+        tst_failing fl = {k};
+        nb_allocator al = {tst_failing_alloc, tst_failing_free, &fl};
         nb_ctx *ctx = nb_ctx_new_with(&al);
         if (!ctx)
             continue;

@@ -945,22 +945,6 @@ END_TEST
 
 /* ---- allocation failure ---------------------------------------------------------------- */
 
-typedef struct failing {
-    int left; /* allocations that succeed before the failure */
-} failing;
-
-static void *failing_alloc(void *ud, size_t size)
-{
-    failing *f = ud;
-    return f->left-- > 0 ? malloc(size) : NULL;
-}
-
-static void failing_free(void *ud, void *p)
-{
-    (void)ud;
-    free(p);
-}
-
 /* Fails the k-th allocation for every k while opening a file, getting an
  * entry, reading into tensors and saving: each run must report
  * NB_ERR_NOMEM or succeed, never crash or leak. */
@@ -972,8 +956,8 @@ START_TEST(test_alloc_failure)
     snprintf(out, sizeof out, "%s/w.safetensors", dir);
     int k = 0;
     for (;; k++) {
-        failing fl = {k};
-        nb_allocator al = {failing_alloc, failing_free, &fl};
+        tst_failing fl = {k};
+        nb_allocator al = {tst_failing_alloc, tst_failing_free, &fl};
         nb_ctx *ctx = nb_ctx_new_with(&al);
         if (!ctx)
             continue;
