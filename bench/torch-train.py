@@ -8,38 +8,14 @@ and tests never run it.
     /usr/bin/python3 bench/torch-train.py [lenet|keras-cnn] [--seed S] [--threads N]
 """
 import argparse
-import gzip
+import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-DATA = "/usr/share/datasets/fashion-mnist"
-
-
-def idx(name):
-    with gzip.open(f"{DATA}/{name}.gz") as f:
-        raw = f.read()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def lenet():
-    return nn.Sequential(
-        nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(784, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, 10))
-
-
-def keras_cnn():
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
-        nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import torchmodels  # noqa: E402
 
 
 def main():
@@ -50,17 +26,19 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
-    x = torch.tensor(idx("train-images-idx3-ubyte"), dtype=torch.float32).unsqueeze(1) / 255
-    y = torch.tensor(idx("train-labels-idx1-ubyte"), dtype=torch.long)
-    xt = torch.tensor(idx("t10k-images-idx3-ubyte"), dtype=torch.float32).unsqueeze(1) / 255
-    yt = torch.tensor(idx("t10k-labels-idx1-ubyte"), dtype=torch.long)
-    if a.model == "lenet":
-        net, opt_of, split = lenet(), lambda p: torch.optim.SGD(p, lr=0.1), 0.0
-    else:
-        net, opt_of, split = keras_cnn(), lambda p: torch.optim.RMSprop(p, lr=0.001), 0.2
+    images, labels = torchmodels.fashion_mnist(train=True)
+    x = torch.tensor(images, dtype=torch.float32) / 255
+    y = torch.tensor(labels, dtype=torch.long)
+    images, labels = torchmodels.fashion_mnist(train=False)
+    xt = torch.tensor(images, dtype=torch.float32) / 255
+    yt = torch.tensor(labels, dtype=torch.long)
+    # models/NAME.json: the network, optimizer and validation split, as nabla reads them
+    spec = torchmodels.load(a.model)
+    net = torchmodels.build(spec)
+    split = torchmodels.training(spec)["validation_split"]
     n = int(len(x) * (1 - split))  # Keras's validation_split: the last fraction
     x, y = x[:n], y[:n]
-    opt = opt_of(net.parameters())
+    opt = torchmodels.optimizer(spec, net.parameters())
     loss_fn = nn.CrossEntropyLoss()
     for epoch in range(5):
         t0 = time.time()

@@ -185,10 +185,11 @@ bool nb_grad_enabled(const nb_ctx *ctx);
 bool nb_set_training(nb_ctx *ctx, bool training);
 bool nb_training(const nb_ctx *ctx);
 
-/* Threads the library's matrix products may use (1 or more), for the whole
- * process, as OpenBLAS's own setting is; returns the previous count, 0 if
- * never set (OpenBLAS's default then applies).  The same count and seed
- * give the same results. */
+/* Threads the library may use (1 or more; 1 until set), for the whole
+ * process: convolutions split the batch, GEMMs their output, elementwise
+ * work its elements, all on OpenMP's one pool (OpenBLAS's own threads stay
+ * off).  Returns the previous count.  The same count and seed give the
+ * same results. */
 int nb_set_num_threads(int n);
 
 /* Number of nodes recorded since the last reset, and the name of an op
@@ -229,6 +230,8 @@ typedef struct nb_conv_opts {
                        (an odd total puts the extra zero after, as PyTorch) */
     bool flip;      /* true convolution: the kernel rotated 180 degrees,
                        as scipy.signal.convolve2d and numpy.convolve */
+    bool relu;      /* y = max(0, conv + b) in one op: a pass over memory
+                       and a tensor fewer than nb_relu after it */
 } nb_conv_opts;
 
 /* x [N, C, H, W], w [O, C, kh, kw], b [O] or NULL -> [N, O, oh, ow],

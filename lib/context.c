@@ -193,6 +193,7 @@ nb_ctx *nb_ctx_new(void)
 nb_ctx *nb_ctx_new_with(const nb_allocator *allocator)
 {
     nb_allocator a = {default_alloc, default_free, NULL};
+    nbi_threads_init();
     if (allocator)
         a = *allocator;
     nb_ctx *ctx = a.alloc(a.ud, sizeof *ctx);

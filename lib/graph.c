@@ -38,21 +38,36 @@ void *nbi_record(nb_ctx *ctx, int op, size_t size, nb_tensor *out, int nin,
     return n;
 }
 
-void *nbi_grad(nb_ctx *ctx, nb_tensor *t)
+/* t's gradient buffer, made on first use: zeroed, or when `zero` is false
+ * and t is a step tensor, left as it is with *fresh set. */
+static void *grad_buffer(nb_ctx *ctx, nb_tensor *t, bool zero, bool *fresh)
 {
+    *fresh = false;
     if (!t->requires_grad)
         return NULL;
     if (!t->grad) {
-        nb_tensor *g = (t->flags_ & NBI_PERSISTENT)
-                           ? nb_tensor_new(ctx, t->dtype, t->ndim, t->shape)
-                           : nbi_step_tensor(ctx, t->dtype, t->ndim, t->shape);
+        bool persistent = t->flags_ & NBI_PERSISTENT;
+        nb_tensor *g = persistent ? nb_tensor_new(ctx, t->dtype, t->ndim, t->shape)
+                                  : nbi_step_tensor(ctx, t->dtype, t->ndim, t->shape);
         if (!g)
             return NULL;
-        if (!(t->flags_ & NBI_PERSISTENT))
+        if (!persistent && zero)
             memset(g->data, 0, (size_t)g->numel * nb_dtype_size(g->dtype));
+        *fresh = !persistent && !zero;
         t->grad = g;
     }
     return t->grad->data;
+}
+
+void *nbi_grad(nb_ctx *ctx, nb_tensor *t)
+{
+    bool fresh;
+    return grad_buffer(ctx, t, true, &fresh);
+}
+
+void *nbi_grad_fresh(nb_ctx *ctx, nb_tensor *t, bool *fresh)
+{
+    return grad_buffer(ctx, t, false, fresh);
 }
 
 int nb_backward(nb_ctx *ctx, nb_tensor *loss)

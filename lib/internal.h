@@ -138,6 +138,11 @@ void *nbi_record(nb_ctx *ctx, int op, size_t size, nb_tensor *out, int nin,
 /* The gradient buffer of t, zeroed on first use, or NULL when t needs no
  * gradient (or allocation failed: the context then holds NB_ERR_NOMEM). */
 void *nbi_grad(nb_ctx *ctx, nb_tensor *t);
+/* The same for a backward that will store to every element: a new buffer
+ * is not zeroed but flagged by *fresh, and the op then stores instead of
+ * adding (which saves a pass over memory).  Gradients of persistent
+ * tensors accumulate across backward calls and are never fresh. */
+void *nbi_grad_fresh(nb_ctx *ctx, nb_tensor *t, bool *fresh);
 
 /* ---- argument checks for op builders -----------------------------------
  * Each returns false after setting a message that starts with the op. */
@@ -156,6 +161,33 @@ bool nbi_check_inputs(nb_ctx *ctx, const char *op, int n,
  * NBI_CALL picks the instance matching a dtype. */
 #define NBI_CALL(dtype, fn, ...)                                              \
     ((dtype) == NB_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
+
+/* ---- threads ------------------------------------------------------------
+ * The count nb_set_num_threads set (1 until then).  Kernels split their
+ * outer loop with
+ *     #pragma omp parallel for num_threads(nbi_threads()) if (big enough)
+ * and any GEMM inside such a region runs on its own thread. */
+int nbi_threads(void);
+/* Work of fewer elements than this stays on one thread: starting a
+ * parallel region costs microseconds. */
+#define NBI_PAR_MIN 32768
+/* True when work over `elems` elements is worth splitting over threads. */
+static inline bool nbi_par(int64_t elems)
+{
+    return nbi_threads() > 1 && elems >= NBI_PAR_MIN;
+}
+/* The sum of range(arg, lo, hi) over fixed blocks of [0, n): the blocks
+ * are spread over threads and then added in order, so any number of
+ * threads gives the same bits. */
+double nbi_blocked_sum(int64_t n, double (*range)(const void *arg, int64_t lo, int64_t hi),
+                       const void *arg);
+/* Eight running sums of a vectorised reduction, added in a fixed order. */
+#define NBI_LANES_SUM(acc)                                                    \
+    (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])))
+/* True inside an OpenMP region (and always when built without OpenMP). */
+bool nbi_in_parallel(void);
+/* Keeps OpenBLAS's own threads off; nb_ctx_new calls it. */
+void nbi_threads_init(void);
 
 /* ---- BLAS ---------------------------------------------------------------
  * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers. */

@@ -19,6 +19,8 @@ int main(void)
     srunner_add_suite(sr, tst_suite_image());
     srunner_add_suite(sr, tst_suite_plot());
     srunner_add_suite(sr, tst_suite_filter());
+    srunner_add_suite(sr, tst_suite_fast());
+    srunner_add_suite(sr, tst_suite_grid());
     srunner_add_suite(sr, tst_suite_gradcheck());
     srunner_add_suite(sr, tst_suite_registry());
     srunner_run_all(sr, CK_NORMAL);

@@ -89,6 +89,8 @@ Suite *tst_suite_dataset(void);
 Suite *tst_suite_image(void);
 Suite *tst_suite_plot(void);
 Suite *tst_suite_filter(void);
+Suite *tst_suite_fast(void);
+Suite *tst_suite_grid(void);
 #define TST_FAMILY(name) Suite *tst_suite_##name(void);
 #include "families.def"
 #undef TST_FAMILY

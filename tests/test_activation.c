@@ -25,6 +25,14 @@ static nb_tensor *fwd_reuse(nb_ctx *ctx, tst_env *e)
     return nb_add(ctx, nb_tanh(ctx, e->t[0]), nb_sigmoid(ctx, e->t[0]));
 }
 
+/* relu of an op's output: its gradient is stored fresh (not zeroed, then
+ * added to), and tanh's share is added after it. */
+static nb_tensor *fwd_relu_step(nb_ctx *ctx, tst_env *e)
+{
+    nb_tensor *t = nb_scale(ctx, e->t[0], 0.5);
+    return nb_add(ctx, nb_tanh(ctx, t), nb_relu(ctx, t));
+}
+
 const tst_case tst_cases_activation[] = {
     {"relu", setup_x, fwd_relu},
     {"leaky_relu 0.1", setup_x, fwd_leaky},
@@ -33,6 +41,7 @@ const tst_case tst_cases_activation[] = {
     {"sigmoid", setup_x, fwd_sigmoid},
     {"tanh", setup_x, fwd_tanh},
     {"tanh(x) + sigmoid(x)", setup_x, fwd_reuse},
+    {"tanh(x/2) + relu(x/2)", setup_x, fwd_relu_step},
     {0},
 };
 

@@ -116,6 +116,16 @@ static nb_tensor *fwd_1d_same_flip(nb_ctx *ctx, tst_env *e)
     return conv1d_of(ctx, e, &(nb_conv_opts){.same = true, .flip = true});
 }
 
+/* relu fused: the gradient passes where the output is positive. */
+static nb_tensor *fwd_relu(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.padding = {1, 1}, .relu = true});
+}
+static nb_tensor *fwd_1d_relu(nb_ctx *ctx, tst_env *e)
+{
+    return conv1d_of(ctx, e, &(nb_conv_opts){.padding = {1, 0}, .relu = true});
+}
+
 const tst_case tst_cases_conv[] = {
     {"conv2d 3x3 with bias", setup_3x3, fwd_3x3},
     {"conv2d stride 2 padding 1", setup_s2p1, fwd_s2p1},
@@ -128,6 +138,8 @@ const tst_case tst_cases_conv[] = {
     {"conv2d one input channel", setup_c1, fwd_3x3},
     {"conv1d stride 2 padding 1", setup_1d, fwd_1d_s2p1},
     {"conv1d same flip even kernel", setup_1d_even, fwd_1d_same_flip},
+    {"conv2d relu padding 1", setup_3x3, fwd_relu},
+    {"conv1d relu padding 1", setup_1d, fwd_1d_relu},
     {0},
 };
 
@@ -192,10 +204,21 @@ static const struct {
     {3, 2, 5, 6, 2, 2, 3, {.same = true, .flip = true}, false, 0, 1, 5, 6},
     {1, 4, 9, 8, 5, 3, 3, {.stride = {3, 2}, .padding = {2, 1}, .flip = true}, true, 2, 1, 4, 4},
     {2, 1, 5, 5, 2, 5, 5, {.stride = {0, 0}}, true, 0, 0, 1, 1},
+    /* Big enough to be split over threads. */
+    {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}}, true, 1, 1, 17, 15},
+    {5, 2, 19, 20, 9, 4, 3, {.stride = {2, 3}, .padding = {1, 2}, .flip = true}, false, 1, 2, 9, 8},
+    /* relu fused: one image per GEMM, then several. */
+    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .relu = true}, true, 1, 0, 4, 2},
+    {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 17, 15},
 };
+#define NREF ((int)(sizeof ref_cases / sizeof *ref_cases))
 
+/* Each case on 1 and on 2 threads (_i / NREF): the batch split must give
+ * the direct loop's values. */
 START_TEST(test_fast_matches_direct)
 {
+    int old = nb_set_num_threads(1 + _i / NREF);
+    _i %= NREF;
     nb_ctx *ctx = nb_ctx_new();
     ref_geom g = {ref_cases[_i].n, ref_cases[_i].c, ref_cases[_i].h, ref_cases[_i].w,
                   ref_cases[_i].o, ref_cases[_i].kh, ref_cases[_i].kw,
@@ -228,8 +251,19 @@ START_TEST(test_fast_matches_direct)
     nb_tensor *ry = nb_tensor_new(ctx, NB_F64, 4, ys);
     nb_tensor *rdx = nb_tensor_new(ctx, NB_F64, 4, xs), *rdw = nb_tensor_new(ctx, NB_F64, 4, ws);
     nb_tensor *rdb = nb_tensor_new(ctx, NB_F64, 1, bs);
-    ref_conv(&g, x->data, w->data, b ? b->data : NULL, ry->data, r->data, rdx->data,
+    /* relu: y = max(0, conv), and the gradient flows where y > 0 only. */
+    nb_tensor *rr = nb_tensor_copy(ctx, r, NB_F64);
+    if (ref_cases[_i].opts.relu) {
+        ref_conv(&g, x->data, w->data, b ? b->data : NULL, ry->data, r->data, NULL, NULL, NULL);
+        double *yv = ry->data, *rv = rr->data;
+        for (int64_t i = 0; i < ry->numel; i++)
+            rv[i] = yv[i] > 0 ? rv[i] : 0;
+    }
+    ref_conv(&g, x->data, w->data, b ? b->data : NULL, ry->data, rr->data, rdx->data,
              rdw->data, b ? rdb->data : NULL);
+    if (ref_cases[_i].opts.relu)
+        for (int64_t i = 0; i < ry->numel; i++)
+            ((double *)ry->data)[i] = fmax(((double *)ry->data)[i], 0);
     tst_assert_values(y, 4, ys, ry->data, 1e-12);
     tst_assert_values(x->grad, 4, xs, rdx->data, 1e-12);
     tst_assert_values(w->grad, 4, ws, rdw->data, 1e-12);
@@ -237,7 +271,27 @@ START_TEST(test_fast_matches_direct)
         tst_assert_values(b->grad, 1, bs, rdb->data, 1e-12);
     /* The flip reads the weights rotated; it never rotates them in place. */
     tst_assert_values(w, 4, ws, w0->data, 0);
+
+    /* float32 on the same data, within 1e-4 of the largest value. */
+    nb_graph_reset(ctx);
+    nb_tensor *x32 = nb_tensor_copy(ctx, x, NB_F32), *w32 = nb_tensor_copy(ctx, w, NB_F32);
+    nb_tensor *b32 = b ? nb_tensor_copy(ctx, b, NB_F32) : NULL;
+    nb_tensor *r32 = nb_tensor_copy(ctx, r, NB_F32);
+    nb_requires_grad(x32, true);
+    nb_requires_grad(w32, true);
+    nb_tensor *y32 = nb_conv2d(ctx, x32, w32, b32, &ref_cases[_i].opts);
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y32, r32))), NB_OK);
+    const nb_tensor *got[] = {y32, x32->grad, w32->grad}, *want[] = {ry, rdx, rdw};
+    for (int k = 0; k < 3; k++) {
+        double scale = 1;
+        for (int64_t i = 0; i < want[k]->numel; i++)
+            scale = fmax(scale, fabs(((const double *)want[k]->data)[i]));
+        for (int64_t i = 0; i < want[k]->numel; i++)
+            ck_assert_double_eq_tol(((const float *)got[k]->data)[i],
+                                    ((const double *)want[k]->data)[i], 1e-4 * scale);
+    }
     nb_ctx_free(ctx);
+    nb_set_num_threads(old);
 }
 END_TEST
 
@@ -473,8 +527,7 @@ Suite *tst_suite_conv(void)
     Suite *s = suite_create("conv");
     TCase *tc = tcase_create("conv2d");
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_fast_matches_direct, 0,
-                        (int)(sizeof ref_cases / sizeof *ref_cases));
+    tcase_add_loop_test(tc, test_fast_matches_direct, 0, 2 * NREF);
     tcase_add_loop_test(tc, test_course_example, 0, 2);
     tcase_add_loop_test(tc, test_sobel, 0, 2);
     tcase_add_loop_test(tc, test_lab_sizes, 0, (int)(sizeof lab_sizes / sizeof *lab_sizes));

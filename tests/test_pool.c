@@ -84,6 +84,16 @@ static nb_tensor *fwd_avg_k3s2p1(nb_ctx *ctx, tst_env *e)
     return nb_avg_pool2d(ctx, e->t[0], &k3s2p1);
 }
 static nb_tensor *fwd_gap(nb_ctx *ctx, tst_env *e) { return nb_global_avg_pool2d(ctx, e->t[0]); }
+/* Pooling an op's output: the gradient buffer is fresh, zeroed by the
+ * pooling's backward itself. */
+static nb_tensor *fwd_max_step(nb_ctx *ctx, tst_env *e)
+{
+    return nb_max_pool2d(ctx, nb_scale(ctx, e->t[0], 1.5), &k3s2p1);
+}
+static nb_tensor *fwd_avg_step(nb_ctx *ctx, tst_env *e)
+{
+    return nb_avg_pool2d(ctx, nb_scale(ctx, e->t[0], 1.5), &k3s2p1);
+}
 
 const tst_case tst_cases_pool[] = {
     {"max_pool2d 2x2 [2,3,6,8]", setup_max_even, fwd_max_k2},
@@ -92,6 +102,8 @@ const tst_case tst_cases_pool[] = {
     {"avg_pool2d 2x2 [2,3,6,8]", setup_even, fwd_avg_k2},
     {"avg_pool2d 3x3 stride 2 padding 1 [2,2,7,5]", setup_odd, fwd_avg_k3s2p1},
     {"global_avg_pool2d [2,3,4,5]", setup_gap, fwd_gap},
+    {"max_pool2d 3x3 stride 2 padding 1 of 1.5 x", setup_max_odd, fwd_max_step},
+    {"avg_pool2d 3x3 stride 2 padding 1 of 1.5 x", setup_odd, fwd_avg_step},
     {0},
 };
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -217,7 +219,10 @@ int64_t cli_env_threads(void)
     const char *v = getenv("NABLA_NUM_THREADS");
     char *end;
     long n = v ? strtol(v, &end, 10) : 0;
-    return v && *v && !*end && n >= 1 && n <= 1024 ? n : 1;
+    if (v && *v && !*end && n >= 1 && n <= 1024)
+        return n;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > 1024 ? 1024 : cores;
 }
 
 nb_ctx *cli_ctx_new(void)
@@ -282,6 +287,88 @@ bool cli_is_graph(const nb_model *m)
         prev = info.name;
     }
     return false;
+}
+
+/* ---- images ------------------------------------------------------------- */
+
+/* Mean of the outermost ring of pixels of a [1, H, W] image. */
+static double border_mean(const nb_tensor *img)
+{
+    int64_t h = img->shape[1], w = img->shape[2], n = 0;
+    double sum = 0;
+    for (int64_t y = 0; y < h; y++)
+        for (int64_t x = 0; x < w; x++)
+            if (y == 0 || x == 0 || y == h - 1 || x == w - 1) {
+                sum += nb_get(img, y * w + x);
+                n++;
+            }
+    return n ? sum / (double)n : 0;
+}
+
+nb_tensor *cli_read_gray(nb_ctx *ctx, const char *path, bool invert, int *rc)
+{
+    nb_tensor *img = nb_png_read(ctx, path, NB_F64, true);
+    if (!img) {
+        *rc = cli_fail_lib(ctx, true);
+        return NULL;
+    }
+    if (invert && border_mean(img) > 0.5)
+        for (int64_t i = 0; i < img->numel; i++)
+            nb_set(img, i, 1.0 - nb_get(img, i));
+    return img;
+}
+
+nb_tensor *cli_model_input(nb_ctx *ctx, nb_model *m, const nb_tensor *img, int *rc)
+{
+    int64_t in[NB_MAX_DIMS];
+    int nd = nb_model_input_shape(m, in);
+    if (nd != 3 || in[0] != 1) {
+        *rc = cli_fail(CLI_USAGE, "the model \"%s\" does not take one gray image [1, H, W]",
+                       nb_model_name(m));
+        return NULL;
+    }
+    nb_train_opts t;
+    if (nb_model_train_opts(ctx, m, &t, NULL) != NB_OK) {
+        *rc = cli_fail_lib(ctx, true);
+        return NULL;
+    }
+    int64_t h = in[1], w = in[2];
+    nb_tensor *r = NULL;
+    if (img->shape[1] != h || img->shape[2] != w) {
+        if (!(r = nb_image_resize(ctx, img, h, w))) {
+            *rc = cli_fail_lib(ctx, false);
+            return NULL;
+        }
+        img = r;
+    }
+    nb_tensor *x = nb_tensor_new(ctx, nb_model_dtype(m), 4, (int64_t[]){1, 1, h, w});
+    if (x) {
+        nb_copy_values(x, img);
+        /* As nb_dataset_batch prepares the training images. */
+        for (int64_t i = 0; t.std != 0 && i < x->numel; i++)
+            nb_set(x, i, (nb_get(x, i) - t.mean) / t.std);
+    } else {
+        *rc = cli_fail_lib(ctx, false);
+    }
+    nb_tensor_free(r);
+    return x;
+}
+
+int cli_make_dir(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return cli_fail(CLI_RUNTIME, "%s: cannot create: %s", path, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return cli_fail(CLI_RUNTIME, "%s: cannot create: %s", path, strerror(errno));
+    return CLI_OK;
 }
 
 const char *cli_loss_name(nb_loss_kind kind)

@@ -92,8 +92,8 @@ int cli_dtype(const cli_spec *spec, const char *name, nb_dtype *out);
 
 /* ---- models -------------------------------------------------------------- */
 
-/* Threads from NABLA_NUM_THREADS (1 when unset or not a count in
- * [1, 1024]). */
+/* Threads from NABLA_NUM_THREADS, or the number of online cores when it
+ * is unset or not a count in [1, 1024]. */
 int64_t cli_env_threads(void);
 
 /* A new context; prints the error and returns NULL when memory fails. */
@@ -115,6 +115,26 @@ int cli_layer_inputs(const nb_model *m, int i, const nb_layer_info *info,
  * the model is a graph, not a chain. */
 bool cli_is_graph(const nb_model *m);
 
+
+/* ---- images --------------------------------------------------------------- */
+
+/* Reads a PNG of any kind as a gray image [1, H, W] (the mean of its
+ * channels), inverted when `invert` and it is dark on light (the mean of
+ * its outermost ring of pixels above 0.5), so that it looks like the data
+ * sets' light drawings on dark.  On error prints it, sets *rc and returns
+ * NULL. */
+nb_tensor *cli_read_gray(nb_ctx *ctx, const char *path, bool invert, int *rc);
+
+/* The gray image img [1, H, W] as the model's input [1, 1, h, w]: resized
+ * to the model's size, in the model's dtype, normalised as its training
+ * section says ((v - mean) / std).  The model must take one gray image
+ * [1, h, w]; otherwise, and on error, prints it, sets *rc and returns
+ * NULL. */
+nb_tensor *cli_model_input(nb_ctx *ctx, nb_model *m, const nb_tensor *img, int *rc);
+
+/* Creates a directory and its missing parents; prints the error and
+ * returns CLI_RUNTIME when one cannot be made. */
+int cli_make_dir(const char *dir);
 
 /* "cross_entropy", "mse", "hinge", or "none". */
 const char *cli_loss_name(nb_loss_kind kind);

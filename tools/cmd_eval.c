@@ -17,7 +17,7 @@ static cli_opt eval_opts[] = {
     {"weights", "W.safetensors", "the trained weights (required)", NULL},
     {"data", "D", "the data, as for nabla train (default: fashion-mnist)", NULL},
     {"batch-size", "N", "examples per forward pass (default 256)", NULL},
-    {"threads", "N", "threads for the matrix products (default: NABLA_NUM_THREADS, else 1)",
+    {"threads", "N", "threads to run on (default: NABLA_NUM_THREADS, else every core)",
      NULL},
     {0},
 };
@@ -128,58 +128,6 @@ static const cli_spec predict_spec = {
     .opts = predict_opts,
 };
 
-/* Mean of the outermost ring of pixels of a [1, H, W] image. */
-static double border_mean(const nb_tensor *img)
-{
-    int64_t h = img->shape[1], w = img->shape[2], n = 0;
-    double sum = 0;
-    for (int64_t y = 0; y < h; y++)
-        for (int64_t x = 0; x < w; x++)
-            if (y == 0 || x == 0 || y == h - 1 || x == w - 1) {
-                sum += nb_get(img, y * w + x);
-                n++;
-            }
-    return n ? sum / (double)n : 0;
-}
-
-/* The image as the model's input [1, input...]: gray, light on dark, at
- * the model's size. */
-static nb_tensor *prepare(nb_ctx *ctx, nb_model *m, const char *path, bool invert, int *rc)
-{
-    int64_t in[NB_MAX_DIMS];
-    int nd = nb_model_input_shape(m, in);
-    int64_t h = nd == 3 ? in[1] : 0, w = nd == 3 ? in[2] : 0;
-    if (nd != 3 || in[0] != 1) {
-        *rc = cli_fail(CLI_USAGE, "the model \"%s\" does not take one gray image [1, H, W]",
-                       nb_model_name(m));
-        return NULL;
-    }
-    nb_tensor *img = nb_png_read(ctx, path, NB_F32, true);
-    if (!img) {
-        *rc = cli_fail_lib(ctx, true);
-        return NULL;
-    }
-    if (invert && border_mean(img) > 0.5)
-        for (int64_t i = 0; i < img->numel; i++)
-            nb_set(img, i, 1.0 - nb_get(img, i));
-    if (img->shape[1] != h || img->shape[2] != w) {
-        nb_tensor *r = nb_image_resize(ctx, img, h, w);
-        nb_tensor_free(img);
-        if (!r) {
-            *rc = cli_fail_lib(ctx, false);
-            return NULL;
-        }
-        img = r;
-    }
-    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){1, 1, h, w});
-    if (x)
-        nb_copy_values(x, img);
-    else
-        *rc = cli_fail_lib(ctx, false);
-    nb_tensor_free(img);
-    return x;
-}
-
 int cmd_predict(int argc, char **argv)
 {
     const char *pos[4096];
@@ -206,7 +154,9 @@ int cmd_predict(int argc, char **argv)
     nb_set_training(ctx, false);
     nb_set_grad_enabled(ctx, false);
     for (int i = 1; m && rc == CLI_OK && i < npos; i++) {
-        nb_tensor *x = prepare(ctx, m, pos[i], !cli_get(&predict_spec, "no-invert"), &rc);
+        nb_tensor *img = cli_read_gray(ctx, pos[i], !cli_get(&predict_spec, "no-invert"), &rc);
+        nb_tensor *x = img ? cli_model_input(ctx, m, img, &rc) : NULL;
+        nb_tensor_free(img);
         nb_tensor *p = x ? nb_softmax(ctx, nb_model_forward(ctx, m, x), 1) : NULL;
         if (x && !p)
             rc = cli_fail_lib(ctx, false);

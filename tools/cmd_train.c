@@ -29,7 +29,7 @@ static cli_opt opts[] = {
                           "(default: the model file's, else sgd)", NULL},
     {"seed", "N", "seeds the initial weights, the shuffles and dropout (default: the\n"
                   "model file's, else 0)", NULL},
-    {"threads", "N", "threads for the matrix products (default: NABLA_NUM_THREADS, else 1)",
+    {"threads", "N", "threads to run on (default: NABLA_NUM_THREADS, else every core)",
      NULL},
     {"out", "DIR", "where to write weights, checkpoint, metrics.csv and curves.png\n"
                    "(default: runs/<model name>)", NULL},
@@ -189,23 +189,6 @@ static int load_checkpoint(trainer *tr, progress *p, const char *path)
 
 /* ---- output files -------------------------------------------------------- */
 
-static int make_dir(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return cli_fail(CLI_RUNTIME, "%s: cannot create: %s", path, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return cli_fail(CLI_RUNTIME, "%s: cannot create: %s", path, strerror(errno));
-    return CLI_OK;
-}
-
 /* metrics.csv, rewritten whole after each epoch (it is small). */
 static int write_metrics(const char *dir, const epoch_metrics *h, int n)
 {
@@ -325,6 +308,7 @@ int cmd_train(int argc, char **argv)
     nb_rng_seed(nb_model_rng(tr.m), t.seed + 1);
     if ((rc = trainer_open(&tr, &t, &o, cli_get(&spec, "data"), limit)) != CLI_OK)
         goto done;
+    trainer_drop_test(&tr); /* checked; loaded again for the end */
 
     char dir[4096];
     const char *out = cli_get(&spec, "out");
@@ -332,7 +316,7 @@ int cmd_train(int argc, char **argv)
     char ckpt[4200], weights[4200];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
     snprintf(weights, sizeof weights, "%s/weights.safetensors", dir);
-    if ((rc = make_dir(dir)) != CLI_OK)
+    if ((rc = cli_make_dir(dir)) != CLI_OK)
         goto done;
 
     epoch_metrics *hist = calloc((size_t)t.epochs, sizeof *hist);
@@ -442,9 +426,14 @@ int cmd_train(int argc, char **argv)
         }
     }
 
+    /* Training is over: the test images take the training images' place,
+     * so the peak memory is training's. */
+    nb_dataset_free(tr.train_ds);
+    tr.train_ds = NULL;
     double test_loss, test_acc;
-    if ((rc = trainer_evaluate(&tr, tr.test_ds, tr.test, tr.ntest, &test_loss, &test_acc,
-                              NULL)) != CLI_OK)
+    if ((rc = trainer_reload_test(&tr)) != CLI_OK ||
+        (rc = trainer_evaluate(&tr, tr.test_ds, tr.test, tr.ntest, &test_loss, &test_acc,
+                               NULL)) != CLI_OK)
         goto restore;
     if (nb_model_save_weights(tr.m, weights) != NB_OK) {
         rc = cli_fail_lib(ctx, false);

@@ -24,8 +24,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: nabla VERB [options]\n"
                  "       nabla VERB --help\n"
                  "\n"
-                 "Networks described in JSON files: inspect them, run them, check their\n"
-                 "gradients.\n"
+                 "Networks described in JSON files: inspect them, train and run them,\n"
+                 "check their gradients, and look inside them.\n"
                  "\n"
                  "verbs:\n");
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)

@@ -25,7 +25,8 @@ const char *trainer_data_dir(const char *data)
 const char *trainer_class_name(const trainer *tr, int label)
 {
     int raw = tr->t.nclasses ? tr->t.classes[label] : label;
-    const char *name = tr->test_ds ? nb_dataset_class_name(tr->test_ds, raw) : NULL;
+    const nb_dataset *ds = tr->test_ds ? tr->test_ds : tr->train_ds;
+    const char *name = ds ? nb_dataset_class_name(ds, raw) : NULL;
     if (name)
         return name; /* a PNG folder's class */
     return tr->fashion && raw >= 0 && raw < 10 ? fashion_names[raw] : NULL;
@@ -100,6 +101,53 @@ static int make_batch(trainer *tr)
     return CLI_OK;
 }
 
+/* The examples' shape must be the model's input. */
+static int fits_model(trainer *tr, const nb_dataset *ds)
+{
+    int64_t ds_shape[3], in[NB_MAX_DIMS];
+    nb_dataset_shape(ds, ds_shape);
+    int nd = nb_model_input_shape(tr->m, in);
+    int64_t numel = 1;
+    for (int d = 0; d < nd; d++)
+        numel *= in[d];
+    if (numel != ds_shape[0] * ds_shape[1] * ds_shape[2])
+        return cli_fail(CLI_USAGE, "%s: images are %" PRId64 "x%" PRId64 "x%" PRId64
+                        " but the model \"%s\" takes %" PRId64 " values",
+                        tr->dir, ds_shape[0], ds_shape[1], ds_shape[2], nb_model_name(tr->m),
+                        numel);
+    return CLI_OK;
+}
+
+/* The test examples the model takes, the first limit/4 with --limit. */
+static int test_examples(trainer *tr)
+{
+    free(tr->test);
+    tr->test = usable(tr, tr->test_ds, &tr->ntest);
+    if (!tr->test)
+        return cli_fail(CLI_RUNTIME, "out of memory");
+    if (tr->limit > 0 && tr->limit / 4 < tr->ntest)
+        tr->ntest = tr->limit / 4 > 0 ? tr->limit / 4 : 1;
+    return CLI_OK;
+}
+
+void trainer_drop_test(trainer *tr)
+{
+    nb_dataset_free(tr->test_ds);
+    tr->test_ds = NULL;
+}
+
+int trainer_reload_test(trainer *tr)
+{
+    int64_t before = tr->ntest;
+    tr->test_ds = nb_dataset_load(tr->ctx, tr->dir, false);
+    if (!tr->test_ds)
+        return cli_fail_lib(tr->ctx, true);
+    int rc = fits_model(tr, tr->test_ds);
+    if (rc == CLI_OK && (rc = test_examples(tr)) == CLI_OK && tr->ntest != before)
+        rc = cli_fail(CLI_USAGE, "%s: the test images changed while training ran", tr->dir);
+    return rc;
+}
+
 int trainer_open(trainer *tr, const nb_train_opts *t, const nb_optim_opts *optim,
                  const char *data, int64_t limit)
 {
@@ -116,26 +164,17 @@ int trainer_open(trainer *tr, const nb_train_opts *t, const nb_optim_opts *optim
     if (!tr->test_ds)
         return cli_fail_lib(ctx, true);
 
-    /* The examples' shape must be the model's input. */
-    int64_t ds_shape[3], in[NB_MAX_DIMS];
-    nb_dataset_shape(tr->test_ds, ds_shape);
-    int nd = nb_model_input_shape(tr->m, in);
-    int64_t numel = 1;
-    for (int d = 0; d < nd; d++)
-        numel *= in[d];
-    if (numel != ds_shape[0] * ds_shape[1] * ds_shape[2])
-        return cli_fail(CLI_USAGE, "%s: images are %" PRId64 "x%" PRId64 "x%" PRId64
-                        " but the model \"%s\" takes %" PRId64 " values",
-                        dir, ds_shape[0], ds_shape[1], ds_shape[2], nb_model_name(tr->m), numel);
-    int rc = map_labels(tr, tr->train_ds ? tr->train_ds : tr->test_ds);
+    tr->dir = dir;
+    tr->limit = limit;
+    int rc = fits_model(tr, tr->test_ds);
+    if (rc != CLI_OK)
+        return rc;
+    rc = map_labels(tr, tr->train_ds ? tr->train_ds : tr->test_ds);
     if (rc != CLI_OK)
         return rc;
 
-    tr->test = usable(tr, tr->test_ds, &tr->ntest);
-    if (!tr->test)
-        return cli_fail(CLI_RUNTIME, "out of memory");
-    if (limit > 0 && limit / 4 < tr->ntest)
-        tr->ntest = limit / 4 > 0 ? limit / 4 : 1;
+    if ((rc = test_examples(tr)) != CLI_OK)
+        return rc;
     if (tr->train_ds) {
         int64_t n;
         tr->train = usable(tr, tr->train_ds, &n);

@@ -23,7 +23,9 @@ typedef struct trainer {
     nb_model *m;
     nb_optim *opt;              /* NULL when only evaluating */
     nb_train_opts t;
-    nb_dataset *train_ds, *test_ds;
+    nb_dataset *train_ds, *test_ds; /* test_ds NULL while dropped */
+    const char *dir;            /* where the data came from */
+    int64_t limit;              /* as given to trainer_open */
     int64_t *train, *val, *test; /* example indices */
     int64_t ntrain, nval, ntest;
     int64_t *order;             /* this epoch's order of `train` */
@@ -47,6 +49,11 @@ typedef struct trainer {
 int trainer_open(trainer *tr, const nb_train_opts *t, const nb_optim_opts *optim,
                  const char *data, int64_t limit);
 void trainer_close(trainer *tr);
+/* Frees the test images while training runs, so that only the training
+ * set is in memory; trainer_reload_test loads and checks them again (the
+ * same examples), returning an exit code. */
+void trainer_drop_test(trainer *tr);
+int trainer_reload_test(trainer *tr);
 
 /* Lays the training examples out in a new random order. */
 void trainer_shuffle(trainer *tr, nb_rng *rng);

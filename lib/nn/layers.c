@@ -160,7 +160,7 @@ static int conv1d_infer(nbi_layer *l, const nbi_shape *in, char *why)
 static void conv_opts(const nbi_conv_conf *c, nb_conv_opts *o)
 {
     *o = (nb_conv_opts){{c->stride[0], c->stride[1]},
-                        {c->padding.v[0], c->padding.v[1]}, c->padding.same, false};
+                        {c->padding.v[0], c->padding.v[1]}, c->padding.same, false, c->relu};
     if (c->padding.same)
         o->padding[0] = o->padding[1] = 0;
 }
@@ -547,8 +547,8 @@ static nb_tensor *concat_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor
 static const nbi_field no_fields[] = {{0}};
 
 const nbi_layer_kind nbi_layer_kinds[] = {
-    {"conv2d", conv2d_fields, NBI_TAKES_ACT, 1, conv_check, conv2d_infer, conv2d_forward, default_init},
-    {"conv1d", conv1d_fields, NBI_TAKES_ACT, 1, conv_check, conv1d_infer, conv1d_forward, default_init},
+    {"conv2d", conv2d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv_check, conv2d_infer, conv2d_forward, default_init},
+    {"conv1d", conv1d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv_check, conv1d_infer, conv1d_forward, default_init},
     {"max_pool2d", pool_fields, 0, 1, pool_check, pool_infer, max_pool2d_forward, NULL},
     {"avg_pool2d", pool_fields, 0, 1, pool_check, pool_infer, avg_pool2d_forward, NULL},
     {"global_avg_pool2d", no_fields, 0, 1, NULL, gap_infer, gap_forward, NULL},

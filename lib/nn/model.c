@@ -549,6 +549,9 @@ static int read_layer(loader *ld, nbi_layer *l, const cJSON *item)
     for (int i = 0; i < nfields; i++)
         if ((k->fields[i].flags & NBI_REQUIRED) && !seen[i])
             return fail(ld, place, "missing field \"%s\"", k->fields[i].name);
+    /* A conv's relu is done by the conv op itself: one pass less. */
+    if (l->act && (k->flags & NBI_FUSES_RELU) && strcmp(l->act->type, "relu") == 0)
+        l->act_fused = l->conf.conv.relu = true;
     if (ld->graph) {
         if (!inputs)
             return fail(ld, place, "missing field \"inputs\" (a list of node names, or \"input\")");
@@ -1385,7 +1388,7 @@ nb_tensor *nb_model_forward(nb_ctx *ctx, nb_model *m, nb_tensor *x)
         for (int k = 0; k < l->nin; k++)
             in[k] = l->in[k] < 0 ? x : m->acts[l->in[k]];
         nb_tensor *y = l->kind->forward(ctx, &l->conf, l->t, l->nin, in, &m->rng);
-        if (y && l->act)
+        if (y && l->act && !l->act_fused)
             y = l->act->forward(ctx, &l->act_conf, NULL, 1, &y, &m->rng);
         if (!y)
             return layer_failed(ctx, m, l);

@@ -45,6 +45,7 @@ typedef struct nbi_conv_conf {  /* conv2d, conv1d (index 0 only) */
     int kernel[2], stride[2];
     nbi_pad padding;
     bool bias;
+    bool relu;                  /* "activation": "relu", done by the conv op */
 } nbi_conv_conf;
 
 typedef struct nbi_pool_conf {  /* max_pool2d, avg_pool2d */
@@ -115,6 +116,7 @@ typedef struct nbi_layer {
     nbi_layer_conf conf;
     const nbi_layer_kind *act; /* the "activation" field, or NULL */
     nbi_layer_conf act_conf;   /* its defaults */
+    bool act_fused;            /* act runs inside the layer's own op */
     int nin;
     int in[NBI_MAX_INPUTS];    /* layers read, by position; -1: the input */
     const char *in_names[NBI_MAX_INPUTS];
@@ -128,6 +130,7 @@ enum {
     NBI_MULTI = 1u << 0,      /* reads several inputs: graph form only */
     NBI_ACTIVATION = 1u << 1, /* may be named by an "activation" field */
     NBI_TAKES_ACT = 1u << 2,  /* has an "activation" field */
+    NBI_FUSES_RELU = 1u << 3, /* "activation": "relu" runs inside its op */
 };
 
 /* One row per layer type.  check and infer return 0, or -1 after writing

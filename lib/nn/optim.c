@@ -5,26 +5,48 @@
  */
 #ifdef T /* ---- updates in T, named K(...) ------------------------------- */
 
-/* One SGD step of n elements; b is the momentum buffer (NULL without
- * momentum); first says b holds nothing yet. */
-static void K(sgd)(const nb_optim_opts *o, T *p, const T *grad, T *b, int64_t n, bool first)
+/* Each update is one pass over raw arrays, elements independent: split
+ * over the threads in contiguous ranges, so the result does not depend on
+ * the thread count, and vectorised (flags that a loop would branch on are
+ * tested outside it). */
+
+/* SGD on elements [lo, hi); b is the momentum buffer (NULL without
+ * momentum); first says b holds nothing yet.  One loop per combination of
+ * the flags, so none tests a flag per element. */
+#define SGD_LOOP(first, nesterov)                                             \
+    {                                                                         \
+    _Pragma("omp simd")                                                       \
+    for (int64_t i = lo; i < hi; i++) {                                       \
+        T g = grad[i] + wd * p[i];                                            \
+        T m = first ? g : mu * b[i] + damp * g;                               \
+        b[i] = m;                                                             \
+        p[i] -= lr * (nesterov ? g + mu * m : m);                             \
+    }                                                                         \
+    }
+static void K(sgd_range)(const nb_optim_opts *o, T *restrict p, const T *restrict grad,
+                         T *restrict b, int64_t lo, int64_t hi, bool first)
 {
     const T lr = (T)o->lr, wd = (T)o->weight_decay, mu = (T)o->momentum;
     const T damp = (T)(1.0 - o->dampening);
-    for (int64_t i = 0; i < n; i++) {
-        T g = grad[i] + wd * p[i];
-        if (b) {
-            b[i] = first ? g : mu * b[i] + damp * g;
-            g = o->nesterov ? g + mu * b[i] : b[i];
-        }
-        p[i] -= lr * g;
-    }
+    if (!b) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++)
+            p[i] -= lr * (grad[i] + wd * p[i]);
+    } else if (first && o->nesterov)
+        SGD_LOOP(1, 1)
+    else if (first)
+        SGD_LOOP(1, 0)
+    else if (o->nesterov)
+        SGD_LOOP(0, 1)
+    else
+        SGD_LOOP(0, 0)
 }
+#undef SGD_LOOP
 
-/* One Adam or AdamW step at step t (from 1); m, v are exp_avg and
- * exp_avg_sq. */
-static void K(adam)(const nb_optim_opts *o, T *p, const T *grad, T *m, T *v, int64_t n,
-                    int64_t t)
+/* Adam or AdamW on elements [lo, hi) at step t (from 1); m, v are exp_avg
+ * and exp_avg_sq. */
+static void K(adam_range)(const nb_optim_opts *o, T *restrict p, const T *restrict grad,
+                          T *restrict m, T *restrict v, int64_t lo, int64_t hi, int64_t t)
 {
     const bool decoupled = o->kind == NB_ADAMW;
     const T b1 = (T)o->beta1, b2 = (T)o->beta2, eps = (T)o->eps;
@@ -32,37 +54,77 @@ static void K(adam)(const nb_optim_opts *o, T *p, const T *grad, T *m, T *v, int
     const T decay = (T)(decoupled ? 1.0 - o->lr * o->weight_decay : 1.0);
     const T step = (T)(o->lr / (1.0 - pow(o->beta1, (double)t)));
     const T c2 = (T)sqrt(1.0 - pow(o->beta2, (double)t));
-    for (int64_t i = 0; i < n; i++) {
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
         T g = grad[i] + wd * p[i];
-        p[i] *= decay;
-        m[i] = b1 * m[i] + (1 - b1) * g;
-        v[i] = b2 * v[i] + (1 - b2) * g * g;
-        p[i] -= step * m[i] / (sqrt(v[i]) / c2 + eps);
+        T mi = b1 * m[i] + (1 - b1) * g;
+        T vi = b2 * v[i] + (1 - b2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay - step * mi / (SQRT(vi) / c2 + eps);
     }
 }
 
-/* One RMSprop step; v is square_avg, ga grad_avg (NULL unless centered),
- * b the momentum buffer (NULL without momentum). */
-static void K(rmsprop)(const nb_optim_opts *o, T *p, const T *grad, T *v, T *ga, T *b,
-                       int64_t n)
+/* RMSprop on elements [lo, hi); v is square_avg, ga grad_avg (NULL unless
+ * centered), b the momentum buffer (NULL without momentum).  One loop per
+ * combination, so none tests a pointer per element. */
+#define RMSPROP_LOOP(centered, momentum)                                      \
+    {                                                                         \
+    _Pragma("omp simd")                                                       \
+    for (int64_t i = lo; i < hi; i++) {                                       \
+        T g = grad[i] + wd * p[i];                                            \
+        T c = a * v[i] + (1 - a) * g * g;                                     \
+        v[i] = c;                                                             \
+        if (centered) {                                                       \
+            T gi = a * ga[i] + (1 - a) * g;                                   \
+            ga[i] = gi;                                                       \
+            c -= gi * gi;                                                     \
+        }                                                                     \
+        T d = g / (SQRT(c) + eps);                                            \
+        if (momentum) {                                                       \
+            d = mu * b[i] + d;                                                \
+            b[i] = d;                                                         \
+        }                                                                     \
+        p[i] -= lr * d;                                                       \
+    }                                                                         \
+    }
+static void K(rmsprop_range)(const nb_optim_opts *o, T *restrict p, const T *restrict grad,
+                             T *restrict v, T *restrict ga, T *restrict b, int64_t lo,
+                             int64_t hi)
 {
     const T lr = (T)o->lr, wd = (T)o->weight_decay, a = (T)o->alpha, eps = (T)o->eps;
     const T mu = (T)o->momentum;
-    for (int64_t i = 0; i < n; i++) {
-        T g = grad[i] + wd * p[i];
-        v[i] = a * v[i] + (1 - a) * g * g;
-        T c = v[i];
-        if (ga) {
-            ga[i] = a * ga[i] + (1 - a) * g;
-            c -= ga[i] * ga[i];
-        }
-        T d = g / ((T)sqrt(c) + eps);
-        if (b) {
-            b[i] = mu * b[i] + d;
-            d = b[i];
-        }
-        p[i] -= lr * d;
-    }
+    if (ga && b)
+        RMSPROP_LOOP(1, 1)
+    else if (ga)
+        RMSPROP_LOOP(1, 0)
+    else if (b)
+        RMSPROP_LOOP(0, 1)
+    else
+        RMSPROP_LOOP(0, 0)
+}
+#undef RMSPROP_LOOP
+
+/* sum of x[lo, hi)^2 in double, in 8 lanes combined in a fixed order */
+static double K(sumsq_range)(const void *arg, int64_t lo, int64_t hi)
+{
+    const T *restrict x = arg;
+    double acc[8] = {0};
+    int64_t i = lo;
+    for (; i + 8 <= hi; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += (double)x[i + k] * (double)x[i + k];
+    for (int k = 0; i < hi; i++, k++)
+        acc[k] += (double)x[i] * (double)x[i];
+    return NBI_LANES_SUM(acc);
+}
+
+/* x *= s, each product rounded once from double as nb_set does */
+static void K(scale_by)(T *x, int64_t n, double s)
+{
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (T)((double)x[i] * s);
 }
 
 #else /* ---- the optimizer ------------------------------------------------- */
@@ -70,6 +132,9 @@ static void K(rmsprop)(const nb_optim_opts *o, T *p, const T *grad, T *v, T *ga,
 #include "internal.h"
 
 #include <math.h>
+
+/* sqrtf for float, sqrt for double: float updates stay in float. */
+#define SQRT(v) _Generic((v), float: sqrtf, default: sqrt)(v)
 
 #define T float
 #define K(f) f##_f32
@@ -227,39 +292,52 @@ static void *buf(const nb_optim *o, int i, int b)
     return t ? t->data : NULL;
 }
 
+/* Parameter i's update on its elements [lo, hi). */
+static void update_range(const nb_optim *o, int i, int64_t lo, int64_t hi)
+{
+    const nb_optim_opts *op = &o->opts;
+    nb_tensor *p = o->params[i];
+    switch (op->kind) {
+    case NB_SGD:
+        NBI_CALL(p->dtype, sgd_range, op, p->data, p->grad->data, buf(o, i, MOMENTUM), lo, hi,
+                 o->steps == 1);
+        break;
+    case NB_ADAM:
+    case NB_ADAMW:
+        NBI_CALL(p->dtype, adam_range, op, p->data, p->grad->data, buf(o, i, EXP_AVG),
+                 buf(o, i, EXP_AVG_SQ), lo, hi, o->steps);
+        break;
+    case NB_RMSPROP:
+        NBI_CALL(p->dtype, rmsprop_range, op, p->data, p->grad->data, buf(o, i, SQUARE_AVG),
+                 buf(o, i, GRAD_AVG), buf(o, i, MOMENTUM), lo, hi);
+        break;
+    }
+}
+
 int nb_optim_step(nb_optim *o)
 {
     o->steps++;
-    const nb_optim_opts *op = &o->opts;
+    int nt = nbi_threads();
     for (int i = 0; i < o->n; i++) {
         nb_tensor *p = o->params[i];
         if (!p->grad)
             continue;
         int64_t n = p->numel;
-        switch (op->kind) {
-        case NB_SGD:
-            NBI_CALL(p->dtype, sgd, op, p->data, p->grad->data, buf(o, i, MOMENTUM), n,
-                     o->steps == 1);
-            break;
-        case NB_ADAM:
-        case NB_ADAMW:
-            NBI_CALL(p->dtype, adam, op, p->data, p->grad->data, buf(o, i, EXP_AVG),
-                     buf(o, i, EXP_AVG_SQ), n, o->steps);
-            break;
-        case NB_RMSPROP:
-            NBI_CALL(p->dtype, rmsprop, op, p->data, p->grad->data, buf(o, i, SQUARE_AVG),
-                     buf(o, i, GRAD_AVG), buf(o, i, MOMENTUM), n);
-            break;
-        }
+        /* One contiguous range per thread; elements are independent. */
+#pragma omp parallel for num_threads(nt) schedule(static) if (nbi_par(n))
+        for (int t = 0; t < nt; t++)
+            update_range(o, i, n * t / nt, n * (t + 1) / nt);
     }
     return NB_OK;
 }
 
 void nb_optim_zero_grad(nb_optim *o)
 {
-    for (int i = 0; i < o->n; i++)
-        if (o->params[i]->grad)
-            nb_fill(o->params[i]->grad, 0.0);
+    for (int i = 0; i < o->n; i++) {
+        nb_tensor *g = o->params[i]->grad;
+        if (g) /* all-zero bytes are 0.0 in float and double */
+            memset(g->data, 0, (size_t)g->numel * nb_dtype_size(g->dtype));
+    }
 }
 
 double nb_optim_lr(const nb_optim *o)
@@ -298,19 +376,20 @@ double nb_clip_grad_norm(int n, nb_tensor *const *params, double max_norm)
 {
     double sq = 0;
     for (int i = 0; i < n; i++)
-        if (params[i] && params[i]->grad)
-            for (int64_t j = 0; j < params[i]->grad->numel; j++) {
-                double g = nb_get(params[i]->grad, j);
-                sq += g * g;
-            }
+        if (params[i] && params[i]->grad) {
+            nb_tensor *g = params[i]->grad;
+            sq += nbi_blocked_sum(g->numel, g->dtype == NB_F32 ? sumsq_range_f32 : sumsq_range_f64,
+                                  g->data);
+        }
     double norm = sqrt(sq);
     /* torch adds 1e-6 so a zero norm never divides. */
     double scale = max_norm / (norm + 1e-6);
     if (scale < 1)
         for (int i = 0; i < n; i++)
-            if (params[i] && params[i]->grad)
-                for (int64_t j = 0; j < params[i]->grad->numel; j++)
-                    nb_set(params[i]->grad, j, nb_get(params[i]->grad, j) * scale);
+            if (params[i] && params[i]->grad) {
+                nb_tensor *g = params[i]->grad;
+                NBI_CALL(g->dtype, scale_by, g->data, g->numel, scale);
+            }
     return norm;
 }
 

@@ -5,86 +5,135 @@
  */
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
+/* Each loop is one pass over the elements, split over the threads from
+ * NBI_PAR_MIN elements.  Compare-and-select, never a branch on the data:
+ * relu's inputs are positive about half the time, and a mispredicted
+ * branch costs more than the arithmetic.  Operands are loaded before the
+ * select, as a load inside one arm cannot be vectorised. */
+
 /* relu: y = max(x, 0);  dx += dy [x > 0] */
-static void K(relu_fwd)(const T *x, T *y, int64_t n, double a)
+static void K(relu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     (void)a;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] > 0 ? x[i] : 0;
 }
-static void K(relu_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+static void K(relu_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+                        T *restrict dx, int64_t n, double a)
 {
     (void)y, (void)a;
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += x[i] > 0 ? dy[i] : 0;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+    for (int64_t i = 0; i < n; i++) {
+        T g = dy[i];
+        dx[i] += x[i] > 0 ? g : 0;
+    }
+}
+
+/* relu's backward into a fresh gradient: dx = dy [x > 0] */
+static void K(relu_bwd_store)(const T *restrict x, const T *restrict y, const T *restrict dy,
+                              T *restrict dx, int64_t n, double a)
+{
+    (void)y, (void)a;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+    for (int64_t i = 0; i < n; i++) {
+        T g = dy[i];
+        dx[i] = x[i] > 0 ? g : 0;
+    }
 }
 
 /* leaky_relu: y = x if x > 0 else a x;  dx += dy (x > 0 ? 1 : a) */
-static void K(leaky_relu_fwd)(const T *x, T *y, int64_t n, double a)
+static void K(leaky_relu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
-    for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] > 0 ? x[i] : (T)a * x[i];
+    const T s = (T)a;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+    for (int64_t i = 0; i < n; i++) {
+        T v = x[i];
+        y[i] = v > 0 ? v : s * v;
+    }
 }
-static void K(leaky_relu_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+static void K(leaky_relu_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+                              T *restrict dx, int64_t n, double a)
 {
+    const T s = (T)a;
     (void)y;
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += x[i] > 0 ? dy[i] : (T)a * dy[i];
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+    for (int64_t i = 0; i < n; i++) {
+        T g = dy[i];
+        dx[i] += x[i] > 0 ? g : s * g;
+    }
 }
 
 /* elu: y = x if x > 0 else a (e^x - 1);  dx += dy (x > 0 ? 1 : y + a) */
-static void K(elu_fwd)(const T *x, T *y, int64_t n, double a)
+static void K(elu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (nbi_par(n))
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] > 0 ? x[i] : (T)(a * expm1((double)x[i]));
 }
-static void K(elu_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+static void K(elu_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+                       T *restrict dx, int64_t n, double a)
 {
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += x[i] > 0 ? dy[i] : dy[i] * (y[i] + (T)a);
+    const T s = (T)a;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+    for (int64_t i = 0; i < n; i++) {
+        T g = dy[i], v = y[i];
+        dx[i] += x[i] > 0 ? g : g * (v + s);
+    }
 }
 
 /* relu6: y = min(max(x, 0), 6);  dx += dy [0 < x < 6] */
-static void K(relu6_fwd)(const T *x, T *y, int64_t n, double a)
+static void K(relu6_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     (void)a;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] < 0 ? 0 : x[i] > 6 ? 6 : x[i];
 }
-static void K(relu6_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+static void K(relu6_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+                         T *restrict dx, int64_t n, double a)
 {
     (void)y, (void)a;
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += x[i] > 0 && x[i] < 6 ? dy[i] : 0;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+    for (int64_t i = 0; i < n; i++) {
+        T v = x[i], g = dy[i];
+        dx[i] += (v > 0) & (v < 6) ? g : 0;
+    }
 }
 
 /* sigmoid: y = 1 / (1 + e^-x);  dx += dy y (1 - y) */
-static void K(sigmoid_fwd)(const T *x, T *y, int64_t n, double a)
+static void K(sigmoid_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     (void)a;
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (nbi_par(n))
     for (int64_t i = 0; i < n; i++) {
         /* e^-|x| never overflows; mirror for negative x. */
         double e = exp(-fabs((double)x[i]));
         y[i] = (T)(x[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
     }
 }
-static void K(sigmoid_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+static void K(sigmoid_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+                           T *restrict dx, int64_t n, double a)
 {
     (void)x, (void)a;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++)
         dx[i] += dy[i] * y[i] * (1 - y[i]);
 }
 
 /* tanh: y = tanh x;  dx += dy (1 - y^2) */
-static void K(tanh_fwd)(const T *x, T *y, int64_t n, double a)
+static void K(tanh_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     (void)a;
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (nbi_par(n))
     for (int64_t i = 0; i < n; i++)
         y[i] = (T)tanh((double)x[i]);
 }
-static void K(tanh_bwd)(const T *x, const T *y, const T *dy, T *dx, int64_t n, double a)
+static void K(tanh_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+                        T *restrict dx, int64_t n, double a)
 {
     (void)x, (void)a;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++)
         dx[i] += dy[i] * (1 - y[i] * y[i]);
 }
@@ -111,11 +160,15 @@ typedef void (*fwd_f64)(const double *, double *, int64_t, double);
 typedef void (*bwd_f32)(const float *, const float *, const float *, float *, int64_t, double);
 typedef void (*bwd_f64)(const double *, const double *, const double *, double *, int64_t, double);
 
+/* bwd adds to dx; store (NULL if the activation has none) writes a fresh
+ * dx, see nbi_grad_fresh. */
 typedef struct act_kernels {
     fwd_f32 fwd32;
     fwd_f64 fwd64;
     bwd_f32 bwd32;
     bwd_f64 bwd64;
+    bwd_f32 store32;
+    bwd_f64 store64;
 } act_kernels;
 
 /* Every activation has the same node: its kernels and its parameter. */
@@ -150,14 +203,16 @@ static nb_tensor *activation(nb_ctx *ctx, int op, const act_kernels *k,
 static int activation_backward(nb_ctx *ctx, nbi_node *node)
 {
     act_node *n = (act_node *)node;
+    const act_kernels *k = n->k;
     nb_tensor *x = node->in[0], *y = node->out;
-    void *dx = nbi_grad(ctx, x);
+    bool fresh = false;
+    void *dx = k->store32 ? nbi_grad_fresh(ctx, x, &fresh) : nbi_grad(ctx, x);
     if (!dx)
         return ctx->status;
     if (x->dtype == NB_F32)
-        n->k->bwd32(x->data, y->data, y->grad->data, dx, x->numel, n->a);
+        (fresh ? k->store32 : k->bwd32)(x->data, y->data, y->grad->data, dx, x->numel, n->a);
     else
-        n->k->bwd64(x->data, y->data, y->grad->data, dx, x->numel, n->a);
+        (fresh ? k->store64 : k->bwd64)(x->data, y->data, y->grad->data, dx, x->numel, n->a);
     return NB_OK;
 }
 
@@ -165,9 +220,11 @@ static int activation_backward(nb_ctx *ctx, nbi_node *node)
 #define ACTIVATION(name)                                                      \
     const nbi_op nbi_op_##name = {#name, activation_backward};               \
     static const act_kernels name##_kernels = {                               \
-        name##_fwd_f32, name##_fwd_f64, name##_bwd_f32, name##_bwd_f64};
+        name##_fwd_f32, name##_fwd_f64, name##_bwd_f32, name##_bwd_f64, NULL, NULL};
 
-ACTIVATION(relu)
+const nbi_op nbi_op_relu = {"relu", activation_backward};
+static const act_kernels relu_kernels = {relu_fwd_f32, relu_fwd_f64, relu_bwd_f32,
+                                         relu_bwd_f64, relu_bwd_store_f32, relu_bwd_store_f64};
 ACTIVATION(leaky_relu)
 ACTIVATION(elu)
 ACTIVATION(relu6)

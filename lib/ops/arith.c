@@ -4,75 +4,150 @@
  */
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
-/* Walks the output in row-major order; sa and sb are the inputs' strides
- * in the output's dimensions, 0 where an input is broadcast.  f(a, b) is
- * 0: a + b, 1: a - b, 2: a * b. */
-static void K(binary_fwd)(int f, int nd, const int64_t *shape, const int64_t *sa,
-                          const int64_t *sb, const T *a, const T *b, T *y, int64_t n)
+/* y[i] = a[i ia] f b[i ib] for i < len, ia and ib 0 (broadcast) or 1;
+ * f is 0: a + b, 1: a - b, 2: a * b. */
+static void K(binary_run)(int f, const T *restrict a, int64_t ia, const T *restrict b,
+                          int64_t ib, T *restrict y, int64_t len)
 {
-    int64_t idx[NB_MAX_DIMS] = {0}, oa = 0, ob = 0;
-    for (int64_t i = 0; i < n; i++) {
-        y[i] = f == 0 ? a[oa] + b[ob] : f == 1 ? a[oa] - b[ob] : a[oa] * b[ob];
-        for (int d = nd - 1; d >= 0; d--) { /* next index, carrying */
-            oa += sa[d];
-            ob += sb[d];
-            if (++idx[d] < shape[d])
-                break;
-            oa -= sa[d] * shape[d];
-            ob -= sb[d] * shape[d];
-            idx[d] = 0;
+    switch (f) {
+    case 0: BINARY_RUN(+) break;
+    case 1: BINARY_RUN(-) break;
+    default: BINARY_RUN(*) break;
+    }
+}
+
+/* The forward over a walk: each thread takes whole rows, or a share of
+ * the one row when the shapes merge into one. */
+static void K(binary_fwd)(int f, const walk *w, const T *a, const T *b, T *y)
+{
+    int nt = nbi_threads();
+    int64_t len = w->len, n = w->rows * len;
+    int nblk = nbi_par(n) ? nt : 1;
+    if (w->rows == 1) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nblk > 1)
+        for (int t = 0; t < nblk; t++) {
+            int64_t lo = len * t / nblk, hi = len * (t + 1) / nblk;
+            K(binary_run)(f, a + lo * w->ia, w->ia, b + lo * w->ib, w->ib, y + lo, hi - lo);
+        }
+        return;
+    }
+    if (nblk > w->rows)
+        nblk = (int)w->rows;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nblk > 1)
+    for (int t = 0; t < nblk; t++) {
+        int64_t r0 = w->rows * t / nblk, r1 = w->rows * (t + 1) / nblk, idx[NB_MAX_DIMS], oa, ob;
+        walk_start(w, r0, idx, &oa, &ob);
+        for (int64_t r = r0; r < r1; r++) {
+            K(binary_run)(f, a + oa, w->ia, b + ob, w->ib, y + r * len, len);
+            walk_next(w, idx, &oa, &ob);
         }
     }
 }
 
-/* add: da += dy, db += dy;  sub: da += dy, db -= dy;
- * mul: da += dy b, db += dy a;  summed over broadcast positions. */
-static void K(binary_bwd)(int f, int nd, const int64_t *shape, const int64_t *sa,
-                          const int64_t *sb, const T *a, const T *b, const T *dy,
-                          T *da, T *db, int64_t n)
+/* d[i id] += g_i for i < len: g = s dy (s = 1 or -1), or dy * o[i io]
+ * when o is not NULL.  A broadcast d (id = 0) sums the run in order. */
+static void K(grad_run)(T *restrict d, int64_t id, const T *restrict dy, const T *restrict o,
+                        int64_t io, T s, int64_t len)
 {
-    int64_t idx[NB_MAX_DIMS] = {0}, oa = 0, ob = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (da)
-            da[oa] += f == 2 ? dy[i] * b[ob] : dy[i];
-        if (db)
-            db[ob] += f == 2 ? dy[i] * a[oa] : f == 1 ? -dy[i] : dy[i];
-        for (int d = nd - 1; d >= 0; d--) {
-            oa += sa[d];
-            ob += sb[d];
-            if (++idx[d] < shape[d])
-                break;
-            oa -= sa[d] * shape[d];
-            ob -= sb[d] * shape[d];
-            idx[d] = 0;
+    if (id) {
+        if (!o) {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++)
+                d[i] += s * dy[i];
+        } else if (io) {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++)
+                d[i] += dy[i] * o[i];
+        } else {
+            const T v = o[0];
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++)
+                d[i] += dy[i] * v;
+        }
+        return;
+    }
+    T acc = d[0];
+    for (int64_t i = 0; i < len; i++)
+        acc += o ? dy[i] * o[i * io] : s * dy[i];
+    d[0] = acc;
+}
+
+/* One input's gradient over the walk: d is a's (which = 0) or b's, o the
+ * other input.  add: da += dy, db += dy;  sub: da += dy, db -= dy;
+ * mul: da += dy b, db += dy a;  summed over broadcast positions, in the
+ * order of y's elements.  Rows are split over the threads only when d is
+ * not broadcast, so that no two threads add to one element. */
+static void K(binary_grad)(int f, int which, const walk *w, bool full, const T *o, const T *dy,
+                           T *d)
+{
+    int nt = nbi_threads();
+    int64_t len = w->len, n = w->rows * len;
+    int64_t id = which ? w->ib : w->ia, io = which ? w->ia : w->ib;
+    const T s = f == 1 && which ? -1 : 1; /* (-1) dy is exactly -dy */
+    const T *m = f == 2 ? o : NULL;
+    int nblk = full && nbi_par(n) ? nt : 1;
+    if (w->rows == 1) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nblk > 1)
+        for (int t = 0; t < nblk; t++) {
+            int64_t lo = len * t / nblk, hi = len * (t + 1) / nblk;
+            K(grad_run)(d + lo * id, id, dy + lo, m ? m + lo * io : NULL, io, s, hi - lo);
+        }
+        return;
+    }
+    if (nblk > w->rows)
+        nblk = (int)w->rows;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nblk > 1)
+    for (int t = 0; t < nblk; t++) {
+        int64_t r0 = w->rows * t / nblk, r1 = w->rows * (t + 1) / nblk, idx[NB_MAX_DIMS], oa, ob;
+        walk_start(w, r0, idx, &oa, &ob);
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t od = which ? ob : oa, oo = which ? oa : ob;
+            K(grad_run)(d + od, id, dy + r * len, m ? m + oo : NULL, io, s, len);
+            walk_next(w, idx, &oa, &ob);
         }
     }
 }
 
 /* scale: y = s x;  dx += s dy */
-static void K(scale_fwd)(const T *x, T *y, int64_t n, double s)
+static void K(scale_fwd)(const T *restrict x, T *restrict y, int64_t n, double s)
 {
+    const T k = (T)s;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++)
-        y[i] = (T)s * x[i];
+        y[i] = k * x[i];
 }
-static void K(scale_bwd)(const T *dy, T *dx, int64_t n, double s)
+static void K(scale_bwd)(const T *restrict dy, T *restrict dx, int64_t n, double s)
 {
+    const T k = (T)s;
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++)
-        dx[i] += (T)s * dy[i];
+        dx[i] += k * dy[i];
 }
 
-/* sum: y = s sum(x) (s = 1, or 1/n for the mean), accumulated in double;
- * dx += s dy */
+/* sum of x[lo, hi) in double, in 8 lanes combined in a fixed order */
+static double K(sum_range)(const void *arg, int64_t lo, int64_t hi)
+{
+    const T *restrict x = arg;
+    double acc[8] = {0};
+    int64_t i = lo;
+    for (; i + 8 <= hi; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += (double)x[i + k];
+    for (int k = 0; i < hi; i++, k++)
+        acc[k] += (double)x[i];
+    return NBI_LANES_SUM(acc);
+}
+
+/* sum: y = s sum(x) (s = 1, or 1/n for the mean), in double over blocks
+ * (nbi_blocked_sum);  dx += s dy */
 static void K(sum_fwd)(const T *x, T *y, int64_t n, double s)
 {
-    double acc = 0;
-    for (int64_t i = 0; i < n; i++)
-        acc += x[i];
-    y[0] = (T)(s * acc);
+    y[0] = (T)(s * nbi_blocked_sum(n, K(sum_range), x));
 }
-static void K(sum_bwd)(const T *dy, T *dx, int64_t n, double s)
+static void K(sum_bwd)(const T *dy, T *restrict dx, int64_t n, double s)
 {
-    T g = (T)(s * dy[0]);
+    const T g = (T)(s * dy[0]);
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++)
         dx[i] += g;
 }
@@ -80,6 +155,99 @@ static void K(sum_bwd)(const T *dy, T *dx, int64_t n, double s)
 #else /* ---- builders and backward ----------------------------------------- */
 
 #include "internal.h"
+
+
+/* A broadcast walked as rows: each row is a run of len elements of y in
+ * which a and b each advance by 1 or stay put (ia, ib), and the rows
+ * follow the outer dimensions (shape, with a's and b's strides). */
+typedef struct walk {
+    int nd;
+    int64_t shape[NB_MAX_DIMS], sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
+    int64_t rows, len, ia, ib;
+} walk;
+
+/* Merges neighbouring dimensions in which both inputs are laid out alike
+ * (each either contiguous across the two or broadcast in both), so that
+ * the runs are as long as possible: a same-shape op is one run. */
+static void walk_make(walk *w, int nd, const int64_t *shape, const int64_t *sa,
+                      const int64_t *sb)
+{
+    int m = 0;
+    for (int d = 0; d < nd; d++) {
+        if (shape[d] == 1)
+            continue;
+        if (m > 0 && w->sa[m - 1] == sa[d] * shape[d] && w->sb[m - 1] == sb[d] * shape[d]) {
+            w->shape[m - 1] *= shape[d];
+            w->sa[m - 1] = sa[d];
+            w->sb[m - 1] = sb[d];
+            continue;
+        }
+        w->shape[m] = shape[d];
+        w->sa[m] = sa[d];
+        w->sb[m] = sb[d];
+        m++;
+    }
+    if (m == 0) { /* a scalar, or all sizes 1 */
+        w->shape[0] = 1;
+        w->sa[0] = w->sb[0] = 1;
+        m = 1;
+    }
+    w->len = w->shape[m - 1];
+    w->ia = w->sa[m - 1];
+    w->ib = w->sb[m - 1];
+    w->nd = m - 1;
+    w->rows = 1;
+    for (int d = 0; d < w->nd; d++)
+        w->rows *= w->shape[d];
+}
+
+/* The index of row r in the outer dimensions, and a's and b's offsets. */
+static void walk_start(const walk *w, int64_t r, int64_t *idx, int64_t *oa, int64_t *ob)
+{
+    *oa = *ob = 0;
+    for (int d = w->nd - 1; d >= 0; d--) {
+        idx[d] = r % w->shape[d];
+        r /= w->shape[d];
+        *oa += idx[d] * w->sa[d];
+        *ob += idx[d] * w->sb[d];
+    }
+}
+
+/* The next row, carrying. */
+static void walk_next(const walk *w, int64_t *idx, int64_t *oa, int64_t *ob)
+{
+    for (int d = w->nd - 1; d >= 0; d--) {
+        *oa += w->sa[d];
+        *ob += w->sb[d];
+        if (++idx[d] < w->shape[d])
+            return;
+        *oa -= w->sa[d] * w->shape[d];
+        *ob -= w->sb[d] * w->shape[d];
+        idx[d] = 0;
+    }
+}
+
+/* The run loop of one operator, for each way a and b advance. */
+#define BINARY_RUN(OP)                                                        \
+    if (ia && ib) {                                                           \
+        _Pragma("omp simd")                                                   \
+        for (int64_t i = 0; i < len; i++)                                     \
+            y[i] = a[i] OP b[i];                                              \
+    } else if (ia) {                                                          \
+        const T v = b[0];                                                     \
+        _Pragma("omp simd")                                                   \
+        for (int64_t i = 0; i < len; i++)                                     \
+            y[i] = a[i] OP v;                                                 \
+    } else if (ib) {                                                          \
+        const T v = a[0];                                                     \
+        _Pragma("omp simd")                                                   \
+        for (int64_t i = 0; i < len; i++)                                     \
+            y[i] = v OP b[i];                                                 \
+    } else {                                                                  \
+        const T v = a[0] OP b[0];                                             \
+        for (int64_t i = 0; i < len; i++)                                     \
+            y[i] = v;                                                         \
+    }
 
 #define T float
 #define K(f) f##_f32
@@ -97,8 +265,7 @@ static void K(sum_bwd)(const T *dy, T *dx, int64_t n, double s)
 typedef struct binary_node {
     nbi_node base;
     int f;
-    int nd;
-    int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
+    walk w;
 } binary_node;
 
 /* Broadcast shapes: aligned from the right, each size equal or 1.  Fills
@@ -139,15 +306,15 @@ static nb_tensor *binary(nb_ctx *ctx, int op, int f, nb_tensor *a, nb_tensor *b)
     nb_tensor *y = nbi_step_tensor(ctx, a->dtype, nd, shape);
     if (!y)
         return NULL;
-    NBI_CALL(a->dtype, binary_fwd, f, nd, shape, sa, sb, a->data, b->data, y->data, y->numel);
+    walk w;
+    walk_make(&w, nd, shape, sa, sb);
+    NBI_CALL(a->dtype, binary_fwd, f, &w, a->data, b->data, y->data);
     if (nbi_needs_grad(ctx, 2, in)) {
         binary_node *n = nbi_record(ctx, op, sizeof *n, y, 2, in);
         if (!n)
             return NULL;
         n->f = f;
-        n->nd = nd;
-        memcpy(n->sa, sa, sizeof sa);
-        memcpy(n->sb, sb, sizeof sb);
+        n->w = w;
     }
     return y;
 }
@@ -160,8 +327,14 @@ static int binary_backward(nb_ctx *ctx, nbi_node *node)
     void *db = nbi_grad(ctx, b);
     if ((a->requires_grad && !da) || (b->requires_grad && !db))
         return ctx->status;
-    NBI_CALL(y->dtype, binary_bwd, n->f, n->nd, y->shape, n->sa, n->sb, a->data, b->data,
-             y->grad->data, da, db, y->numel);
+    /* a's gradient first, then b's: when a and b are one tensor, each
+     * element still receives a's share before b's, as y is walked. */
+    if (da)
+        NBI_CALL(y->dtype, binary_grad, n->f, 0, &n->w, a->numel == y->numel, b->data,
+                 y->grad->data, da);
+    if (db)
+        NBI_CALL(y->dtype, binary_grad, n->f, 1, &n->w, b->numel == y->numel, a->data,
+                 y->grad->data, db);
     return NB_OK;
 }
 

@@ -6,23 +6,41 @@
  */
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
+/* Channels are independent: each kernel shares them among the threads.
+ * Sums over a channel run in 8 lanes along each plane, combined in a fixed
+ * order, so they do not depend on the thread count. */
+
 /* mean = sum(x) / m, var = sum((x - mean)^2) / m (biased) per channel, two
  * passes accumulated in double, m = N plane */
 static void K(bn_stats)(const T *x, int64_t N, int64_t C, int64_t plane, double *mean,
                         double *var)
 {
     double m = (double)(N * plane);
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (C > 1 && nbi_par(N * C * plane))
     for (int64_t c = 0; c < C; c++) {
-        double s = 0, q = 0;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = (n * C + c) * plane, e = i + plane; i < e; i++)
-                s += x[i];
-        double mu = s / m;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = (n * C + c) * plane, e = i + plane; i < e; i++)
-                q += ((double)x[i] - mu) * ((double)x[i] - mu);
+        double s[8] = {0}, q[8] = {0};
+        for (int64_t n = 0; n < N; n++) {
+            const T *restrict xc = x + (n * C + c) * plane;
+            int64_t i = 0;
+            for (; i + 8 <= plane; i += 8)
+                for (int k = 0; k < 8; k++)
+                    s[k] += xc[i + k];
+            for (; i < plane; i++)
+                s[i & 7] += xc[i];
+        }
+        double mu = NBI_LANES_SUM(s) / m;
+        for (int64_t n = 0; n < N; n++) {
+            const T *restrict xc = x + (n * C + c) * plane;
+            int64_t i = 0;
+            for (; i + 8 <= plane; i += 8)
+                for (int k = 0; k < 8; k++)
+                    q[k] += ((double)xc[i + k] - mu) * ((double)xc[i + k] - mu);
+            for (; i < plane; i++)
+                q[i & 7] += ((double)xc[i] - mu) * ((double)xc[i] - mu);
+        }
         mean[c] = mu;
-        var[c] = q / m;
+        var[c] = NBI_LANES_SUM(q) / m;
     }
 }
 
@@ -30,11 +48,17 @@ static void K(bn_stats)(const T *x, int64_t N, int64_t C, int64_t plane, double 
 static void K(bn_fwd)(const T *x, T *y, const T *w, const T *b, const double *mean,
                       const double *invstd, int64_t N, int64_t C, int64_t plane)
 {
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (C > 1 && nbi_par(N * C * plane))
     for (int64_t c = 0; c < C; c++) {
-        double a = invstd[c] * (w ? w[c] : 1), shift = b ? b[c] : 0;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = (n * C + c) * plane, e = i + plane; i < e; i++)
-                y[i] = (T)(((double)x[i] - mean[c]) * a + shift);
+        const double a = invstd[c] * (w ? w[c] : 1), shift = b ? b[c] : 0, mu = mean[c];
+        for (int64_t n = 0; n < N; n++) {
+            const T *restrict xc = x + (n * C + c) * plane;
+            T *restrict yc = y + (n * C + c) * plane;
+#pragma omp simd
+            for (int64_t i = 0; i < plane; i++)
+                yc[i] = (T)(((double)xc[i] - mu) * a + shift);
+        }
     }
 }
 
@@ -46,29 +70,49 @@ static void K(bn_bwd)(const T *x, const T *dy, const T *w, const double *mean,
                       int64_t C, int64_t plane)
 {
     double m = (double)(N * plane);
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (C > 1 && nbi_par(N * C * plane))
     for (int64_t c = 0; c < C; c++) {
-        double sdy = 0, sdyx = 0;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = (n * C + c) * plane, e = i + plane; i < e; i++) {
-                sdy += dy[i];
-                sdyx += dy[i] * ((double)x[i] - mean[c]) * invstd[c];
+        const double mu = mean[c], is = invstd[c];
+        double sd[8] = {0}, sx[8] = {0};
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t at = (n * C + c) * plane;
+            const T *restrict xc = x + at, *restrict dyc = dy + at;
+            int64_t i = 0;
+            for (; i + 8 <= plane; i += 8)
+                for (int k = 0; k < 8; k++) {
+                    sd[k] += dyc[i + k];
+                    sx[k] += dyc[i + k] * ((double)xc[i + k] - mu) * is;
+                }
+            for (; i < plane; i++) {
+                sd[i & 7] += dyc[i];
+                sx[i & 7] += dyc[i] * ((double)xc[i] - mu) * is;
             }
+        }
+        double sdy = NBI_LANES_SUM(sd), sdyx = NBI_LANES_SUM(sx);
         if (dw)
             dw[c] += (T)sdyx;
         if (db)
             db[c] += (T)sdy;
         if (!dx)
             continue;
-        double g = (w ? w[c] : 1) * invstd[c];
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = (n * C + c) * plane, e = i + plane; i < e; i++) {
-                if (batch) {
-                    double xhat = ((double)x[i] - mean[c]) * invstd[c];
-                    dx[i] += (T)(g / m * (m * dy[i] - sdy - xhat * sdyx));
-                } else {
-                    dx[i] += (T)(g * dy[i]);
+        double g = (w ? w[c] : 1) * is;
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t at = (n * C + c) * plane;
+            const T *restrict xc = x + at, *restrict dyc = dy + at;
+            T *restrict dxc = dx + at;
+            if (batch) {
+#pragma omp simd
+                for (int64_t i = 0; i < plane; i++) {
+                    double xhat = ((double)xc[i] - mu) * is;
+                    dxc[i] += (T)(g / m * (m * dyc[i] - sdy - xhat * sdyx));
                 }
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < plane; i++)
+                    dxc[i] += (T)(g * dyc[i]);
             }
+        }
     }
 }
 
@@ -77,6 +121,7 @@ static void K(bn_bwd)(const T *x, const T *dy, const T *w, const double *mean,
 #include "internal.h"
 
 #include <math.h>
+
 
 #define T float
 #define K(f) f##_f32

@@ -1,6 +1,6 @@
 /*
- * conv.c - 2-D convolution as im2col + GEMM, and 1-D convolution built on
- * it through reshape.  Cross-correlation as torch.nn.functional.conv2d, or
+ * conv.c - 2-D convolution as im2col + GEMM, with bias and optionally relu
+ * fused, and 1-D convolution built on it through reshape.  Cross-correlation as torch.nn.functional.conv2d, or
  * with `flip` true convolution (the kernel rotated 180 degrees): the flip
  * lives in the im2col index mapping, so the weights are never copied or
  * modified and their gradient is that of the stored, unflipped kernel.
@@ -9,95 +9,238 @@
 
 /* col[(c kh + i) kw + j][oy ow + ox] = x[c][oy sh - pt + i'][ox sw - pl + j'],
  * zero in the padding; (i', j') = (i, j), or (kh-1-i, kw-1-j) when flipped.
- * x is one image [C, H, W], col is [C kh kw, oh ow]. */
-static void K(im2col)(const conv_geom *g, const T *x, T *col)
+ * x is one image [C, H, W]; col's rows are ld apart, so the columns of
+ * several images can sit side by side.  The padded border of each row is
+ * filled apart so the inner copy has no branch. */
+static void K(im2col)(const conv_geom *g, const T *x, T *col, int64_t ld)
 {
+    int64_t ow = g->ow, sw = g->sw;
     for (int64_t c = 0; c < g->c; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
                 int64_t ki = g->flip ? g->kh - 1 - i : i;
                 int64_t kj = g->flip ? g->kw - 1 - j : j;
+                int64_t lo, hi;
+                conv_valid_range(kj - g->pl, sw, g->w, ow, &lo, &hi);
                 const T *xc = x + c * g->h * g->w;
-                T *row = col + ((c * g->kh + i) * g->kw + j) * g->oh * g->ow;
-                for (int64_t oy = 0; oy < g->oh; oy++) {
+                T *out = col + ((c * g->kh + i) * g->kw + j) * ld;
+                for (int64_t oy = 0; oy < g->oh; oy++, out += ow) {
                     int64_t iy = oy * g->sh - g->pt + ki;
-                    T *out = row + oy * g->ow;
                     if (iy < 0 || iy >= g->h) {
-                        for (int64_t ox = 0; ox < g->ow; ox++)
-                            out[ox] = 0;
+                        memset(out, 0, (size_t)ow * sizeof(T));
                         continue;
                     }
-                    for (int64_t ox = 0; ox < g->ow; ox++) {
-                        int64_t ix = ox * g->sw - g->pl + kj;
-                        out[ox] = ix >= 0 && ix < g->w ? xc[iy * g->w + ix] : 0;
-                    }
+                    const T *src = xc + iy * g->w + kj - g->pl;
+                    for (int64_t ox = 0; ox < lo; ox++)
+                        out[ox] = 0;
+                    if (sw == 1) /* rows are short: a loop beats a memcpy call */
+#pragma omp simd
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            out[ox] = src[ox];
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            out[ox] = src[ox * sw];
+                    for (int64_t ox = hi; ox < ow; ox++)
+                        out[ox] = 0;
                 }
             }
+}
+
+/* Short loops, forced to vectorise: at -O2 the compiler would not for
+ * an unknown trip count. */
+static void K(add_row)(T *restrict dst, const T *restrict src, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+static void K(relu_inplace)(T *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        T v = y[i];
+        y[i] = v > 0 ? v : 0;
+    }
+}
+/* dst = src where y > 0, else 0: relu's backward. */
+static void K(mask_copy)(T *restrict dst, const T *restrict src, const T *restrict y,
+                         int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        T v = src[i];
+        dst[i] = y[i] > 0 ? v : 0;
+    }
 }
 
 /* The adjoint of im2col: dx[c][iy][ix] += dcol[r][p] for every entry (r, p)
  * that im2col reads from (c, iy, ix); padding entries are dropped. */
-static void K(col2im)(const conv_geom *g, const T *dcol, T *dx)
+static void K(col2im)(const conv_geom *g, const T *dcol, int64_t ld, T *dx)
 {
+    int64_t ow = g->ow, sw = g->sw;
     for (int64_t c = 0; c < g->c; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
                 int64_t ki = g->flip ? g->kh - 1 - i : i;
                 int64_t kj = g->flip ? g->kw - 1 - j : j;
+                int64_t lo, hi;
+                conv_valid_range(kj - g->pl, sw, g->w, ow, &lo, &hi);
                 T *dxc = dx + c * g->h * g->w;
-                const T *row = dcol + ((c * g->kh + i) * g->kw + j) * g->oh * g->ow;
-                for (int64_t oy = 0; oy < g->oh; oy++) {
+                const T *row = dcol + ((c * g->kh + i) * g->kw + j) * ld;
+                for (int64_t oy = 0; oy < g->oh; oy++, row += ow) {
                     int64_t iy = oy * g->sh - g->pt + ki;
                     if (iy < 0 || iy >= g->h)
                         continue;
-                    for (int64_t ox = 0; ox < g->ow; ox++) {
-                        int64_t ix = ox * g->sw - g->pl + kj;
-                        if (ix >= 0 && ix < g->w)
-                            dxc[iy * g->w + ix] += row[oy * g->ow + ox];
-                    }
+                    T *dst = dxc + iy * g->w + kj - g->pl;
+                    if (sw == 1)
+                        K(add_row)(dst + lo, row + lo, hi - lo);
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            dst[ox * sw] += row[ox];
                 }
             }
 }
 
-/* y[n] = W col(x[n]) + b:  [O, C kh kw] x [C kh kw, oh ow] -> [O, oh ow] */
-static void K(conv_fwd)(const conv_geom *g, const T *x, const T *w, const T *b, T *y,
-                        T *col)
+/* sum_i v[i] in 16 running sums, so the adds vectorise without
+ * reassociation by the compiler; the order is fixed, so results are too. */
+static T K(sum)(const T *v, int64_t n)
 {
-    int o = (int)g->o, ckk = (int)(g->c * g->kh * g->kw), p = (int)(g->oh * g->ow);
-    for (int64_t n = 0; n < g->n; n++) {
-        T *yn = y + n * o * p;
-        K(im2col)(g, x + n * g->c * g->h * g->w, col);
-        for (int64_t oc = 0; oc < o; oc++)
-            for (int64_t q = 0; q < p; q++)
-                yn[oc * p + q] = b ? b[oc] : 0;
-        nbi_gemm(DT, false, false, o, p, ckk, 1.0, w, ckk, col, p, 1.0, yn, p);
+    T acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++)
+            acc[k] += v[i + k];
+    for (int k = 0; i < n; i++, k++)
+        acc[k] += v[i];
+    for (int k = 8; k >= 1; k /= 2)
+        for (int j = 0; j < k; j++)
+            acc[j] += acc[j + k];
+    return acc[0];
+}
+
+/* Images [lo, hi) of the batch, pl->group at a time: with P = oh ow,
+ *     Y[O, group P] = W[O, C kh kw] col[C kh kw, group P] + b,
+ * (then max(0, Y) with relu), and each image's [O, P] block is copied out
+ * (one image's GEMM writes y directly).  Columns go to saved (every
+ * image's, kept for backward: the group at n0 starts at n0 C kh kw P) or
+ * to the thread's col; buf holds Y when the group has several images. */
+static void K(conv_fwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
+                             int64_t hi, const T *x, const T *w, const T *b, T *y, T *saved,
+                             T *col, T *buf)
+{
+    int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
+    for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
+        int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
+        T *cg = saved ? saved + n0 * ckk * p : col;
+        for (int64_t j = 0; j < gi; j++)
+            K(im2col)(g, x + (n0 + j) * chw, cg + j * p, ld);
+        T *yg = gi == 1 ? y + n0 * o * p : buf;
+        for (int64_t oc = 0; oc < o; oc++) {
+            T v = b ? b[oc] : 0;
+            for (int64_t q = 0; q < ld; q++)
+                yg[oc * ld + q] = v;
+        }
+        nbi_gemm(DT, false, false, (int)o, (int)ld, (int)ckk, 1.0, w, (int)ckk, cg, (int)ld,
+                 1.0, yg, (int)ld);
+        if (g->relu)
+            K(relu_inplace)(yg, o * ld);
+        if (gi > 1)
+            for (int64_t j = 0; j < gi; j++)
+                for (int64_t oc = 0; oc < o; oc++)
+                    memcpy(y + ((n0 + j) * o + oc) * p, yg + oc * ld + j * p,
+                           (size_t)p * sizeof(T));
     }
 }
 
-/* Per image: db += sum_p dy;  dW += dy col(x)^T;  dx += col2im(W^T dy).
- * Any of dx, dw, db may be NULL; col is scratch of [C kh kw, oh ow]. */
-static void K(conv_bwd)(const conv_geom *g, const T *x, const T *w, const T *dy, T *dx,
-                        T *dw, T *db, T *col)
+/* Images [lo, hi), grouped as in the forward, with dY[O, group P] (times
+ * [y > 0] with relu, y the output):
+ *     db += sum_P dY;  dW += dY col^T;  dx += col2im(W^T dY).
+ * Any of dx, dw, db may be NULL; saved is the forward's columns, or NULL
+ * and they are built again. */
+static void K(conv_bwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
+                             int64_t hi, const T *x, const T *w, const T *y, const T *dy,
+                             T *dx, T *dw, T *db, const T *saved, T *col, T *buf)
 {
-    int o = (int)g->o, ckk = (int)(g->c * g->kh * g->kw), p = (int)(g->oh * g->ow);
-    int64_t chw = g->c * g->h * g->w;
-    for (int64_t n = 0; n < g->n; n++) {
-        const T *dyn = dy + n * o * p;
+    int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
+    for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
+        int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
+        const T *dyg = dy + n0 * o * p;
+        if (gi > 1 || g->relu) {
+            for (int64_t j = 0; j < gi; j++)
+                for (int64_t oc = 0; oc < o; oc++) {
+                    const T *src = dy + ((n0 + j) * o + oc) * p, *yv = y + ((n0 + j) * o + oc) * p;
+                    T *dst = buf + oc * ld + j * p;
+                    if (g->relu)
+                        K(mask_copy)(dst, src, yv, p);
+                    else
+                        memcpy(dst, src, (size_t)p * sizeof(T));
+                }
+            dyg = buf;
+        }
         if (db)
-            for (int64_t oc = 0; oc < o; oc++) {
-                T s = 0;
-                for (int64_t q = 0; q < p; q++)
-                    s += dyn[oc * p + q];
-                db[oc] += s;
-            }
+            for (int64_t oc = 0; oc < o; oc++)
+                db[oc] += K(sum)(dyg + oc * ld, ld);
         if (dw) {
-            K(im2col)(g, x + n * chw, col);
-            nbi_gemm(DT, false, true, o, ckk, p, 1.0, dyn, p, col, p, 1.0, dw, ckk);
+            const T *cg = saved ? saved + n0 * ckk * p : col;
+            if (!saved)
+                for (int64_t j = 0; j < gi; j++)
+                    K(im2col)(g, x + (n0 + j) * chw, col + j * p, ld);
+            nbi_gemm(DT, false, true, (int)o, (int)ckk, (int)ld, 1.0, dyg, (int)ld, cg, (int)ld,
+                     1.0, dw, (int)ckk);
         }
         if (dx) {
-            nbi_gemm(DT, true, false, ckk, p, o, 1.0, w, ckk, dyn, p, 0.0, col, p);
-            K(col2im)(g, col, dx + n * chw);
+            nbi_gemm(DT, true, false, (int)ckk, (int)ld, (int)o, 1.0, w, (int)ckk, dyg, (int)ld,
+                     0.0, col, (int)ld);
+            for (int64_t j = 0; j < gi; j++)
+                K(col2im)(g, col + j * p, ld, dx + (n0 + j) * chw);
         }
+    }
+}
+
+/* The batch split in pl->nt contiguous runs, one per thread, each with
+ * its own scratch (scratch + t pl->scratch: col, then buf). */
+static void K(conv_fwd)(const conv_geom *g, const conv_plan *pl, const T *x, const T *w,
+                        const T *b, T *y, T *saved, T *scratch)
+{
+    int nt = pl->nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int t = 0; t < nt; t++) {
+        T *col = scratch + (size_t)t * pl->scratch;
+        K(conv_fwd_part)(g, pl, g->n * t / nt, g->n * (t + 1) / nt, x, w, b, y, saved, col,
+                         col + pl->colsize);
+    }
+}
+
+/* Thread 0 adds into dw and db; thread t > 0 into its own zeroed partial
+ * sums (part + (t - 1) (|dw| + |db|)), added afterwards in thread order so
+ * a given thread count always gives the same sums. */
+static void K(conv_bwd)(const conv_geom *g, const conv_plan *pl, const T *x, const T *w,
+                        const T *y, const T *dy, T *dx, T *dw, T *db, const T *saved,
+                        T *scratch, T *part)
+{
+    int nt = pl->nt;
+    size_t nw = (size_t)(g->o * g->c * g->kh * g->kw), nb = (size_t)g->o;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int t = 0; t < nt; t++) {
+        T *pw = dw, *pb = db;
+        if (t > 0) {
+            T *mine = part + (size_t)(t - 1) * (nw + nb);
+            pw = dw ? mine : NULL;
+            pb = db ? mine + nw : NULL;
+            memset(mine, 0, (nw + nb) * sizeof(T));
+        }
+        T *col = scratch + (size_t)t * pl->scratch;
+        K(conv_bwd_part)(g, pl, g->n * t / nt, g->n * (t + 1) / nt, x, w, y, dy, dx, pw, pb,
+                         saved, col, col + pl->colsize);
+    }
+    for (int t = 1; t < nt; t++) {
+        const T *mine = part + (size_t)(t - 1) * (nw + nb);
+        if (dw)
+            for (size_t i = 0; i < nw; i++)
+                dw[i] += mine[i];
+        if (db)
+            for (size_t i = 0; i < nb; i++)
+                db[i] += mine[nw + i];
     }
 }
 
@@ -118,7 +261,32 @@ typedef struct conv_geom {
     int64_t sh, sw;       /* stride */
     int64_t pt, pb, pl, pr; /* zeros at top, bottom, left, right */
     bool flip;
+    bool relu;            /* max(0, .) fused on the output */
 } conv_geom;
+
+/* How a batch is cut: nt threads, each over a contiguous run of images,
+ * taken `group` images per GEMM so that small outputs still make long
+ * GEMM rows.  Each thread's scratch holds colsize elements of columns and
+ * then bufsize of Y (or dY) for a group; scratch = the two, aligned. */
+typedef struct conv_plan {
+    int nt;
+    int64_t group;
+    size_t colsize, scratch;
+} conv_plan;
+
+/* The outputs [lo, hi) of a row whose input column ox * s + off falls
+ * inside [0, w); the rest read padding. */
+static void conv_valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *lo,
+                             int64_t *hi)
+{
+    /* ox >= ceil(-off / s) and ox <= floor((w - 1 - off) / s) */
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = w - 1 - off < 0 ? 0 : (w - 1 - off) / s + 1;
+    *lo = a < ow ? a : ow;
+    *hi = b < ow ? b : ow;
+    if (*hi < *lo)
+        *hi = *lo;
+}
 
 #define T float
 #define K(f) f##_f32
@@ -152,7 +320,7 @@ static bool conv_geometry(nb_ctx *ctx, const char *op, int sd, const nb_tensor *
                           const nb_tensor *w, const nb_tensor *b, const nb_conv_opts *opts,
                           conv_geom *g)
 {
-    static const nb_conv_opts defaults = {{0, 0}, {0, 0}, false, false};
+    static const nb_conv_opts defaults = {{0, 0}, {0, 0}, false, false, false};
     if (!opts)
         opts = &defaults;
     char sx[96], sw[96], sb[96], sp[32];
@@ -202,6 +370,7 @@ static bool conv_geometry(nb_ctx *ctx, const char *op, int sd, const nb_tensor *
     g->kh = sd == 2 ? w->shape[2] : 1;
     g->kw = w->shape[nd - 1];
     g->flip = opts->flip;
+    g->relu = opts->relu;
     if (opts->same) {
         if (g->sh != 1 || g->sw != 1) {
             nbi_fail(ctx, NB_ERR_ARG, "%s: same padding needs stride 1, got %s", op,
@@ -247,13 +416,44 @@ static bool conv_geometry(nb_ctx *ctx, const char *op, int sd, const nb_tensor *
 typedef struct conv_node {
     nbi_node base;
     conv_geom g;
+    conv_plan plan; /* backward groups images as the forward did */
+    void *cols;     /* the forward's im2col columns of every image, or NULL */
+    void *scratch;  /* the forward's per-thread scratch, reused by backward */
 } conv_node;
 
-/* One image's im2col buffer, [C kh kw, oh ow], in the step arena. */
-static void *cols_scratch(nb_ctx *ctx, const conv_geom *g, nb_dtype dtype)
+/* GEMMs narrower than this many columns run well below the machine's
+ * speed (measured with bench/train-throughput --ops). */
+#define CONV_GEMM_COLS 512
+
+static size_t align_elems(size_t n, size_t es)
 {
-    size_t n = (size_t)(g->c * g->kh * g->kw) * (size_t)(g->oh * g->ow);
-    return nbi_scratch(ctx, n * nb_dtype_size(dtype));
+    return (n * es + NBI_ALIGN - 1) / NBI_ALIGN * NBI_ALIGN / es;
+}
+
+/* One thread per image at most, and one when the work is too small to
+ * split; groups of images fill CONV_GEMM_COLS columns. */
+static conv_plan conv_plan_for(const conv_geom *g, nb_dtype dtype)
+{
+    conv_plan pl;
+    int64_t ckk = g->c * g->kh * g->kw, p = g->oh * g->ow;
+    double macs = (double)g->n * g->o * ckk * p;
+    pl.nt = nbi_threads();
+    if (pl.nt > g->n)
+        pl.nt = (int)g->n;
+    if (macs < 2e5 || nbi_in_parallel())
+        pl.nt = 1;
+    int64_t per_thread = (g->n + pl.nt - 1) / pl.nt;
+    pl.group = CONV_GEMM_COLS / p;
+    if (pl.group > per_thread)
+        pl.group = per_thread;
+    if (pl.group < 1)
+        pl.group = 1;
+    size_t es = nb_dtype_size(dtype);
+    pl.colsize = align_elems((size_t)(ckk * p * pl.group), es);
+    /* buf: Y or dY of a group, or the masked dY of one image with relu */
+    bool buf = pl.group > 1 || g->relu;
+    pl.scratch = pl.colsize + (buf ? align_elems((size_t)(g->o * p * pl.group), es) : 0);
+    return pl;
 }
 
 nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
@@ -268,23 +468,41 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
         return NULL;
     int64_t shape[4] = {g.n, g.o, g.oh, g.ow};
     nb_tensor *y = nbi_step_tensor(ctx, x->dtype, 4, shape);
-    void *col = y ? cols_scratch(ctx, &g, x->dtype) : NULL;
-    if (!col)
+    if (!y)
+        return NULL;
+    bool record = nbi_needs_grad(ctx, nin, in);
+    /* dW reads every image's columns again.  Keeping the forward's saves
+     * building them twice (10-20% of a step) but costs C kh kw / O times
+     * the output's memory: keep them when that is at most 4, as for a first
+     * layer, and build them again for wide layers (9 MB, for the Keras
+     * CNN's second layer at batch 64). */
+    bool save = record && w->requires_grad && g.c * g.kh * g.kw <= 4 * g.o;
+    conv_plan pl = conv_plan_for(&g, x->dtype);
+    size_t es = nb_dtype_size(x->dtype);
+    void *saved = NULL, *scratch = nbi_scratch(ctx, (size_t)pl.nt * pl.scratch * es);
+    if (save && scratch)
+        saved = nbi_scratch(ctx, (size_t)(g.n * g.c * g.kh * g.kw * g.oh * g.ow) * es);
+    if (!scratch || (save && !saved))
         return NULL;
     const void *bias = b ? b->data : NULL;
-    NBI_CALL(x->dtype, conv_fwd, &g, x->data, w->data, bias, y->data, col);
-    if (nbi_needs_grad(ctx, nin, in)) {
+    NBI_CALL(x->dtype, conv_fwd, &g, &pl, x->data, w->data, bias, y->data, saved, scratch);
+    if (record) {
         conv_node *n = nbi_record(ctx, NBI_OP_conv2d, sizeof *n, y, nin, in);
         if (!n)
             return NULL;
         n->g = g;
+        n->plan = pl;
+        n->cols = saved;
+        n->scratch = scratch;
     }
     return y;
 }
 
 static int conv2d_backward(nb_ctx *ctx, nbi_node *node)
 {
-    const conv_geom *g = &((conv_node *)node)->g;
+    const conv_node *cn = (const conv_node *)node;
+    const conv_geom *g = &cn->g;
+    const conv_plan *pl = &cn->plan;
     nb_tensor *x = node->in[0], *w = node->in[1], *b = node->nin > 2 ? node->in[2] : NULL;
     void *dx = nbi_grad(ctx, x);
     void *dw = nbi_grad(ctx, w);
@@ -292,10 +510,13 @@ static int conv2d_backward(nb_ctx *ctx, nbi_node *node)
     if ((x->requires_grad && !dx) || (w->requires_grad && !dw) ||
         (b && b->requires_grad && !db))
         return ctx->status;
-    void *col = NULL;
-    if ((dx || dw) && !(col = cols_scratch(ctx, g, x->dtype)))
+    size_t es = nb_dtype_size(x->dtype);
+    void *part = NULL;
+    size_t npart = (size_t)(g->o * g->c * g->kh * g->kw + g->o);
+    if ((dw || db) && pl->nt > 1 && !(part = nbi_scratch(ctx, (size_t)(pl->nt - 1) * npart * es)))
         return ctx->status;
-    NBI_CALL(x->dtype, conv_bwd, g, x->data, w->data, node->out->grad->data, dx, dw, db, col);
+    NBI_CALL(x->dtype, conv_bwd, g, pl, x->data, w->data, node->out->data,
+             node->out->grad->data, dx, dw, db, cn->cols, cn->scratch, part);
     return NB_OK;
 }
 
@@ -313,7 +534,7 @@ nb_tensor *nb_conv1d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     if (!conv_geometry(ctx, "conv1d", 1, x, w, b, opts, &g))
         return NULL;
     nb_conv_opts o2 = {{1, (int)g.sw}, {0, opts ? opts->padding[0] : 0},
-                       opts && opts->same, opts && opts->flip};
+                       opts && opts->same, opts && opts->flip, opts && opts->relu};
     int64_t xs[4] = {g.n, g.c, 1, g.w}, ws[4] = {g.o, g.c, 1, g.kw};
     nb_tensor *y = nb_conv2d(ctx, nb_reshape(ctx, x, 4, xs), nb_reshape(ctx, w, 4, ws), b, &o2);
     if (!y)

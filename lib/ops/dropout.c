@@ -7,27 +7,50 @@
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
 /* y = x m, m = [u >= p] / (1 - p) with u uniform, one draw per mask entry
- * in row-major order; saves m when mask is not NULL. */
-static void K(dropout_fwd)(const T *x, T *y, T *mask, int64_t nmask, int64_t plane,
-                           double p, nb_rng *rng)
+ * in row-major order; saves m when mask is not NULL.  The draws are one
+ * stream, so they stay on one thread; the products are vectorised. */
+static void K(dropout_fwd)(const T *restrict x, T *restrict y, T *restrict mask, int64_t nmask,
+                           int64_t plane, double p, nb_rng *rng)
 {
     T scale = (T)(1.0 / (1.0 - p));
     for (int64_t j = 0; j < nmask; j++) {
         T m = nb_rng_uniform(rng) >= p ? scale : 0;
         if (mask)
             mask[j] = m;
-        for (int64_t k = j * plane; k < (j + 1) * plane; k++)
-            y[k] = x[k] * m;
+        const T *restrict xj = x + j * plane;
+        T *restrict yj = y + j * plane;
+#pragma omp simd
+        for (int64_t k = 0; k < plane; k++)
+            yj[k] = xj[k] * m;
     }
 }
 
-/* dx += dy m;  a NULL mask is all ones (the identity) */
-static void K(dropout_bwd)(const T *dy, T *dx, const T *mask, int64_t nmask, int64_t plane)
+/* dx += dy m;  a NULL mask is all ones (the identity).  Mask entries are
+ * independent: the threads share them, or the elements when plane = 1. */
+static void K(dropout_bwd)(const T *restrict dy, T *restrict dx, const T *restrict mask,
+                           int64_t nmask, int64_t plane)
 {
+    int64_t n = nmask * plane;
+    if (!mask) {
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+        for (int64_t k = 0; k < n; k++)
+            dx[k] += dy[k];
+        return;
+    }
+    if (plane == 1) {
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+        for (int64_t k = 0; k < n; k++)
+            dx[k] += dy[k] * mask[k];
+        return;
+    }
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (nmask > 1 && nbi_par(n))
     for (int64_t j = 0; j < nmask; j++) {
-        T m = mask ? mask[j] : 1;
-        for (int64_t k = j * plane; k < (j + 1) * plane; k++)
-            dx[k] += dy[k] * m;
+        const T m = mask[j];
+        const T *restrict dyj = dy + j * plane;
+        T *restrict dxj = dx + j * plane;
+#pragma omp simd
+        for (int64_t k = 0; k < plane; k++)
+            dxj[k] += dyj[k] * m;
     }
 }
 

@@ -11,14 +11,23 @@ static void K(bias_fill)(const T *b, T *y, int64_t rows, int64_t cols)
         memcpy(y + i * cols, b, (size_t)cols * sizeof(T));
 }
 
-/* db[j] += sum_i dy[i, j], accumulated in double */
+/* db[j] += sum_i dy[i, j], accumulated in double; row by row over blocks
+ * of columns, so the reads are contiguous and the adds vectorise. */
 static void K(bias_bwd)(const T *dy, T *db, int64_t rows, int64_t cols)
 {
-    for (int64_t j = 0; j < cols; j++) {
-        double acc = 0;
-        for (int64_t i = 0; i < rows; i++)
-            acc += dy[i * cols + j];
-        db[j] += (T)acc;
+    enum { BLOCK = 256 };
+    double acc[BLOCK];
+    for (int64_t j0 = 0; j0 < cols; j0 += BLOCK) {
+        int64_t nj = cols - j0 < BLOCK ? cols - j0 : BLOCK;
+        for (int64_t j = 0; j < nj; j++)
+            acc[j] = 0;
+        for (int64_t i = 0; i < rows; i++) {
+            const T *row = dy + i * cols + j0;
+            for (int64_t j = 0; j < nj; j++)
+                acc[j] += row[j];
+        }
+        for (int64_t j = 0; j < nj; j++)
+            db[j0 + j] += (T)acc[j];
     }
 }
 

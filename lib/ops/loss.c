@@ -7,11 +7,13 @@
 
 /* loss = (1/N) sum_i (lse_i - z[i, y_i]),
  * lse_i = m_i + log sum_j e^(z_ij - m_i), m_i = max_j z_ij (no overflow);
- * lse (N values, or NULL) keeps each lse_i for backward. */
+ * lse (N values) keeps each lse_i for backward.  The rows' lse are
+ * independent (the threads share them); the loss then adds the rows in
+ * order, as on one thread. */
 static void K(cross_entropy_fwd)(const T *z, const int32_t *labels, T *loss, double *lse,
                                  int64_t n, int64_t c)
 {
-    double acc = 0;
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (n > 1 && nbi_par(n * c))
     for (int64_t i = 0; i < n; i++) {
         const T *row = z + i * c;
         double m = row[0], s = 0;
@@ -19,11 +21,11 @@ static void K(cross_entropy_fwd)(const T *z, const int32_t *labels, T *loss, dou
             m = fmax(m, (double)row[j]);
         for (int64_t j = 0; j < c; j++)
             s += exp((double)row[j] - m);
-        double l = m + log(s);
-        if (lse)
-            lse[i] = l;
-        acc += l - (double)row[labels[i]];
+        lse[i] = m + log(s);
     }
+    double acc = 0;
+    for (int64_t i = 0; i < n; i++)
+        acc += lse[i] - (double)z[i * c + labels[i]];
     loss[0] = (T)(acc / (double)n);
 }
 
@@ -32,6 +34,7 @@ static void K(cross_entropy_bwd)(const T *z, const int32_t *labels, const double
                                  const T *dloss, T *dz, int64_t n, int64_t c)
 {
     double g = (double)dloss[0] / (double)n;
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (n > 1 && nbi_par(n * c))
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < c; j++) {
             double p = exp((double)z[i * c + j] - lse[i]);
@@ -39,50 +42,98 @@ static void K(cross_entropy_bwd)(const T *z, const int32_t *labels, const double
         }
 }
 
+/* Sums in double of the terms of elements [lo, hi), in 8 lanes combined in
+ * a fixed order, for nbi_blocked_sum; arg is a pair of arrays.
+ * mse: (p - t)^2;  hinge: max(0, 1 - y f). */
+static double K(mse_range)(const void *arg, int64_t lo, int64_t hi)
+{
+    const T *restrict p = ((const T *const *)arg)[0], *restrict t = ((const T *const *)arg)[1];
+    double acc[8] = {0};
+    int64_t i = lo;
+    for (; i + 8 <= hi; i += 8)
+        for (int k = 0; k < 8; k++) {
+            double d = (double)p[i + k] - (double)t[i + k];
+            acc[k] += d * d;
+        }
+    for (int k = 0; i < hi; i++, k++) {
+        double d = (double)p[i] - (double)t[i];
+        acc[k] += d * d;
+    }
+    return NBI_LANES_SUM(acc);
+}
+static double K(hinge_range)(const void *arg, int64_t lo, int64_t hi)
+{
+    const T *restrict f = ((const T *const *)arg)[0], *restrict y = ((const T *const *)arg)[1];
+    double acc[8] = {0};
+    int64_t i = lo;
+    for (; i + 8 <= hi; i += 8)
+        for (int k = 0; k < 8; k++) {
+            double v = 1.0 - (double)y[i + k] * (double)f[i + k];
+            acc[k] += v > 0 ? v : 0; /* max(0, v), a select */
+        }
+    for (int k = 0; i < hi; i++, k++) {
+        double v = 1.0 - (double)y[i] * (double)f[i];
+        acc[k] += v > 0 ? v : 0;
+    }
+    return NBI_LANES_SUM(acc);
+}
+
+/* The sum of n terms (hinge's, or mse's) of a and b. */
+static double K(loss_sum)(bool hinge, const T *a, const T *b, int64_t n)
+{
+    const T *pair[2] = {a, b};
+    return nbi_blocked_sum(n, hinge ? K(hinge_range) : K(mse_range), pair);
+}
+
 /* loss = (1/n) sum_i (p_i - t_i)^2 */
 static void K(mse_fwd)(const T *p, const T *t, T *loss, int64_t n)
 {
-    double acc = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = (double)p[i] - (double)t[i];
-        acc += d * d;
-    }
-    loss[0] = (T)(acc / (double)n);
+    loss[0] = (T)(K(loss_sum)(false, p, t, n) / (double)n);
 }
 
-/* dp += g 2 (p - t) / n;  dt -= g 2 (p - t) / n  (dp or dt may be NULL) */
+/* dp += g 2 (p - t) / n;  dt -= g 2 (p - t) / n  (dp or dt may be NULL;
+ * when p and t are one tensor, each element gets dp's share first) */
 static void K(mse_bwd)(const T *p, const T *t, const T *dloss, T *dp, T *dt, int64_t n)
 {
     double g = 2.0 * (double)dloss[0] / (double)n;
-    for (int64_t i = 0; i < n; i++) {
-        T d = (T)(g * ((double)p[i] - (double)t[i]));
-        if (dp)
-            dp[i] += d;
-        if (dt)
-            dt[i] -= d;
+    if (dp) {
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+        for (int64_t i = 0; i < n; i++)
+            dp[i] += (T)(g * ((double)p[i] - (double)t[i]));
+    }
+    if (dt) {
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+        for (int64_t i = 0; i < n; i++)
+            dt[i] -= (T)(g * ((double)p[i] - (double)t[i]));
     }
 }
 
 /* loss = (1/n) sum_i max(0, 1 - y_i f_i) */
 static void K(hinge_fwd)(const T *f, const T *y, T *loss, int64_t n)
 {
-    double acc = 0;
-    for (int64_t i = 0; i < n; i++)
-        acc += fmax(0.0, 1.0 - (double)y[i] * (double)f[i]);
-    loss[0] = (T)(acc / (double)n);
+    loss[0] = (T)(K(loss_sum)(true, f, y, n) / (double)n);
 }
 
-/* where 1 - y f > 0: df += -g y / n, dy += -g f / n  (df or dy may be NULL) */
+/* where 1 - y f > 0: df += -g y / n, dy += -g f / n  (df or dy may be
+ * NULL); elsewhere nothing is added */
 static void K(hinge_bwd)(const T *f, const T *y, const T *dloss, T *df, T *dy, int64_t n)
 {
     double g = (double)dloss[0] / (double)n;
-    for (int64_t i = 0; i < n; i++) {
-        if (1.0 - (double)y[i] * (double)f[i] <= 0)
-            continue;
-        if (df)
-            df[i] += (T)(-g * (double)y[i]);
-        if (dy)
-            dy[i] += (T)(-g * (double)f[i]);
+    if (df) {
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+        for (int64_t i = 0; i < n; i++) {
+            bool on = !(1.0 - (double)y[i] * (double)f[i] <= 0);
+            T d = (T)(-g * (double)y[i]), v = df[i];
+            df[i] = on ? v + d : v;
+        }
+    }
+    if (dy) {
+#pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
+        for (int64_t i = 0; i < n; i++) {
+            bool on = !(1.0 - (double)y[i] * (double)f[i] <= 0);
+            T d = (T)(-g * (double)f[i]), v = dy[i];
+            dy[i] = on ? v + d : v;
+        }
     }
 }
 
@@ -91,6 +142,7 @@ static void K(hinge_bwd)(const T *f, const T *y, const T *dloss, T *df, T *dy, i
 #include "internal.h"
 
 #include <math.h>
+
 
 #define T float
 #define K(f) f##_f32
@@ -129,15 +181,15 @@ nb_tensor *nb_cross_entropy(nb_ctx *ctx, nb_tensor *logits, const int32_t *label
                                  (long)labels[i], (long long)i, (long long)c);
 
     nb_tensor *loss = nbi_step_tensor(ctx, logits->dtype, 0, NULL);
-    if (!loss)
+    double *lse = nbi_scratch(ctx, (size_t)n * sizeof *lse);
+    if (!loss || !lse)
         return NULL;
     if (!nbi_needs_grad(ctx, 1, &logits)) {
-        NBI_CALL(logits->dtype, cross_entropy_fwd, logits->data, labels, loss->data, NULL, n, c);
+        NBI_CALL(logits->dtype, cross_entropy_fwd, logits->data, labels, loss->data, lse, n, c);
         return loss;
     }
     int32_t *saved = nbi_scratch(ctx, (size_t)n * sizeof *saved);
-    double *lse = nbi_scratch(ctx, (size_t)n * sizeof *lse);
-    if (!saved || !lse)
+    if (!saved)
         return NULL;
     memcpy(saved, labels, (size_t)n * sizeof *saved);
     NBI_CALL(logits->dtype, cross_entropy_fwd, logits->data, labels, loss->data, lse, n, c);

@@ -8,83 +8,243 @@
  */
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
+/* Planes are independent: the kernels split them over the threads.  Within
+ * a plane, a row of windows that lie wholly inside the input (all of them
+ * without padding) runs as a vectorised loop over the windows; windows cut
+ * by the padding take the general path. */
+
+/* max of one window, clipped to the plane; its flat index in *arg.  Compare
+ * and select, no branch on the data: the first maximum in row-major order
+ * wins, and a NaN wins, as PyTorch. */
+static T K(max_window)(const pool_geom *g, const T *xp, int64_t oy, int64_t ox, int32_t *arg)
+{
+    int64_t y0 = oy * g->sh - g->ph, y1 = y0 + g->kh;
+    int64_t x0 = ox * g->sw - g->pw, x1 = x0 + g->kw;
+    y0 = y0 < 0 ? 0 : y0;
+    y1 = y1 > g->h ? g->h : y1;
+    x0 = x0 < 0 ? 0 : x0;
+    x1 = x1 > g->w ? g->w : x1;
+    T best = xp[y0 * g->w + x0];
+    int32_t a = (int32_t)(y0 * g->w + x0);
+    for (int64_t iy = y0; iy < y1; iy++)
+        for (int64_t ix = x0; ix < x1; ix++) {
+            T v = xp[iy * g->w + ix];
+            int take = (v > best) | (v != v);
+            best = take ? v : best;
+            a = take ? (int32_t)(iy * g->w + ix) : a;
+        }
+    *arg = a;
+    return best;
+}
+
+/* 2x2 windows ox0 <= ox < ox1 at stride SW: yr[ox] = the max of the
+ * window at xp[r0 + ox SW], and ar[ox] its index when WANT_ARG. */
+#define MAX2X2_ROW(SW, WANT_ARG)                                              \
+    {                                                                         \
+    _Pragma("omp simd")                                                       \
+    for (int ox = ox0; ox < ox1; ox++) {                                      \
+        int c = r0 + ox * (SW);                                               \
+        T a = xp[c], b = xp[c + 1], d = xp[c + w], e = xp[c + w + 1];         \
+        T best = a;                                                           \
+        int32_t arg = c;                                                      \
+        int take = (b > best) | (b != b);                                     \
+        best = take ? b : best;                                               \
+        arg = take ? c + 1 : arg;                                             \
+        take = (d > best) | (d != d);                                         \
+        best = take ? d : best;                                               \
+        arg = take ? c + w : arg;                                             \
+        take = (e > best) | (e != e);                                         \
+        best = take ? e : best;                                               \
+        arg = take ? c + w + 1 : arg;                                         \
+        yr[ox] = best;                                                        \
+        if (WANT_ARG)                                                         \
+            ar[ox] = arg;                                                     \
+    }                                                                         \
+    }
+
+/* Windows ox0 <= ox < ox1 of output row oy, all inside the plane: yr and ar
+ * (NULL: no argmax wanted) receive the row's outputs. */
+static void K(max_row)(const pool_geom *g, const T *restrict xp, int64_t oy, int ox0, int ox1,
+                       T *restrict yr, int32_t *restrict ar)
+{
+    const int w = (int)g->w, sw = (int)g->sw;
+    /* Window (oy, ox) starts at r0 + ox sw; r0 itself may lie before the
+     * plane when there is padding, so it is only ever an offset. */
+    const int r0 = (int)(oy * g->sh - g->ph) * w - (int)g->pw;
+    if (g->kh == 2 && g->kw == 2) {
+        /* The common case; a literal stride 2 lets the loads be vectors. */
+        if (ar && sw == 2)
+            MAX2X2_ROW(2, 1)
+        else if (ar)
+            MAX2X2_ROW(sw, 1)
+        else if (sw == 2)
+            MAX2X2_ROW(2, 0)
+        else
+            MAX2X2_ROW(sw, 0)
+        return;
+    }
+    /* Any other window: one vectorised pass per window element, in
+     * row-major order, on the row's running maxima. */
+#pragma omp simd
+    for (int ox = ox0; ox < ox1; ox++)
+        yr[ox] = xp[r0 + ox * sw];
+    if (ar) {
+#pragma omp simd
+        for (int ox = ox0; ox < ox1; ox++)
+            ar[ox] = r0 + ox * sw;
+    }
+    for (int ky = 0; ky < (int)g->kh; ky++)
+        for (int kx = 0; kx < (int)g->kw; kx++) {
+            if (ky == 0 && kx == 0)
+                continue;
+            const int off = r0 + ky * w + kx;
+            if (ar) {
+#pragma omp simd
+                for (int ox = ox0; ox < ox1; ox++) {
+                    T v = xp[off + ox * sw], best = yr[ox];
+                    int32_t arg = ar[ox];
+                    int take = (v > best) | (v != v);
+                    yr[ox] = take ? v : best;
+                    ar[ox] = take ? off + ox * sw : arg;
+                }
+            } else {
+#pragma omp simd
+                for (int ox = ox0; ox < ox1; ox++) {
+                    T v = xp[off + ox * sw], best = yr[ox];
+                    yr[ox] = (v > best) | (v != v) ? v : best;
+                }
+            }
+        }
+}
+
+#undef MAX2X2_ROW
+
 /* max_pool2d: y = max over the window;  argmax = its flat index in the
- * plane, the first maximum in row-major order (a NaN wins, as PyTorch). */
+ * plane (argmax may be NULL when no backward will need it). */
 static void K(max_pool_fwd)(const pool_geom *g, int64_t planes, const T *x, T *y,
                             int32_t *argmax)
 {
+    int64_t nout = g->oh * g->ow;
+    pool_span s = pool_interior(g);
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (planes > 1 && nbi_par(planes * g->h * g->w))
     for (int64_t p = 0; p < planes; p++) {
         const T *xp = x + p * g->h * g->w;
+        T *yp = y + p * nout;
+        int32_t *ap = argmax ? argmax + p * nout : NULL;
         for (int64_t oy = 0; oy < g->oh; oy++) {
-            int64_t y0 = oy * g->sh - g->ph, y1 = y0 + g->kh;
-            y0 = y0 < 0 ? 0 : y0;
-            y1 = y1 > g->h ? g->h : y1;
-            for (int64_t ox = 0; ox < g->ow; ox++) {
-                int64_t x0 = ox * g->sw - g->pw, x1 = x0 + g->kw;
-                x0 = x0 < 0 ? 0 : x0;
-                x1 = x1 > g->w ? g->w : x1;
-                T best = -(T)INFINITY;
-                int32_t arg = (int32_t)(y0 * g->w + x0);
-                for (int64_t iy = y0; iy < y1; iy++)
-                    for (int64_t ix = x0; ix < x1; ix++) {
-                        /* Compare and select, no branch on the data. */
-                        T v = xp[iy * g->w + ix];
-                        int take = (v > best) | (isnan(v) != 0);
-                        best = take ? v : best;
-                        arg = take ? (int32_t)(iy * g->w + ix) : arg;
-                    }
-                *y++ = best;
-                if (argmax)
-                    *argmax++ = arg;
+            T *yr = yp + oy * g->ow;
+            int32_t *ar = ap ? ap + oy * g->ow : NULL, a;
+            bool inside = oy >= s.oy0 && oy < s.oy1;
+            int64_t lo = inside ? s.ox0 : g->ow, hi = inside ? s.ox1 : g->ow;
+            for (int64_t ox = 0; ox < lo; ox++) {
+                yr[ox] = K(max_window)(g, xp, oy, ox, &a);
+                if (ar)
+                    ar[ox] = a;
+            }
+            if (lo < hi)
+                K(max_row)(g, xp, oy, (int)lo, (int)hi, yr, ar);
+            for (int64_t ox = hi; ox < g->ow; ox++) {
+                yr[ox] = K(max_window)(g, xp, oy, ox, &a);
+                if (ar)
+                    ar[ox] = a;
             }
         }
     }
 }
 
-/* max_pool2d: dx[argmax] += dy, plane by plane */
+/* max_pool2d: dx[argmax] += dy, plane by plane; a fresh dx (see
+ * nbi_grad_fresh) is zeroed a plane at a time, just before, in cache. */
 static void K(max_pool_bwd)(const pool_geom *g, int64_t planes, const int32_t *argmax,
-                            const T *dy, T *dx)
+                            const T *dy, T *dx, bool fresh)
 {
     int64_t nout = g->oh * g->ow;
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (planes > 1 && nbi_par(planes * g->h * g->w))
     for (int64_t p = 0; p < planes; p++) {
         T *dxp = dx + p * g->h * g->w;
+        const int32_t *ap = argmax + p * nout;
+        const T *dyp = dy + p * nout;
+        if (fresh)
+            memset(dxp, 0, sizeof *dxp * (size_t)(g->h * g->w));
         for (int64_t i = 0; i < nout; i++)
-            dxp[argmax[i]] += dy[i];
-        argmax += nout;
-        dy += nout;
+            dxp[ap[i]] += dyp[i];
     }
 }
 
-/* avg_pool2d: y = sum over the window / (kh kw), padded zeros counted */
+/* avg_pool2d: sum over one window, clipped to the plane, in row-major
+ * order from 0 */
+static T K(avg_window)(const pool_geom *g, const T *xp, int64_t oy, int64_t ox)
+{
+    int64_t y0 = oy * g->sh - g->ph, y1 = y0 + g->kh;
+    int64_t x0 = ox * g->sw - g->pw, x1 = x0 + g->kw;
+    y0 = y0 < 0 ? 0 : y0;
+    y1 = y1 > g->h ? g->h : y1;
+    x0 = x0 < 0 ? 0 : x0;
+    x1 = x1 > g->w ? g->w : x1;
+    T acc = 0;
+    for (int64_t iy = y0; iy < y1; iy++)
+        for (int64_t ix = x0; ix < x1; ix++)
+            acc += xp[iy * g->w + ix];
+    return acc;
+}
+
+/* avg_pool2d: y = sum over the window / (kh kw), padded zeros counted.
+ * Inside windows sum in the same order, one vectorised pass per window
+ * element. */
 static void K(avg_pool_fwd)(const pool_geom *g, int64_t planes, const T *x, T *y)
 {
-    T scale = (T)(1.0 / (g->kh * g->kw));
+    const T scale = (T)(1.0 / (g->kh * g->kw));
+    const int64_t nout = g->oh * g->ow, w = g->w, sw = g->sw;
+    pool_span s = pool_interior(g);
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (planes > 1 && nbi_par(planes * g->h * g->w))
     for (int64_t p = 0; p < planes; p++) {
-        const T *xp = x + p * g->h * g->w;
+        const T *restrict xp = x + p * g->h * w;
+        T *yp = y + p * nout;
         for (int64_t oy = 0; oy < g->oh; oy++) {
-            int64_t y0 = oy * g->sh - g->ph, y1 = y0 + g->kh;
-            y0 = y0 < 0 ? 0 : y0;
-            y1 = y1 > g->h ? g->h : y1;
-            for (int64_t ox = 0; ox < g->ow; ox++) {
-                int64_t x0 = ox * g->sw - g->pw, x1 = x0 + g->kw;
-                x0 = x0 < 0 ? 0 : x0;
-                x1 = x1 > g->w ? g->w : x1;
-                T acc = 0;
-                for (int64_t iy = y0; iy < y1; iy++)
-                    for (int64_t ix = x0; ix < x1; ix++)
-                        acc += xp[iy * g->w + ix];
-                *y++ = acc * scale;
+            T *restrict yr = yp + oy * g->ow;
+            bool inside = oy >= s.oy0 && oy < s.oy1;
+            int64_t lo = inside ? s.ox0 : g->ow, hi = inside ? s.ox1 : g->ow;
+            for (int64_t ox = 0; ox < lo; ox++)
+                yr[ox] = K(avg_window)(g, xp, oy, ox) * scale;
+            if (lo < hi) {
+                /* an offset: it may lie before the plane when padded */
+                const int64_t r0 = (oy * g->sh - g->ph) * w - g->pw;
+#pragma omp simd
+                for (int64_t ox = lo; ox < hi; ox++)
+                    yr[ox] = 0;
+                for (int64_t ky = 0; ky < g->kh; ky++)
+                    for (int64_t kx = 0; kx < g->kw; kx++) {
+                        const int64_t off = r0 + ky * w + kx;
+#pragma omp simd
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            yr[ox] += xp[off + ox * sw];
+                    }
+#pragma omp simd
+                for (int64_t ox = lo; ox < hi; ox++)
+                    yr[ox] *= scale;
             }
+            for (int64_t ox = hi; ox < g->ow; ox++)
+                yr[ox] = K(avg_window)(g, xp, oy, ox) * scale;
         }
     }
 }
 
-/* avg_pool2d: dx += dy / (kh kw) over each window */
-static void K(avg_pool_bwd)(const pool_geom *g, int64_t planes, const T *dy, T *dx)
+/* avg_pool2d: dx += dy / (kh kw) over each window; a fresh dx is zeroed
+ * plane by plane */
+static void K(avg_pool_bwd)(const pool_geom *g, int64_t planes, const T *dy, T *dx,
+                            bool fresh)
 {
-    T scale = (T)(1.0 / (g->kh * g->kw));
+    const T scale = (T)(1.0 / (g->kh * g->kw));
+    const int64_t nout = g->oh * g->ow, w = g->w;
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (planes > 1 && nbi_par(planes * g->h * g->w))
     for (int64_t p = 0; p < planes; p++) {
-        T *dxp = dx + p * g->h * g->w;
+        T *dxp = dx + p * g->h * w;
+        const T *dyp = dy + p * nout;
+        if (fresh)
+            memset(dxp, 0, sizeof *dxp * (size_t)(g->h * w));
         for (int64_t oy = 0; oy < g->oh; oy++) {
             int64_t y0 = oy * g->sh - g->ph, y1 = y0 + g->kh;
             y0 = y0 < 0 ? 0 : y0;
@@ -92,11 +252,11 @@ static void K(avg_pool_bwd)(const pool_geom *g, int64_t planes, const T *dy, T *
             for (int64_t ox = 0; ox < g->ow; ox++) {
                 int64_t x0 = ox * g->sw - g->pw, x1 = x0 + g->kw;
                 x0 = x0 < 0 ? 0 : x0;
-                x1 = x1 > g->w ? g->w : x1;
-                T d = *dy++ * scale;
+                x1 = x1 > w ? w : x1;
+                T d = dyp[oy * g->ow + ox] * scale;
                 for (int64_t iy = y0; iy < y1; iy++)
                     for (int64_t ix = x0; ix < x1; ix++)
-                        dxp[iy * g->w + ix] += d;
+                        dxp[iy * w + ix] += d;
             }
         }
     }
@@ -106,6 +266,8 @@ static void K(avg_pool_bwd)(const pool_geom *g, int64_t planes, const T *dy, T *
  * dx[p] += dy[p] / (H W) */
 static void K(gap_fwd)(int64_t planes, int64_t hw, const T *x, T *y)
 {
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (planes > 1 && nbi_par(planes * hw))
     for (int64_t p = 0; p < planes; p++) {
         double acc = 0;
         for (int64_t i = 0; i < hw; i++)
@@ -115,10 +277,14 @@ static void K(gap_fwd)(int64_t planes, int64_t hw, const T *x, T *y)
 }
 static void K(gap_bwd)(int64_t planes, int64_t hw, const T *dy, T *dx)
 {
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (planes > 1 && nbi_par(planes * hw))
     for (int64_t p = 0; p < planes; p++) {
         T d = (T)(dy[p] / (double)hw);
+        T *restrict dxp = dx + p * hw;
+#pragma omp simd
         for (int64_t i = 0; i < hw; i++)
-            dx[p * hw + i] += d;
+            dxp[i] += d;
     }
 }
 
@@ -133,6 +299,32 @@ typedef struct pool_geom {
     int64_t h, w, oh, ow;
     int64_t kh, kw, sh, sw, ph, pw;
 } pool_geom;
+
+/* The windows wholly inside the input: rows oy0 <= oy < oy1, columns
+ * ox0 <= ox < ox1 (empty ranges possible). */
+typedef struct pool_span {
+    int64_t oy0, oy1, ox0, ox1;
+} pool_span;
+
+/* First window index whose start o * s - p is >= 0, and one past the last
+ * whose end o * s - p + k is <= n, clamped to [0, count]. */
+static void span1(int64_t n, int64_t k, int64_t s, int64_t p, int64_t count, int64_t *lo,
+                  int64_t *hi)
+{
+    int64_t a = (p + s - 1) / s, b = n - k + p < 0 ? 0 : (n - k + p) / s + 1;
+    *lo = a < count ? a : count;
+    *hi = b < count ? b : count;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+static pool_span pool_interior(const pool_geom *g)
+{
+    pool_span s;
+    span1(g->h, g->kh, g->sh, g->ph, g->oh, &s.oy0, &s.oy1);
+    span1(g->w, g->kw, g->sw, g->pw, g->ow, &s.ox0, &s.ox1);
+    return s;
+}
 
 #define T float
 #define K(f) f##_f32
@@ -243,14 +435,16 @@ static int pool2d_backward(nb_ctx *ctx, nbi_node *node)
 {
     pool_node *n = (pool_node *)node;
     nb_tensor *x = node->in[0];
-    void *dx = nbi_grad(ctx, x);
+    bool fresh;
+    void *dx = nbi_grad_fresh(ctx, x, &fresh);
     if (!dx)
         return ctx->status;
     int64_t planes = x->shape[0] * x->shape[1];
     if (node->op == NBI_OP_max_pool2d)
-        NBI_CALL(x->dtype, max_pool_bwd, &n->g, planes, n->argmax, node->out->grad->data, dx);
+        NBI_CALL(x->dtype, max_pool_bwd, &n->g, planes, n->argmax, node->out->grad->data, dx,
+                 fresh);
     else
-        NBI_CALL(x->dtype, avg_pool_bwd, &n->g, planes, node->out->grad->data, dx);
+        NBI_CALL(x->dtype, avg_pool_bwd, &n->g, planes, node->out->grad->data, dx, fresh);
     return NB_OK;
 }
 

@@ -6,26 +6,30 @@
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
 /* softmax: y_k = e^(x_k - m) / s;  log_softmax: y_k = x_k - m - log s;
- * m = max_k x_k (so no exponential overflows), s = sum_k e^(x_k - m) */
+ * m = max_k x_k (so no exponential overflows), s = sum_k e^(x_k - m).
+ * Lanes are independent: the threads share them. */
 static void K(softmax_fwd)(bool take_log, const T *x, T *y, int64_t outer, int64_t len,
                            int64_t inner)
 {
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t i = 0; i < inner; i++) {
-            const T *xl = x + o * len * inner + i;
-            T *yl = y + o * len * inner + i;
-            double m = xl[0];
-            for (int64_t k = 1; k < len; k++)
-                m = fmax(m, (double)xl[k * inner]);
-            double s = 0;
-            for (int64_t k = 0; k < len; k++)
-                s += exp((double)xl[k * inner] - m);
-            double ls = log(s);
-            for (int64_t k = 0; k < len; k++) {
-                double z = (double)xl[k * inner] - m;
-                yl[k * inner] = (T)(take_log ? z - ls : exp(z) / s);
-            }
+    int64_t lanes = outer * inner;
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (lanes > 1 && nbi_par(lanes * len))
+    for (int64_t l = 0; l < lanes; l++) {
+        int64_t base = l / inner * len * inner + l % inner;
+        const T *xl = x + base;
+        T *yl = y + base;
+        double m = xl[0];
+        for (int64_t k = 1; k < len; k++)
+            m = fmax(m, (double)xl[k * inner]);
+        double s = 0;
+        for (int64_t k = 0; k < len; k++)
+            s += exp((double)xl[k * inner] - m);
+        double ls = log(s);
+        for (int64_t k = 0; k < len; k++) {
+            double z = (double)xl[k * inner] - m;
+            yl[k * inner] = (T)(take_log ? z - ls : exp(z) / s);
         }
+    }
 }
 
 /* softmax: dx_k += y_k (dy_k - sum_j dy_j y_j);
@@ -33,21 +37,23 @@ static void K(softmax_fwd)(bool take_log, const T *x, T *y, int64_t outer, int64
 static void K(softmax_bwd)(bool take_log, const T *y, const T *dy, T *dx, int64_t outer,
                            int64_t len, int64_t inner)
 {
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t i = 0; i < inner; i++) {
-            int64_t base = o * len * inner + i;
-            const T *yl = y + base, *dyl = dy + base;
-            T *dxl = dx + base;
-            double s = 0;
-            for (int64_t k = 0; k < len; k++) {
-                double g = dyl[k * inner];
-                s += take_log ? g : g * (double)yl[k * inner];
-            }
-            for (int64_t k = 0; k < len; k++) {
-                double g = dyl[k * inner], v = yl[k * inner];
-                dxl[k * inner] += (T)(take_log ? g - exp(v) * s : v * (g - s));
-            }
+    int64_t lanes = outer * inner;
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (lanes > 1 && nbi_par(lanes * len))
+    for (int64_t l = 0; l < lanes; l++) {
+        int64_t base = l / inner * len * inner + l % inner;
+        const T *yl = y + base, *dyl = dy + base;
+        T *dxl = dx + base;
+        double s = 0;
+        for (int64_t k = 0; k < len; k++) {
+            double g = dyl[k * inner];
+            s += take_log ? g : g * (double)yl[k * inner];
         }
+        for (int64_t k = 0; k < len; k++) {
+            double g = dyl[k * inner], v = yl[k * inner];
+            dxl[k * inner] += (T)(take_log ? g - exp(v) * s : v * (g - s));
+        }
+    }
 }
 
 #else /* ---- builders and backward ----------------------------------------- */

@@ -1,0 +1,393 @@
+/*
+ * test_fast.c - the threaded kernels give the one-thread results.
+ *
+ * Each case runs its ops and their backward on inputs big enough for the
+ * kernels to split over threads (32768 elements and up), in float32 and in
+ * float64, on 1 and on 2 threads.  The output and the gradient of every
+ * input must be the same bits on 1 and 2 threads (or within the case's
+ * relative tolerance, for reductions whose blocks follow the threads), and
+ * float32 must agree with float64 within 1e-4 relative.
+ */
+#include "harness.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct fast_case {
+    const char *name;
+    void (*setup)(tst_env *e, nb_rng *rng);
+    nb_tensor *(*forward)(nb_ctx *ctx, tst_env *e);
+    double tol; /* 1 vs 2 threads, relative; 0: the same bits */
+} fast_case;
+
+/* ---- setups: shapes over the threads' thresholds ------------------------- */
+
+static void setup_act(tst_env *e, nb_rng *rng)
+{
+    /* up to +-7, so relu6 sees both kinks */
+    nb_tensor *x = tst_tensor(e, rng, 4, (int64_t[]){4, 8, 32, 33});
+    for (int64_t i = 0; i < x->numel; i++)
+        nb_set(x, i, 7 * nb_get(x, i));
+}
+
+static void setup_pool(tst_env *e, nb_rng *rng)
+{
+    tst_tensor(e, rng, 4, (int64_t[]){4, 8, 35, 34});
+}
+
+static void setup_gap(tst_env *e, nb_rng *rng)
+{
+    tst_tensor(e, rng, 4, (int64_t[]){8, 64, 9, 9});
+}
+
+static void setup_two(tst_env *e, nb_rng *rng)
+{
+    tst_tensor(e, rng, 2, (int64_t[]){200, 201});
+    tst_tensor(e, rng, 2, (int64_t[]){200, 201});
+}
+
+static void setup_bcast(tst_env *e, nb_rng *rng)
+{
+    tst_tensor(e, rng, 4, (int64_t[]){8, 16, 16, 17});
+    tst_tensor(e, rng, 3, (int64_t[]){16, 1, 1});
+}
+
+/* Both stretch, and the result is one long row per a value. */
+static void setup_outer(tst_env *e, nb_rng *rng)
+{
+    tst_tensor(e, rng, 2, (int64_t[]){40, 1});
+    tst_tensor(e, rng, 2, (int64_t[]){1, 1000});
+}
+
+static void setup_softmax(tst_env *e, nb_rng *rng)
+{
+    tst_tensor_range(e, rng, 3, (int64_t[]){4, 50, 200}, -3, 3);
+}
+
+static void setup_ce(tst_env *e, nb_rng *rng)
+{
+    tst_tensor_range(e, rng, 2, (int64_t[]){64, 600}, -3, 3);
+    for (int i = 0; i < 64; i++)
+        e->labels[i] = (int32_t)nb_rng_below(rng, 600);
+}
+
+static void setup_hinge(tst_env *e, nb_rng *rng)
+{
+    tst_tensor_range(e, rng, 1, (int64_t[]){40000}, -2, 2);
+    nb_tensor *y = tst_tensor(e, rng, 1, (int64_t[]){40000});
+    for (int64_t i = 0; i < y->numel; i++) /* labels +-1, kept differentiable */
+        nb_set(y, i, nb_get(y, i) < 0 ? -1.0 : 1.0);
+}
+
+static void setup_bn(tst_env *e, nb_rng *rng)
+{
+    tst_tensor(e, rng, 4, (int64_t[]){8, 16, 16, 17});
+    tst_tensor_range(e, rng, 1, (int64_t[]){16}, 0.5, 1.5);
+    tst_tensor(e, rng, 1, (int64_t[]){16});
+}
+
+/* ---- forwards ------------------------------------------------------------ */
+
+static const nb_pool_opts k2 = {{2, 2}, {0, 0}, {0, 0}};
+static const nb_pool_opts k3s2p1 = {{3, 3}, {2, 2}, {1, 1}};
+static const nb_pool_opts k23s12p1 = {{2, 3}, {1, 2}, {1, 1}};
+
+static nb_tensor *fwd_relu(nb_ctx *ctx, tst_env *e) { return nb_relu(ctx, e->t[0]); }
+static nb_tensor *fwd_leaky(nb_ctx *ctx, tst_env *e) { return nb_leaky_relu(ctx, e->t[0], 0.1); }
+static nb_tensor *fwd_elu(nb_ctx *ctx, tst_env *e) { return nb_elu(ctx, e->t[0], 1.3); }
+static nb_tensor *fwd_relu6(nb_ctx *ctx, tst_env *e) { return nb_relu6(ctx, e->t[0]); }
+static nb_tensor *fwd_sigmoid(nb_ctx *ctx, tst_env *e) { return nb_sigmoid(ctx, e->t[0]); }
+static nb_tensor *fwd_tanh(nb_ctx *ctx, tst_env *e) { return nb_tanh(ctx, e->t[0]); }
+/* Ops on an op's output, whose gradient buffer starts fresh: relu stores
+ * into it, tanh adds after it; max-pool zeroes it a plane at a time. */
+static nb_tensor *fwd_relu_step(nb_ctx *ctx, tst_env *e)
+{
+    nb_tensor *t = nb_scale(ctx, e->t[0], 0.5);
+    return nb_add(ctx, nb_tanh(ctx, t), nb_relu(ctx, t));
+}
+static nb_tensor *fwd_max_step(nb_ctx *ctx, tst_env *e)
+{
+    return nb_max_pool2d(ctx, nb_relu(ctx, nb_scale(ctx, e->t[0], 1.5)), &k3s2p1);
+}
+static nb_tensor *fwd_max_k2(nb_ctx *ctx, tst_env *e) { return nb_max_pool2d(ctx, e->t[0], &k2); }
+static nb_tensor *fwd_max_k3(nb_ctx *ctx, tst_env *e)
+{
+    return nb_max_pool2d(ctx, e->t[0], &k3s2p1);
+}
+static nb_tensor *fwd_max_k23(nb_ctx *ctx, tst_env *e)
+{
+    return nb_max_pool2d(ctx, e->t[0], &k23s12p1);
+}
+
+static nb_tensor *fwd_avg_k2(nb_ctx *ctx, tst_env *e) { return nb_avg_pool2d(ctx, e->t[0], &k2); }
+static nb_tensor *fwd_avg_k3(nb_ctx *ctx, tst_env *e)
+{
+    return nb_avg_pool2d(ctx, e->t[0], &k3s2p1);
+}
+static nb_tensor *fwd_gap(nb_ctx *ctx, tst_env *e) { return nb_global_avg_pool2d(ctx, e->t[0]); }
+static nb_tensor *fwd_add(nb_ctx *ctx, tst_env *e) { return nb_add(ctx, e->t[0], e->t[1]); }
+static nb_tensor *fwd_sub(nb_ctx *ctx, tst_env *e) { return nb_sub(ctx, e->t[1], e->t[0]); }
+static nb_tensor *fwd_mul(nb_ctx *ctx, tst_env *e) { return nb_mul(ctx, e->t[0], e->t[1]); }
+static nb_tensor *fwd_square(nb_ctx *ctx, tst_env *e) { return nb_mul(ctx, e->t[0], e->t[0]); }
+static nb_tensor *fwd_scale(nb_ctx *ctx, tst_env *e) { return nb_scale(ctx, e->t[0], -2.5); }
+static nb_tensor *fwd_sum(nb_ctx *ctx, tst_env *e) { return nb_sum(ctx, e->t[0]); }
+static nb_tensor *fwd_mean(nb_ctx *ctx, tst_env *e) { return nb_mean(ctx, e->t[0]); }
+static nb_tensor *fwd_softmax1(nb_ctx *ctx, tst_env *e) { return nb_softmax(ctx, e->t[0], 1); }
+static nb_tensor *fwd_softmax2(nb_ctx *ctx, tst_env *e) { return nb_softmax(ctx, e->t[0], -1); }
+static nb_tensor *fwd_log_softmax(nb_ctx *ctx, tst_env *e)
+{
+    return nb_log_softmax(ctx, e->t[0], 1);
+}
+static nb_tensor *fwd_ce(nb_ctx *ctx, tst_env *e)
+{
+    return nb_cross_entropy(ctx, e->t[0], e->labels);
+}
+static nb_tensor *fwd_mse(nb_ctx *ctx, tst_env *e) { return nb_mse_loss(ctx, e->t[0], e->t[1]); }
+static nb_tensor *fwd_hinge(nb_ctx *ctx, tst_env *e)
+{
+    return nb_hinge_loss(ctx, e->t[0], e->t[1]);
+}
+static nb_tensor *fwd_dropout(nb_ctx *ctx, tst_env *e)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 5);
+    return nb_dropout(ctx, e->t[0], 0.3, &rng);
+}
+static nb_tensor *fwd_dropout2d(nb_ctx *ctx, tst_env *e)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 5);
+    return nb_dropout2d(ctx, e->t[0], 0.3, &rng);
+}
+static nb_tensor *fwd_bn(nb_ctx *ctx, tst_env *e)
+{
+    return nb_batch_norm(ctx, e->t[0], e->t[1], e->t[2], NULL, NULL, 0.1, 1e-5);
+}
+
+static const fast_case cases[] = {
+    {"relu", setup_act, fwd_relu, 0},
+    {"leaky_relu", setup_act, fwd_leaky, 0},
+    {"elu", setup_act, fwd_elu, 0},
+    {"relu6", setup_act, fwd_relu6, 0},
+    {"sigmoid", setup_act, fwd_sigmoid, 0},
+    {"tanh", setup_act, fwd_tanh, 0},
+    {"tanh(x/2) + relu(x/2)", setup_act, fwd_relu_step, 0},
+    {"max_pool2d 2x2", setup_pool, fwd_max_k2, 0},
+    {"max_pool2d 3x3 stride 2 padding 1", setup_pool, fwd_max_k3, 0},
+    {"max_pool2d 2x3 stride [1,2] padding 1", setup_pool, fwd_max_k23, 0},
+    {"max_pool2d 3x3 stride 2 padding 1 of relu(1.5 x)", setup_pool, fwd_max_step, 0},
+    {"avg_pool2d 2x2", setup_pool, fwd_avg_k2, 0},
+    {"avg_pool2d 3x3 stride 2 padding 1", setup_pool, fwd_avg_k3, 0},
+    {"global_avg_pool2d", setup_gap, fwd_gap, 0},
+    {"add same shape", setup_two, fwd_add, 0},
+    {"add broadcast", setup_bcast, fwd_add, 0},
+    {"sub broadcast reversed", setup_bcast, fwd_sub, 0},
+    {"mul broadcast", setup_bcast, fwd_mul, 0},
+    {"mul outer", setup_outer, fwd_mul, 0},
+    {"x * x", setup_two, fwd_square, 0},
+    {"scale", setup_two, fwd_scale, 0},
+    {"sum", setup_two, fwd_sum, 0},
+    {"mean", setup_two, fwd_mean, 0},
+    {"softmax dim 1", setup_softmax, fwd_softmax1, 0},
+    {"softmax dim -1", setup_softmax, fwd_softmax2, 0},
+    {"log_softmax dim 1", setup_softmax, fwd_log_softmax, 0},
+    {"cross_entropy", setup_ce, fwd_ce, 0},
+    {"mse_loss", setup_two, fwd_mse, 0},
+    {"hinge_loss", setup_hinge, fwd_hinge, 0},
+    {"dropout", setup_act, fwd_dropout, 0},
+    {"dropout2d", setup_act, fwd_dropout2d, 0},
+    {"batch_norm", setup_bn, fwd_bn, 0},
+};
+#define NCASES ((int)(sizeof cases / sizeof *cases))
+
+/* ---- one run: the output and the gradients, as persistent copies --------- */
+
+typedef struct result {
+    nb_tensor *y;
+    nb_tensor *grad[TST_MAX_TENSORS];
+} result;
+
+/* Runs case c on copies of e's float64 tensors in `dtype`, on `threads`
+ * threads, through loss = sum(y * R) for a fixed R in [0.5, 1.5]. */
+static result run_case(const fast_case *c, nb_ctx *ctx, const tst_env *e, nb_dtype dtype,
+                       int threads)
+{
+    tst_env in = *e;
+    for (int j = 0; j < e->n; j++) {
+        in.t[j] = nb_tensor_copy(ctx, e->t[j], dtype);
+        nb_requires_grad(in.t[j], true);
+    }
+    nb_set_num_threads(threads);
+    nb_tensor *y = c->forward(ctx, &in);
+    ck_assert_msg(y != NULL, "%s: %s", c->name, nb_errmsg(ctx));
+    nb_tensor *r = nb_tensor_new(ctx, dtype, y->ndim, y->shape);
+    nb_rng rng;
+    nb_rng_seed(&rng, 12345);
+    nb_fill_uniform(r, &rng, 0.5, 1.5);
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+    nb_set_num_threads(1);
+    result res = {nb_tensor_copy(ctx, y, dtype), {NULL}};
+    for (int j = 0; j < e->n; j++)
+        res.grad[j] = in.t[j]->grad;
+    nb_graph_reset(ctx);
+    return res;
+}
+
+/* a and b agree: the same bits (tol 0) or within tol relative.  One
+ * assertion for the whole tensor: Check records every assertion made. */
+static void assert_same(const char *name, const char *what, const nb_tensor *a,
+                        const nb_tensor *b, double tol)
+{
+    if (!a && !b)
+        return; /* an input the case does not use */
+    ck_assert_msg(a && b, "%s: %s missing", name, what);
+    ck_assert_int_eq(a->numel, b->numel);
+    size_t size = nb_dtype_size(a->dtype);
+    int64_t bad = -1;
+    for (int64_t i = 0; i < a->numel && bad < 0; i++) {
+        double x = nb_get(a, i), y = nb_get(b, i);
+        if (tol == 0 ? memcmp((const char *)a->data + i * size, (const char *)b->data + i * size,
+                              size) != 0
+                     : !(fabs(x - y) <= tol * fmax(1.0, fabs(y))))
+            bad = i;
+    }
+    ck_assert_msg(bad < 0, "%s: %s element %lld: %.17g vs %.17g", name, what, (long long)bad,
+                  bad < 0 ? 0 : nb_get(a, bad), bad < 0 ? 0 : nb_get(b, bad));
+}
+
+/* Float32 and float64 (on 1 and 2 threads): 2 threads give 1 thread's
+ * results, and float32 is within 1e-4 of float64. */
+START_TEST(test_threads_match)
+{
+    const fast_case *c = &cases[_i];
+    nb_ctx *ctx = nb_ctx_new();
+    tst_env e;
+    memset(&e, 0, sizeof e);
+    e.ctx = ctx;
+    nb_rng rng;
+    nb_rng_seed(&rng, 42);
+    c->setup(&e, &rng);
+    result r[2][2]; /* [f32, f64][1, 2 threads] */
+    for (int d = 0; d < 2; d++)
+        for (int t = 0; t < 2; t++)
+            r[d][t] = run_case(c, ctx, &e, d ? NB_F64 : NB_F32, 1 + t);
+    int64_t big = r[0][0].y->numel;
+    for (int j = 0; j < e.n; j++)
+        big = e.t[j]->numel > big ? e.t[j]->numel : big;
+    ck_assert_msg(big >= 32768, "%s: tensors too small to be split", c->name);
+    for (int d = 0; d < 2; d++) {
+        char what[64];
+        snprintf(what, sizeof what, "%s output", d ? "f64" : "f32");
+        assert_same(c->name, what, r[d][1].y, r[d][0].y, c->tol);
+        for (int j = 0; j < e.n; j++) {
+            snprintf(what, sizeof what, "%s gradient %d", d ? "f64" : "f32", j);
+            assert_same(c->name, what, r[d][1].grad[j], r[d][0].grad[j], c->tol);
+        }
+    }
+    assert_same(c->name, "f32 vs f64 output", r[0][1].y, r[1][1].y, 1e-4);
+    for (int j = 0; j < e.n; j++)
+        assert_same(c->name, "f32 vs f64 gradient", r[0][1].grad[j], r[1][1].grad[j], 1e-4);
+    nb_ctx_free(ctx);
+    nb_set_num_threads(1);
+}
+END_TEST
+
+/* ---- optimizers and clipping ---------------------------------------------- */
+
+static nb_optim_opts opts_sgd(void)
+{
+    nb_optim_opts o = nb_optim_defaults(NB_SGD);
+    o.lr = 0.1;
+    o.momentum = 0.9;
+    o.weight_decay = 0.01;
+    o.nesterov = true;
+    return o;
+}
+static nb_optim_opts opts_sgd_plain(void) { return nb_optim_defaults(NB_SGD); }
+static nb_optim_opts opts_adam(void)
+{
+    nb_optim_opts o = nb_optim_defaults(NB_ADAM);
+    o.weight_decay = 0.01;
+    return o;
+}
+static nb_optim_opts opts_adamw(void) { return nb_optim_defaults(NB_ADAMW); }
+static nb_optim_opts opts_rmsprop(void)
+{
+    nb_optim_opts o = nb_optim_defaults(NB_RMSPROP);
+    o.centered = true;
+    o.momentum = 0.5;
+    o.weight_decay = 0.01;
+    return o;
+}
+static nb_optim_opts opts_rmsprop_plain(void) { return nb_optim_defaults(NB_RMSPROP); }
+static nb_optim_opts (*const optims[])(void) = {opts_sgd,  opts_sgd_plain, opts_adam,
+                                                opts_adamw, opts_rmsprop, opts_rmsprop_plain};
+#define NOPTIMS ((int)(sizeof optims / sizeof *optims))
+
+/* Three steps of a [200, 201] and a [7] parameter, gradients clipped to a
+ * norm of 10 first; returns the big parameter and writes the norms. */
+static nb_tensor *optimize(nb_ctx *ctx, nb_optim_opts o, nb_dtype dtype, int threads,
+                           double *norms)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 9);
+    nb_tensor *p[2] = {nb_tensor_new(ctx, dtype, 2, (int64_t[]){200, 201}),
+                       nb_tensor_new(ctx, dtype, 1, (int64_t[]){7})};
+    for (int k = 0; k < 2; k++) {
+        nb_fill_uniform(p[k], &rng, -1, 1);
+        p[k]->grad = nb_tensor_new(ctx, dtype, p[k]->ndim, p[k]->shape);
+    }
+    nb_optim *opt = nb_optim_new(ctx, &o, 2, p);
+    ck_assert_msg(opt != NULL, "%s", nb_errmsg(ctx));
+    nb_set_num_threads(threads);
+    for (int s = 0; s < 3; s++) {
+        for (int k = 0; k < 2; k++) {
+            nb_tensor *g = p[k]->grad;
+            for (int64_t i = 0; i < g->numel; i++) /* the same draws in both dtypes */
+                nb_set(g, i, nb_rng_uniform(&rng) - 0.5);
+        }
+        norms[s] = nb_clip_grad_norm(2, p, 10);
+        ck_assert_int_eq(nb_optim_step(opt), NB_OK);
+    }
+    nb_set_num_threads(1);
+    nb_optim_free(opt);
+    return p[0];
+}
+
+START_TEST(test_optim_threads_match)
+{
+    nb_optim_opts o = optims[_i]();
+    const char *name = nb_optim_kind_name(o.kind);
+    nb_ctx *ctx = nb_ctx_new();
+    double norms[2][2][3];
+    nb_tensor *p[2][2];
+    for (int d = 0; d < 2; d++)
+        for (int t = 0; t < 2; t++)
+            p[d][t] = optimize(ctx, o, d ? NB_F64 : NB_F32, 1 + t, norms[d][t]);
+    for (int d = 0; d < 2; d++) {
+        assert_same(name, "parameter", p[d][1], p[d][0], 0);
+        for (int s = 0; s < 3; s++)
+            ck_assert_msg(norms[d][1][s] == norms[d][0][s], "%s: norm %d: %.17g vs %.17g", name,
+                          s, norms[d][1][s], norms[d][0][s]);
+    }
+    assert_same(name, "f32 vs f64 parameter", p[0][1], p[1][1], 1e-4);
+    for (int s = 0; s < 3; s++) {
+        ck_assert_msg(norms[1][1][s] > 10, "the norm %g must be over the limit", norms[1][1][s]);
+        ck_assert_double_eq_tol(norms[0][1][s], norms[1][1][s], 1e-4 * norms[1][1][s]);
+    }
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+Suite *tst_suite_fast(void)
+{
+    Suite *s = suite_create("fast");
+    TCase *tc = tcase_create("ops on 2 threads");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_threads_match, 0, NCASES);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("optimizers on 2 threads");
+    tcase_add_loop_test(tc, test_optim_threads_match, 0, NOPTIMS);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,259 @@
+/*
+ * cmd_visualize.c - `nabla visualize`: pictures of what a network holds
+ * and computes: the kernels of each conv2d layer, the channels of every
+ * layer with an image output for one input image, and that image filtered
+ * by each kernel of the first convolution.
+ */
+#include "cli.h"
+#include "grid.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Input channels drawn per output channel of a kernel. */
+#define MAX_IN_TILES 16
+/* Smallest tile sides, in pixels: kernels, and images. */
+#define KERNEL_PX 24
+#define IMAGE_PX 48
+/* responses.png shrinks a larger input to this many pixels a side. */
+#define RESPONSE_SIDE 128
+
+static cli_opt opts[] = {
+    {"input", "IMAGE.png", "the image to run (required): any PNG, made gray, inverted when\n"
+                           "dark on light and resized to the model's input as for nabla predict",
+     NULL},
+    {"out", "DIR", "where to write the pictures (required; made if missing)", NULL},
+    {"weights", "W.safetensors", "the trained weights (default: the default initialisation from --seed)",
+     NULL},
+    {"seed", "S", "seeds that initialisation (default 0)", NULL},
+    {"no-invert", NULL, "never invert the image", NULL},
+    {0},
+};
+
+static const cli_spec spec = {
+    .usage = "MODEL.json --input IMAGE.png --out DIR [options]",
+    .about =
+        "Writes pictures of the network into DIR, and lists them:\n"
+        "  filters-<layer>.png      the kernels of each conv2d layer: a tile per kernel\n"
+        "                           or, when it reads several channels, a row per output\n"
+        "                           channel with a tile per input channel (the first 16)\n"
+        "  activations-<layer>.png  for each layer with an image output [C, H, W], its C\n"
+        "                           channels for the input image (after the layer's\n"
+        "                           \"activation\", if it has one)\n"
+        "  responses.png            the gray input image, shrunk to 128 pixels a side if\n"
+        "                           larger, convolved ('same' zero padding, no bias) with\n"
+        "                           each kernel of the first conv2d layer\n"
+        "Each tile is shown on its own range, min black and max white (a constant tile\n"
+        "black), magnified with nearest neighbour to at least 24 pixels a side for a\n"
+        "kernel and 48 for an image, on a blue grid.",
+    .min_pos = 1,
+    .max_pos = 1,
+    .opts = opts,
+};
+
+typedef struct vis {
+    nb_ctx *ctx;
+    nb_model *m;
+    const char *dir;
+} vis;
+
+/* A grid of rows x cols tiles of h x w values, magnified `zoom` times or
+ * less when the picture would be too large. */
+static int make_grid(vis *v, grid *g, int rows, int cols, int64_t h, int64_t w, int zoom,
+                     const char *file)
+{
+    int st;
+    while ((st = grid_new(v->ctx, g, rows, cols, h, w, zoom)) == NB_ERR_ARG && zoom > 1)
+        zoom = zoom / 2;
+    if (st == NB_ERR_ARG)
+        return cli_fail(CLI_USAGE, "%s: %d x %d tiles of %" PRId64 "x%" PRId64
+                        " make a picture larger than %d pixels a side",
+                        file, rows, cols, h, w, GRID_MAX_SIDE);
+    return st == NB_OK ? CLI_OK : cli_fail_lib(v->ctx, false);
+}
+
+/* Writes g to DIR/file and lists it with `what`. */
+static int write_grid(vis *v, grid *g, const char *file, const char *what)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", v->dir, file);
+    if (nb_png_write(v->ctx, path, g->img) != NB_OK)
+        return cli_fail_lib(v->ctx, false);
+    printf("%-30s %5" PRId64 " x %-5" PRId64 " %s\n", file, g->img->shape[2], g->img->shape[1],
+           what);
+    return CLI_OK;
+}
+
+/* n images of h x w values each, t's from flat index 0 on, in a near-square
+ * grid. */
+static int draw_images(vis *v, const nb_tensor *t, int n, int64_t h, int64_t w, const char *file,
+                       const char *what)
+{
+    grid g;
+    int cols = grid_columns(n), rows = (n + cols - 1) / cols;
+    int rc = make_grid(v, &g, rows, cols, h, w, grid_zoom(h > w ? h : w, IMAGE_PX), file);
+    for (int k = 0; rc == CLI_OK && k < n; k++)
+        grid_put(&g, k / cols, k % cols, t, (int64_t)k * h * w);
+    if (rc == CLI_OK)
+        rc = write_grid(v, &g, file, what);
+    grid_free(&g);
+    return rc;
+}
+
+/* filters-<layer>.png from a weight [O, C, kh, kw]. */
+static int draw_filters(vis *v, const char *layer, const nb_tensor *wt)
+{
+    char file[128], what[160], shape[64];
+    snprintf(file, sizeof file, "filters-%s.png", layer);
+    snprintf(what, sizeof what, "%s %s", wt->name,
+             nb_shape_str(wt, shape, sizeof shape));
+    int64_t o = wt->shape[0], c = wt->shape[1], kh = wt->shape[2], kw = wt->shape[3];
+    int zoom = grid_zoom(kh > kw ? kh : kw, KERNEL_PX);
+    grid g;
+    int rc;
+    if (c == 1) {
+        int cols = grid_columns((int)o);
+        rc = make_grid(v, &g, (int)((o + cols - 1) / cols), cols, kh, kw, zoom, file);
+        for (int64_t k = 0; rc == CLI_OK && k < o; k++)
+            grid_put(&g, (int)(k / cols), (int)(k % cols), wt, k * kh * kw);
+    } else {
+        int cols = c < MAX_IN_TILES ? (int)c : MAX_IN_TILES;
+        rc = make_grid(v, &g, (int)o, cols, kh, kw, zoom, file);
+        for (int64_t k = 0; rc == CLI_OK && k < o; k++)
+            for (int j = 0; j < cols; j++)
+                grid_put(&g, (int)k, j, wt, (k * c + j) * kh * kw);
+    }
+    if (rc == CLI_OK)
+        rc = write_grid(v, &g, file, what);
+    grid_free(&g);
+    return rc;
+}
+
+/* responses.png: img [1, H, W] convolved with each kernel of wt [O, 1, kh, kw]. */
+static int draw_responses(vis *v, const nb_tensor *img, const nb_tensor *wt, const char *input)
+{
+    nb_ctx *ctx = v->ctx;
+    int64_t h = img->shape[1], w = img->shape[2], side = h > w ? h : w;
+    nb_tensor *small = NULL;
+    if (side > RESPONSE_SIDE) {
+        int64_t sh = h * RESPONSE_SIDE / side, sw = w * RESPONSE_SIDE / side;
+        small = nb_image_resize(ctx, img, sh > 0 ? sh : 1, sw > 0 ? sw : 1);
+        if (!small)
+            return cli_fail_lib(ctx, false);
+        img = small;
+        h = img->shape[1];
+        w = img->shape[2];
+    }
+    nb_tensor *x = nb_tensor_wrap(ctx, NB_F64, 4, (int64_t[]){1, 1, h, w}, img->data);
+    nb_tensor *y = nb_conv2d(ctx, x, (nb_tensor *)wt, NULL, &(nb_conv_opts){.same = true});
+    int rc;
+    if (!y) {
+        rc = cli_fail_lib(ctx, false);
+    } else {
+        char what[4200], shape[64];
+        snprintf(what, sizeof what, "%s (%" PRId64 "x%" PRId64 ") * %s %s", input, w, h, wt->name,
+                 nb_shape_str(wt, shape, sizeof shape));
+        rc = draw_images(v, y, (int)wt->shape[0], h, w, "responses.png", what);
+    }
+    nb_tensor_free(x);
+    nb_tensor_free(small);
+    return rc;
+}
+
+/* The weight of layer `name` if it is a conv2d. */
+static nb_tensor *conv_weight(const nb_model *m, const nb_layer_info *info)
+{
+    char key[96];
+    if (strcmp(info->type, "conv2d") != 0)
+        return NULL;
+    snprintf(key, sizeof key, "%s.weight", info->name);
+    nb_tensor *w = nb_model_find(m, key);
+    return w && w->ndim == 4 ? w : NULL;
+}
+
+static int visualize(vis *v, const nb_tensor *img, const char *input)
+{
+    nb_ctx *ctx = v->ctx;
+    nb_model *m = v->m;
+    int rc = CLI_OK, n = nb_model_num_layers(m);
+    nb_tensor *x = cli_model_input(ctx, m, img, &rc);
+    if (!x)
+        return rc;
+    nb_set_training(ctx, false);
+    nb_set_grad_enabled(ctx, false);
+    if (!nb_model_forward(ctx, m, x))
+        rc = cli_fail_lib(ctx, false);
+    else
+        rc = cli_make_dir(v->dir);
+    for (int i = 0; rc == CLI_OK && i < n; i++) {
+        nb_layer_info info;
+        nb_model_layer(m, i, &info);
+        nb_tensor *w = conv_weight(m, &info);
+        if (w)
+            rc = draw_filters(v, info.name, w);
+    }
+    for (int i = 0; rc == CLI_OK && i < n; i++) {
+        nb_layer_info info;
+        nb_model_layer(m, i, &info);
+        const nb_tensor *a = nb_model_activation(m, i);
+        if (info.ndim != 3 || !a)
+            continue;
+        char file[128], what[160], shape[64];
+        snprintf(file, sizeof file, "activations-%s.png", info.name);
+        snprintf(what, sizeof what, "%s (%s) %s", info.name, info.type,
+                 cli_shape(3, info.shape, shape, sizeof shape));
+        rc = draw_images(v, a, (int)info.shape[0], info.shape[1], info.shape[2], file, what);
+    }
+    /* The first convolution that reads one channel, as the gray image has. */
+    for (int i = 0; rc == CLI_OK && i < n; i++) {
+        nb_layer_info info;
+        nb_model_layer(m, i, &info);
+        nb_tensor *w = conv_weight(m, &info);
+        if (w && w->shape[1] == 1) {
+            rc = draw_responses(v, img, w, input);
+            break;
+        }
+    }
+    nb_graph_reset(ctx);
+    nb_tensor_free(x);
+    return rc;
+}
+
+int cmd_visualize(int argc, char **argv)
+{
+    const char *pos[1];
+    int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
+    if (rc != CLI_OK)
+        return rc == CLI_HELP ? CLI_OK : rc;
+    uint64_t seed = 0;
+    if ((rc = cli_uint64(&spec, "seed", &seed)) != CLI_OK)
+        return rc;
+    const char *input = cli_get(&spec, "input");
+    vis v = {.dir = cli_get(&spec, "out")};
+    if (!input)
+        return cli_fail(CLI_USAGE, "missing --input IMAGE.png (see nabla visualize --help)");
+    if (!v.dir || !*v.dir)
+        return cli_fail(CLI_USAGE, "missing --out DIR (see nabla visualize --help)");
+    if (!(v.ctx = cli_ctx_new()))
+        return CLI_RUNTIME;
+    v.m = cli_load_model(v.ctx, pos[0], NB_F64, cli_get(&spec, "weights"), seed, &rc);
+    nb_tensor *img = NULL;
+    if (v.m) {
+        bool conv = false;
+        for (int i = 0; i < nb_model_num_layers(v.m); i++) {
+            nb_layer_info info;
+            nb_model_layer(v.m, i, &info);
+            conv |= conv_weight(v.m, &info) != NULL;
+        }
+        if (!conv)
+            rc = cli_fail(CLI_USAGE, "the model \"%s\" has no conv2d layer", nb_model_name(v.m));
+    }
+    if (v.m && rc == CLI_OK &&
+        (img = cli_read_gray(v.ctx, input, !cli_get(&spec, "no-invert"), &rc)))
+        rc = visualize(&v, img, input);
+    nb_tensor_free(img);
+    nb_model_free(v.m);
+    nb_ctx_free(v.ctx);
+    return rc;
+}
