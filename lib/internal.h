@@ -189,6 +189,20 @@ bool nbi_in_parallel(void);
 /* Keeps OpenBLAS's own threads off; nb_ctx_new calls it. */
 void nbi_threads_init(void);
 
+/* ---- sliding windows ------------------------------------------------------
+ * Outputs o in [0, count) read the window [o s - p, o s - p + k) of an axis
+ * of n elements.  [*lo, *hi) are those whose window lies wholly inside
+ * [0, n), so their loops need no bounds checks (empty ranges possible). */
+static inline void nbi_inside_range(int64_t n, int64_t k, int64_t s, int64_t p, int64_t count,
+                                    int64_t *lo, int64_t *hi)
+{
+    int64_t a = p <= 0 ? 0 : (p + s - 1) / s, b = n - k + p < 0 ? 0 : (n - k + p) / s + 1;
+    *lo = a < count ? a : count;
+    *hi = b < count ? b : count;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
 /* ---- BLAS ---------------------------------------------------------------
  * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers. */
 void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,

@@ -214,15 +214,18 @@ int cli_dtype(const cli_spec *spec, const char *name, nb_dtype *out)
 
 /* ---- models ------------------------------------------------------------- */
 
-int64_t cli_env_threads(void)
+int cli_threads(const cli_spec *spec)
 {
     const char *v = getenv("NABLA_NUM_THREADS");
     char *end;
-    long n = v ? strtol(v, &end, 10) : 0;
-    if (v && *v && !*end && n >= 1 && n <= 1024)
-        return n;
+    long env = v ? strtol(v, &end, 10) : 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores < 1 ? 1 : cores > 1024 ? 1024 : cores;
+    int64_t n = v && *v && !*end && env >= 1 && env <= 1024 ? env
+              : cores < 1 ? 1 : cores > 1024 ? 1024 : cores;
+    int rc = cli_int64(spec, "threads", 1, 1024, &n);
+    if (rc == CLI_OK)
+        nb_set_num_threads((int)n);
+    return rc;
 }
 
 nb_ctx *cli_ctx_new(void)

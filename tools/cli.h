@@ -92,9 +92,9 @@ int cli_dtype(const cli_spec *spec, const char *name, nb_dtype *out);
 
 /* ---- models -------------------------------------------------------------- */
 
-/* Threads from NABLA_NUM_THREADS, or the number of online cores when it
- * is unset or not a count in [1, 1024]. */
-int64_t cli_env_threads(void);
+/* Sets the library's threads from --threads, else NABLA_NUM_THREADS, else
+ * the number of online cores; returns an exit code. */
+int cli_threads(const cli_spec *spec);
 
 /* A new context; prints the error and returns NULL when memory fails. */
 nb_ctx *cli_ctx_new(void);

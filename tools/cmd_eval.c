@@ -65,11 +65,10 @@ int cmd_eval(int argc, char **argv)
     const char *weights = cli_get(&eval_spec, "weights");
     if (!weights)
         return cli_fail(CLI_USAGE, "--weights is required (see nabla eval --help)");
-    int64_t batch = 256, threads = cli_env_threads();
+    int64_t batch = 256;
     if ((rc = cli_int64(&eval_spec, "batch-size", 1, 1 << 20, &batch)) ||
-        (rc = cli_int64(&eval_spec, "threads", 1, 1024, &threads)))
+        (rc = cli_threads(&eval_spec)))
         return rc;
-    nb_set_num_threads((int)threads);
     nb_ctx *ctx = cli_ctx_new();
     if (!ctx)
         return CLI_RUNTIME;

@@ -283,11 +283,9 @@ int cmd_train(int argc, char **argv)
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
     if (rc != CLI_OK)
         return rc == CLI_HELP ? CLI_OK : rc;
-    int64_t threads = cli_env_threads(), limit = 0;
-    if ((rc = cli_int64(&spec, "threads", 1, 1024, &threads)) ||
-        (rc = cli_int64(&spec, "limit", 1, INT64_MAX, &limit)))
+    int64_t limit = 0;
+    if ((rc = cli_threads(&spec)) || (rc = cli_int64(&spec, "limit", 1, INT64_MAX, &limit)))
         return rc;
-    nb_set_num_threads((int)threads);
 
     nb_ctx *ctx = cli_ctx_new();
     if (!ctx)

@@ -21,7 +21,7 @@ static void K(im2col)(const conv_geom *g, const T *x, T *col, int64_t ld)
                 int64_t ki = g->flip ? g->kh - 1 - i : i;
                 int64_t kj = g->flip ? g->kw - 1 - j : j;
                 int64_t lo, hi;
-                conv_valid_range(kj - g->pl, sw, g->w, ow, &lo, &hi);
+                nbi_inside_range(g->w, 1, sw, g->pl - kj, ow, &lo, &hi);
                 const T *xc = x + c * g->h * g->w;
                 T *out = col + ((c * g->kh + i) * g->kw + j) * ld;
                 for (int64_t oy = 0; oy < g->oh; oy++, out += ow) {
@@ -84,7 +84,7 @@ static void K(col2im)(const conv_geom *g, const T *dcol, int64_t ld, T *dx)
                 int64_t ki = g->flip ? g->kh - 1 - i : i;
                 int64_t kj = g->flip ? g->kw - 1 - j : j;
                 int64_t lo, hi;
-                conv_valid_range(kj - g->pl, sw, g->w, ow, &lo, &hi);
+                nbi_inside_range(g->w, 1, sw, g->pl - kj, ow, &lo, &hi);
                 T *dxc = dx + c * g->h * g->w;
                 const T *row = dcol + ((c * g->kh + i) * g->kw + j) * ld;
                 for (int64_t oy = 0; oy < g->oh; oy++, row += ow) {
@@ -273,20 +273,6 @@ typedef struct conv_plan {
     int64_t group;
     size_t colsize, scratch;
 } conv_plan;
-
-/* The outputs [lo, hi) of a row whose input column ox * s + off falls
- * inside [0, w); the rest read padding. */
-static void conv_valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *lo,
-                             int64_t *hi)
-{
-    /* ox >= ceil(-off / s) and ox <= floor((w - 1 - off) / s) */
-    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
-    int64_t b = w - 1 - off < 0 ? 0 : (w - 1 - off) / s + 1;
-    *lo = a < ow ? a : ow;
-    *hi = b < ow ? b : ow;
-    if (*hi < *lo)
-        *hi = *lo;
-}
 
 #define T float
 #define K(f) f##_f32

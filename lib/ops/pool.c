@@ -18,12 +18,8 @@
  * wins, and a NaN wins, as PyTorch. */
 static T K(max_window)(const pool_geom *g, const T *xp, int64_t oy, int64_t ox, int32_t *arg)
 {
-    int64_t y0 = oy * g->sh - g->ph, y1 = y0 + g->kh;
-    int64_t x0 = ox * g->sw - g->pw, x1 = x0 + g->kw;
-    y0 = y0 < 0 ? 0 : y0;
-    y1 = y1 > g->h ? g->h : y1;
-    x0 = x0 < 0 ? 0 : x0;
-    x1 = x1 > g->w ? g->w : x1;
+    int64_t y0, y1, x0, x1;
+    pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
     T best = xp[y0 * g->w + x0];
     int32_t a = (int32_t)(y0 * g->w + x0);
     for (int64_t iy = y0; iy < y1; iy++)
@@ -176,12 +172,8 @@ static void K(max_pool_bwd)(const pool_geom *g, int64_t planes, const int32_t *a
  * order from 0 */
 static T K(avg_window)(const pool_geom *g, const T *xp, int64_t oy, int64_t ox)
 {
-    int64_t y0 = oy * g->sh - g->ph, y1 = y0 + g->kh;
-    int64_t x0 = ox * g->sw - g->pw, x1 = x0 + g->kw;
-    y0 = y0 < 0 ? 0 : y0;
-    y1 = y1 > g->h ? g->h : y1;
-    x0 = x0 < 0 ? 0 : x0;
-    x1 = x1 > g->w ? g->w : x1;
+    int64_t y0, y1, x0, x1;
+    pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
     T acc = 0;
     for (int64_t iy = y0; iy < y1; iy++)
         for (int64_t ix = x0; ix < x1; ix++)
@@ -245,20 +237,15 @@ static void K(avg_pool_bwd)(const pool_geom *g, int64_t planes, const T *dy, T *
         const T *dyp = dy + p * nout;
         if (fresh)
             memset(dxp, 0, sizeof *dxp * (size_t)(g->h * w));
-        for (int64_t oy = 0; oy < g->oh; oy++) {
-            int64_t y0 = oy * g->sh - g->ph, y1 = y0 + g->kh;
-            y0 = y0 < 0 ? 0 : y0;
-            y1 = y1 > g->h ? g->h : y1;
+        for (int64_t oy = 0; oy < g->oh; oy++)
             for (int64_t ox = 0; ox < g->ow; ox++) {
-                int64_t x0 = ox * g->sw - g->pw, x1 = x0 + g->kw;
-                x0 = x0 < 0 ? 0 : x0;
-                x1 = x1 > w ? w : x1;
+                int64_t y0, y1, x0, x1;
+                pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
                 T d = dyp[oy * g->ow + ox] * scale;
                 for (int64_t iy = y0; iy < y1; iy++)
                     for (int64_t ix = x0; ix < x1; ix++)
                         dxp[iy * w + ix] += d;
             }
-        }
     }
 }
 
@@ -306,23 +293,22 @@ typedef struct pool_span {
     int64_t oy0, oy1, ox0, ox1;
 } pool_span;
 
-/* First window index whose start o * s - p is >= 0, and one past the last
- * whose end o * s - p + k is <= n, clamped to [0, count]. */
-static void span1(int64_t n, int64_t k, int64_t s, int64_t p, int64_t count, int64_t *lo,
-                  int64_t *hi)
+/* Window (oy, ox) clipped to the plane: rows [*y0, *y1), columns [*x0, *x1). */
+static void pool_window(const pool_geom *g, int64_t oy, int64_t ox, int64_t *y0, int64_t *y1,
+                        int64_t *x0, int64_t *x1)
 {
-    int64_t a = (p + s - 1) / s, b = n - k + p < 0 ? 0 : (n - k + p) / s + 1;
-    *lo = a < count ? a : count;
-    *hi = b < count ? b : count;
-    if (*hi < *lo)
-        *hi = *lo;
+    int64_t ya = oy * g->sh - g->ph, xa = ox * g->sw - g->pw;
+    *y0 = ya < 0 ? 0 : ya;
+    *y1 = ya + g->kh > g->h ? g->h : ya + g->kh;
+    *x0 = xa < 0 ? 0 : xa;
+    *x1 = xa + g->kw > g->w ? g->w : xa + g->kw;
 }
 
 static pool_span pool_interior(const pool_geom *g)
 {
     pool_span s;
-    span1(g->h, g->kh, g->sh, g->ph, g->oh, &s.oy0, &s.oy1);
-    span1(g->w, g->kw, g->sw, g->pw, g->ow, &s.ox0, &s.ox1);
+    nbi_inside_range(g->h, g->kh, g->sh, g->ph, g->oh, &s.oy0, &s.oy1);
+    nbi_inside_range(g->w, g->kw, g->sw, g->pw, g->ow, &s.ox0, &s.ox1);
     return s;
 }
 
