@@ -1,4 +1,5 @@
-/* blas.c - the one place that talks to CBLAS, and the thread count.
+/* blas.c - the one place that talks to CBLAS, the thread count and the
+ * CPU's features.
  *
  * One pool of threads for the whole program: OpenMP's.  OpenBLAS's own
  * threads are kept at one, so a GEMM called from inside an OpenMP region
@@ -31,8 +32,25 @@ bool nbi_in_parallel(void)
 #endif
 }
 
+static bool has_avx2, avoid_avx2;
+
+bool nbi_avx2(void)
+{
+    return has_avx2 && !avoid_avx2;
+}
+
+bool nbi_avoid_avx2(bool avoid)
+{
+    bool old = avoid_avx2;
+    avoid_avx2 = avoid;
+    return old;
+}
+
 void nbi_threads_init(void)
 {
+#if defined(__GNUC__) && defined(__x86_64__)
+    has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
 #if defined(HAVE_OPENBLAS_SET_NUM_THREADS) && defined(_OPENMP)
     static int done;
     if (!done) {

@@ -186,8 +186,24 @@ double nbi_blocked_sum(int64_t n, double (*range)(const void *arg, int64_t lo, i
     (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])))
 /* True inside an OpenMP region (and always when built without OpenMP). */
 bool nbi_in_parallel(void);
-/* Keeps OpenBLAS's own threads off; nb_ctx_new calls it. */
+/* Keeps OpenBLAS's own threads off and reads the CPU's features;
+ * nb_ctx_new calls it. */
 void nbi_threads_init(void);
+
+/* ---- CPU features ---------------------------------------------------------
+ * A hot loop written with GCC's vector extensions is compiled twice: for
+ * the x86-64 baseline, and marked NBI_AVX2 for AVX2 with FMA; nbi_avx2()
+ * picks at run time.  Not AVX-512: valgrind cannot run it. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define NBI_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define NBI_AVX2
+#endif
+#define NBI_INLINE static inline __attribute__((always_inline))
+bool nbi_avx2(void);
+/* With true, nbi_avx2() says no, so tests reach the baseline code too;
+ * returns the previous setting. */
+bool nbi_avoid_avx2(bool avoid);
 
 /* ---- sliding windows ------------------------------------------------------
  * Outputs o in [0, count) read the window [o s - p, o s - p + k) of an axis

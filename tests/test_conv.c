@@ -1,6 +1,7 @@
 /* test_conv.c - conv2d (im2col + GEMM) against a direct reference, and
  * conv1d built on it. */
 #include "harness.h"
+#include "internal.h" /* nbi_avoid_avx2 */
 
 #include <string.h>
 
@@ -98,6 +99,17 @@ static void setup_c1(tst_env *e, nb_rng *rng)
     setup_conv(e, rng, (int64_t[]){2, 1, 6, 6}, (int64_t[]){3, 1, 3, 3}, true);
 }
 
+/* Stride 1 takes the direct kernels up to 64 taps (C kh kw), GEMM for the
+ * backward above that and for both above 144. */
+static void setup_c8(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 8, 4, 3}, (int64_t[]){3, 8, 3, 3}, true);
+}
+static void setup_c17(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){1, 17, 4, 4}, (int64_t[]){2, 17, 3, 3}, true);
+}
+
 static void setup_1d(tst_env *e, nb_rng *rng)
 {
     setup_conv(e, rng, (int64_t[]){2, 2, 9, 0}, (int64_t[]){3, 2, 3, 0}, true);
@@ -136,6 +148,8 @@ const tst_case tst_cases_conv[] = {
     {"conv2d same flip 2x3", setup_same_flip, fwd_same_flip},
     {"conv2d no bias padding 1", setup_no_bias, fwd_pad1},
     {"conv2d one input channel", setup_c1, fwd_3x3},
+    {"conv2d 8 channels relu", setup_c8, fwd_relu},
+    {"conv2d 17 channels padding 1", setup_c17, fwd_pad1},
     {"conv1d stride 2 padding 1", setup_1d, fwd_1d_s2p1},
     {"conv1d same flip even kernel", setup_1d_even, fwd_1d_same_flip},
     {"conv2d relu padding 1", setup_3x3, fwd_relu},
@@ -210,14 +224,26 @@ static const struct {
     /* relu fused: one image per GEMM, then several. */
     {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .relu = true}, true, 1, 0, 4, 2},
     {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 17, 15},
+    /* Stride 1 by C kh kw: up to 64 direct both ways, up to 144 direct
+     * forward and GEMM backward, above that GEMM both ways. */
+    {3, 1, 9, 40, 5, 5, 5, {.flip = true}, true, 0, 0, 5, 36},
+    {5, 1, 6, 70, 3, 3, 3, {.same = true, .relu = true}, false, 1, 1, 6, 70},
+    {3, 8, 6, 9, 5, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 6, 9},
+    {3, 16, 5, 7, 4, 3, 3, {.padding = {2, 0}, .flip = true}, true, 2, 0, 7, 5},
+    {2, 17, 6, 5, 3, 3, 3, {.padding = {1, 1}}, true, 1, 1, 6, 5},
+    {2, 17, 6, 5, 3, 3, 3, {.padding = {1, 1}, .relu = true}, false, 1, 1, 6, 5},
+    /* A kernel larger than the direct path takes. */
+    {2, 1, 9, 9, 2, 6, 6, {.padding = {1, 1}}, true, 1, 1, 6, 6},
 };
 #define NREF ((int)(sizeof ref_cases / sizeof *ref_cases))
 
-/* Each case on 1 and on 2 threads (_i / NREF): the batch split must give
- * the direct loop's values. */
-START_TEST(test_fast_matches_direct)
+/* Each case on 1 and on 2 threads, and with the AVX2 kernels and the
+ * baseline ones (_i / NREF = 0..3): the batch split and each compiled
+ * kernel must give the reference loop's values. */
+START_TEST(test_matches_reference)
 {
-    int old = nb_set_num_threads(1 + _i / NREF);
+    int old = nb_set_num_threads(1 + _i / NREF % 2);
+    bool old_avoid = nbi_avoid_avx2(_i / NREF >= 2);
     _i %= NREF;
     nb_ctx *ctx = nb_ctx_new();
     ref_geom g = {ref_cases[_i].n, ref_cases[_i].c, ref_cases[_i].h, ref_cases[_i].w,
@@ -292,6 +318,7 @@ START_TEST(test_fast_matches_direct)
     }
     nb_ctx_free(ctx);
     nb_set_num_threads(old);
+    nbi_avoid_avx2(old_avoid);
 }
 END_TEST
 
@@ -527,7 +554,7 @@ Suite *tst_suite_conv(void)
     Suite *s = suite_create("conv");
     TCase *tc = tcase_create("conv2d");
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_fast_matches_direct, 0, 2 * NREF);
+    tcase_add_loop_test(tc, test_matches_reference, 0, 4 * NREF);
     tcase_add_loop_test(tc, test_course_example, 0, 2);
     tcase_add_loop_test(tc, test_sobel, 0, 2);
     tcase_add_loop_test(tc, test_lab_sizes, 0, (int)(sizeof lab_sizes / sizeof *lab_sizes));
