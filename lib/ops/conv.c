@@ -281,38 +281,58 @@ NBI_INLINE void K(flat_sum)(int64_t nout, int64_t nin, int64_t ntap, const int64
     }
 }
 
+/* r[k] = sum_{q < len} g0[q] s[k][q] and r[4 + k] the same with g1, for
+ * k < nk <= 4; inlined with nk a constant, so no FMA is wasted. */
+NBI_INLINE void K(dw_taps)(const T *g0, const T *g1, const T *const *s, int nk, int64_t len,
+                           K(vec) *r)
+{
+    typedef K(vec) V;
+    const int64_t L = K(lanes);
+    V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+    for (int64_t q = 0; q < len; q += L) {
+        V u, t, v;
+        VLOAD(u, g0 + q), VLOAD(t, g1 + q);
+        VLOAD(v, s[0] + q), a0 += u * v, c0 += t * v;
+        if (nk > 1)
+            VLOAD(v, s[1] + q), a1 += u * v, c1 += t * v;
+        if (nk > 2)
+            VLOAD(v, s[2] + q), a2 += u * v, c2 += t * v;
+        if (nk > 3)
+            VLOAD(v, s[3] + q), a3 += u * v, c3 += t * v;
+    }
+    r[0] = a0, r[1] = a1, r[2] = a2, r[3] = a3, r[4] = c0, r[5] = c1, r[6] = c2, r[7] = c3;
+}
+
 /* dw[o so + c sc + wk[k]] += sum_{q < len} g[o gs + q] in[c is + q + off[k]],
  * len a multiple of a vector.  Two outputs and up to four taps at a time
- * (taps split in groups of near-equal size), so six loads feed eight FMAs. */
+ * (taps split in groups of near-equal size): each load of the input feeds
+ * two FMAs. */
 NBI_INLINE void K(flat_dw)(int64_t nout, int64_t nin, int64_t ntap, const int64_t *off,
                            const int64_t *wk, T *dw, int64_t so, int64_t sc, const T *g,
                            int64_t gs, const T *in, int64_t is, int64_t len)
 {
-    typedef K(vec) V;
     const int64_t L = K(lanes), groups = (ntap + 3) / 4, per = (ntap + groups - 1) / groups;
     for (int64_t o = 0; o < nout; o += 2) {
         bool two = o + 1 < nout;
         const T *g0 = g + o * gs, *g1 = two ? g0 + gs : g0;
         for (int64_t c = 0; c < nin; c++)
             for (int64_t k0 = 0; k0 < ntap; k0 += per) {
-                int64_t nk = ntap - k0 < per ? ntap - k0 : per;
-                const T *s0 = in + c * is + off[k0], *s1 = in + c * is + off[k0 + (nk > 1)];
-                const T *s2 = in + c * is + off[k0 + (nk > 2) * 2];
-                const T *s3 = in + c * is + off[k0 + (nk > 3) * 3];
-                V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
-                for (int64_t q = 0; q < len; q += L) {
-                    V u, t, v0, v1, v2, v3;
-                    VLOAD(u, g0 + q), VLOAD(t, g1 + q);
-                    VLOAD(v0, s0 + q), VLOAD(v1, s1 + q), VLOAD(v2, s2 + q), VLOAD(v3, s3 + q);
-                    a0 += u * v0, a1 += u * v1, a2 += u * v2, a3 += u * v3;
-                    c0 += t * v0, c1 += t * v1, c2 += t * v2, c3 += t * v3;
+                int nk = (int)(ntap - k0 < per ? ntap - k0 : per);
+                const T *s[4];
+                for (int k = 0; k < nk; k++)
+                    s[k] = in + c * is + off[k0 + k];
+                K(vec) r[8];
+                switch (nk) {
+                case 1: K(dw_taps)(g0, g1, s, 1, len, r); break;
+                case 2: K(dw_taps)(g0, g1, s, 2, len, r); break;
+                case 3: K(dw_taps)(g0, g1, s, 3, len, r); break;
+                default: K(dw_taps)(g0, g1, s, 4, len, r); break;
                 }
-                V r[2][4] = {{a0, a1, a2, a3}, {c0, c1, c2, c3}};
                 for (int h = 0; h <= two; h++)
                     for (int k = 0; k < nk; k++) {
                         T sum = 0;
                         for (int l = 0; l < L; l++)
-                            sum += r[h][k][l];
+                            sum += r[4 * h + k][l];
                         dw[(o + h) * so + c * sc + wk[k0 + k]] += sum;
                     }
             }
