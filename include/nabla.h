@@ -197,8 +197,9 @@ int nb_set_num_threads(int n);
 int nb_graph_size(const nb_ctx *ctx);
 const char *nb_op_name(int index);
 
-/* Bytes the step arena holds and how many times the library has called the
- * allocator: a warm training step must not change the second. */
+/* Bytes the step arena (and the ops' shared scratch) holds, and how many
+ * times the library has called the allocator: a warm training step must
+ * not change the second. */
 size_t nb_step_capacity(const nb_ctx *ctx);
 uint64_t nb_alloc_count(const nb_ctx *ctx);
 

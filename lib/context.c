@@ -183,6 +183,19 @@ void *nbi_scratch(nb_ctx *ctx, size_t size)
     return nbi_arena_alloc(ctx, &ctx->step, size);
 }
 
+void *nbi_work(nb_ctx *ctx, size_t size)
+{
+    if (size > ctx->work_size) {
+        void *p = nbi_alloc_aligned(ctx, size);
+        if (!p)
+            return NULL;
+        nbi_free_aligned(ctx, ctx->work);
+        ctx->work = p;
+        ctx->work_size = size;
+    }
+    return ctx->work;
+}
+
 /* ---- the context ------------------------------------------------------- */
 
 nb_ctx *nb_ctx_new(void)
@@ -215,6 +228,7 @@ void nb_ctx_free(nb_ctx *ctx)
     while (ctx->persistent.next_ != &ctx->persistent)
         nb_tensor_free(ctx->persistent.next_);
     nbi_arena_free(ctx, &ctx->step);
+    nbi_free_aligned(ctx, ctx->work);
     ctx->alloc.free(ctx->alloc.ud, ctx);
 }
 
@@ -286,7 +300,7 @@ bool nb_training(const nb_ctx *ctx)
 
 size_t nb_step_capacity(const nb_ctx *ctx)
 {
-    return nbi_arena_capacity(&ctx->step);
+    return nbi_arena_capacity(&ctx->step) + ctx->work_size;
 }
 
 uint64_t nb_alloc_count(const nb_ctx *ctx)

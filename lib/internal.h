@@ -48,6 +48,8 @@ struct nb_ctx {
     bool grad_enabled;
     bool training;
     nbi_arena step;           /* step tensors, their gradients, the tape */
+    void *work;               /* nbi_work's buffer, and its size */
+    size_t work_size;
     nbi_node *tape;           /* the newest node; each links to the one before */
     int nnodes;
     nb_tensor persistent;     /* sentinel of the persistent tensors' list */
@@ -88,6 +90,10 @@ nb_tensor *nbi_step_view(nb_ctx *ctx, nb_tensor *x, int ndim,
 
 /* Scratch memory in the step arena, alive until nb_graph_reset. */
 void *nbi_scratch(nb_ctx *ctx, size_t size);
+/* Scratch for the duration of one kernel call: every call returns the same
+ * buffer, grown when too small, its contents undefined.  Ops run one at a
+ * time, so they can share it instead of each keeping its own for the step. */
+void *nbi_work(nb_ctx *ctx, size_t size);
 
 /* ---- the tape -----------------------------------------------------------
  * An op's node embeds nbi_node as its first member, so an op keeps its own

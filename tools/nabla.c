@@ -2,10 +2,17 @@
  * nabla.c - the `nabla` command-line tool: picks a verb from verbs.def and
  * runs it.  Everything a verb does lives in its own file.
  */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
+#if defined(HAVE_MALLOC_H) && defined(HAVE_MALLOPT)
+#include <malloc.h>
+#endif
 
 typedef struct verb {
     const char *name;
@@ -49,6 +56,12 @@ static const verb *find_verb(const char *name)
 
 int main(int argc, char **argv)
 {
+#if defined(HAVE_MALLOC_H) && defined(HAVE_MALLOPT) && defined(M_MMAP_THRESHOLD)
+    /* Buffers of 128 KiB and more are mapped, and unmapped when freed.
+     * Otherwise glibc raises the threshold when the test set is freed, and
+     * the first step's arena chunks, freed soon after, stay resident. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
     if (argc < 2)
         return cli_fail(CLI_USAGE, "no verb given (usage: nabla VERB [options]; see nabla --help)");
     const char *arg = argv[1];

@@ -682,7 +682,6 @@ typedef struct conv_node {
     conv_geom g;
     conv_plan plan; /* backward groups images as the forward did */
     void *cols;     /* the forward's im2col columns of every image, or NULL */
-    void *scratch;  /* the forward's per-thread scratch, reused by backward */
 } conv_node;
 
 /* GEMMs narrower than this many columns run well below the machine's
@@ -787,10 +786,11 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     conv_plan pl = conv_plan_for(&g, x->dtype);
     bool save = record && w->requires_grad && g.c * g.kh * g.kw <= 4 * g.o && !pl.direct;
     size_t es = nb_dtype_size(x->dtype);
-    void *saved = NULL, *scratch = nbi_scratch(ctx, (size_t)pl.nt * pl.scratch * es);
-    if (save && scratch)
-        saved = nbi_scratch(ctx, (size_t)(g.n * g.c * g.kh * g.kw * g.oh * g.ow) * es);
-    if (!scratch || (save && !saved))
+    void *saved = NULL;
+    if (save && !(saved = nbi_scratch(ctx, (size_t)(g.n * g.c * g.kh * g.kw * g.oh * g.ow) * es)))
+        return NULL;
+    void *scratch = nbi_work(ctx, (size_t)pl.nt * pl.scratch * es);
+    if (!scratch)
         return NULL;
     const void *bias = b ? b->data : NULL;
     NBI_CALL(x->dtype, conv_fwd, &g, &pl, x->data, w->data, bias, y->data, saved, scratch);
@@ -801,7 +801,6 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
         n->g = g;
         n->plan = pl;
         n->cols = saved;
-        n->scratch = scratch;
     }
     return y;
 }
@@ -823,8 +822,11 @@ static int conv2d_backward(nb_ctx *ctx, nbi_node *node)
     size_t npart = (size_t)(g->o * g->c * g->kh * g->kw + g->o);
     if ((dw || db) && pl->nt > 1 && !(part = nbi_scratch(ctx, (size_t)(pl->nt - 1) * npart * es)))
         return ctx->status;
+    void *scratch = nbi_work(ctx, (size_t)pl->nt * pl->scratch * es);
+    if (!scratch)
+        return ctx->status;
     NBI_CALL(x->dtype, conv_bwd, g, pl, x->data, w->data, node->out->data,
-             node->out->grad->data, dx, dw, db, cn->cols, cn->scratch, part);
+             node->out->grad->data, dx, dw, db, cn->cols, scratch, part);
     return NB_OK;
 }
 
