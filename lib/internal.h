@@ -205,7 +205,9 @@ void nbi_threads_init(void);
 #else
 #define NBI_AVX2
 #endif
+#if defined(__GNUC__)
 #define NBI_INLINE static inline __attribute__((always_inline))
+#endif
 bool nbi_avx2(void);
 /* With true, nbi_avx2() says no, so tests reach the baseline code too;
  * returns the previous setting. */

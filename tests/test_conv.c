@@ -1,5 +1,5 @@
-/* test_conv.c - conv2d (im2col + GEMM) against a direct reference, and
- * conv1d built on it. */
+/* test_conv.c - conv2d (im2col + GEMM, and the direct kernels) against a
+ * reference loop, and conv1d built on it. */
 #include "harness.h"
 #include "internal.h" /* nbi_avoid_avx2 */
 
