@@ -97,7 +97,7 @@ static void K(relu6_bwd)(const T *restrict x, const T *restrict y, const T *rest
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++) {
         T v = x[i], g = dy[i];
-        dx[i] += (v > 0) & (v < 6) ? g : 0;
+        dx[i] += ((v > 0) & (v < 6)) ? g : 0;
     }
 }
 

@@ -107,7 +107,7 @@ static void K(max_row)(const pool_geom *g, const T *restrict xp, int64_t oy, int
 #pragma omp simd
                 for (int ox = ox0; ox < ox1; ox++) {
                     T v = xp[off + ox * sw], best = yr[ox];
-                    yr[ox] = (v > best) | (v != v) ? v : best;
+                    yr[ox] = ((v > best) | (v != v)) ? v : best;
                 }
             }
         }
