@@ -193,8 +193,6 @@ static void K(conv_bwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo
                              T *dx, T *dw, T *db, const T *saved, T *col, T *buf)
 {
     int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
-    if (!dx && !dw && !db)
-        return;
     for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
         int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
         const T *dyg = dy + n0 * o * p;
@@ -246,17 +244,27 @@ enum { K(lanes) = 32 / sizeof(T) };
 #define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
 #define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
 
-/* out[o][q] = init[o] + sum_{c, k} w[o so + c sc + wk[k]] in[c is + q + off[k]]
- * for o < nout, q < len (a multiple of 4 vectors); out planes os apart,
- * init NULL for 0.  Two outputs at a time: each loaded vector feeds both
- * (8 accumulators). */
-NBI_INLINE void K(flat_sum)(int64_t nout, int64_t nin, int64_t ntap, const int64_t *off,
-                            const int64_t *wk, const T *w, int64_t so, int64_t sc,
-                            const T *init, const T *in, int64_t is, int64_t len, T *out,
-                            int64_t os)
+/* The operands both flat sums share: nout outputs by nin input planes
+ * (in, is apart) by ntap taps; tap k reads offset off[k] of a plane, and
+ * the weight of (o, c, k) is at o so + c sc + wk[k]; q runs over [0, len). */
+typedef struct K(flat) {
+    int64_t nout, nin, ntap;
+    const int64_t *off, *wk;
+    int64_t so, sc;
+    const T *in;
+    int64_t is, len;
+} K(flat);
+
+/* out[o][q] = init[o] + sum_{c, k} w[o so + c sc + wk[k]] in[c is + q + off[k]],
+ * len a multiple of 4 vectors; out planes os apart, init NULL for 0.  Two
+ * outputs at a time: each loaded vector feeds both (8 accumulators). */
+NBI_INLINE void K(flat_sum)(const K(flat) *f, const T *w, const T *init, T *out, int64_t os)
 {
     typedef K(vec) V;
-    const int64_t L = K(lanes);
+    const int64_t L = K(lanes), nout = f->nout, nin = f->nin, ntap = f->ntap;
+    const int64_t so = f->so, sc = f->sc, is = f->is, len = f->len;
+    const int64_t *off = f->off, *wk = f->wk;
+    const T *in = f->in;
     for (int64_t o = 0; o < nout; o += 2) {
         bool two = o + 1 < nout;
         const T *w0 = w + o * so, *w1 = two ? w0 + so : w0;
@@ -307,11 +315,13 @@ NBI_INLINE void K(dw_taps)(const T *g0, const T *g1, const T *const *s, int nk, 
  * len a multiple of a vector.  Two outputs and up to four taps at a time
  * (taps split in groups of near-equal size): each load of the input feeds
  * two FMAs. */
-NBI_INLINE void K(flat_dw)(int64_t nout, int64_t nin, int64_t ntap, const int64_t *off,
-                           const int64_t *wk, T *dw, int64_t so, int64_t sc, const T *g,
-                           int64_t gs, const T *in, int64_t is, int64_t len)
+NBI_INLINE void K(flat_dw)(const K(flat) *f, const T *g, int64_t gs, T *dw)
 {
-    const int64_t L = K(lanes), groups = (ntap + 3) / 4, per = (ntap + groups - 1) / groups;
+    const int64_t L = K(lanes), nout = f->nout, nin = f->nin, ntap = f->ntap;
+    const int64_t so = f->so, sc = f->sc, is = f->is, len = f->len;
+    const int64_t groups = (ntap + 3) / 4, per = (ntap + groups - 1) / groups;
+    const int64_t *off = f->off, *wk = f->wk;
+    const T *in = f->in;
     for (int64_t o = 0; o < nout; o += 2) {
         bool two = o + 1 < nout;
         const T *g0 = g + o * gs, *g1 = two ? g0 + gs : g0;
@@ -342,32 +352,22 @@ NBI_INLINE void K(flat_dw)(int64_t nout, int64_t nin, int64_t ntap, const int64_
 #undef VSTORE
 
 /* Each body compiled for the baseline and for AVX2 with FMA. */
-static void K(flat_sum_base)(int64_t nout, int64_t nin, int64_t ntap, const int64_t *off,
-                             const int64_t *wk, const T *w, int64_t so, int64_t sc,
-                             const T *init, const T *in, int64_t is, int64_t len, T *out,
-                             int64_t os)
+static void K(flat_sum_base)(const K(flat) *f, const T *w, const T *init, T *out, int64_t os)
 {
-    K(flat_sum)(nout, nin, ntap, off, wk, w, so, sc, init, in, is, len, out, os);
+    K(flat_sum)(f, w, init, out, os);
 }
-NBI_AVX2 static void K(flat_sum_avx2)(int64_t nout, int64_t nin, int64_t ntap,
-                                      const int64_t *off, const int64_t *wk, const T *w,
-                                      int64_t so, int64_t sc, const T *init, const T *in,
-                                      int64_t is, int64_t len, T *out, int64_t os)
+NBI_AVX2 static void K(flat_sum_avx2)(const K(flat) *f, const T *w, const T *init, T *out,
+                                      int64_t os)
 {
-    K(flat_sum)(nout, nin, ntap, off, wk, w, so, sc, init, in, is, len, out, os);
+    K(flat_sum)(f, w, init, out, os);
 }
-static void K(flat_dw_base)(int64_t nout, int64_t nin, int64_t ntap, const int64_t *off,
-                            const int64_t *wk, T *dw, int64_t so, int64_t sc, const T *g,
-                            int64_t gs, const T *in, int64_t is, int64_t len)
+static void K(flat_dw_base)(const K(flat) *f, const T *g, int64_t gs, T *dw)
 {
-    K(flat_dw)(nout, nin, ntap, off, wk, dw, so, sc, g, gs, in, is, len);
+    K(flat_dw)(f, g, gs, dw);
 }
-NBI_AVX2 static void K(flat_dw_avx2)(int64_t nout, int64_t nin, int64_t ntap,
-                                     const int64_t *off, const int64_t *wk, T *dw, int64_t so,
-                                     int64_t sc, const T *g, int64_t gs, const T *in,
-                                     int64_t is, int64_t len)
+NBI_AVX2 static void K(flat_dw_avx2)(const K(flat) *f, const T *g, int64_t gs, T *dw)
 {
-    K(flat_dw)(nout, nin, ntap, off, wk, dw, so, sc, g, gs, in, is, len);
+    K(flat_dw)(f, g, gs, dw);
 }
 
 /* The image's pixels into the interior of the zeroed planes xp. */
@@ -386,12 +386,11 @@ static void K(direct_fwd_part)(const conv_geom *g, const direct_geom *d, int64_t
 {
     T *xp = scr, *sums = scr + d->xpsize;
     int64_t khw = g->kh * g->kw, p = g->oh * g->ow;
+    K(flat) f = {g->o, g->c, khw, d->off, d->wk, g->c * khw, khw, xp, d->xs, d->ylen};
     memset(xp, 0, d->xpsize * sizeof(T));
     for (int64_t n = lo; n < hi; n++) {
         K(pad_image)(g, d, x + n * g->c * g->h * g->w, xp);
-        (nbi_avx2() ? K(flat_sum_avx2) : K(flat_sum_base))(g->o, g->c, khw, d->off, d->wk, w,
-                                                           g->c * khw, khw, b, xp, d->xs,
-                                                           d->ylen, sums, d->ylen);
+        (nbi_avx2() ? K(flat_sum_avx2) : K(flat_sum_base))(&f, w, b, sums, d->ylen);
         for (int64_t oc = 0; oc < g->o; oc++)
             for (int64_t oy = 0; oy < g->oh; oy++) {
                 T *dst = y + (n * g->o + oc) * p + oy * g->ow;
@@ -418,6 +417,9 @@ static void K(direct_bwd_part)(const conv_geom *g, const direct_geom *d, int64_t
     int64_t neg[CONV_DIRECT_KK];
     for (int64_t k = 0; k < khw; k++)
         neg[k] = -d->off[k];
+    /* dW: outputs o by inputs c; dx: outputs c by inputs o, offsets negated. */
+    K(flat) fw = {g->o, g->c, khw, d->off, d->wk, ckhw, khw, xp, d->xs, d->wlen};
+    K(flat) fx = {g->c, g->o, khw, neg, d->wk, khw, ckhw, gp + d->fo, d->gs, d->xlen};
     bool avx2 = nbi_avx2();
     for (int64_t n = lo; n < hi; n++) {
         for (int64_t oc = 0; oc < g->o; oc++) {
@@ -432,14 +434,10 @@ static void K(direct_bwd_part)(const conv_geom *g, const direct_geom *d, int64_t
         }
         if (dw) {
             K(pad_image)(g, d, x + n * g->c * g->h * g->w, xp);
-            (avx2 ? K(flat_dw_avx2) : K(flat_dw_base))(g->o, g->c, khw, d->off, d->wk, dw, ckhw,
-                                                       khw, gp + d->fo, d->gs, xp, d->xs,
-                                                       d->wlen);
+            (avx2 ? K(flat_dw_avx2) : K(flat_dw_base))(&fw, gp + d->fo, d->gs, dw);
         }
         if (dx) {
-            (avx2 ? K(flat_sum_avx2) : K(flat_sum_base))(g->c, g->o, khw, neg, d->wk, w, khw,
-                                                         ckhw, NULL, gp + d->fo, d->gs,
-                                                         d->xlen, dxp, d->xlen);
+            (avx2 ? K(flat_sum_avx2) : K(flat_sum_base))(&fx, w, NULL, dxp, d->xlen);
             for (int64_t c = 0; c < g->c; c++)
                 for (int64_t iy = 0; iy < g->h; iy++)
                     K(add_row)(dx + ((n * g->c + c) * g->h + iy) * g->w,
