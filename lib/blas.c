@@ -1,10 +1,7 @@
-/* blas.c - the one place that talks to CBLAS, the thread count and the
- * CPU's features.
- *
- * One pool of threads for the whole program: OpenMP's.  OpenBLAS's own
- * threads are kept at one, so a GEMM called from inside an OpenMP region
- * never oversubscribes the cores; a GEMM called outside one is split here
- * into column (or row) blocks, one per thread. */
+/* blas.c - the one place that calls CBLAS's GEMM.  OpenBLAS runs on one
+ * thread (cpu.c): a GEMM called inside an OpenMP region runs on its
+ * thread, and one called outside is split here into column (or row)
+ * blocks, one per thread.  Knows only cpu.c. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -15,84 +12,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-static int num_threads = 1;
-
-int nbi_threads(void)
-{
-    return num_threads;
-}
-
-bool nbi_in_parallel(void)
-{
-#ifdef _OPENMP
-    return omp_in_parallel();
-#else
-    return true;
-#endif
-}
-
-static bool has_avx2, avoid_avx2;
-
-bool nbi_avx2(void)
-{
-    return has_avx2 && !avoid_avx2;
-}
-
-bool nbi_avoid_avx2(bool avoid)
-{
-    bool old = avoid_avx2;
-    avoid_avx2 = avoid;
-    return old;
-}
-
-void nbi_threads_init(void)
-{
-#if defined(__GNUC__) && defined(__x86_64__)
-    has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-#if defined(HAVE_OPENBLAS_SET_NUM_THREADS) && defined(_OPENMP)
-    static int done;
-    if (!done) {
-        openblas_set_num_threads(1);
-        done = 1;
-    }
-#endif
-}
-
-int nb_set_num_threads(int n)
-{
-    int old = num_threads;
-    num_threads = n < 1 ? 1 : n;
-#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
-#ifdef _OPENMP
-    openblas_set_num_threads(1);
-#else
-    openblas_set_num_threads(num_threads); /* no OpenMP: let OpenBLAS thread */
-#endif
-#endif
-    return old;
-}
-
-double nbi_blocked_sum(int64_t n, double (*range)(const void *arg, int64_t lo, int64_t hi),
-                       const void *arg)
-{
-    enum { BLOCKS = 64, MIN_BLOCK = 4096 };
-    int64_t blk = (n + BLOCKS - 1) / BLOCKS;
-    if (blk < MIN_BLOCK)
-        blk = MIN_BLOCK;
-    int nblk = (int)((n + blk - 1) / blk);
-    double part[BLOCKS];
-#pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (nbi_par(n))
-    for (int k = 0; k < nblk; k++) {
-        int64_t lo = k * blk, hi = n - lo < blk ? n : lo + blk;
-        part[k] = range(arg, lo, hi);
-    }
-    double acc = 0;
-    for (int k = 0; k < nblk; k++)
-        acc += part[k];
-    return acc;
-}
 
 static void gemm1(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
                   double alpha, const void *a, int lda, const void *b, int ldb,
@@ -120,7 +39,7 @@ void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
 #ifdef _OPENMP
     /* Split the larger side of C in blocks that are multiples of 16 (SIMD
      * panels); each block is an independent GEMM on the same A or B. */
-    size_t es = nb_dtype_size(dtype);
+    size_t es = dtype == NB_F32 ? sizeof(float) : sizeof(double);
     bool by_cols = n >= m;
     int len = by_cols ? n : m;
     int step = ((len + nt - 1) / nt + 15) / 16 * 16;

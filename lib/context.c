@@ -1,6 +1,7 @@
 /*
  * context.c - the context: allocation through the user's hook, the step
- * arena, errors and modes.  Knows nothing of ops.
+ * arena, errors and modes.  Knows cpu.c and nothing else of the library:
+ * not tensors (it frees their blocks without calling tensor.c), not ops.
  */
 #include "internal.h"
 
@@ -206,7 +207,7 @@ nb_ctx *nb_ctx_new(void)
 nb_ctx *nb_ctx_new_with(const nb_allocator *allocator)
 {
     nb_allocator a = {default_alloc, default_free, NULL};
-    nbi_threads_init();
+    nbi_cpu_init();
     if (allocator)
         a = *allocator;
     nb_ctx *ctx = a.alloc(a.ud, sizeof *ctx);
@@ -225,8 +226,14 @@ void nb_ctx_free(nb_ctx *ctx)
 {
     if (!ctx)
         return;
-    while (ctx->persistent.next_ != &ctx->persistent)
-        nb_tensor_free(ctx->persistent.next_);
+    /* Each persistent tensor is one block, gradients included (they are
+     * persistent tensors too): freeing the list frees them all. */
+    nb_tensor *t = ctx->persistent.next_;
+    while (t != &ctx->persistent) {
+        nb_tensor *next = t->next_;
+        nbi_free_aligned(ctx, t);
+        t = next;
+    }
     nbi_arena_free(ctx, &ctx->step);
     nbi_free_aligned(ctx, ctx->work);
     ctx->alloc.free(ctx->alloc.ud, ctx);

@@ -1,7 +1,7 @@
 /*
  * graph.c - the tape and reverse-mode differentiation.  Ops record nodes
- * here; backward calls each node's op through the registry.  No op-specific
- * code lives in this file.
+ * here; backward calls the op each node carries.  No op-specific code, and
+ * no list of ops, lives in this file.
  */
 #include "internal.h"
 
@@ -15,7 +15,7 @@ bool nbi_needs_grad(const nb_ctx *ctx, int nin, nb_tensor *const *in)
     return false;
 }
 
-void *nbi_record(nb_ctx *ctx, int op, size_t size, nb_tensor *out, int nin,
+void *nbi_record(nb_ctx *ctx, const nbi_op *op, size_t size, nb_tensor *out, int nin,
                  nb_tensor *const *in)
 {
     nbi_node *n = nbi_arena_alloc(ctx, &ctx->step, size);
@@ -98,7 +98,7 @@ int nb_backward(nb_ctx *ctx, nb_tensor *loss)
     for (nbi_node *n = top; n; n = n->prev) {
         if (!n->out->grad)
             continue; /* the loss does not depend on this node */
-        int rc = nbi_ops[n->op]->backward(ctx, n);
+        int rc = n->op->backward(ctx, n);
         if (rc != NB_OK)
             return rc;
     }

@@ -101,8 +101,10 @@ void *nbi_work(nb_ctx *ctx, size_t size);
  *     struct pool_node { nbi_node base; int kh, kw; int32_t *argmax; };
  */
 
+typedef struct nbi_op nbi_op;
+
 struct nbi_node {
-    int op;            /* index into nbi_ops */
+    const nbi_op *op;  /* what made the node: its name and backward */
     int nin;
     nb_tensor **in;    /* the inputs, as given to the op */
     nb_tensor *out;
@@ -112,13 +114,15 @@ struct nbi_node {
 /* An op: its name, and its backward, which adds the node's contribution to
  * the gradient of each input (nbi_grad) from node->out->grad.  Returns
  * NB_OK or an error status. */
-typedef struct nbi_op {
+struct nbi_op {
     const char *name;
     int (*backward)(nb_ctx *ctx, nbi_node *node);
-} nbi_op;
+};
 
-/* The registry: one NBI_OP line per op in ops.def makes NBI_OP_<name>, the
- * nbi_ops table entry, and the extern `nbi_op_<name>` each op defines. */
+/* The registry: one NBI_OP line per op in ops.def makes the extern
+ * `nbi_op_<name>` its op file defines, NBI_OP_<name> and the nbi_ops table
+ * entry (lib/ops/registry.c).  The tape needs none of them: each node
+ * carries its op.  The table is for names, tests and tools. */
 #define NBI_OP(name) NBI_OP_##name,
 enum nbi_op_id {
 #include "ops/ops.def"
@@ -138,7 +142,7 @@ bool nbi_needs_grad(const nb_ctx *ctx, int nin, nb_tensor *const *in);
 
 /* Records a node of `size` bytes (>= sizeof(nbi_node)) for op producing
  * out from in[nin]; marks out as requiring a gradient.  NULL on failure. */
-void *nbi_record(nb_ctx *ctx, int op, size_t size, nb_tensor *out, int nin,
+void *nbi_record(nb_ctx *ctx, const nbi_op *op, size_t size, nb_tensor *out, int nin,
                  nb_tensor *const *in);
 
 /* The gradient buffer of t, zeroed on first use, or NULL when t needs no
@@ -168,7 +172,7 @@ bool nbi_check_inputs(nb_ctx *ctx, const char *op, int n,
 #define NBI_CALL(dtype, fn, ...)                                              \
     ((dtype) == NB_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
 
-/* ---- threads ------------------------------------------------------------
+/* ---- threads (cpu.c) ---------------------------------------------------
  * The count nb_set_num_threads set (1 until then).  Kernels split their
  * outer loop with
  *     #pragma omp parallel for num_threads(nbi_threads()) if (big enough)
@@ -194,9 +198,9 @@ double nbi_blocked_sum(int64_t n, double (*range)(const void *arg, int64_t lo, i
 bool nbi_in_parallel(void);
 /* Keeps OpenBLAS's own threads off and reads the CPU's features;
  * nb_ctx_new calls it. */
-void nbi_threads_init(void);
+void nbi_cpu_init(void);
 
-/* ---- CPU features ---------------------------------------------------------
+/* ---- CPU features (cpu.c) -------------------------------------------------
  * A hot loop written with GCC's vector extensions is compiled twice: for
  * the x86-64 baseline, and marked NBI_AVX2 for AVX2 with FMA; nbi_avx2()
  * picks at run time.  Not AVX-512: valgrind cannot run it. */
@@ -227,7 +231,7 @@ static inline void nbi_inside_range(int64_t n, int64_t k, int64_t s, int64_t p, 
         *hi = *lo;
 }
 
-/* ---- BLAS ---------------------------------------------------------------
+/* ---- BLAS (blas.c) --------------------------------------------------------
  * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers. */
 void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
               double alpha, const void *a, int lda, const void *b, int ldb,

@@ -178,10 +178,10 @@ typedef struct act_node {
     double a;
 } act_node;
 
-static nb_tensor *activation(nb_ctx *ctx, int op, const act_kernels *k,
+static nb_tensor *activation(nb_ctx *ctx, const nbi_op *op, const act_kernels *k,
                              nb_tensor *x, double a)
 {
-    if (!nbi_check_inputs(ctx, nbi_ops[op]->name, 1, &x))
+    if (!nbi_check_inputs(ctx, op->name, 1, &x))
         return NULL;
     nb_tensor *y = nbi_step_tensor(ctx, x->dtype, x->ndim, x->shape);
     if (!y)
@@ -233,32 +233,32 @@ ACTIVATION(tanh)
 
 nb_tensor *nb_relu(nb_ctx *ctx, nb_tensor *x)
 {
-    return activation(ctx, NBI_OP_relu, &relu_kernels, x, 0);
+    return activation(ctx, &nbi_op_relu, &relu_kernels, x, 0);
 }
 
 nb_tensor *nb_leaky_relu(nb_ctx *ctx, nb_tensor *x, double negative_slope)
 {
-    return activation(ctx, NBI_OP_leaky_relu, &leaky_relu_kernels, x, negative_slope);
+    return activation(ctx, &nbi_op_leaky_relu, &leaky_relu_kernels, x, negative_slope);
 }
 
 nb_tensor *nb_elu(nb_ctx *ctx, nb_tensor *x, double alpha)
 {
-    return activation(ctx, NBI_OP_elu, &elu_kernels, x, alpha);
+    return activation(ctx, &nbi_op_elu, &elu_kernels, x, alpha);
 }
 
 nb_tensor *nb_relu6(nb_ctx *ctx, nb_tensor *x)
 {
-    return activation(ctx, NBI_OP_relu6, &relu6_kernels, x, 0);
+    return activation(ctx, &nbi_op_relu6, &relu6_kernels, x, 0);
 }
 
 nb_tensor *nb_sigmoid(nb_ctx *ctx, nb_tensor *x)
 {
-    return activation(ctx, NBI_OP_sigmoid, &sigmoid_kernels, x, 0);
+    return activation(ctx, &nbi_op_sigmoid, &sigmoid_kernels, x, 0);
 }
 
 nb_tensor *nb_tanh(nb_ctx *ctx, nb_tensor *x)
 {
-    return activation(ctx, NBI_OP_tanh, &tanh_kernels, x, 0);
+    return activation(ctx, &nbi_op_tanh, &tanh_kernels, x, 0);
 }
 
 #endif

@@ -294,14 +294,14 @@ static int broadcast(nb_ctx *ctx, const char *op, const nb_tensor *a,
     return NB_OK;
 }
 
-static nb_tensor *binary(nb_ctx *ctx, int op, int f, nb_tensor *a, nb_tensor *b)
+static nb_tensor *binary(nb_ctx *ctx, const nbi_op *op, int f, nb_tensor *a, nb_tensor *b)
 {
     nb_tensor *in[2] = {a, b};
-    if (!nbi_check_inputs(ctx, nbi_ops[op]->name, 2, in))
+    if (!nbi_check_inputs(ctx, op->name, 2, in))
         return NULL;
     int nd = 0;
     int64_t shape[NB_MAX_DIMS], sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
-    if (broadcast(ctx, nbi_ops[op]->name, a, b, &nd, shape, sa, sb) != NB_OK)
+    if (broadcast(ctx, op->name, a, b, &nd, shape, sa, sb) != NB_OK)
         return NULL;
     nb_tensor *y = nbi_step_tensor(ctx, a->dtype, nd, shape);
     if (!y)
@@ -344,17 +344,17 @@ const nbi_op nbi_op_mul = {"mul", binary_backward};
 
 nb_tensor *nb_add(nb_ctx *ctx, nb_tensor *a, nb_tensor *b)
 {
-    return binary(ctx, NBI_OP_add, 0, a, b);
+    return binary(ctx, &nbi_op_add, 0, a, b);
 }
 
 nb_tensor *nb_sub(nb_ctx *ctx, nb_tensor *a, nb_tensor *b)
 {
-    return binary(ctx, NBI_OP_sub, 1, a, b);
+    return binary(ctx, &nbi_op_sub, 1, a, b);
 }
 
 nb_tensor *nb_mul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b)
 {
-    return binary(ctx, NBI_OP_mul, 2, a, b);
+    return binary(ctx, &nbi_op_mul, 2, a, b);
 }
 
 /* ---- scale, sum, mean: y = s x, y = s sum(x) --------------------------- */
@@ -364,9 +364,9 @@ typedef struct scaled_node {
     double s;
 } scaled_node;
 
-static nb_tensor *scaled(nb_ctx *ctx, int op, nb_tensor *x, double s, bool reduce)
+static nb_tensor *scaled(nb_ctx *ctx, const nbi_op *op, nb_tensor *x, double s, bool reduce)
 {
-    if (!nbi_check_inputs(ctx, nbi_ops[op]->name, 1, &x))
+    if (!nbi_check_inputs(ctx, op->name, 1, &x))
         return NULL;
     nb_tensor *y = reduce ? nbi_step_tensor(ctx, x->dtype, 0, NULL)
                           : nbi_step_tensor(ctx, x->dtype, x->ndim, x->shape);
@@ -411,17 +411,17 @@ const nbi_op nbi_op_mean = {"mean", sum_backward};
 
 nb_tensor *nb_scale(nb_ctx *ctx, nb_tensor *x, double s)
 {
-    return scaled(ctx, NBI_OP_scale, x, s, false);
+    return scaled(ctx, &nbi_op_scale, x, s, false);
 }
 
 nb_tensor *nb_sum(nb_ctx *ctx, nb_tensor *x)
 {
-    return scaled(ctx, NBI_OP_sum, x, 1.0, true);
+    return scaled(ctx, &nbi_op_sum, x, 1.0, true);
 }
 
 nb_tensor *nb_mean(nb_ctx *ctx, nb_tensor *x)
 {
-    return scaled(ctx, NBI_OP_mean, x, x ? 1.0 / (double)x->numel : 1.0, true);
+    return scaled(ctx, &nbi_op_mean, x, x ? 1.0 / (double)x->numel : 1.0, true);
 }
 
 #endif

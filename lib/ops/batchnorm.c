@@ -217,7 +217,7 @@ nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
     if (bias)
         in[nin++] = bias;
     if (nbi_needs_grad(ctx, nin, in)) {
-        bn_node *n = nbi_record(ctx, NBI_OP_batch_norm, sizeof *n, y, nin, in);
+        bn_node *n = nbi_record(ctx, &nbi_op_batch_norm, sizeof *n, y, nin, in);
         if (!n)
             return NULL;
         n->weight = weight;

@@ -793,7 +793,7 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     const void *bias = b ? b->data : NULL;
     NBI_CALL(x->dtype, conv_fwd, &g, &pl, x->data, w->data, bias, y->data, saved, scratch);
     if (record) {
-        conv_node *n = nbi_record(ctx, NBI_OP_conv2d, sizeof *n, y, nin, in);
+        conv_node *n = nbi_record(ctx, &nbi_op_conv2d, sizeof *n, y, nin, in);
         if (!n)
             return NULL;
         n->g = g;

@@ -101,7 +101,7 @@ static nb_tensor *dropout(nb_ctx *ctx, const char *op, nb_tensor *x, double p,
         if (!y)
             return NULL;
         if (record) {
-            dropout_node *n = nbi_record(ctx, NBI_OP_dropout, sizeof *n, y, 1, &x);
+            dropout_node *n = nbi_record(ctx, &nbi_op_dropout, sizeof *n, y, 1, &x);
             if (!n)
                 return NULL;
             n->mask = NULL;
@@ -124,7 +124,7 @@ static nb_tensor *dropout(nb_ctx *ctx, const char *op, nb_tensor *x, double p,
     }
     NBI_CALL(x->dtype, dropout_fwd, x->data, y->data, mask, nmask, plane, p, rng);
     if (record) {
-        dropout_node *n = nbi_record(ctx, NBI_OP_dropout, sizeof *n, y, 1, &x);
+        dropout_node *n = nbi_record(ctx, &nbi_op_dropout, sizeof *n, y, 1, &x);
         if (!n)
             return NULL;
         n->mask = mask;

@@ -95,7 +95,7 @@ nb_tensor *nb_linear(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b)
         NBI_CALL(x->dtype, bias_fill, b->data, y->data, rows, ny);
     nbi_gemm(x->dtype, false, true, (int)rows, (int)ny, (int)nx, 1.0, x->data, (int)nx,
              w->data, (int)nx, b ? 1.0 : 0.0, y->data, (int)ny);
-    if (nbi_needs_grad(ctx, nin, in) && !nbi_record(ctx, NBI_OP_linear, sizeof(nbi_node), y, nin, in))
+    if (nbi_needs_grad(ctx, nin, in) && !nbi_record(ctx, &nbi_op_linear, sizeof(nbi_node), y, nin, in))
         return NULL;
     return y;
 }
@@ -150,7 +150,7 @@ nb_tensor *nb_matmul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b)
     /* y = a b */
     nbi_gemm(a->dtype, false, false, (int)m, (int)n, (int)k, 1.0, a->data, (int)k, b->data,
              (int)n, 0.0, y->data, (int)n);
-    if (nbi_needs_grad(ctx, 2, in) && !nbi_record(ctx, NBI_OP_matmul, sizeof(nbi_node), y, 2, in))
+    if (nbi_needs_grad(ctx, 2, in) && !nbi_record(ctx, &nbi_op_matmul, sizeof(nbi_node), y, 2, in))
         return NULL;
     return y;
 }

@@ -194,7 +194,7 @@ nb_tensor *nb_cross_entropy(nb_ctx *ctx, nb_tensor *logits, const int32_t *label
     memcpy(saved, labels, (size_t)n * sizeof *saved);
     NBI_CALL(logits->dtype, cross_entropy_fwd, logits->data, labels, loss->data, lse, n, c);
     cross_entropy_node *node =
-        nbi_record(ctx, NBI_OP_cross_entropy, sizeof *node, loss, 1, &logits);
+        nbi_record(ctx, &nbi_op_cross_entropy, sizeof *node, loss, 1, &logits);
     if (!node)
         return NULL;
     node->labels = saved;
@@ -233,7 +233,7 @@ nb_tensor *nb_mse_loss(nb_ctx *ctx, nb_tensor *pred, nb_tensor *target)
         return NULL;
     NBI_CALL(pred->dtype, mse_fwd, pred->data, target->data, loss->data, pred->numel);
     if (nbi_needs_grad(ctx, 2, in) &&
-        !nbi_record(ctx, NBI_OP_mse_loss, sizeof(nbi_node), loss, 2, in))
+        !nbi_record(ctx, &nbi_op_mse_loss, sizeof(nbi_node), loss, 2, in))
         return NULL;
     return loss;
 }
@@ -272,7 +272,7 @@ nb_tensor *nb_hinge_loss(nb_ctx *ctx, nb_tensor *f, nb_tensor *y)
         return NULL;
     NBI_CALL(f->dtype, hinge_fwd, f->data, y->data, loss->data, f->numel);
     if (nbi_needs_grad(ctx, 2, in) &&
-        !nbi_record(ctx, NBI_OP_hinge_loss, sizeof(nbi_node), loss, 2, in))
+        !nbi_record(ctx, &nbi_op_hinge_loss, sizeof(nbi_node), loss, 2, in))
         return NULL;
     return loss;
 }

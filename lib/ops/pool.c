@@ -380,13 +380,13 @@ static bool pool_geometry(nb_ctx *ctx, const char *op, const nb_tensor *x,
     return true;
 }
 
-static nb_tensor *pool2d(nb_ctx *ctx, int op, nb_tensor *x, const nb_pool_opts *opts)
+static nb_tensor *pool2d(nb_ctx *ctx, const nbi_op *op, nb_tensor *x, const nb_pool_opts *opts)
 {
-    const char *name = nbi_ops[op]->name;
+    const char *name = op->name;
     pool_geom g;
     if (!nbi_check_inputs(ctx, name, 1, &x) || !pool_geometry(ctx, name, x, opts, &g))
         return NULL;
-    if (op == NBI_OP_max_pool2d && g.h > INT32_MAX / g.w) { /* argmax is an int32 */
+    if (op == &nbi_op_max_pool2d && g.h > INT32_MAX / g.w) { /* argmax is an int32 */
         char xs[96];
         return nbi_fail_null(ctx, NB_ERR_ARG, "%s: input %s has planes over %d elements", name,
                              nb_shape_str(x, xs, sizeof xs), INT32_MAX);
@@ -397,13 +397,13 @@ static nb_tensor *pool2d(nb_ctx *ctx, int op, nb_tensor *x, const nb_pool_opts *
         return NULL;
     bool record = nbi_needs_grad(ctx, 1, &x);
     int32_t *argmax = NULL;
-    if (record && op == NBI_OP_max_pool2d) {
+    if (record && op == &nbi_op_max_pool2d) {
         argmax = nbi_scratch(ctx, sizeof *argmax * (size_t)y->numel);
         if (!argmax)
             return NULL;
     }
     int64_t planes = x->shape[0] * x->shape[1];
-    if (op == NBI_OP_max_pool2d)
+    if (op == &nbi_op_max_pool2d)
         NBI_CALL(x->dtype, max_pool_fwd, &g, planes, x->data, y->data, argmax);
     else
         NBI_CALL(x->dtype, avg_pool_fwd, &g, planes, x->data, y->data);
@@ -426,7 +426,7 @@ static int pool2d_backward(nb_ctx *ctx, nbi_node *node)
     if (!dx)
         return ctx->status;
     int64_t planes = x->shape[0] * x->shape[1];
-    if (node->op == NBI_OP_max_pool2d)
+    if (node->op == &nbi_op_max_pool2d)
         NBI_CALL(x->dtype, max_pool_bwd, &n->g, planes, n->argmax, node->out->grad->data, dx,
                  fresh);
     else
@@ -439,12 +439,12 @@ const nbi_op nbi_op_avg_pool2d = {"avg_pool2d", pool2d_backward};
 
 nb_tensor *nb_max_pool2d(nb_ctx *ctx, nb_tensor *x, const nb_pool_opts *opts)
 {
-    return pool2d(ctx, NBI_OP_max_pool2d, x, opts);
+    return pool2d(ctx, &nbi_op_max_pool2d, x, opts);
 }
 
 nb_tensor *nb_avg_pool2d(nb_ctx *ctx, nb_tensor *x, const nb_pool_opts *opts)
 {
-    return pool2d(ctx, NBI_OP_avg_pool2d, x, opts);
+    return pool2d(ctx, &nbi_op_avg_pool2d, x, opts);
 }
 
 /* ---- global_avg_pool2d: [N, C, H, W] -> [N, C] ------------------------- */
@@ -463,7 +463,7 @@ nb_tensor *nb_global_avg_pool2d(nb_ctx *ctx, nb_tensor *x)
         return NULL;
     NBI_CALL(x->dtype, gap_fwd, y->numel, x->shape[2] * x->shape[3], x->data, y->data);
     if (nbi_needs_grad(ctx, 1, &x) &&
-        !nbi_record(ctx, NBI_OP_global_avg_pool2d, sizeof(nbi_node), y, 1, &x))
+        !nbi_record(ctx, &nbi_op_global_avg_pool2d, sizeof(nbi_node), y, 1, &x))
         return NULL;
     return y;
 }

@@ -107,7 +107,7 @@ static nb_tensor *view(nb_ctx *ctx, nb_tensor *x, int ndim, const int64_t *shape
     if (!y)
         return NULL;
     if (nbi_needs_grad(ctx, 1, &x) &&
-        !nbi_record(ctx, NBI_OP_reshape, sizeof(nbi_node), y, 1, &x))
+        !nbi_record(ctx, &nbi_op_reshape, sizeof(nbi_node), y, 1, &x))
         return NULL;
     return y;
 }
@@ -203,7 +203,7 @@ nb_tensor *nb_concat(nb_ctx *ctx, int n, nb_tensor *const *xs, int dim)
         off += inner;
     }
     if (nbi_needs_grad(ctx, n, xs)) {
-        concat_node *node = nbi_record(ctx, NBI_OP_concat, sizeof *node, y, n, xs);
+        concat_node *node = nbi_record(ctx, &nbi_op_concat, sizeof *node, y, n, xs);
         if (!node)
             return NULL;
         node->dim = d;

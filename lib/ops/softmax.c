@@ -78,9 +78,9 @@ typedef struct softmax_node {
     int64_t outer, len, inner;
 } softmax_node;
 
-static nb_tensor *softmax(nb_ctx *ctx, int op, nb_tensor *x, int dim)
+static nb_tensor *softmax(nb_ctx *ctx, const nbi_op *op, nb_tensor *x, int dim)
 {
-    const char *name = nbi_ops[op]->name;
+    const char *name = op->name;
     if (!nbi_check_inputs(ctx, name, 1, &x))
         return NULL;
     /* A scalar counts as one dimension of size 1, as in PyTorch. */
@@ -100,7 +100,7 @@ static nb_tensor *softmax(nb_ctx *ctx, int op, nb_tensor *x, int dim)
     nb_tensor *y = nbi_step_tensor(ctx, x->dtype, x->ndim, x->shape);
     if (!y)
         return NULL;
-    bool take_log = op == NBI_OP_log_softmax;
+    bool take_log = op == &nbi_op_log_softmax;
     NBI_CALL(x->dtype, softmax_fwd, take_log, x->data, y->data, outer, len, inner);
     if (nbi_needs_grad(ctx, 1, &x)) {
         softmax_node *n = nbi_record(ctx, op, sizeof *n, y, 1, &x);
@@ -121,7 +121,7 @@ static int softmax_backward(nb_ctx *ctx, nbi_node *node)
     void *dx = nbi_grad(ctx, x);
     if (!dx)
         return ctx->status;
-    NBI_CALL(x->dtype, softmax_bwd, node->op == NBI_OP_log_softmax, y->data, y->grad->data, dx,
+    NBI_CALL(x->dtype, softmax_bwd, node->op == &nbi_op_log_softmax, y->data, y->grad->data, dx,
              n->outer, n->len, n->inner);
     return NB_OK;
 }
@@ -131,12 +131,12 @@ const nbi_op nbi_op_log_softmax = {"log_softmax", softmax_backward};
 
 nb_tensor *nb_softmax(nb_ctx *ctx, nb_tensor *x, int dim)
 {
-    return softmax(ctx, NBI_OP_softmax, x, dim);
+    return softmax(ctx, &nbi_op_softmax, x, dim);
 }
 
 nb_tensor *nb_log_softmax(nb_ctx *ctx, nb_tensor *x, int dim)
 {
-    return softmax(ctx, NBI_OP_log_softmax, x, dim);
+    return softmax(ctx, &nbi_op_log_softmax, x, dim);
 }
 
 #endif
