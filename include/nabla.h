@@ -458,6 +458,17 @@ int nb_png_write(nb_ctx *ctx, const char *path, const nb_tensor *img);
 nb_tensor *nb_image_resize(nb_ctx *ctx, const nb_tensor *img, int64_t h,
                            int64_t w);
 
+/* ---- files ---------------------------------------------------------------
+ * What the library writes (weights, checkpoints, images) is written
+ * atomically: to a temporary beside the destination ("<path>.tmp.<pid>.<n>",
+ * never another writer's), flushed to disk, then renamed into place, so a
+ * reader never sees half a file and a crash leaves the old one. */
+
+/* Writes size bytes of data to path in that way.  NB_ERR_IO with the path
+ * and the reason ("runs/x/metrics.csv: cannot write: No space left on
+ * device"); the temporary is removed on every failure. */
+int nb_file_write(nb_ctx *ctx, const char *path, const void *data, size_t size);
+
 /* ---- finite-difference gradient check ----------------------------------
  * Compares backward's gradients with central differences
  * n = (f(x + eps) - f(x - eps)) / (2 eps), element by element.  An element

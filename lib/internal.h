@@ -8,6 +8,7 @@
 #include "nabla.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #define NBI_ALIGN 64
@@ -17,6 +18,18 @@
 #else
 #define NBI_PRINTF(f, a)
 #endif
+
+/* ---- message text (text.c) ----------------------------------------------
+ * Each writes into buf (always terminated, cut to fit) and returns buf. */
+
+/* "[6, 1, 3, 3]", ending "...]" when cut. */
+char *nbi_dims_str(int ndim, const int64_t *d, char *buf, size_t size);
+/* "3" for a pair of equal sizes, "[3, 5]" otherwise. */
+char *nbi_pair_str(const int *v, char *buf, size_t size);
+/* s in double quotes, on one line: quotes and backslashes escaped, control
+ * characters as JSON writes them (\u000a), long strings cut with "..."
+ * (never inside a UTF-8 sequence).  buf: at least 8 bytes. */
+char *nbi_quote(const char *s, char *buf, size_t size);
 
 /* ---- arena: a bump allocator rewound as a whole ------------------------ */
 
@@ -230,6 +243,29 @@ static inline void nbi_inside_range(int64_t n, int64_t k, int64_t s, int64_t p, 
     if (*hi < *lo)
         *hi = *lo;
 }
+
+/* ---- whole files (io/file.c) ---------------------------------------------
+ * Messages name the path: "<path>: cannot open: <why>". */
+
+enum { NBI_FILE_REGULAR = 1u << 0 }; /* refuse pipes, devices, directories */
+
+/* Reads the whole file into *data (from the context's allocator, *len
+ * bytes), or fails with NB_ERR_FORMAT when it holds more than max bytes. */
+int nbi_file_read(nb_ctx *ctx, const char *path, size_t max, unsigned flags, char **data,
+                  size_t *len);
+
+/* Writing a file atomically: write to a->f, then commit (err: an errno the
+ * writer met, or 0), which flushes it to disk and renames it into place,
+ * or abort.  Either way the temporary is gone afterwards. */
+typedef struct nbi_atomic {
+    FILE *f;
+    char *tmp;        /* "<path>.tmp.<pid>.<n>", opened O_EXCL */
+    const char *path;
+} nbi_atomic;
+
+int nbi_atomic_open(nb_ctx *ctx, nbi_atomic *a, const char *path);
+int nbi_atomic_commit(nb_ctx *ctx, nbi_atomic *a, int err);
+void nbi_atomic_abort(nb_ctx *ctx, nbi_atomic *a);
 
 /* ---- BLAS (blas.c) --------------------------------------------------------
  * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers. */

@@ -262,16 +262,7 @@ bool nb_same_shape(const nb_tensor *a, const nb_tensor *b)
 
 char *nb_shape_str(const nb_tensor *t, char *buf, size_t size)
 {
-    size_t len = 0;
-    if (size == 0)
-        return buf;
-    buf[0] = '\0';
-    len += (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < t->ndim && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%" PRId64, i ? ", " : "", t->shape[i]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
-    return buf;
+    return nbi_dims_str(t->ndim, t->shape, buf, size);
 }
 
 void nb_requires_grad(nb_tensor *t, bool on)

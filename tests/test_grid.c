@@ -1,7 +1,7 @@
 /* test_grid.c - tools/grid.c, the tile pictures of `nabla visualize` and
  * `nabla ascend`: sizes, where each tile lands, its own min..max scaling,
  * the border, nearest-neighbour magnifying and the size limit. */
-#include "harness.h"
+#include "testutil.h"
 
 #include <string.h>
 

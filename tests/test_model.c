@@ -285,7 +285,7 @@ static const struct {
     {"trailing-text.json",
      ":1:46: invalid JSON: text after the end"},
     {"type-control-char.json",
-     ": layers[0]: unknown type \"relu\\x0a\" (did you mean \"relu\"?)"},
+     ": layers[0]: unknown type \"relu\\u000a\" (did you mean \"relu\"?)"},
     {"type-not-string.json",
      ": layers[0].type: expected a string, got 3"},
     {"unknown-key.json",
@@ -381,7 +381,7 @@ START_TEST(test_messages_are_one_line)
     nb_ctx *ctx = nb_ctx_new();
     const char *json = "{\"input\": [4], \"layers\": [{\"type\": \"relu\", \"a\\nb\": 1}]}";
     ck_assert_ptr_null(nb_model_parse(ctx, json, strlen(json), "t.json", NB_F32));
-    ck_assert_str_eq(nb_errmsg(ctx), "t.json: layers[0] (relu \"0\"): unknown field \"a\\x0ab\"");
+    ck_assert_str_eq(nb_errmsg(ctx), "t.json: layers[0] (relu \"0\"): unknown field \"a\\u000ab\"");
     /* A very long key is cut. */
     char big[600];
     snprintf(big, sizeof big, "{\"input\": [4], \"%0400d\": 1}", 0);

@@ -1,7 +1,7 @@
 /* test_plot.c - the training-curve plots of tools/plot.c: the canvas, lines,
  * markers, text, nice ticks and their labels, the two-panel layout on odd
  * data, and the PNG it writes. */
-#include "harness.h"
+#include "testutil.h"
 
 #include <stdlib.h>
 #include <string.h>

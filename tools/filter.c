@@ -4,7 +4,7 @@
  */
 #include "filter.h"
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>

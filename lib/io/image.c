@@ -7,14 +7,11 @@
 #include "io/image.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Images larger than this are refused before anything is allocated. */
 #define MAX_PIXELS ((uint64_t)1 << 28)
@@ -23,7 +20,7 @@
  * before the rows are allocated. */
 #define MAX_DEFLATE_RATIO 1032
 /* Larger files are not read into memory. */
-#define MAX_FILE_BYTES ((uint64_t)1 << 31)
+#define MAX_FILE_BYTES ((size_t)1 << 31)
 
 /* What libpng's callbacks share with the code that called libpng. */
 typedef struct png_io {
@@ -240,49 +237,16 @@ nb_tensor *nbi_png_read_mem(nb_ctx *ctx, const void *buf, size_t len, const char
     return t;
 }
 
-/* Reads a whole file into memory from the context's allocator. */
-static uint8_t *read_file(nb_ctx *ctx, const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nbi_fail_null(ctx, NB_ERR_IO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return nbi_fail_null(ctx, NB_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
-        fclose(f);
-        return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: too large for a PNG (%lld bytes)", path,
-                             (long long)st.st_size);
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *buf = nbi_alloc(ctx, n);
-    if (!buf) {
-        fclose(f);
-        return NULL;
-    }
-    size_t got = fread(buf, 1, n, f);
-    int err = ferror(f) ? errno : 0;
-    fclose(f);
-    if (got != n) {
-        nbi_free(ctx, buf);
-        return nbi_fail_null(ctx, NB_ERR_IO, "%s: read error: %s", path,
-                             err ? strerror(err) : "the file shrank while being read");
-    }
-    *len = n;
-    return buf;
-}
 
 nb_tensor *nb_png_read(nb_ctx *ctx, const char *path, nb_dtype dtype, bool gray)
 {
     if (!path)
         return nbi_fail_null(ctx, NB_ERR_ARG, "png_read: path is NULL");
-    size_t len = 0;
-    uint8_t *buf = read_file(ctx, path, &len);
-    if (!buf)
+    char *buf;
+    size_t len;
+    if (nbi_file_read(ctx, path, MAX_FILE_BYTES, NBI_FILE_REGULAR, &buf, &len) != NB_OK)
         return NULL;
-    nb_tensor *t = nbi_png_read_mem(ctx, buf, len, path, dtype, gray);
+    nb_tensor *t = nbi_png_read_mem(ctx, (const uint8_t *)buf, len, path, dtype, gray);
     nbi_free(ctx, buf);
     return t;
 }
@@ -298,28 +262,6 @@ static uint8_t to_u8(double v)
     return (uint8_t)(v * 255 + 0.5);
 }
 
-/* Opens a new file beside `path` (its name is left in tmp), with the mode
- * a new file gets from the umask. */
-static FILE *open_temp(const char *path, char *tmp, size_t size)
-{
-    for (int k = 0; k < 100; k++) {
-        snprintf(tmp, size, "%s.tmp%ld-%d", path, (long)getpid(), k);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        if (fd >= 0) {
-            FILE *f = fdopen(fd, "wb");
-            if (!f) {
-                int err = errno;
-                close(fd);
-                unlink(tmp);
-                errno = err;
-            }
-            return f;
-        }
-        if (errno != EEXIST)
-            return NULL;
-    }
-    return NULL;
-}
 
 /* Writes rows of h x w pixels of c channels from img's planes into png. */
 static void write_rows(png_structp png, const nb_tensor *img, int64_t c, int64_t h, int64_t w,
@@ -331,6 +273,34 @@ static void write_rows(png_structp png, const nb_tensor *img, int64_t c, int64_t
                 row[x * c + k] = to_u8(nb_get(img, (k * h + y) * w + x));
         png_write_row(png, row);
     }
+}
+
+/* Encodes img (c planes of h x w) into io->f; false after libpng or a
+ * write failed (io says which). */
+static bool encode(png_io *io, const nb_tensor *img, int64_t c, int64_t h, int64_t w,
+                   uint8_t *row)
+{
+    png_structp png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, io, io_error, io_warning,
+                                                io, io_alloc, io_free);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        io->nomem = true;
+        return false;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return false;
+    }
+    png_set_write_fn(png, io, io_write, io_flush);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8,
+                 c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    write_rows(png, img, c, h, w, row);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    return true;
 }
 
 int nb_png_write(nb_ctx *ctx, const char *path, const nb_tensor *img)
@@ -350,69 +320,21 @@ int nb_png_write(nb_ctx *ctx, const char *path, const nb_tensor *img)
     if (h > 1000000 || w > 1000000)
         return nbi_fail(ctx, NB_ERR_ARG, "png_write: %s: image of shape %s is too large for a PNG (at most 1000000 a side)",
                         path, nb_shape_str(img, shape, sizeof shape));
-
-    size_t tmpsize = strlen(path) + 32;
-    char *tmp = nbi_alloc(ctx, tmpsize);
     uint8_t *row = nbi_alloc(ctx, (size_t)(w * c));
-    if (!tmp || !row) {
-        nbi_free(ctx, tmp);
-        nbi_free(ctx, row);
+    if (!row)
         return NB_ERR_NOMEM;
-    }
-    FILE *f = open_temp(path, tmp, tmpsize);
-    if (!f) {
-        int rc = nbi_fail(ctx, NB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        nbi_free(ctx, tmp);
+    nbi_atomic a;
+    int rc = nbi_atomic_open(ctx, &a, path);
+    if (rc != NB_OK) {
         nbi_free(ctx, row);
         return rc;
     }
-    png_io io = {.ctx = ctx, .origin = path, .f = f};
-    png_structp png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &io, io_error, io_warning,
-                                                &io, io_alloc, io_free);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!info) {
-        png_destroy_write_struct(&png, NULL);
-        io.nomem = true;
-        goto fail;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        goto fail;
-    }
-    png_set_write_fn(png, &io, io_write, io_flush);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8,
-                 c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    write_rows(png, img, c, h, w, row);
-    png_write_end(png, info);
-    png_destroy_write_struct(&png, &info);
-
-    /* On disk before it takes the destination's name. */
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        io.write_errno = errno;
-        goto fail;
-    }
-    if (fclose(f) != 0) {
-        f = NULL;
-        io.write_errno = errno;
-        goto fail;
-    }
-    f = NULL;
-    if (rename(tmp, path) != 0) {
-        io.write_errno = errno;
-        goto fail;
-    }
-    nbi_free(ctx, tmp);
+    png_io io = {.ctx = ctx, .origin = path, .f = a.f};
+    bool ok = encode(&io, img, c, h, w, row);
     nbi_free(ctx, row);
-    return NB_OK;
-
-fail:
-    if (f)
-        fclose(f);
-    unlink(tmp);
-    nbi_free(ctx, tmp);
-    nbi_free(ctx, row);
+    if (ok)
+        return nbi_atomic_commit(ctx, &a, io.write_errno);
+    nbi_atomic_abort(ctx, &a);
     if (io.nomem)
         return nbi_fail(ctx, NB_ERR_NOMEM, "%s: out of memory encoding the PNG", path);
     if (io.write_errno)

@@ -16,11 +16,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* The reference implementation's limit on the header. */
 #define ST_MAX_HEADER 100000000u
+/* Files are read whole; above this they are taken for a mistake. */
+#define MAX_FILE_BYTES (SIZE_MAX / 4)
 /* Integers below 2^53 are exact in the double cJSON parses them into. */
 #define ST_MAX_INT 9007199254740992.0
 /* Room for a name quoted in a message. */
@@ -82,53 +82,6 @@ static void sb_put(sbuf *b, const char *fmt, ...)
     va_end(ap);
     if (k > 0)
         b->len += (size_t)k;
-}
-
-/* s in double quotes with control characters, quotes and backslashes
- * escaped, cut with "..." when long: names may hold anything, and
- * messages stay on one line. */
-static const char *quote(char *buf, size_t size, const char *s)
-{
-    size_t j = 0;
-    buf[j++] = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char tmp[8];
-        if (c == '"' || c == '\\')
-            snprintf(tmp, sizeof tmp, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            snprintf(tmp, sizeof tmp, "\\u%04x", c);
-        else
-            tmp[0] = (char)c, tmp[1] = '\0';
-        size_t k = strlen(tmp);
-        if (j + k + 5 > size) { /* keep room for ..." and the terminator */
-            while (j > 1 && ((unsigned char)buf[j - 1] & 0xC0) == 0x80)
-                j--; /* no half UTF-8 sequence before the dots */
-            if (j > 1 && ((unsigned char)buf[j - 1] & 0xC0) == 0xC0)
-                j--;
-            memcpy(buf + j, "...", 3);
-            j += 3;
-            break;
-        }
-        memcpy(buf + j, tmp, k);
-        j += k;
-    }
-    buf[j++] = '"';
-    buf[j] = '\0';
-    return buf;
-}
-
-/* "[6, 1, 3, 3]", cut with "...]" when long. */
-static const char *shape_str(char *buf, size_t size, int ndim, const int64_t *shape)
-{
-    sbuf b = {buf, size, 0};
-    sb_put(&b, "[");
-    for (int i = 0; i < ndim && b.len < size; i++)
-        sb_put(&b, "%s%" PRId64, i ? ", " : "", shape[i]);
-    sb_put(&b, "]");
-    if (b.len >= size)
-        memcpy(buf + size - 5, "...]", 5);
-    return buf;
 }
 
 static uint64_t get_le(const unsigned char *p, unsigned size)
@@ -306,7 +259,7 @@ static int parse_metadata(nb_safetensors *f, const cJSON *item)
     int n = 0;
     for (const cJSON *c = item->child; c; c = c->next, n++)
         if (!cJSON_IsString(c))
-            return bad(f, "__metadata__: %s is not a string", quote(q, sizeof q, c->string));
+            return bad(f, "__metadata__: %s is not a string", nbi_quote(c->string, q, sizeof q));
     f->meta = nbi_alloc(f->ctx, (size_t)(2 * n + 1) * sizeof *f->meta);
     if (!f->meta)
         return NB_ERR_NOMEM;
@@ -340,9 +293,9 @@ static int parse_entry(nb_safetensors *f, const cJSON *item, st_entry *e,
     if (!name[0])
         return bad(f, "a tensor has an empty name");
     if (strlen(name) >= sizeof e->name)
-        return bad(f, "tensor name %s is longer than %zu bytes", quote(q, sizeof q, name),
+        return bad(f, "tensor name %s is longer than %zu bytes", nbi_quote(name, q, sizeof q),
                    sizeof e->name - 1);
-    quote(q, sizeof q, name);
+    nbi_quote(name, q, sizeof q);
     if (!cJSON_IsObject(item))
         return bad(f, "%s is not an object with dtype, shape and data_offsets", q);
 
@@ -368,7 +321,7 @@ static int parse_entry(nb_safetensors *f, const cJSON *item, st_entry *e,
             e->dtype = i;
     if (e->dtype < 0)
         return bad(f, "%s: unsupported dtype %s (nabla reads F16, BF16, F32, F64, I8, U8, "
-                   "I16, I32, I64 and BOOL)", q, quote(q2, sizeof q2, dt->valuestring));
+                   "I16, I32, I64 and BOOL)", q, nbi_quote(dt->valuestring, q2, sizeof q2));
 
     if (!cJSON_IsArray(sh))
         return bad(f, "%s: shape is not a list", q);
@@ -411,7 +364,7 @@ static int parse_entry(nb_safetensors *f, const cJSON *item, st_entry *e,
         else
             snprintf(bytes, sizeof bytes, "%" PRIu64 " bytes", e->numel * size);
         return bad(f, "%s: data_offsets [%" PRIu64 ", %" PRIu64 "] do not match shape %s of %s (%s)",
-                   q, b, end, shape_str(s, sizeof s, e->ndim, e->shape), st_dtypes[e->dtype].name,
+                   q, b, end, nbi_dims_str(e->ndim, e->shape, s, sizeof s), st_dtypes[e->dtype].name,
                    bytes);
     }
     e->begin = b;
@@ -483,7 +436,7 @@ static int parse_root(nb_safetensors *f, const cJSON *root)
     for (int i = 1; i < f->n; i++)
         if (!strcmp(f->byname[i - 1]->name, f->byname[i]->name)) {
             char q[QBUF];
-            return bad(f, "duplicate tensor name %s", quote(q, sizeof q, f->byname[i]->name));
+            return bad(f, "duplicate tensor name %s", nbi_quote(f->byname[i]->name, q, sizeof q));
         }
     /* The format wants the entries to tile the data; overlapping ranges
      * would alias two tensors. */
@@ -494,8 +447,8 @@ static int parse_root(nb_safetensors *f, const cJSON *root)
         if (last && e->begin < last->end) {
             char qa[QBUF], qb[QBUF];
             return bad(f, "%s [%" PRIu64 ", %" PRIu64 "] and %s [%" PRIu64 ", %" PRIu64 "] overlap",
-                       quote(qa, sizeof qa, last->name), last->begin, last->end,
-                       quote(qb, sizeof qb, e->name), e->begin, e->end);
+                       nbi_quote(last->name, qa, sizeof qa), last->begin, last->end,
+                       nbi_quote(e->name, qb, sizeof qb), e->begin, e->end);
         }
         if (!last || e->end > last->end)
             last = e;
@@ -598,63 +551,16 @@ nb_safetensors *nbi_safetensors_parse(nb_ctx *ctx, const void *buf, size_t len,
     return parse_owned(ctx, copy, len, origin ? origin : "<memory>");
 }
 
-/* Reads fp to its end into a buffer from nbi_alloc. */
-static int read_all(nb_ctx *ctx, FILE *fp, const char *path, unsigned char **out, size_t *outlen)
-{
-    size_t cap = (size_t)1 << 16, len = 0;
-    struct stat st;
-    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0
-        && (uintmax_t)st.st_size < SIZE_MAX)
-        cap = (size_t)st.st_size + 1; /* + 1 to see the end without growing */
-    unsigned char *buf = nbi_alloc(ctx, cap);
-    if (!buf)
-        return NB_ERR_NOMEM;
-    for (;;) {
-        if (len == cap) {
-            if (cap > SIZE_MAX / 2) {
-                nbi_free(ctx, buf);
-                return nbi_fail(ctx, NB_ERR_NOMEM, "%s: file too large", path);
-            }
-            unsigned char *bigger = nbi_alloc(ctx, cap * 2);
-            if (!bigger) {
-                nbi_free(ctx, buf);
-                return NB_ERR_NOMEM;
-            }
-            memcpy(bigger, buf, len);
-            nbi_free(ctx, buf);
-            buf = bigger;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, fp);
-        len += got;
-        if (got == 0) {
-            if (ferror(fp)) {
-                int err = errno;
-                nbi_free(ctx, buf);
-                return nbi_fail(ctx, NB_ERR_IO, "%s: cannot read: %s", path, strerror(err));
-            }
-            break;
-        }
-    }
-    *out = buf;
-    *outlen = len;
-    return NB_OK;
-}
 
 nb_safetensors *nb_safetensors_open(nb_ctx *ctx, const char *path)
 {
     if (!path)
         return nbi_fail_null(ctx, NB_ERR_ARG, "safetensors_open: path is NULL");
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return nbi_fail_null(ctx, NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    int rc = read_all(ctx, fp, path, &buf, &len);
-    fclose(fp);
-    if (rc != NB_OK)
+    char *buf;
+    size_t len;
+    if (nbi_file_read(ctx, path, MAX_FILE_BYTES, 0, &buf, &len) != NB_OK)
         return NULL;
-    return parse_owned(ctx, buf, len, path);
+    return parse_owned(ctx, (unsigned char *)buf, len, path);
 }
 
 void nb_safetensors_close(nb_safetensors *f)
@@ -705,12 +611,12 @@ static bool fits_tensor(nb_ctx *ctx, const nb_safetensors *f, const st_entry *e)
     char q[QBUF], s[96];
     if (e->ndim > NB_MAX_DIMS) {
         nbi_fail(ctx, NB_ERR_FORMAT, "%s: %s has %d dimensions (nabla tensors have at most %d)",
-                 f->origin, quote(q, sizeof q, e->name), e->ndim, NB_MAX_DIMS);
+                 f->origin, nbi_quote(e->name, q, sizeof q), e->ndim, NB_MAX_DIMS);
         return false;
     }
     if (e->numel == 0) {
         nbi_fail(ctx, NB_ERR_FORMAT, "%s: %s has shape %s: nabla tensors cannot have a dimension of size 0",
-                 f->origin, quote(q, sizeof q, e->name), shape_str(s, sizeof s, e->ndim, e->shape));
+                 f->origin, nbi_quote(e->name, q, sizeof q), nbi_dims_str(e->ndim, e->shape, s, sizeof s));
         return false;
     }
     return true;
@@ -727,7 +633,7 @@ nb_tensor *nb_safetensors_get(nb_ctx *ctx, nb_safetensors *f, const char *name,
     int i = nb_safetensors_find(f, name);
     if (i < 0)
         return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: no tensor named %s", f->origin,
-                             quote(q, sizeof q, name));
+                             nbi_quote(name, q, sizeof q));
     const st_entry *e = &f->entries[i];
     if (!fits_tensor(ctx, f, e))
         return NULL;
@@ -821,7 +727,7 @@ int nb_safetensors_read(nb_ctx *ctx, nb_safetensors *f, int n,
     report r = {.len = 0};
     for (int i = 0; i < n; i++)
         if (nb_safetensors_find(f, tensors[i]->name) < 0)
-            rp_item(&r, "missing ", ", ", quote(q, sizeof q, tensors[i]->name));
+            rp_item(&r, "missing ", ", ", nbi_quote(tensors[i]->name, q, sizeof q));
     rp_end(&r, "missing tensors", "");
     /* PyTorch's batch-norm step counter is no weight: never unexpected. */
     for (int j = 0; strict && j < f->n; j++) {
@@ -832,7 +738,7 @@ int nb_safetensors_read(nb_ctx *ctx, nb_safetensors *f, int n,
         while (i < n && strcmp(tensors[i]->name, name))
             i++;
         if (i == n)
-            rp_item(&r, "unexpected ", ", ", quote(q, sizeof q, name));
+            rp_item(&r, "unexpected ", ", ", nbi_quote(name, q, sizeof q));
     }
     rp_end(&r, "unexpected tensors", "");
     for (int i = 0; i < n; i++) {
@@ -842,7 +748,7 @@ int nb_safetensors_read(nb_ctx *ctx, nb_safetensors *f, int n,
         const st_entry *e = &f->entries[j];
         char text[300], a[96], b[96];
         snprintf(text, sizeof text, "%s has shape %s in the file but the model expects %s",
-                 quote(q, sizeof q, e->name), shape_str(a, sizeof a, e->ndim, e->shape),
+                 nbi_quote(e->name, q, sizeof q), nbi_dims_str(e->ndim, e->shape, a, sizeof a),
                  nb_shape_str(tensors[i], b, sizeof b));
         rp_item(&r, "", "; ", text);
     }
@@ -929,26 +835,17 @@ static bool write_data(FILE *fp, const nb_tensor *t)
     return true;
 }
 
-/* Writes the file at tmp; false with errno set on failure. */
-static bool write_file(const char *tmp, const char *header, size_t hlen, int n,
+/* Writes the header and the tensors' data to fp; false with errno set on
+ * failure. */
+static bool write_file(FILE *fp, const char *header, size_t hlen, int n,
                        nb_tensor *const *tensors)
 {
     errno = 0;
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp)
-        return false;
     unsigned char len8[8];
     put_le(len8, hlen, 8);
     bool ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(header, 1, hlen, fp) == hlen;
     for (int i = 0; ok && i < n; i++)
         ok = write_data(fp, tensors[i]);
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    int err = errno;
-    if (fclose(fp) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
-    errno = err;
     return ok;
 }
 
@@ -983,11 +880,11 @@ int nb_safetensors_save_meta(nb_ctx *ctx, const char *path, int n, nb_tensor *co
                             path, i);
         if (bad_utf8((const unsigned char *)t->name, strlen(t->name)) >= 0)
             return nbi_fail(ctx, NB_ERR_ARG, "%s: tensor %d: name %s is not valid UTF-8", path, i,
-                            quote(q, sizeof q, t->name));
+                            nbi_quote(t->name, q, sizeof q));
         for (int j = 0; j < i; j++)
             if (!strcmp(tensors[j]->name, t->name))
                 return nbi_fail(ctx, NB_ERR_ARG, "%s: tensors %d and %d are both named %s", path,
-                                j, i, quote(q, sizeof q, t->name));
+                                j, i, nbi_quote(t->name, q, sizeof q));
     }
 
     /* Measure, then write; pad with spaces to 8 bytes as the reference
@@ -1003,20 +900,12 @@ int nb_safetensors_save_meta(nb_ctx *ctx, const char *path, int n, nb_tensor *co
     write_header(&hb, n, tensors, nmeta, keys, values);
     memset(hb.p + hb.len, ' ', hlen - hb.len);
 
-    size_t tlen = strlen(path) + 32;
-    char *tmp = nbi_alloc(ctx, tlen);
-    if (!tmp) {
-        nbi_free(ctx, hb.p);
-        return NB_ERR_NOMEM;
+    nbi_atomic a;
+    int rc = nbi_atomic_open(ctx, &a, path);
+    if (rc == NB_OK) {
+        bool ok = write_file(a.f, hb.p, hlen, n, tensors);
+        rc = nbi_atomic_commit(ctx, &a, ok ? 0 : errno ? errno : EIO);
     }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    int rc = NB_OK;
-    if (!write_file(tmp, hb.p, hlen, n, tensors) || rename(tmp, path) != 0) {
-        int err = errno ? errno : EIO;
-        remove(tmp);
-        rc = nbi_fail(ctx, NB_ERR_IO, "%s: cannot write: %s", path, strerror(err));
-    }
-    nbi_free(ctx, tmp);
     nbi_free(ctx, hb.p);
     return rc;
 }

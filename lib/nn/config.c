@@ -4,7 +4,7 @@
  */
 #include "internal.h"
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <math.h>
 
 /* Reads the field `key` of `obj` as a number in [lo, hi] (integral if

@@ -16,12 +16,7 @@ const char *const nbi_slot_names[NBI_NSLOTS] = {"weight", "bias", "running_mean"
 
 char *nbi_shape_fmt(const nbi_shape *s, char *buf, size_t size)
 {
-    size_t len = (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < s->ndim && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%" PRId64, i ? ", " : "", s->d[i]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
-    return buf;
+    return nbi_dims_str(s->ndim, s->d, buf, size);
 }
 
 /* Writes the reason into why; returns -1 for `return why_(...)`. */

@@ -16,7 +16,7 @@
  */
 #include "model.h"
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -99,27 +99,6 @@ NBI_PRINTF(3, 4) static int fail(loader *ld, const char *place, const char *fmt,
     return nbi_fail(ld->ctx, NB_ERR_FORMAT, "%s: %s: %s", ld->origin, place, why);
 }
 
-/* A string from the file, quoted for a one-line message: control
- * characters and quotes escaped, long strings cut. */
-static const char *quote(char *buf, size_t size, const char *s)
-{
-    /* Room after the loop for an escape, "...", the quote and the end. */
-    size_t n = 0, limit = size > 12 ? size - 10 : 0;
-    buf[n++] = '"';
-    for (; *s && n < limit; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            n += (size_t)snprintf(buf + n, size - n, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
-        else
-            buf[n++] = (char)c;
-    }
-    if (*s)
-        n += (size_t)snprintf(buf + n, size - n, "...");
-    snprintf(buf + n, size - n, "\"");
-    return buf;
-}
 
 static const char *num_fmt(char *buf, size_t size, double d)
 {
@@ -133,7 +112,7 @@ static const char *describe(char *buf, size_t size, const cJSON *v)
     if (cJSON_IsNumber(v))
         return num_fmt(buf, size, v->valuedouble);
     if (cJSON_IsString(v))
-        return quote(buf, size, v->valuestring);
+        return nbi_quote(v->valuestring, buf, size);
     if (cJSON_IsBool(v))
         return cJSON_IsTrue(v) ? "true" : "false";
     if (cJSON_IsNull(v))
@@ -208,7 +187,7 @@ static const char *layer_place(const loader *ld, const nbi_layer *l, char *buf, 
         snprintf(buf, size, "%s[%d] (%s)", ld->list, l->index, l->kind->type);
     else
         snprintf(buf, size, "%s[%d] (%s %s)", ld->list, l->index, l->kind->type,
-                 quote(q, sizeof q, l->name));
+                 nbi_quote(l->name, q, sizeof q));
     return buf;
 }
 
@@ -373,12 +352,12 @@ static int check_name(loader *ld, const char *place, const char *name, size_t ma
     if (n == 0)
         return fail(ld, place, "must not be empty");
     if (n > max)
-        return fail(ld, place, "%s is longer than %zu characters", quote(q, sizeof q, name), max);
+        return fail(ld, place, "%s is longer than %zu characters", nbi_quote(name, q, sizeof q), max);
     for (const char *s = name; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
               *s == '_' || *s == '-'))
             return fail(ld, place, "%s may hold only letters, digits, '_' and '-'",
-                        quote(q, sizeof q, name));
+                        nbi_quote(name, q, sizeof q));
     return NB_OK;
 }
 
@@ -397,7 +376,7 @@ static int read_type(loader *ld, nbi_layer *l, const cJSON *item)
         suggest sg = {t->valuestring, NULL, 3};
         for (const nbi_layer_kind *k = nbi_layer_kinds; k->type; k++)
             offer(&sg, k->type);
-        return fail(ld, place, "unknown type %s%s", quote(g, sizeof g, t->valuestring),
+        return fail(ld, place, "unknown type %s%s", nbi_quote(t->valuestring, g, sizeof g),
                     did_you_mean(s, sizeof s, &sg));
     }
     return NB_OK;
@@ -472,7 +451,7 @@ static int read_activation(loader *ld, nbi_layer *l, const cJSON *v)
         for (k = nbi_layer_kinds; k->type; k++)
             if (k->flags & NBI_ACTIVATION)
                 offer(&sg, k->type);
-        return fail(ld, place, "unknown activation %s%s", quote(g, sizeof g, v->valuestring),
+        return fail(ld, place, "unknown activation %s%s", nbi_quote(v->valuestring, g, sizeof g),
                     did_you_mean(s, sizeof s, &sg));
     }
     l->act = k;
@@ -528,11 +507,11 @@ static int read_layer(loader *ld, nbi_layer *l, const cJSON *item)
             for (int i = 0; i < 4; i++)
                 if ((i != 2 || ld->graph) && (i != 3 || (k->flags & NBI_TAKES_ACT)))
                     offer(&sg, common[i]);
-            return fail(ld, place, "unknown field %s%s", quote(g, sizeof g, key),
+            return fail(ld, place, "unknown field %s%s", nbi_quote(key, g, sizeof g),
                         did_you_mean(s, sizeof s, &sg));
         }
         if (seen[f])
-            return fail(ld, place, "field %s appears twice", quote(g, sizeof g, key));
+            return fail(ld, place, "field %s appears twice", nbi_quote(key, g, sizeof g));
         seen[f] = true;
         if (f < MAX_FIELDS) {
             char fp[160];
@@ -611,7 +590,7 @@ static int check_names(loader *ld, nbi_layer *layers, int n, name_table *t)
             snprintf(idx, sizeof idx, "%d", i);
             bool positional = !ld->graph && strcmp(layers[i].name, idx) == 0;
             return fail(ld, layer_place(ld, &layers[i], place, sizeof place),
-                        "duplicate name %s (also %s[%d]'s)%s", quote(q, sizeof q, layers[i].name),
+                        "duplicate name %s (also %s[%d]'s)%s", nbi_quote(layers[i].name, q, sizeof q),
                         ld->list, j, positional ? "; an unnamed layer is named by its position" : "");
         }
         size_t h = hash(layers[i].name) & t->mask;
@@ -637,7 +616,7 @@ static int resolve_inputs(loader *ld, nbi_layer *layers, int n, const name_table
             if (j < 0) {
                 char place[160], q[80];
                 return fail(ld, layer_place(ld, l, place, sizeof place), "input %s is not a node",
-                            quote(q, sizeof q, l->in_names[k]));
+                            nbi_quote(l->in_names[k], q, sizeof q));
             }
             l->in[k] = j;
             l->in_names[k] = layers[j].name;
@@ -832,7 +811,7 @@ static int read_loss(loader *ld, const cJSON *v)
         if (strcmp(c->string, "type") != 0) {
             suggest sg = {c->string, NULL, 3};
             offer(&sg, "type");
-            return fail(ld, "loss", "unknown field %s%s", quote(g, sizeof g, c->string),
+            return fail(ld, "loss", "unknown field %s%s", nbi_quote(c->string, g, sizeof g),
                         did_you_mean(s, sizeof s, &sg));
         }
         if (t)
@@ -852,7 +831,7 @@ static int read_loss(loader *ld, const cJSON *v)
         offer(&sg, loss_names[i]);
     }
     return fail(ld, "loss", "unknown type %s%s; use cross_entropy, mse or hinge",
-                quote(g, sizeof g, t->valuestring), did_you_mean(s, sizeof s, &sg));
+                nbi_quote(t->valuestring, g, sizeof g), did_you_mean(s, sizeof s, &sg));
 }
 
 /* The loss must fit the output of one example. */
@@ -862,7 +841,7 @@ static int check_loss(loader *ld)
     const nbi_layer *out = &m->layers[m->output];
     char s[96], q[80];
     nbi_shape_fmt(&out->out, s, sizeof s);
-    quote(q, sizeof q, out->name);
+    nbi_quote(out->name, q, sizeof q);
     if (m->loss == NB_LOSS_CROSS_ENTROPY && (out->out.ndim != 1 || out->out.d[0] < 2))
         return fail(ld, "loss", "cross_entropy needs [C] class scores per example with C >= 2, "
                     "but the output (%s) is %s", q, s);
@@ -950,7 +929,7 @@ static int connect(loader *ld, const cJSON *output)
     }
     int out = name_find(&t, m->layers, output->valuestring);
     if (out < 0) {
-        rc = fail(ld, "output", "%s is not a node", quote(g, sizeof g, output->valuestring));
+        rc = fail(ld, "output", "%s is not a node", nbi_quote(output->valuestring, g, sizeof g));
         goto done;
     }
     /* Lay the nodes out in their order; inputs follow them. */
@@ -1019,7 +998,7 @@ static int read_model(loader *ld, const cJSON *root)
             for (k = 0; k < NKEYS; k++)
                 offer(&sg, top_keys[k]);
             return nbi_fail(ld->ctx, NB_ERR_FORMAT, "%s: unknown key %s%s", ld->origin,
-                            quote(g, sizeof g, v->string), did_you_mean(s, sizeof s, &sg));
+                            nbi_quote(v->string, g, sizeof g), did_you_mean(s, sizeof s, &sg));
         }
         if (key[k])
             return fail(ld, top_keys[k], "appears twice");
@@ -1035,7 +1014,7 @@ static int read_model(loader *ld, const cJSON *root)
         for (const char *c = name; *c; c++)
             if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '"')
                 return fail(ld, "name", "%s holds a control character or a quote",
-                            quote(g, sizeof g, name));
+                            nbi_quote(name, g, sizeof g));
         if (!(m->name = mem_strdup(m, name)))
             return NB_ERR_NOMEM;
     }
@@ -1152,48 +1131,12 @@ nb_model *nb_model_load(nb_ctx *ctx, const char *path, nb_dtype dtype)
         return NULL;
     if (!path)
         return nbi_fail_null(ctx, NB_ERR_ARG, "model: path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nbi_fail_null(ctx, NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    /* Read in growing pieces: the file may be a pipe. */
-    size_t cap = 0, len = 0;
-    char *buf = NULL;
-    nb_model *m = NULL;
-    for (;;) {
-        if (len == cap) {
-            if (cap > MAX_FILE_BYTES) {
-                nbi_fail(ctx, NB_ERR_FORMAT, "%s: the file is larger than %zu MB", path,
-                         MAX_FILE_BYTES >> 20);
-                goto done;
-            }
-            size_t ncap = cap ? 2 * cap : 65536;
-            char *nbuf = nbi_alloc(ctx, ncap);
-            if (!nbuf)
-                goto done;
-            if (len)
-                memcpy(nbuf, buf, len);
-            nbi_free(ctx, buf);
-            buf = nbuf;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                nbi_fail(ctx, NB_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-                goto done;
-            }
-            break;
-        }
-    }
-    if (len > MAX_FILE_BYTES) {
-        nbi_fail(ctx, NB_ERR_FORMAT, "%s: the file is larger than %zu MB", path,
-                 MAX_FILE_BYTES >> 20);
-        goto done;
-    }
-    m = nb_model_parse(ctx, buf, len, path, dtype);
-done:
-    fclose(f);
+    char *buf;
+    size_t len;
+    /* Not only regular files: a model may come through a pipe. */
+    if (nbi_file_read(ctx, path, MAX_FILE_BYTES, 0, &buf, &len) != NB_OK)
+        return NULL;
+    nb_model *m = nb_model_parse(ctx, buf, len, path, dtype);
     nbi_free(ctx, buf);
     return m;
 }

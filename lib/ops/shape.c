@@ -39,17 +39,6 @@ static void K(concat_bwd)(int64_t outer, int64_t row, int64_t off, int64_t inner
 #undef T
 #undef K
 
-/* Writes sizes as "[2, -1, 3]" into buf, for messages about shapes that
- * are not (yet) a tensor's. */
-static char *sizes_str(int ndim, const int64_t *sizes, char *buf, size_t size)
-{
-    size_t len = (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < ndim && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%" PRId64, i ? ", " : "", sizes[i]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
-    return buf;
-}
 
 /* ---- reshape and flatten ------------------------------------------------ */
 
@@ -77,12 +66,12 @@ static bool resolve_shape(nb_ctx *ctx, const char *op, const nb_tensor *x, int n
         }
         if (want[d] == -1) {
             nbi_fail(ctx, NB_ERR_ARG, "%s: only one size may be -1 in %s", op,
-                     sizes_str(ndim, want, ws, sizeof ws));
+                     nbi_dims_str(ndim, want, ws, sizeof ws));
             return false;
         }
         if (want[d] < 1) {
             nbi_fail(ctx, NB_ERR_ARG, "%s: size %" PRId64 " in %s is neither positive nor -1",
-                     op, want[d], sizes_str(ndim, want, ws, sizeof ws));
+                     op, want[d], nbi_dims_str(ndim, want, ws, sizeof ws));
             return false;
         }
         if (want[d] > x->numel / known)
@@ -92,7 +81,7 @@ static bool resolve_shape(nb_ctx *ctx, const char *op, const nb_tensor *x, int n
     }
     if (!fits || (inferred < 0 ? known != x->numel : x->numel % known != 0)) {
         nbi_fail(ctx, NB_ERR_ARG, "%s: cannot view %s (%" PRId64 " elements) as %s", op,
-                 nb_shape_str(x, xs, sizeof xs), x->numel, sizes_str(ndim, want, ws, sizeof ws));
+                 nb_shape_str(x, xs, sizeof xs), x->numel, nbi_dims_str(ndim, want, ws, sizeof ws));
         return false;
     }
     for (int d = 0; d < ndim; d++)

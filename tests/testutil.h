@@ -1,0 +1,42 @@
+/*
+ * testutil.h - what every test binary shares, the library's and the tools':
+ * tensors from values, assertions on values and errors, and an allocator
+ * that fails on demand.  Public API only.
+ */
+#ifndef NABLA_TEST_UTIL_H
+#define NABLA_TEST_UTIL_H
+
+#include <check.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nabla.h"
+
+/* A persistent float64 tensor, in a context, holding values (for known-value
+ * tests). */
+nb_tensor *tst_make(nb_ctx *ctx, nb_dtype dtype, int ndim,
+                    const int64_t *shape, const double *values);
+
+/* Asserts t has this shape and these values within tol (absolute). */
+void tst_assert_values(const nb_tensor *t, int ndim, const int64_t *shape,
+                       const double *values, double tol);
+
+/* An allocator that fails once `left` allocations have succeeded: install
+ * it with {tst_failing_alloc, tst_failing_free, &f} to fail the k-th
+ * allocation for every k. */
+typedef struct tst_failing {
+    int left;
+} tst_failing;
+void *tst_failing_alloc(void *ud, size_t size);
+void tst_failing_free(void *ud, void *p);
+
+/* Asserts that a call failed with `code` and that the context's message
+ * contains `needle`. */
+#define tst_assert_error(ctx, code, needle)                                   \
+    do {                                                                      \
+        ck_assert_int_eq(nb_error(ctx), (code));                              \
+        ck_assert_msg(strstr(nb_errmsg(ctx), (needle)) != NULL,               \
+                      "message \"%s\" lacks \"%s\"", nb_errmsg(ctx), (needle)); \
+    } while (0)
+
+#endif
