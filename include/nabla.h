@@ -155,8 +155,11 @@ int64_t nb_index(const nb_tensor *t, const int64_t *idx);
 
 /* True when a and b have the same ndim and sizes. */
 bool nb_same_shape(const nb_tensor *a, const nb_tensor *b);
-/* Writes "[2, 3, 4]" into buf (always terminated); returns buf. */
+/* Writes "[2, 3, 4]" into buf (always terminated, ending "...]" when cut);
+ * returns buf.  nb_dims_str does it for sizes that are not a tensor's (a
+ * model's input shape, say). */
 char *nb_shape_str(const nb_tensor *t, char *buf, size_t size);
+char *nb_dims_str(int ndim, const int64_t *dims, char *buf, size_t size);
 /* Prints shape, dtype and values (numpy-like, long tensors elided). */
 int nb_tensor_print(const nb_tensor *t, FILE *out);
 

@@ -22,8 +22,7 @@
 /* ---- message text (text.c) ----------------------------------------------
  * Each writes into buf (always terminated, cut to fit) and returns buf. */
 
-/* "[6, 1, 3, 3]", ending "...]" when cut. */
-char *nbi_dims_str(int ndim, const int64_t *d, char *buf, size_t size);
+/* nb_dims_str and nb_shape_str (public) print shapes. */
 /* "3" for a pair of equal sizes, "[3, 5]" otherwise. */
 char *nbi_pair_str(const int *v, char *buf, size_t size);
 /* s in double quotes, on one line: quotes and backslashes escaped, control

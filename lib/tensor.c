@@ -262,7 +262,7 @@ bool nb_same_shape(const nb_tensor *a, const nb_tensor *b)
 
 char *nb_shape_str(const nb_tensor *t, char *buf, size_t size)
 {
-    return nbi_dims_str(t->ndim, t->shape, buf, size);
+    return nb_dims_str(t->ndim, t->shape, buf, size);
 }
 
 void nb_requires_grad(nb_tensor *t, bool on)

@@ -8,7 +8,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-char *nbi_dims_str(int ndim, const int64_t *d, char *buf, size_t size)
+char *nb_dims_str(int ndim, const int64_t *d, char *buf, size_t size)
 {
     if (size == 0)
         return buf;

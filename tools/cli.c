@@ -419,16 +419,3 @@ char *cli_bytes(double bytes, char *buf)
     snprintf(buf, 32, "%.1f %s", bytes, units[u]);
     return buf;
 }
-
-char *cli_shape(int ndim, const int64_t *shape, char *buf, size_t size)
-{
-    size_t len = 0;
-    if (size == 0)
-        return buf;
-    len += (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < ndim && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%" PRId64, i ? ", " : "", shape[i]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
-    return buf;
-}

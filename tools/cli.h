@@ -145,7 +145,5 @@ const char *cli_loss_name(nb_loss_kind kind);
 char *cli_count(int64_t n, char *buf);
 /* "364.5 KiB", "1.2 MiB", "512 B"; buf of at least 32 bytes. */
 char *cli_bytes(double bytes, char *buf);
-/* "[32, 26, 26]" from a shape; buf of at least `size` bytes. */
-char *cli_shape(int ndim, const int64_t *shape, char *buf, size_t size);
 
 #endif /* NABLA_CLI_H */

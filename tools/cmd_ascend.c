@@ -119,13 +119,13 @@ static int setup(ascent *a, const char *layer, int64_t k)
     int nd = nb_model_input_shape(m, in);
     if (nd != 3 || (in[0] != 1 && in[0] != 3))
         return cli_fail(CLI_USAGE, "the model \"%s\" takes %s, not an image [1 or 3, H, W]", name,
-                        cli_shape(nd, in, shape, sizeof shape));
+                        nb_dims_str(nd, in, shape, sizeof shape));
     if (a->by_class) {
         a->layer = score_layer(m);
         nb_model_layer(m, a->layer, &info);
         if (info.ndim != 1)
             return cli_fail(CLI_USAGE, "--class: the model \"%s\" gives %s, not one score per class",
-                            name, cli_shape(info.ndim, info.shape, shape, sizeof shape));
+                            name, nb_dims_str(info.ndim, info.shape, shape, sizeof shape));
         if (k >= info.shape[0])
             return cli_fail(CLI_USAGE, "--class: %" PRId64 " is not a class of the model \"%s\" "
                             "(0 to %" PRId64 ")", k, name, info.shape[0] - 1);
@@ -141,7 +141,7 @@ static int setup(ascent *a, const char *layer, int64_t k)
         if (info.ndim != 3)
             return cli_fail(CLI_USAGE, "--layer: layer \"%s\" (%s) gives %s, not an image [C, H, W] "
                             "(layers with one: %s)", layer, info.type,
-                            cli_shape(info.ndim, info.shape, shape, sizeof shape),
+                            nb_dims_str(info.ndim, info.shape, shape, sizeof shape),
                             *list ? list : "none");
         if (k >= info.shape[0])
             return cli_fail(CLI_USAGE, "--channel: %" PRId64 " is not a channel of layer \"%s\" "
@@ -231,8 +231,8 @@ static int compare(ascent *a, const char *data)
     char got[64], want[64];
     if (memcmp(in, ds_shape, sizeof ds_shape) != 0) {
         rc = cli_fail(CLI_USAGE, "--data: %s holds images %s; the model \"%s\" takes %s", dir,
-                      cli_shape(3, ds_shape, got, sizeof got), nb_model_name(a->m),
-                      cli_shape(3, in, want, sizeof want));
+                      nb_dims_str(3, ds_shape, got, sizeof got), nb_model_name(a->m),
+                      nb_dims_str(3, in, want, sizeof want));
         nb_dataset_free(ds);
         return rc;
     }

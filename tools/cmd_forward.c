@@ -119,7 +119,7 @@ static int read_labels(run *r, const char *path)
     if (!same && !flat)
         return cli_fail(CLI_USAGE, "%s: \"labels\" has shape %s; %s takes targets shaped like the output, %s",
                         path, nb_shape_str(t, got, sizeof got), cli_loss_name(loss),
-                        cli_shape(ondim, out, want, sizeof want));
+                        nb_dims_str(ondim, out, want, sizeof want));
     for (int64_t i = 0; loss == NB_LOSS_HINGE && i < t->numel; i++) {
         double v = nb_get(t, i);
         if (v != 1.0 && v != -1.0)

@@ -58,7 +58,7 @@ static int print_graph(nb_ctx *ctx, nb_model *m)
     printf("    rankdir=TB;\n");
     printf("    node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
     printf("    input [label=\"input\\n%s\", shape=ellipse];\n",
-           cli_shape(in_ndim, in_shape, shape, sizeof shape));
+           nb_dims_str(in_ndim, in_shape, shape, sizeof shape));
 
     int n = nb_model_num_layers(m);
     for (int i = 0; i < n; i++) {
@@ -73,7 +73,7 @@ static int print_graph(nb_ctx *ctx, nb_model *m)
             printf("+");
             dot_escape(info.activation);
         }
-        printf(")\\n%s\"];\n", cli_shape(info.ndim, info.shape, shape, sizeof shape));
+        printf(")\\n%s\"];\n", nb_dims_str(info.ndim, info.shape, shape, sizeof shape));
         const char *in[8];
         int k = cli_layer_inputs(m, i, &info, in);
         for (int j = 0; j < k; j++) {

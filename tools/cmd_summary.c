@@ -83,7 +83,7 @@ static int summarize(nb_model *m, nb_dtype dtype)
     for (int d = 0; d < ndim; d++)
         input_values *= shape[d];
     snprintf(rows[0].layer, sizeof rows[0].layer, "input (input)");
-    cli_shape(ndim, shape, rows[0].shape, sizeof rows[0].shape);
+    nb_dims_str(ndim, shape, rows[0].shape, sizeof rows[0].shape);
     cli_count(0, rows[0].params);
 
     int64_t activations = 0;
@@ -100,7 +100,7 @@ static int summarize(nb_model *m, nb_dtype dtype)
         activations += values;
         snprintf(r->layer, sizeof r->layer, "%s (%s%s%s)", info.name, info.type,
                  info.activation ? "+" : "", info.activation ? info.activation : "");
-        cli_shape(info.ndim, info.shape, r->shape, sizeof r->shape);
+        nb_dims_str(info.ndim, info.shape, r->shape, sizeof r->shape);
         cli_count(info.params + info.buffers, r->params);
         const char *in[8];
         int k = cli_layer_inputs(m, i, &info, in);

@@ -202,7 +202,7 @@ static int visualize(vis *v, const nb_tensor *img, const char *input)
         char file[128], what[160], shape[64];
         snprintf(file, sizeof file, "activations-%s.png", info.name);
         snprintf(what, sizeof what, "%s (%s) %s", info.name, info.type,
-                 cli_shape(3, info.shape, shape, sizeof shape));
+                 nb_dims_str(3, info.shape, shape, sizeof shape));
         rc = draw_images(v, a, (int)info.shape[0], info.shape[1], info.shape[2], file, what);
     }
     /* The first convolution that reads one channel, as the gray image has. */

@@ -364,7 +364,7 @@ static int parse_entry(nb_safetensors *f, const cJSON *item, st_entry *e,
         else
             snprintf(bytes, sizeof bytes, "%" PRIu64 " bytes", e->numel * size);
         return bad(f, "%s: data_offsets [%" PRIu64 ", %" PRIu64 "] do not match shape %s of %s (%s)",
-                   q, b, end, nbi_dims_str(e->ndim, e->shape, s, sizeof s), st_dtypes[e->dtype].name,
+                   q, b, end, nb_dims_str(e->ndim, e->shape, s, sizeof s), st_dtypes[e->dtype].name,
                    bytes);
     }
     e->begin = b;
@@ -616,7 +616,7 @@ static bool fits_tensor(nb_ctx *ctx, const nb_safetensors *f, const st_entry *e)
     }
     if (e->numel == 0) {
         nbi_fail(ctx, NB_ERR_FORMAT, "%s: %s has shape %s: nabla tensors cannot have a dimension of size 0",
-                 f->origin, nbi_quote(e->name, q, sizeof q), nbi_dims_str(e->ndim, e->shape, s, sizeof s));
+                 f->origin, nbi_quote(e->name, q, sizeof q), nb_dims_str(e->ndim, e->shape, s, sizeof s));
         return false;
     }
     return true;
@@ -748,7 +748,7 @@ int nb_safetensors_read(nb_ctx *ctx, nb_safetensors *f, int n,
         const st_entry *e = &f->entries[j];
         char text[300], a[96], b[96];
         snprintf(text, sizeof text, "%s has shape %s in the file but the model expects %s",
-                 nbi_quote(e->name, q, sizeof q), nbi_dims_str(e->ndim, e->shape, a, sizeof a),
+                 nbi_quote(e->name, q, sizeof q), nb_dims_str(e->ndim, e->shape, a, sizeof a),
                  nb_shape_str(tensors[i], b, sizeof b));
         rp_item(&r, "", "; ", text);
     }

@@ -16,7 +16,7 @@ const char *const nbi_slot_names[NBI_NSLOTS] = {"weight", "bias", "running_mean"
 
 char *nbi_shape_fmt(const nbi_shape *s, char *buf, size_t size)
 {
-    return nbi_dims_str(s->ndim, s->d, buf, size);
+    return nb_dims_str(s->ndim, s->d, buf, size);
 }
 
 /* Writes the reason into why; returns -1 for `return why_(...)`. */

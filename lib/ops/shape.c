@@ -66,12 +66,12 @@ static bool resolve_shape(nb_ctx *ctx, const char *op, const nb_tensor *x, int n
         }
         if (want[d] == -1) {
             nbi_fail(ctx, NB_ERR_ARG, "%s: only one size may be -1 in %s", op,
-                     nbi_dims_str(ndim, want, ws, sizeof ws));
+                     nb_dims_str(ndim, want, ws, sizeof ws));
             return false;
         }
         if (want[d] < 1) {
             nbi_fail(ctx, NB_ERR_ARG, "%s: size %" PRId64 " in %s is neither positive nor -1",
-                     op, want[d], nbi_dims_str(ndim, want, ws, sizeof ws));
+                     op, want[d], nb_dims_str(ndim, want, ws, sizeof ws));
             return false;
         }
         if (want[d] > x->numel / known)
@@ -81,7 +81,7 @@ static bool resolve_shape(nb_ctx *ctx, const char *op, const nb_tensor *x, int n
     }
     if (!fits || (inferred < 0 ? known != x->numel : x->numel % known != 0)) {
         nbi_fail(ctx, NB_ERR_ARG, "%s: cannot view %s (%" PRId64 " elements) as %s", op,
-                 nb_shape_str(x, xs, sizeof xs), x->numel, nbi_dims_str(ndim, want, ws, sizeof ws));
+                 nb_shape_str(x, xs, sizeof xs), x->numel, nb_dims_str(ndim, want, ws, sizeof ws));
         return false;
     }
     for (int d = 0; d < ndim; d++)
