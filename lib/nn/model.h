@@ -15,22 +15,8 @@
 /* Elements one example's activation, or one parameter, may hold: more is
  * taken for a mistake in the file rather than a network. */
 #define NBI_MAX_ELEMS ((int64_t)1 << 40)
-/* Room for the reason a layer gives for rejecting its settings or shapes. */
-#define NBI_WHY_SIZE 256
-
-/* The shape of one example, batch excluded. */
-typedef struct nbi_shape {
-    int ndim;
-    int64_t d[NB_MAX_DIMS];
-} nbi_shape;
-
-/* a * b for sizes >= 0, saturating at 2^62 so that chains of products
- * can be compared with a limit afterwards. */
-static inline int64_t nbi_mul(int64_t a, int64_t b)
-{
-    const int64_t sat = (int64_t)1 << 62;
-    return a != 0 && b > sat / a ? sat : a * b;
-}
+/* Shapes (nbi_shape: here one example's, batch excluded), nbi_mul and
+ * NBI_WHY_SIZE come from internal.h, with the ops' shape rules. */
 
 /* ---- layer settings ------------------------------------------------------
  * Each kind reads its fields into its own member of the union. */
@@ -153,8 +139,5 @@ struct nbi_layer_kind {
 
 /* The table, ended by a zeroed row. */
 extern const nbi_layer_kind nbi_layer_kinds[];
-
-/* Writes the shape as "[1, 28, 28]" into buf (always terminated). */
-char *nbi_shape_fmt(const nbi_shape *s, char *buf, size_t size);
 
 #endif
