@@ -438,6 +438,17 @@ void nb_shuffle(int64_t *idx, int64_t n, nb_rng *rng);
  * is not 0, and labels[n] (if not NULL) with their labels. */
 int nb_dataset_batch(const nb_dataset *ds, const int64_t *idx, int64_t n,
                      nb_tensor *x, int32_t *labels, double mean, double std);
+/* A data set holding copies of n images of [c, h, w] (uint8, one after
+ * the other) and their labels (>= 0).  Gray images only for now: c must be
+ * 1.  NULL on error (NB_ERR_ARG naming the bad size or label,
+ * NB_ERR_NOMEM). */
+nb_dataset *nb_dataset_from(nb_ctx *ctx, int64_t n, int64_t c, int64_t h,
+                            int64_t w, const uint8_t *images,
+                            const int32_t *labels);
+/* Where the data set came from, for messages: the directory given to
+ * nb_dataset_load, the images file given to nb_dataset_load_idx, or
+ * "memory" for nb_dataset_from. */
+const char *nb_dataset_origin(const nb_dataset *ds);
 
 /* ---- images -------------------------------------------------------------
  * PNG through libpng, as float tensors [C, H, W] with values in [0, 1]. */
