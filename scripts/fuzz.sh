@@ -32,7 +32,7 @@ build() {
     # shellcheck disable=SC2046  # pkg-config's flags are words
     "$CC" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -std=c11 -D_POSIX_C_SOURCE=200809L -I include -I lib \
-        lib/*.c lib/ops/*.c lib/nn/*.c lib/io/*.c "fuzz/fuzz_$target.c" \
+        lib/*.c lib/*/*.c "fuzz/fuzz_$target.c" \
         $(pkg-config --cflags --libs "${pkgs[@]}") -lm -o "$out/fuzz_$target"
 }
 

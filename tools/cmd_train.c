@@ -92,22 +92,25 @@ static int settings(nb_ctx *ctx, nb_model *m, nb_train_opts *t, nb_optim_opts *o
 
 /* ---- output files -------------------------------------------------------- */
 
-/* metrics.csv, rewritten whole after each epoch (it is small). */
-static int write_metrics(const char *dir, const nb_epoch_metrics *h, int n)
+/* metrics.csv, rewritten whole after each epoch (it is small), atomically
+ * as the library writes its files. */
+static int write_metrics(nb_ctx *ctx, const char *dir, const nb_epoch_metrics *h, int n)
 {
-    char path[4200], tmp[4300];
+    char path[4200], *csv = NULL;
+    size_t len = 0;
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = open_memstream(&csv, &len);
     if (!f)
-        return cli_fail(CLI_RUNTIME, "%s: cannot write: %s", tmp, strerror(errno));
+        return cli_fail(CLI_RUNTIME, "out of memory");
     fprintf(f, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
     for (int i = 0; i < n; i++)
         fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", i + 1, h[i].loss, h[i].accuracy,
                 h[i].val_loss, h[i].val_accuracy, h[i].lr, h[i].seconds);
-    if (fclose(f) != 0 || rename(tmp, path) != 0)
-        return cli_fail(CLI_RUNTIME, "%s: cannot write: %s", path, strerror(errno));
-    return CLI_OK;
+    int rc = fclose(f) != 0 ? cli_fail(CLI_RUNTIME, "out of memory")
+             : nb_file_write(ctx, path, csv, len) != NB_OK ? cli_fail_lib(ctx, false)
+                                                          : CLI_OK;
+    free(csv);
+    return rc;
 }
 
 /* Reads back the rows of epochs [1, n] written before a resume. */
@@ -314,7 +317,7 @@ static int on_epoch(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
     r->last_shown = 0;
     if (nb_trainer_save(tr, r->ckpt) != NB_OK)
         r->rc = cli_fail_lib(r->ctx, false);
-    else if ((r->rc = write_metrics(r->dir, r->hist, e->epoch)) == CLI_OK)
+    else if ((r->rc = write_metrics(r->ctx, r->dir, r->hist, e->epoch)) == CLI_OK)
         r->rc = write_curves(r->dir, nb_model_name(r->m), r->hist, e->epoch, r->ctx,
                              nb_trainer_num_val(tr) > 0);
     return r->rc != CLI_OK || interrupted;
