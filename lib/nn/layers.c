@@ -6,18 +6,13 @@
  * ops.  Adding a layer type is one row and its functions.  Knows nothing
  * of JSON or of how layers connect.
  */
-#include "model.h"
+#include "layer.h"
 
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 
 const char *const nbi_slot_names[NBI_NSLOTS] = {"weight", "bias", "running_mean", "running_var"};
-
-char *nbi_shape_fmt(const nbi_shape *s, char *buf, size_t size)
-{
-    return nb_dims_str(s->ndim, s->d, buf, size);
-}
 
 /* Writes the reason into why; returns -1 for `return why_(...)`. */
 NBI_PRINTF(2, 3) static int why_(char *why, const char *fmt, ...)
