@@ -4,8 +4,8 @@
  * with the place a key ("loss"), a layer (`layers[3] (conv2d "conv2")`) or a
  * field (`layers[3].kernel_size`, `training.lr_schedule.gamma`), and the
  * field reader, which reads a value or a whole object by its rows
- * (field.h).  The loader (load.c) reads with it; outside lib/nn, only
- * io/safetensors.c sees cJSON.
+ * (field.h).  The loader (load.c) and the training settings (settings.c)
+ * read with it; outside lib/nn, only io/safetensors.c sees cJSON.
  */
 #ifndef NABLA_NN_JSON_H
 #define NABLA_NN_JSON_H
@@ -64,12 +64,23 @@ int nbi_json_missing(const nbi_json *js, const char *place, const nbi_field *row
 /* An integer in [lo, hi] from v; `expected` says what v should have been. */
 int nbi_json_int(const nbi_json *js, const char *place, const cJSON *v, double lo, double hi,
                  const char *expected, int *out);
-/* Writes the rows' defaults. */
+/* Writes the rows' defaults (nested objects' too; not NBI_KEEP rows). */
 void nbi_json_defaults(const nbi_field *rows, void *base);
 /* The position of the row named key, or -1. */
 int nbi_json_find(const nbi_field *rows, const char *key);
 /* Reads v, the value of the field at place, by its row f. */
 int nbi_json_field(const nbi_json *js, const char *place, const nbi_field *f, const cJSON *v,
                    void *base);
+/* Reads the object v at place by its rows: the defaults first, then every
+ * key once, each a row's, then the required rows are checked. */
+int nbi_json_object(const nbi_json *js, const char *place, const cJSON *v, const nbi_field *rows,
+                    void *base);
+
+/* ---- readers built on it ----------------------------------------------- */
+
+/* settings.c: a model file's "optimizer" and "training" sections (either
+ * may be NULL: the defaults) into optim and train. */
+int nbi_settings_read(const nbi_json *js, const cJSON *optimizer, const cJSON *training,
+                      nb_optim_opts *optim, nb_train_opts *train);
 
 #endif

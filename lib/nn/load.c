@@ -1,8 +1,8 @@
 /*
  * load.c - a model from its JSON text: the top level, each layer's type,
  * name, fields and inputs, the names resolved and the graph put in an
- * order that runs, every shape inferred and bounded, and the parameters
- * made.  Every check is
+ * order that runs, every shape inferred and bounded, the training
+ * sections read (settings.c), and the parameters made.  Every check is
  * made here, before anything runs, and the first mistake is one line,
  *   <origin>: <place>: <reason>
  * where the place is a key ("input", "loss"), a layer
@@ -596,7 +596,8 @@ static int check_loss(loader *ld)
     return NB_OK;
 }
 
-/* A section kept as JSON text for other tools (config.c reads it). */
+/* A section is an object, kept as JSON text for other tools; what it says
+ * is read once the network is known to be right (read_model). */
 static int read_section(loader *ld, int sec, const cJSON *v)
 {
     char g[96];
@@ -793,7 +794,9 @@ static int read_model(loader *ld, const cJSON *root)
     for (int i = 0; i < m->nlayers; i++)
         if ((rc = infer_layer(ld, m, &m->layers[i])))
             return rc;
-    return check_loss(ld);
+    if ((rc = check_loss(ld)))
+        return rc;
+    return nbi_settings_read(&ld->js, key[K_OPTIMIZER], key[K_TRAINING], &m->optim, &m->train);
 }
 
 /* ---- loading ----------------------------------------------------------------------- */

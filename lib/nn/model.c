@@ -149,6 +149,19 @@ const char *nb_model_section(const nb_model *m, const char *key)
     return NULL;
 }
 
+/* Read and checked at load (load.c, settings.c). */
+int nb_model_train_opts(nb_ctx *ctx, const nb_model *m, nb_train_opts *train,
+                        nb_optim_opts *optim)
+{
+    if (!m)
+        return ctx ? nbi_fail(ctx, NB_ERR_ARG, "model_train_opts: model is NULL") : NB_ERR_ARG;
+    if (train)
+        *train = m->train;
+    if (optim)
+        *optim = m->optim;
+    return NB_OK;
+}
+
 nb_rng *nb_model_rng(nb_model *m)
 {
     return &m->rng;

@@ -36,6 +36,8 @@ struct nb_model {
     bool *buffer;       /* per tensor */
     nb_tensor **acts;   /* per layer, from the last forward */
     const char *sections[NBI_NSECTIONS];
+    nb_train_opts train; /* the "training" section over the defaults */
+    nb_optim_opts optim; /* the "optimizer" section over its type's defaults */
     nb_rng rng;
     nbi_model_block *blocks;
 };
