@@ -1,7 +1,10 @@
 /*
  * gradcheck.c - backward's gradients against central finite differences.
- * Uses only the public graph API: any function built from ops can be
- * checked, a single op or a whole network.
+ * It drives the graph through its public calls (nb_graph_reset,
+ * nb_backward), so any function built from ops can be checked, a single op
+ * or a whole network; of the internals it uses only the context's
+ * allocator and errors, and a tensor's persistent flag (a step tensor
+ * would not survive the resets between evaluations).
  */
 #include "internal.h"
 

@@ -25,6 +25,11 @@
 /* nb_dims_str and nb_shape_str (public) print shapes. */
 /* "3" for a pair of equal sizes, "[3, 5]" otherwise. */
 char *nbi_pair_str(const int *v, char *buf, size_t size);
+/* Input i of several: names[i] quoted, or "i" when names is NULL. */
+char *nbi_input_str(const char *const *names, int i, char *buf, size_t size);
+/* Writes a shape rule's reason into why (NBI_WHY_SIZE bytes) and returns
+ * -1, for `return nbi_why(why, ...)`. */
+int nbi_why(char *why, const char *fmt, ...) NBI_PRINTF(2, 3);
 /* s in double quotes, on one line: quotes and backslashes escaped, control
  * characters as JSON writes them (\u000a), long strings cut with "..."
  * (never inside a UTF-8 sequence).  buf: at least 8 bytes. */
@@ -172,6 +177,124 @@ void *nbi_grad_fresh(nb_ctx *ctx, nb_tensor *t, bool *fresh);
 /* All n inputs non-NULL (a NULL keeps the earlier error) and of one dtype. */
 bool nbi_check_inputs(nb_ctx *ctx, const char *op, int n,
                       nb_tensor *const *in);
+
+/* ---- shape rules the ops export ----------------------------------------
+ * Each op family's shape rule on plain dimensions, beside its builder in
+ * the op's file: the builder calls it on its tensors' shapes, and a model
+ * file's layer (lib/nn/layers.c) calls it on one example's shapes before
+ * anything runs, so a rule, its limits and its message exist once.  A rule
+ * checks sizes against sizes and computes the output's; the op's dtypes,
+ * NULL inputs and memory are the builder's.
+ *
+ * `batch` says which kind of shape x is: an op's tensor, batch first
+ * ([N, C, H, W]), or one example of a layer, batch excluded ([C, H, W]).
+ * A rule reads the sizes past the batch, gives y in x's kind, and prints
+ * shapes whole, so each caller reads its own.  Weights have no batch.
+ *
+ * Each returns 0, or -1 after writing the reason (one line,
+ * NBI_WHY_SIZE bytes) into why, worded to follow either prefix: the op's
+ * "conv2d: " or a model file's "layers[3] (conv2d \"c\"): ".  Settings
+ * are named as PyTorch names the op's arguments (kernel_size, stride,
+ * padding, in_channels, in_features, num_features), which are also the
+ * model file's fields. */
+
+#define NBI_WHY_SIZE 256
+
+/* A shape: one example's (batch excluded), or a tensor's. */
+typedef struct nbi_shape {
+    int ndim;
+    int64_t d[NB_MAX_DIMS];
+} nbi_shape;
+
+static inline nbi_shape nbi_shape_of(const nb_tensor *t)
+{
+    nbi_shape s = {t->ndim, {0}};
+    memcpy(s.d, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+    return s;
+}
+
+/* Writes the shape as "[1, 28, 28]" (nb_dims_str). */
+static inline char *nbi_shape_fmt(const nbi_shape *s, char *buf, size_t size)
+{
+    return nb_dims_str(s->ndim, s->d, buf, size);
+}
+
+/* a * b for sizes >= 0, saturating at 2^62 so that chains of products
+ * can be compared with a limit afterwards. */
+static inline int64_t nbi_mul(int64_t a, int64_t b)
+{
+    const int64_t sat = (int64_t)1 << 62;
+    return a != 0 && b > sat / a ? sat : a * b;
+}
+
+/* a and b are equal, but maybe in dimension skip (-1: none). */
+static inline bool nbi_shape_eq(const nbi_shape *a, const nbi_shape *b, int skip)
+{
+    if (a->ndim != b->ndim)
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (i != skip && a->d[i] != b->d[i])
+            return false;
+    return true;
+}
+
+/* conv2d (sd 2): x [N, C, H, W], w [O, C, kh, kw] -> y [N, O, oh, ow],
+ * oh = (H + pt + pb - kh) / sh + 1; conv1d (sd 1): x [N, C, L], w [O, C, k]
+ * -> y [N, O, ol], as conv2d with H = kh = 1 (opts use index 0).  b: [O],
+ * or NULL; opts NULL: the defaults.  Refuses what would overflow the GEMM's
+ * int sizes.  g (NULL when not wanted) gets the whole geometry. */
+struct nbi_conv_geom;
+int nbi_conv_shape(int sd, const nbi_shape *x, bool batch, const nbi_shape *w,
+                   const nbi_shape *b, const nb_conv_opts *opts, struct nbi_conv_geom *g,
+                   nbi_shape *y, char *why);
+/* The options alone, which a model file's layer checks as it reads them. */
+int nbi_conv_opts_check(int sd, const nb_conv_opts *opts, char *why);
+
+/* max_pool2d, avg_pool2d (op says which): x [N, C, H, W] -> y [N, C, oh, ow],
+ * oh = (H + 2 ph - kh) / sh + 1.  max_pool2d refuses planes over 2^31 - 1
+ * elements: its argmax is an int32.  g as for conv. */
+struct nbi_pool_geom;
+int nbi_pool2d_shape(const nbi_op *op, const nbi_shape *x, bool batch, const nb_pool_opts *opts,
+                     struct nbi_pool_geom *g, nbi_shape *y, char *why);
+int nbi_pool2d_opts_check(const nb_pool_opts *opts, char *why);
+/* global_avg_pool2d: x [N, C, H, W] -> y [N, C]. */
+int nbi_global_avg_pool2d_shape(const nbi_shape *x, bool batch, nbi_shape *y, char *why);
+
+/* linear: x [N, in], w [out, in], b [out] or NULL -> y [N, out]; refuses
+ * sizes over BLAS's int. */
+int nbi_linear_shape(const nbi_shape *x, bool batch, const nbi_shape *w, const nbi_shape *b,
+                     nbi_shape *y, char *why);
+
+/* batch_norm: x [N, C] or [N, C, H, W] -> y of x's shape.  num_features
+ * (0: none) and each per-channel tensor of chan (weight, bias,
+ * running_mean, running_var; chan or any entry NULL: not given) must
+ * agree with C. */
+int nbi_batch_norm_shape(const nbi_shape *x, bool batch, int64_t num_features,
+                         const nbi_shape *const *chan, nbi_shape *y, char *why);
+
+/* flatten: x [N, ...] -> y [N, prod(...)]. */
+int nbi_flatten_shape(const nbi_shape *x, bool batch, nbi_shape *y, char *why);
+/* concat of n shapes along dim (negative counts from the end; *d, unless
+ * NULL, gets it resolved): equal outside dim, summed in it.  Messages name
+ * input i by names[i], or by i when names is NULL. */
+int nbi_concat_shape(int n, const nbi_shape *xs, const char *const *names, int dim,
+                     nbi_shape *y, int *d, char *why);
+
+/* add of n shapes with no broadcasting: each the shape of the first.  What
+ * a model file's add layer demands; nb_add itself broadcasts (arith.c says
+ * why the two differ).  names as for concat. */
+int nbi_add_equal_shape(int n, const nbi_shape *xs, const char *const *names, nbi_shape *y,
+                        char *why);
+
+/* softmax, log_softmax along dim, negative counting from the end; *d
+ * (unless NULL) gets it resolved.  With a batch, any dim of x (a scalar
+ * counts as one dimension); for one example, dim still counts the
+ * dimensions of [N, ...] but may not be the batch's, which would mix the
+ * examples. */
+int nbi_softmax_dim(const nbi_shape *x, bool batch, int dim, int *d, char *why);
+
+/* dropout2d: x [N, C, ...], at least 3-D: each [n, c] is one channel. */
+int nbi_dropout2d_shape(const nbi_shape *x, bool batch, char *why);
 
 /* ---- dtype dispatch -----------------------------------------------------
  * Kernels are written once with T for the element type and compiled for

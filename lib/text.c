@@ -1,7 +1,8 @@
 /*
- * text.c - one-line text for messages: shapes, pairs of sizes and strings
- * quoted from files.  Every function writes into the caller's buffer,
- * always terminated, and returns it.  Calls nothing of the library's.
+ * text.c - one-line text for messages: shapes, pairs of sizes, strings
+ * quoted from files, and the shape rules' reasons.  Every function writes
+ * into the caller's buffer, always terminated, and returns it (nbi_why
+ * returns -1).  Calls nothing of the library's.
  */
 #include "internal.h"
 
@@ -29,6 +30,23 @@ char *nbi_pair_str(const int *v, char *buf, size_t size)
     else
         snprintf(buf, size, "[%d, %d]", v[0], v[1]);
     return buf;
+}
+
+char *nbi_input_str(const char *const *names, int i, char *buf, size_t size)
+{
+    if (names)
+        return nbi_quote(names[i], buf, size);
+    snprintf(buf, size, "%d", i);
+    return buf;
+}
+
+int nbi_why(char *why, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, NBI_WHY_SIZE, fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
 char *nbi_quote(const char *s, char *buf, size_t size)

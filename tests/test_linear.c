@@ -115,11 +115,13 @@ START_TEST(test_errors)
     nb_tensor *x64 = nb_tensor_new(ctx, NB_F64, 2, sx);
 
     ck_assert_ptr_null(nb_linear(ctx, x3, w3, NULL));
-    tst_assert_error(ctx, NB_ERR_ARG, "linear: input [2, 4, 3] must be 2-D [N, in]");
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "linear: input [2, 4, 3] must be [N, in_features]: flatten it first");
     ck_assert_ptr_null(nb_linear(ctx, x, v, NULL));
-    tst_assert_error(ctx, NB_ERR_ARG, "linear: weight [3] must be 2-D [out, in]");
+    tst_assert_error(ctx, NB_ERR_ARG, "linear: weight [3] must be [out_features, in_features]");
     ck_assert_ptr_null(nb_linear(ctx, x, w, NULL));
-    tst_assert_error(ctx, NB_ERR_ARG, "linear: input [4, 3] has 3 features, weight [5, 2] expects 2");
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "linear: input [4, 3] has 3 features, but in_features is 2 (weight [5, 2])");
     ck_assert_ptr_null(nb_linear(ctx, x, w3, b));
     tst_assert_error(ctx, NB_ERR_ARG, "linear: bias [4] must be [5] for weight [5, 3]");
     ck_assert_ptr_null(nb_linear(ctx, x, w3, x));

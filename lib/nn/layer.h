@@ -1,8 +1,8 @@
 /*
  * layer.h - the layer-kind interface: what a layer is once read (its
  * settings, inputs, shapes and tensors), the table of kinds layers.c owns
- * (each kind's fields, check, shape rule, forward and init), and the
- * helpers for one example's shape.  The loader (load.c) fills nbi_layer
+ * (each kind's fields, check, shape inference, forward and init), and the
+ * count of one example's elements.  The loader (load.c) fills nbi_layer
  * and calls a kind's functions; the model (model.c) runs them.  layers.c
  * knows nothing of JSON or of how layers connect; the loader and the model
  * know no layer kind.
@@ -20,22 +20,8 @@
 /* Elements one example's activation, or one parameter, may hold: more is
  * taken for a mistake in the file rather than a network. */
 #define NBI_MAX_ELEMS ((int64_t)1 << 40)
-/* Room for the reason a layer gives for rejecting its settings or shapes. */
-#define NBI_WHY_SIZE 256
-
-/* The shape of one example, batch excluded. */
-typedef struct nbi_shape {
-    int ndim;
-    int64_t d[NB_MAX_DIMS];
-} nbi_shape;
-
-/* a * b for sizes >= 0, saturating at 2^62 so that chains of products
- * can be compared with a limit afterwards. */
-static inline int64_t nbi_mul(int64_t a, int64_t b)
-{
-    const int64_t sat = (int64_t)1 << 62;
-    return a != 0 && b > sat / a ? sat : a * b;
-}
+/* Shapes (nbi_shape: here one example's, batch excluded), nbi_mul and
+ * NBI_WHY_SIZE come from internal.h, with the ops' shape rules. */
 
 /* ---- layer settings ------------------------------------------------------
  * Each kind's field rows (field.h) write into its own member of the union. */
@@ -136,12 +122,6 @@ static inline int64_t nbi_shape_elems(const nbi_shape *s)
     for (int i = 0; i < s->ndim; i++)
         n = nbi_mul(n, s->d[i]);
     return n;
-}
-
-/* Writes the shape as "[1, 28, 28]" into buf (always terminated). */
-static inline char *nbi_shape_fmt(const nbi_shape *s, char *buf, size_t size)
-{
-    return nb_dims_str(s->ndim, s->d, buf, size);
 }
 
 #endif

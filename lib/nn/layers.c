@@ -1,45 +1,18 @@
 /*
  * layers.c - the layer kinds a model file may name: one row per "type" in
- * nbi_layer_kinds, with its fields (PyTorch's names and defaults), a check
- * of its settings, its shape rule (one example's shapes, batch excluded,
- * and the shapes of its parameters) and its forward through the public
- * ops.  Adding a layer type is one row and its functions.  Knows nothing
- * of JSON or of how layers connect.
+ * nbi_layer_kinds, with its fields (PyTorch's names and defaults) and its
+ * forward through the public ops.  A kind's check and shape inference only
+ * map its fields to the op's options and to the shapes of the parameters
+ * it declares, then ask the op family's shape rule (internal.h), which
+ * holds every check of sizes, every limit and every output formula, and
+ * which the op's builder applies too.  Adding a layer type is one row and
+ * its functions.  Knows nothing of JSON or of how layers connect.
  */
 #include "layer.h"
 
-#include <inttypes.h>
 #include <limits.h>
-#include <stdio.h>
 
 const char *const nbi_slot_names[NBI_NSLOTS] = {"weight", "bias", "running_mean", "running_var"};
-
-/* Writes the reason into why; returns -1 for `return why_(...)`. */
-NBI_PRINTF(2, 3) static int why_(char *why, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, NBI_WHY_SIZE, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* "3" for a square pair, "[3, 5]" otherwise. */
-static const char *pair_fmt(char *buf, size_t size, const int *v)
-{
-    if (v[0] == v[1])
-        snprintf(buf, size, "%d", v[0]);
-    else
-        snprintf(buf, size, "[%d, %d]", v[0], v[1]);
-    return buf;
-}
-
-static void set_slot(nbi_layer *l, int slot, int ndim, const int64_t *d)
-{
-    l->slot[slot].ndim = ndim;
-    for (int i = 0; i < ndim; i++)
-        l->slot[slot].d[i] = d[i];
-}
 
 #define OFF(member) offsetof(nbi_layer_conf, member)
 #define BIG ((double)INT_MAX) /* the largest size */
@@ -66,74 +39,44 @@ static const nbi_field conv1d_fields[] = {
     {0},
 };
 
-/* PyTorch's rule: "same" only with stride 1 (conv1d has stride[0] only). */
-static int conv_check(nbi_layer *l, char *why)
+/* The op's options; "same" leaves no explicit padding. */
+static void conv_opts(const nbi_conv_conf *c, nb_conv_opts *o)
 {
-    const nbi_conv_conf *c = &l->conf.conv;
-    char s[32];
-    if (!c->padding.same)
-        return 0;
-    if (l->kind->fields == conv1d_fields && c->stride[0] != 1)
-        return why_(why, "padding \"same\" needs stride 1, got stride %d", c->stride[0]);
-    if (l->kind->fields == conv2d_fields && (c->stride[0] != 1 || c->stride[1] != 1))
-        return why_(why, "padding \"same\" needs stride 1, got stride %s",
-                    pair_fmt(s, sizeof s, c->stride));
-    return 0;
+    *o = (nb_conv_opts){{c->stride[0], c->stride[1]},
+                        {c->padding.v[0], c->padding.v[1]}, c->padding.same, false, c->relu};
+    if (c->padding.same)
+        o->padding[0] = o->padding[1] = 0;
 }
 
-/* conv2d [C, H, W] -> [O, oh, ow], oh = (H + 2 ph - kh) / sh + 1; conv1d is
- * the same with H = kh = 1 (only index 0 of the settings is used). */
+static int conv2d_check(nbi_layer *l, char *why)
+{
+    nb_conv_opts o;
+    conv_opts(&l->conf.conv, &o);
+    return nbi_conv_opts_check(2, &o, why);
+}
+
+static int conv1d_check(nbi_layer *l, char *why)
+{
+    nb_conv_opts o;
+    conv_opts(&l->conf.conv, &o);
+    return nbi_conv_opts_check(1, &o, why);
+}
+
+/* conv2d [C, H, W] (sd 2), conv1d [C, L] (sd 1, settings at index 0);
+ * weight [out_channels, in_channels, kernel_size...], in_channels the
+ * input's channels unless given; bias [out_channels]. */
 static int conv_infer(nbi_layer *l, const nbi_shape *in, char *why, int sd)
 {
     const nbi_conv_conf *c = &l->conf.conv;
-    char s[96], k[32];
-    if (in->ndim != sd + 1)
-        return why_(why, "%s needs a %s input, got %s", l->kind->type,
-                    sd == 2 ? "[C, H, W]" : "[C, L]", nbi_shape_fmt(in, s, sizeof s));
-    if (c->in && c->in != in->d[0])
-        return why_(why, "in_channels %d does not match the input's %" PRId64 " channels",
-                    c->in, in->d[0]);
-    int64_t C = in->d[0], H = sd == 2 ? in->d[1] : 1, W = in->d[sd];
-    int64_t kh = sd == 2 ? c->kernel[0] : 1, kw = c->kernel[0], ph, pw;
-    if (sd == 2)
-        kw = c->kernel[1];
-    if (c->padding.same) { /* total k - 1 */
-        ph = kh - 1;
-        pw = kw - 1;
-    } else {
-        ph = sd == 2 ? 2 * (int64_t)c->padding.v[0] : 0;
-        pw = 2 * (int64_t)c->padding.v[sd - 1];
-    }
-    int64_t hp = H + ph, wp = W + pw;
-    if (kh > hp || kw > wp) {
-        if (sd == 1)
-            snprintf(k, sizeof k, "%d", c->kernel[0]);
-        else
-            pair_fmt(k, sizeof k, c->kernel);
-        if (sd == 1 && pw)
-            return why_(why, "kernel_size %s is larger than its input of length %" PRId64
-                        " padded to %" PRId64, k, W, wp);
-        if (sd == 1)
-            return why_(why, "kernel_size %s is larger than its input of length %" PRId64, k, W);
-        if (ph || pw)
-            return why_(why, "kernel_size %s is larger than its %" PRId64 "x%" PRId64
-                        " input padded to %" PRId64 "x%" PRId64, k, H, W, hp, wp);
-        return why_(why, "kernel_size %s is larger than its %" PRId64 "x%" PRId64 " input", k,
-                    H, W);
-    }
-    int sh = sd == 2 ? c->stride[0] : 1, sw = sd == 2 ? c->stride[1] : c->stride[0];
-    int64_t oh = (hp - kh) / sh + 1, ow = (wp - kw) / sw + 1;
-    /* The op's limits: its GEMM takes int sizes. */
-    if (nbi_mul(nbi_mul(C, kh), kw) > INT_MAX || nbi_mul(oh, ow) > INT_MAX)
-        return why_(why, "the convolution of a %s input is too large",
-                    nbi_shape_fmt(in, s, sizeof s));
-    l->out.ndim = sd + 1;
-    l->out.d[0] = c->out;
-    l->out.d[1] = sd == 2 ? oh : ow;
-    l->out.d[2] = ow;
-    set_slot(l, NBI_WEIGHT, sd + 2, (int64_t[]){c->out, C, sd == 2 ? kh : kw, kw});
+    nb_conv_opts o;
+    conv_opts(c, &o);
+    int64_t C = c->in ? c->in : in->d[0];
+    nbi_shape w = {sd + 2, {c->out, C, c->kernel[0], sd == 2 ? c->kernel[1] : 0}};
+    if (nbi_conv_shape(sd, in, false, &w, NULL, &o, NULL, &l->out, why))
+        return -1;
+    l->slot[NBI_WEIGHT] = w;
     if (c->bias)
-        set_slot(l, NBI_BIAS, 1, (int64_t[]){c->out});
+        l->slot[NBI_BIAS] = (nbi_shape){1, {c->out}};
     return 0;
 }
 
@@ -145,14 +88,6 @@ static int conv2d_infer(nbi_layer *l, const nbi_shape *in, char *why)
 static int conv1d_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
     return conv_infer(l, in, why, 1);
-}
-
-static void conv_opts(const nbi_conv_conf *c, nb_conv_opts *o)
-{
-    *o = (nb_conv_opts){{c->stride[0], c->stride[1]},
-                        {c->padding.v[0], c->padding.v[1]}, c->padding.same, false, c->relu};
-    if (c->padding.same)
-        o->padding[0] = o->padding[1] = 0;
 }
 
 static nb_tensor *conv2d_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
@@ -186,52 +121,36 @@ static const nbi_field pool_fields[] = {
     {0},
 };
 
-/* PyTorch's rule: padding at most half the kernel. */
-static int pool_check(nbi_layer *l, char *why)
-{
-    nbi_pool_conf *c = &l->conf.pool;
-    char p[32], k[32];
-    if (c->padding[0] > c->kernel[0] / 2 || c->padding[1] > c->kernel[1] / 2)
-        return why_(why, "padding %s is more than half of kernel_size %s",
-                    pair_fmt(p, sizeof p, c->padding), pair_fmt(k, sizeof k, c->kernel));
-    for (int i = 0; i < 2; i++)
-        if (!c->stride[i])
-            c->stride[i] = c->kernel[i];
-    return 0;
-}
-
-static int pool_infer(nbi_layer *l, const nbi_shape *in, char *why)
-{
-    const nbi_pool_conf *c = &l->conf.pool;
-    char s[96], k[32];
-    if (in->ndim != 3)
-        return why_(why, "%s needs a [C, H, W] input, got %s", l->kind->type,
-                    nbi_shape_fmt(in, s, sizeof s));
-    int64_t H = in->d[1], W = in->d[2];
-    int64_t hp = H + 2 * (int64_t)c->padding[0], wp = W + 2 * (int64_t)c->padding[1];
-    if (c->kernel[0] > hp || c->kernel[1] > wp) {
-        pair_fmt(k, sizeof k, c->kernel);
-        if (hp != H || wp != W)
-            return why_(why, "kernel_size %s is larger than its %" PRId64 "x%" PRId64
-                        " input padded to %" PRId64 "x%" PRId64, k, H, W, hp, wp);
-        return why_(why, "kernel_size %s is larger than its %" PRId64 "x%" PRId64 " input", k,
-                    H, W);
-    }
-    if (nbi_mul(H, W) > INT32_MAX) /* max_pool2d's argmax is an int32 */
-        return why_(why, "%s of a %s input is too large", l->kind->type,
-                    nbi_shape_fmt(in, s, sizeof s));
-    l->out.ndim = 3;
-    l->out.d[0] = in->d[0];
-    l->out.d[1] = (hp - c->kernel[0]) / c->stride[0] + 1;
-    l->out.d[2] = (wp - c->kernel[1]) / c->stride[1] + 1;
-    return 0;
-}
-
 static void pool_opts(const nbi_pool_conf *c, nb_pool_opts *o)
 {
     *o = (nb_pool_opts){{c->kernel[0], c->kernel[1]},
                         {c->stride[0], c->stride[1]},
                         {c->padding[0], c->padding[1]}};
+}
+
+static int pool_check(nbi_layer *l, char *why)
+{
+    nb_pool_opts o;
+    pool_opts(&l->conf.pool, &o);
+    return nbi_pool2d_opts_check(&o, why);
+}
+
+/* [C, H, W] -> [C, oh, ow] */
+static int pool_infer(const nbi_op *op, nbi_layer *l, const nbi_shape *in, char *why)
+{
+    nb_pool_opts o;
+    pool_opts(&l->conf.pool, &o);
+    return nbi_pool2d_shape(op, in, false, &o, NULL, &l->out, why);
+}
+
+static int max_pool2d_infer(nbi_layer *l, const nbi_shape *in, char *why)
+{
+    return pool_infer(&nbi_op_max_pool2d, l, in, why);
+}
+
+static int avg_pool2d_infer(nbi_layer *l, const nbi_shape *in, char *why)
+{
+    return pool_infer(&nbi_op_avg_pool2d, l, in, why);
 }
 
 static nb_tensor *max_pool2d_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
@@ -253,13 +172,7 @@ static nb_tensor *avg_pool2d_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_te
 /* [C, H, W] -> [C] */
 static int gap_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
-    char s[96];
-    if (in->ndim != 3)
-        return why_(why, "global_avg_pool2d needs a [C, H, W] input, got %s",
-                    nbi_shape_fmt(in, s, sizeof s));
-    l->out.ndim = 1;
-    l->out.d[0] = in->d[0];
-    return 0;
+    return nbi_global_avg_pool2d_shape(in, false, &l->out, why);
 }
 
 static nb_tensor *gap_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
@@ -277,22 +190,17 @@ static const nbi_field linear_fields[] = {
     {0},
 };
 
-/* [F] -> [out]; weight [out, F] */
+/* [F] -> [out_features]; weight [out_features, in_features], in_features
+ * the input's F unless given; bias [out_features]. */
 static int linear_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
     const nbi_linear_conf *c = &l->conf.linear;
-    char s[96];
-    if (in->ndim != 1)
-        return why_(why, "linear needs a flat input, got %s: add a flatten layer",
-                    nbi_shape_fmt(in, s, sizeof s));
-    if (c->in && c->in != in->d[0])
-        return why_(why, "in_features %d does not match the input's %" PRId64 " features",
-                    c->in, in->d[0]);
-    l->out.ndim = 1;
-    l->out.d[0] = c->out;
-    set_slot(l, NBI_WEIGHT, 2, (int64_t[]){c->out, in->d[0]});
+    nbi_shape w = {2, {c->out, c->in ? c->in : in->d[0]}};
+    if (nbi_linear_shape(in, false, &w, NULL, &l->out, why))
+        return -1;
+    l->slot[NBI_WEIGHT] = w;
     if (c->bias)
-        set_slot(l, NBI_BIAS, 1, (int64_t[]){c->out});
+        l->slot[NBI_BIAS] = (nbi_shape){1, {c->out}};
     return 0;
 }
 
@@ -305,12 +213,7 @@ static nb_tensor *linear_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor
 /* [...] -> [prod(...)] in C, H, W order */
 static int flatten_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
-    int64_t n = 1;
-    for (int i = 0; i < in->ndim; i++)
-        n = nbi_mul(n, in->d[i]);
-    l->out.ndim = 1;
-    l->out.d[0] = n;
-    return 0;
+    return nbi_flatten_shape(in, false, &l->out, why);
 }
 
 static nb_tensor *flatten_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
@@ -383,20 +286,12 @@ static nb_tensor *tanh_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *
     return nb_tanh(ctx, x[0]);
 }
 
-/* dim counts the dimensions of [N, ...]: 0 would mix the examples. */
+/* dim counts the dimensions of [N, ...], as nb_softmax takes it. */
 static int softmax_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
-    int dim = l->conf.dim, k = in->ndim;
-    char s[96];
-    if (dim == 0 || dim > k || dim < -k) {
-        nbi_shape_fmt(in, s, sizeof s);
-        if (k == 1)
-            return why_(why, "dim %d is not a dimension of one example of %s: use 1 or -1", dim, s);
-        return why_(why, "dim %d is not a dimension of one example of %s: use 1 to %d, or -%d to -1",
-                    dim, s, k, k);
-    }
-    l->out = *in;
-    return 0;
+    if (nbi_softmax_dim(in, false, l->conf.dim, NULL, why))
+        return -1;
+    return same_infer(l, in, why);
 }
 
 static nb_tensor *softmax_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
@@ -413,12 +308,9 @@ static nb_tensor *dropout_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tenso
 
 static int dropout2d_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
-    char s[96];
-    if (in->ndim != 2 && in->ndim != 3)
-        return why_(why, "dropout2d needs a [C, H, W] or [C, L] input, got %s",
-                    nbi_shape_fmt(in, s, sizeof s));
-    l->out = *in;
-    return 0;
+    if (nbi_dropout2d_shape(in, false, why))
+        return -1;
+    return same_infer(l, in, why);
 }
 
 static nb_tensor *dropout2d_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
@@ -442,21 +334,12 @@ static const nbi_field bn_fields[] = {
 static int bn_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
     const nbi_bn_conf *c = &l->conf.bn;
-    char s[96];
-    if (in->ndim != 1 && in->ndim != 3)
-        return why_(why, "batch_norm needs a [C] or [C, H, W] input, got %s",
-                    nbi_shape_fmt(in, s, sizeof s));
-    if (c->num_features && c->num_features != in->d[0])
-        return why_(why, "num_features %d does not match the input's %" PRId64 " channels",
-                    c->num_features, in->d[0]);
-    l->out = *in;
-    int64_t C = in->d[0];
-    if (c->affine) {
-        set_slot(l, NBI_WEIGHT, 1, &C);
-        set_slot(l, NBI_BIAS, 1, &C);
-    }
-    set_slot(l, NBI_RUNNING_MEAN, 1, &C);
-    set_slot(l, NBI_RUNNING_VAR, 1, &C);
+    if (nbi_batch_norm_shape(in, false, c->num_features, NULL, &l->out, why))
+        return -1;
+    nbi_shape chan = {1, {in->d[0]}};
+    if (c->affine)
+        l->slot[NBI_WEIGHT] = l->slot[NBI_BIAS] = chan;
+    l->slot[NBI_RUNNING_MEAN] = l->slot[NBI_RUNNING_VAR] = chan;
     return 0;
 }
 
@@ -479,27 +362,10 @@ static void bn_init(nb_tensor *const *p, nb_rng *rng)
 
 /* ---- add, concat --------------------------------------------------------- */
 
-static bool shape_eq(const nbi_shape *a, const nbi_shape *b, int skip)
-{
-    if (a->ndim != b->ndim)
-        return false;
-    for (int i = 0; i < a->ndim; i++)
-        if (i != skip && a->d[i] != b->d[i])
-            return false;
-    return true;
-}
-
-/* Every input the shape of the first. */
+/* Every input the shape of the first: no broadcasting (arith.c says why). */
 static int add_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
-    char a[96], b[96];
-    for (int i = 1; i < l->nin; i++)
-        if (!shape_eq(&in[i], &in[0], -1))
-            return why_(why, "inputs \"%s\" %s and \"%s\" %s differ in shape", l->in_names[0],
-                        nbi_shape_fmt(&in[0], a, sizeof a), l->in_names[i],
-                        nbi_shape_fmt(&in[i], b, sizeof b));
-    l->out = in[0];
-    return 0;
+    return nbi_add_equal_shape(l->nin, in, l->in_names, &l->out, why);
 }
 
 static nb_tensor *add_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
@@ -514,16 +380,7 @@ static nb_tensor *add_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *c
 /* Joins along the channels (dim 0 of an example, 1 of the batch). */
 static int concat_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
-    char a[96], b[96];
-    l->out = in[0];
-    for (int i = 1; i < l->nin; i++) {
-        if (!shape_eq(&in[i], &in[0], 0))
-            return why_(why, "inputs \"%s\" %s and \"%s\" %s differ outside the channels (dim 0)",
-                        l->in_names[0], nbi_shape_fmt(&in[0], a, sizeof a), l->in_names[i],
-                        nbi_shape_fmt(&in[i], b, sizeof b));
-        l->out.d[0] += in[i].d[0]; /* each <= INT_MAX, at most 8 of them */
-    }
-    return 0;
+    return nbi_concat_shape(l->nin, in, l->in_names, 0, &l->out, NULL, why);
 }
 
 static nb_tensor *concat_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
@@ -537,10 +394,10 @@ static nb_tensor *concat_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor
 static const nbi_field no_fields[] = {{0}};
 
 const nbi_layer_kind nbi_layer_kinds[] = {
-    {"conv2d", conv2d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv_check, conv2d_infer, conv2d_forward, default_init},
-    {"conv1d", conv1d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv_check, conv1d_infer, conv1d_forward, default_init},
-    {"max_pool2d", pool_fields, 0, 1, pool_check, pool_infer, max_pool2d_forward, NULL},
-    {"avg_pool2d", pool_fields, 0, 1, pool_check, pool_infer, avg_pool2d_forward, NULL},
+    {"conv2d", conv2d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv2d_check, conv2d_infer, conv2d_forward, default_init},
+    {"conv1d", conv1d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv1d_check, conv1d_infer, conv1d_forward, default_init},
+    {"max_pool2d", pool_fields, 0, 1, pool_check, max_pool2d_infer, max_pool2d_forward, NULL},
+    {"avg_pool2d", pool_fields, 0, 1, pool_check, avg_pool2d_infer, avg_pool2d_forward, NULL},
     {"global_avg_pool2d", no_fields, 0, 1, NULL, gap_infer, gap_forward, NULL},
     {"linear", linear_fields, NBI_TAKES_ACT, 1, NULL, linear_infer, linear_forward, default_init},
     {"flatten", no_fields, 0, 1, NULL, flatten_infer, flatten_forward, NULL},

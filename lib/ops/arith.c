@@ -294,6 +294,26 @@ static int broadcast(nb_ctx *ctx, const char *op, const nb_tensor *a,
     return NB_OK;
 }
 
+/* The rule of a model file's add layer, which is not nb_add's broadcast:
+ * in a network an add is a residual sum, and inputs that differ there are
+ * a mistake in the file (a stride or a padding missing on one path) rather
+ * than a broadcast wanted, which nb_add would give silently; equal shapes
+ * also keep the sum of several inputs the shape of each. */
+int nbi_add_equal_shape(int n, const nbi_shape *xs, const char *const *names, nbi_shape *y,
+                        char *why)
+{
+    char l0[80], li[80], s0[96], si[96];
+    for (int i = 1; i < n; i++)
+        if (!nbi_shape_eq(&xs[i], &xs[0], -1))
+            return nbi_why(why, "inputs %s %s and %s %s differ in shape",
+                           nbi_input_str(names, 0, l0, sizeof l0),
+                           nbi_shape_fmt(&xs[0], s0, sizeof s0),
+                           nbi_input_str(names, i, li, sizeof li),
+                           nbi_shape_fmt(&xs[i], si, sizeof si));
+    *y = xs[0];
+    return 0;
+}
+
 static nb_tensor *binary(nb_ctx *ctx, const nbi_op *op, int f, nb_tensor *a, nb_tensor *b)
 {
     nb_tensor *in[2] = {a, b};

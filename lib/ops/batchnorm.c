@@ -120,6 +120,7 @@ static void K(bn_bwd)(const T *x, const T *dy, const T *w, const double *mean,
 
 #include "internal.h"
 
+#include <inttypes.h>
 #include <math.h>
 
 
@@ -143,25 +144,36 @@ typedef struct bn_node {
     bool batch; /* batch statistics, which depend on x */
 } bn_node;
 
-/* weight, bias and the running statistics: NULL, or [C] of x's dtype. */
-static bool check_channel_tensor(nb_ctx *ctx, const char *what, const nb_tensor *t,
-                                 const nb_tensor *x)
+static const char *const bn_chan_names[4] = {"weight", "bias", "running_mean", "running_var"};
+
+int nbi_batch_norm_shape(const nbi_shape *x, bool batch, int64_t num_features,
+                         const nbi_shape *const *chan, nbi_shape *y, char *why)
 {
-    if (!t)
+    char xs[96], ts[96];
+    nbi_shape_fmt(x, xs, sizeof xs);
+    if (x->ndim != 1 + batch && x->ndim != 3 + batch)
+        return nbi_why(why, "input %s must be %s", xs,
+                       batch ? "[N, C] or [N, C, H, W]" : "[C] or [C, H, W]");
+    int64_t C = x->d[batch];
+    if (num_features && num_features != C)
+        return nbi_why(why, "input %s has %" PRId64 " channel%s, but num_features is %" PRId64,
+                       xs, C, C == 1 ? "" : "s", num_features);
+    for (int i = 0; chan && i < 4; i++)
+        if (chan[i] && (chan[i]->ndim != 1 || chan[i]->d[0] != C))
+            return nbi_why(why, "%s %s does not match input %s: expected [%" PRId64 "]",
+                           bn_chan_names[i], nbi_shape_fmt(chan[i], ts, sizeof ts), xs, C);
+    *y = *x;
+    return 0;
+}
+
+/* weight, bias and the running statistics: NULL, or of x's dtype. */
+static bool check_dtype(nb_ctx *ctx, const char *what, const nb_tensor *t, const nb_tensor *x)
+{
+    if (!t || t->dtype == x->dtype)
         return true;
-    char s1[96], s2[96];
-    if (t->dtype != x->dtype) {
-        nbi_fail(ctx, NB_ERR_ARG, "batch_norm: %s is %s but input is %s", what,
-                 nb_dtype_name(t->dtype), nb_dtype_name(x->dtype));
-        return false;
-    }
-    if (t->ndim != 1 || t->shape[0] != x->shape[1]) {
-        nbi_fail(ctx, NB_ERR_ARG, "batch_norm: %s %s does not match input %s: expected [%lld]",
-                 what, nb_shape_str(t, s1, sizeof s1), nb_shape_str(x, s2, sizeof s2),
-                 (long long)x->shape[1]);
-        return false;
-    }
-    return true;
+    nbi_fail(ctx, NB_ERR_ARG, "batch_norm: %s is %s but input is %s", what,
+             nb_dtype_name(t->dtype), nb_dtype_name(x->dtype));
+    return false;
 }
 
 nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
@@ -170,15 +182,19 @@ nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
 {
     if (!nbi_check_inputs(ctx, "batch_norm", 1, &x))
         return NULL;
-    char s[96];
-    if (x->ndim != 2 && x->ndim != 4)
-        return nbi_fail_null(ctx, NB_ERR_ARG, "batch_norm: input %s must be [N, C] or [N, C, H, W]",
-                             nb_shape_str(x, s, sizeof s));
-    if (!check_channel_tensor(ctx, "weight", weight, x) ||
-        !check_channel_tensor(ctx, "bias", bias, x) ||
-        !check_channel_tensor(ctx, "running_mean", running_mean, x) ||
-        !check_channel_tensor(ctx, "running_var", running_var, x))
-        return NULL;
+    nb_tensor *t[4] = {weight, bias, running_mean, running_var};
+    nbi_shape xs = nbi_shape_of(x), ts[4], ys;
+    const nbi_shape *chan[4];
+    for (int i = 0; i < 4; i++) {
+        if (!check_dtype(ctx, bn_chan_names[i], t[i], x))
+            return NULL;
+        if (t[i])
+            ts[i] = nbi_shape_of(t[i]);
+        chan[i] = t[i] ? &ts[i] : NULL;
+    }
+    char why[NBI_WHY_SIZE], s[96];
+    if (nbi_batch_norm_shape(&xs, true, 0, chan, &ys, why))
+        return nbi_fail_null(ctx, NB_ERR_ARG, "batch_norm: %s", why);
     if (!running_mean != !running_var)
         return nbi_fail_null(ctx, NB_ERR_ARG,
                              "batch_norm: running_mean and running_var must both be given or both be NULL");
@@ -194,7 +210,7 @@ nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
     double *mean = nbi_scratch(ctx, sizeof *mean * (size_t)C);
     double *var = nbi_scratch(ctx, sizeof *var * (size_t)C);
     double *invstd = nbi_scratch(ctx, sizeof *invstd * (size_t)C);
-    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, x->ndim, x->shape);
+    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, ys.ndim, ys.d);
     if (!mean || !var || !invstd || !y)
         return NULL;
     if (batch) {

@@ -4,9 +4,12 @@
  * torch.nn.functional.conv2d, or with `flip` true convolution (the kernel
  * rotated 180 degrees): the flip lives in the index mapping, so the weights
  * are never copied or modified and their gradient is that of the stored,
- * unflipped kernel.  Two ways to compute it, picked per layer (conv_plan_for):
- * im2col + GEMM, and for stride-1 layers with few input taps, direct sums
- * in vector registers.
+ * unflipped kernel.  The shape rule, nbi_conv_shape, is also what a model
+ * file's conv layers check.  Two ways to compute it, which conv_plan_for
+ * picks for each call from the geometry, with the threads' split of the
+ * batch: im2col + GEMM, and for stride 1 with few input taps (C kh kw, up
+ * to 5x5 kernels) direct sums in vector registers; the backward takes the
+ * direct path only below a smaller bound.
  */
 #ifdef T /* ---- kernels in T, named K(...); DT is T's nb_dtype ----------- */
 
@@ -512,12 +515,12 @@ static void K(conv_bwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
 
 #include <inttypes.h>
 #include <limits.h>
-#include <stdio.h>
 
-/* The geometry of one conv2d call; padding per side, as `same` with an even
- * kernel pads one more zero after (bottom, right) than before. */
-typedef struct conv_geom {
-    int64_t n, c, h, w;   /* input [N, C, H, W] */
+/* The geometry of one conv2d call, as nbi_conv_shape computes it; padding
+ * per side, as `same` with an even kernel pads one more zero after (bottom,
+ * right) than before. */
+typedef struct nbi_conv_geom {
+    int64_t n, c, h, w;   /* input [N, C, H, W] (N 1 for one example) */
     int64_t o, kh, kw;    /* weight [O, C, kh, kw] */
     int64_t oh, ow;       /* output [N, O, oh, ow] */
     int64_t sh, sw;       /* stride */
@@ -526,10 +529,6 @@ typedef struct conv_geom {
     bool relu;            /* max(0, .) fused on the output */
 } conv_geom;
 
-/* How a batch is cut: nt threads, each over a contiguous run of images,
- * taken `group` images per GEMM so that small outputs still make long
- * GEMM rows.  Each thread's scratch holds colsize elements of columns and
- * then bufsize of Y (or dY) for a group; scratch = the two, aligned. */
 /* The direct path's layout (see "direct convolution" above), in elements.
  * Kernel tap k = i kw + j reads flat offset off[k] = i ws + j and weight
  * wk[k] within a channel's kh kw (rotated when flipped). */
@@ -542,6 +541,10 @@ typedef struct direct_geom {
     int64_t off[CONV_DIRECT_KK], wk[CONV_DIRECT_KK];
 } direct_geom;
 
+/* How a batch is cut: nt threads, each over a contiguous run of images,
+ * taken `group` images per GEMM so that small outputs still make long
+ * GEMM rows.  Each thread's scratch holds colsize elements of columns and
+ * then bufsize of Y (or dY) for a group; scratch = the two, aligned. */
 typedef struct conv_plan {
     int nt;
     int64_t group;
@@ -565,114 +568,141 @@ typedef struct conv_plan {
 #undef K
 #undef DT
 
-/* "[a, b]" for conv2d, "a" for conv1d (which uses index 0 only). */
-static const char *pair_str(char *buf, size_t size, int sd, const int *v)
+/* ---- the shape rule ------------------------------------------------------ */
+
+static const nb_conv_opts conv_defaults = {{0, 0}, {0, 0}, false, false, false};
+
+/* A pair of the options as its caller wrote it, for nbi_pair_str: conv1d
+ * uses index 0 only. */
+static const int *conv_pair(int sd, const int *v, int *one)
 {
     if (sd == 2)
-        snprintf(buf, size, "[%d, %d]", v[0], v[1]);
-    else
-        snprintf(buf, size, "%d", v[0]);
-    return buf;
+        return v;
+    one[0] = one[1] = v[0];
+    return one;
 }
 
-/* Checks the arguments of conv1d (sd = 1) or conv2d (sd = 2) and fills g;
- * conv1d is seen as conv2d with H = kh = 1.  Messages name `op` and the
- * shapes as the caller gave them. */
-static bool conv_geometry(nb_ctx *ctx, const char *op, int sd, const nb_tensor *x,
-                          const nb_tensor *w, const nb_tensor *b, const nb_conv_opts *opts,
-                          conv_geom *g)
+int nbi_conv_opts_check(int sd, const nb_conv_opts *o, char *why)
 {
-    static const nb_conv_opts defaults = {{0, 0}, {0, 0}, false, false, false};
-    if (!opts)
-        opts = &defaults;
-    char sx[96], sw[96], sb[96], sp[32];
-    nb_shape_str(x, sx, sizeof sx);
-    nb_shape_str(w, sw, sizeof sw);
-    int nd = sd + 2;
-    if (x->ndim != nd) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: input %s must be %d-D %s", op, sx, nd,
-                 sd == 2 ? "[N, C, H, W]" : "[N, C, L]");
-        return false;
-    }
-    if (w->ndim != nd) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: weight %s must be %d-D %s", op, sw, nd,
-                 sd == 2 ? "[O, C, kh, kw]" : "[O, C, k]");
-        return false;
-    }
-    if (x->shape[1] != w->shape[1]) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: input %s has %" PRId64 " channels, weight %s expects %" PRId64,
-                 op, sx, x->shape[1], sw, w->shape[1]);
-        return false;
-    }
-    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: bias %s does not match weight %s: expected [%" PRId64 "]", op,
-                 nb_shape_str(b, sb, sizeof sb), sw, w->shape[0]);
-        return false;
-    }
-    if (opts->stride[0] < 0 || (sd == 2 && opts->stride[1] < 0)) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: stride %s is negative", op,
-                 pair_str(sp, sizeof sp, sd, opts->stride));
-        return false;
-    }
-    if (opts->padding[0] < 0 || (sd == 2 && opts->padding[1] < 0)) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: padding %s is negative", op,
-                 pair_str(sp, sizeof sp, sd, opts->padding));
-        return false;
-    }
-    /* Index 0 is the only dimension of conv1d, and the height of conv2d. */
-    int stride_h = sd == 2 ? opts->stride[0] : 1, stride_w = opts->stride[sd - 1];
-    int pad_h = sd == 2 ? opts->padding[0] : 0, pad_w = opts->padding[sd - 1];
-    g->sh = stride_h ? stride_h : 1;
-    g->sw = stride_w ? stride_w : 1;
-    g->n = x->shape[0];
-    g->c = x->shape[1];
-    g->h = sd == 2 ? x->shape[2] : 1;
-    g->w = x->shape[nd - 1];
-    g->o = w->shape[0];
-    g->kh = sd == 2 ? w->shape[2] : 1;
-    g->kw = w->shape[nd - 1];
-    g->flip = opts->flip;
-    g->relu = opts->relu;
-    if (opts->same) {
-        if (g->sh != 1 || g->sw != 1) {
-            nbi_fail(ctx, NB_ERR_ARG, "%s: same padding needs stride 1, got %s", op,
-                     pair_str(sp, sizeof sp, sd, opts->stride));
-            return false;
-        }
-        if (pad_h || pad_w) {
-            nbi_fail(ctx, NB_ERR_ARG, "%s: same padding with explicit padding %s", op,
-                     pair_str(sp, sizeof sp, sd, opts->padding));
-            return false;
-        }
-        /* Total kh - 1, the odd zero after, as PyTorch's padding='same'. */
-        g->pt = (g->kh - 1) / 2;
-        g->pb = g->kh - 1 - g->pt;
-        g->pl = (g->kw - 1) / 2;
-        g->pr = g->kw - 1 - g->pl;
-    } else {
-        g->pt = g->pb = pad_h;
-        g->pl = g->pr = pad_w;
-    }
+    if (!o)
+        o = &conv_defaults;
+    char s[32];
+    int one[2];
+    if (o->stride[0] < 0 || (sd == 2 && o->stride[1] < 0))
+        return nbi_why(why, "stride %s is negative",
+                       nbi_pair_str(conv_pair(sd, o->stride, one), s, sizeof s));
+    if (o->padding[0] < 0 || (sd == 2 && o->padding[1] < 0))
+        return nbi_why(why, "padding %s is negative",
+                       nbi_pair_str(conv_pair(sd, o->padding, one), s, sizeof s));
+    if (!o->same)
+        return 0;
+    /* PyTorch's rule; stride 0 means 1.  Index 0 is conv1d's only one. */
+    if ((sd == 2 && o->stride[0] > 1) || o->stride[sd - 1] > 1)
+        return nbi_why(why, "padding \"same\" needs stride 1, got stride %s",
+                       nbi_pair_str(conv_pair(sd, o->stride, one), s, sizeof s));
+    if ((sd == 2 && o->padding[0]) || o->padding[sd - 1])
+        return nbi_why(why, "padding \"same\" conflicts with explicit padding %s",
+                       nbi_pair_str(conv_pair(sd, o->padding, one), s, sizeof s));
+    return 0;
+}
+
+/* kh x kw does not fit in the padded h x w: says so, as its caller sees it. */
+static int conv_too_small(int sd, const conv_geom *g, char *why)
+{
     int64_t hp = g->h + g->pt + g->pb, wp = g->w + g->pl + g->pr;
-    if (g->kh > hp || g->kw > wp) {
-        if (sd == 2)
-            nbi_fail(ctx, NB_ERR_ARG, "%s: weight %s is larger than input %s padded to %" PRId64
-                     "x%" PRId64, op, sw, sx, hp, wp);
-        else
-            nbi_fail(ctx, NB_ERR_ARG, "%s: weight %s is larger than input %s padded to %" PRId64,
-                     op, sw, sx, wp);
-        return false;
+    /* Each <= C kh kw <= INT_MAX, checked before; conv1d's is kw alone. */
+    int k[2] = {(int)(sd == 2 ? g->kh : g->kw), (int)g->kw};
+    char ks[32];
+    nbi_pair_str(k, ks, sizeof ks);
+    if (sd == 1 && wp != g->w)
+        return nbi_why(why, "kernel_size %s is larger than its input of length %" PRId64
+                       " padded to %" PRId64, ks, g->w, wp);
+    if (sd == 1)
+        return nbi_why(why, "kernel_size %s is larger than its input of length %" PRId64, ks,
+                       g->w);
+    if (hp != g->h || wp != g->w)
+        return nbi_why(why, "kernel_size %s is larger than its %" PRId64 "x%" PRId64
+                       " input padded to %" PRId64 "x%" PRId64, ks, g->h, g->w, hp, wp);
+    return nbi_why(why, "kernel_size %s is larger than its %" PRId64 "x%" PRId64 " input", ks,
+                   g->h, g->w);
+}
+
+int nbi_conv_shape(int sd, const nbi_shape *x, bool batch, const nbi_shape *w,
+                   const nbi_shape *b, const nb_conv_opts *o, conv_geom *gp, nbi_shape *y,
+                   char *why)
+{
+    if (!o)
+        o = &conv_defaults;
+    char xs[96], ws[96], bs[96];
+    nbi_shape_fmt(x, xs, sizeof xs);
+    nbi_shape_fmt(w, ws, sizeof ws);
+    if (x->ndim != sd + 1 + batch)
+        return nbi_why(why, "input %s must be %s", xs,
+                       sd == 2 ? (batch ? "[N, C, H, W]" : "[C, H, W]")
+                               : (batch ? "[N, C, L]" : "[C, L]"));
+    if (w->ndim != sd + 2)
+        return nbi_why(why, "weight %s must be %s", ws,
+                       sd == 2 ? "[O, C, kh, kw]" : "[O, C, k]");
+    /* conv1d is conv2d with H = kh = 1; index 0 of its options is the width's. */
+    const int64_t *e = x->d + batch; /* [C, H, W] or [C, L] */
+    conv_geom g = {.n = batch ? x->d[0] : 1, .c = e[0], .h = sd == 2 ? e[1] : 1, .w = e[sd],
+                   .o = w->d[0], .kh = sd == 2 ? w->d[2] : 1, .kw = w->d[sd + 1],
+                   .flip = o->flip, .relu = o->relu};
+    if (w->d[1] != g.c)
+        return nbi_why(why, "input %s has %" PRId64 " channel%s, but in_channels is %" PRId64
+                       " (weight %s)", xs, g.c, g.c == 1 ? "" : "s", w->d[1], ws);
+    if (b && (b->ndim != 1 || b->d[0] != g.o))
+        return nbi_why(why, "bias %s does not match weight %s: expected [%" PRId64 "]",
+                       nbi_shape_fmt(b, bs, sizeof bs), ws, g.o);
+    if (nbi_conv_opts_check(sd, o, why))
+        return -1;
+    int stride_h = sd == 2 ? o->stride[0] : 1, stride_w = o->stride[sd - 1];
+    g.sh = stride_h ? stride_h : 1;
+    g.sw = stride_w ? stride_w : 1;
+    if (o->same) { /* total k - 1, the odd zero after, as PyTorch's padding='same' */
+        g.pt = (g.kh - 1) / 2;
+        g.pb = g.kh - 1 - g.pt;
+        g.pl = (g.kw - 1) / 2;
+        g.pr = g.kw - 1 - g.pl;
+    } else {
+        g.pt = g.pb = sd == 2 ? o->padding[0] : 0;
+        g.pl = g.pr = o->padding[sd - 1];
     }
-    g->oh = (hp - g->kh) / g->sh + 1;
-    g->ow = (wp - g->kw) / g->sw + 1;
-    /* GEMM takes int sizes, and one image's columns must fit in memory. */
-    int64_t ckk = g->c * g->kh * g->kw, p = g->oh * g->ow;
-    if (g->o > INT_MAX || ckk > INT_MAX || p > INT_MAX ||
-        ckk > (int64_t)(SIZE_MAX / sizeof(double)) / p) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: input %s and weight %s are too large", op, sx, sw);
-        return false;
-    }
-    return true;
+    /* The GEMM takes int sizes (O rows, C kh kw deep, oh ow wide), and one
+     * image's columns must fit in memory. */
+    int64_t ckk = nbi_mul(nbi_mul(g.c, g.kh), g.kw);
+    if (g.o > INT_MAX || ckk > INT_MAX)
+        return nbi_why(why, "input %s and weight %s are too large", xs, ws);
+    if (g.kh > g.h + g.pt + g.pb || g.kw > g.w + g.pl + g.pr)
+        return conv_too_small(sd, &g, why);
+    g.oh = (g.h + g.pt + g.pb - g.kh) / g.sh + 1;
+    g.ow = (g.w + g.pl + g.pr - g.kw) / g.sw + 1;
+    int64_t p = nbi_mul(g.oh, g.ow);
+    if (p > INT_MAX || ckk > (int64_t)(SIZE_MAX / sizeof(double)) / p)
+        return nbi_why(why, "input %s and weight %s are too large", xs, ws);
+    y->ndim = 0;
+    if (batch)
+        y->d[y->ndim++] = g.n;
+    y->d[y->ndim++] = g.o;
+    if (sd == 2)
+        y->d[y->ndim++] = g.oh;
+    y->d[y->ndim++] = g.ow;
+    if (gp)
+        *gp = g;
+    return 0;
+}
+
+/* The rule on the tensors' shapes; its message names op. */
+static bool conv_shapes(nb_ctx *ctx, const char *op, int sd, const nb_tensor *x,
+                        const nb_tensor *w, const nb_tensor *b, const nb_conv_opts *opts,
+                        conv_geom *g, nbi_shape *y)
+{
+    nbi_shape xs = nbi_shape_of(x), ws = nbi_shape_of(w), bs = b ? nbi_shape_of(b) : xs;
+    char why[NBI_WHY_SIZE];
+    if (nbi_conv_shape(sd, &xs, true, &ws, b ? &bs : NULL, opts, g, y, why) == 0)
+        return true;
+    nbi_fail(ctx, NB_ERR_ARG, "%s: %s", op, why);
+    return false;
 }
 
 typedef struct conv_node {
@@ -769,10 +799,10 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     if (!nbi_check_inputs(ctx, "conv2d", nin, in))
         return NULL;
     conv_geom g;
-    if (!conv_geometry(ctx, "conv2d", 2, x, w, b, opts, &g))
+    nbi_shape ys;
+    if (!conv_shapes(ctx, "conv2d", 2, x, w, b, opts, &g, &ys))
         return NULL;
-    int64_t shape[4] = {g.n, g.o, g.oh, g.ow};
-    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, 4, shape);
+    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, ys.ndim, ys.d);
     if (!y)
         return NULL;
     bool record = nbi_needs_grad(ctx, nin, in);
@@ -839,7 +869,8 @@ nb_tensor *nb_conv1d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     if (!nbi_check_inputs(ctx, "conv1d", b ? 3 : 2, in))
         return NULL;
     conv_geom g;
-    if (!conv_geometry(ctx, "conv1d", 1, x, w, b, opts, &g))
+    nbi_shape ys;
+    if (!conv_shapes(ctx, "conv1d", 1, x, w, b, opts, &g, &ys))
         return NULL;
     nb_conv_opts o2 = {{1, (int)g.sw}, {0, opts ? opts->padding[0] : 0},
                        opts && opts->same, opts && opts->flip, opts && opts->relu};
@@ -847,8 +878,7 @@ nb_tensor *nb_conv1d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     nb_tensor *y = nb_conv2d(ctx, nb_reshape(ctx, x, 4, xs), nb_reshape(ctx, w, 4, ws), b, &o2);
     if (!y)
         return NULL;
-    int64_t ys[3] = {g.n, g.o, g.ow};
-    return nb_reshape(ctx, y, 3, ys);
+    return nb_reshape(ctx, y, ys.ndim, ys.d);
 }
 
 #endif

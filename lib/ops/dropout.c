@@ -77,15 +77,26 @@ typedef struct dropout_node {
     int64_t nmask, plane;
 } dropout_node;
 
+int nbi_dropout2d_shape(const nbi_shape *x, bool batch, char *why)
+{
+    char s[96];
+    if (x->ndim < 2 + batch)
+        return nbi_why(why, "input %s must be at least %s", nbi_shape_fmt(x, s, sizeof s),
+                       batch ? "3-D [N, C, ...]" : "2-D [C, ...]");
+    return 0;
+}
+
 static nb_tensor *dropout(nb_ctx *ctx, const char *op, nb_tensor *x, double p,
                           nb_rng *rng, bool channels)
 {
     if (!nbi_check_inputs(ctx, op, 1, &x))
         return NULL;
-    char s[96];
-    if (channels && x->ndim < 3)
-        return nbi_fail_null(ctx, NB_ERR_ARG, "%s: input %s must be at least 3-D [N, C, ...]",
-                             op, nb_shape_str(x, s, sizeof s));
+    if (channels) {
+        nbi_shape xs = nbi_shape_of(x);
+        char why[NBI_WHY_SIZE];
+        if (nbi_dropout2d_shape(&xs, true, why))
+            return nbi_fail_null(ctx, NB_ERR_ARG, "%s: %s", op, why);
+    }
     if (!(p >= 0 && p < 1)) /* also rejects NaN */
         return nbi_fail_null(ctx, NB_ERR_ARG, "%s: p = %g is outside [0, 1)", op, p);
     bool identity = !nb_training(ctx) || p == 0;

@@ -35,6 +35,7 @@ static void K(bias_bwd)(const T *dy, T *db, int64_t rows, int64_t cols)
 
 #include "internal.h"
 
+#include <inttypes.h>
 #include <limits.h>
 
 #define T float
@@ -49,16 +50,41 @@ static void K(bias_bwd)(const T *dy, T *db, int64_t rows, int64_t cols)
 #undef K
 
 /* CBLAS takes sizes as int. */
-static bool blas_sizes_ok(nb_ctx *ctx, const char *op, int64_t m, int64_t n, int64_t k)
+static int blas_sizes(int64_t m, int64_t n, int64_t k, char *why)
 {
     if (m <= INT_MAX && n <= INT_MAX && k <= INT_MAX)
-        return true;
-    nbi_fail(ctx, NB_ERR_ARG, "%s: sizes %lld, %lld, %lld exceed BLAS's int range", op,
-             (long long)m, (long long)n, (long long)k);
-    return false;
+        return 0;
+    return nbi_why(why, "sizes %" PRId64 ", %" PRId64 ", %" PRId64 " exceed BLAS's int range",
+                   m, n, k);
 }
 
 /* ---- linear: x [N, in], W [out, in], b [out] or NULL -> y [N, out] ------ */
+
+int nbi_linear_shape(const nbi_shape *x, bool batch, const nbi_shape *w, const nbi_shape *b,
+                     nbi_shape *y, char *why)
+{
+    char xs[96], ws[96], bs[96];
+    nbi_shape_fmt(x, xs, sizeof xs);
+    nbi_shape_fmt(w, ws, sizeof ws);
+    if (x->ndim != 1 + batch)
+        return nbi_why(why, "input %s must be %s%s", xs,
+                       batch ? "[N, in_features]" : "[in_features]",
+                       x->ndim > 1 + batch ? ": flatten it first" : "");
+    if (w->ndim != 2)
+        return nbi_why(why, "weight %s must be [out_features, in_features]", ws);
+    int64_t rows = batch ? x->d[0] : 1, nx = x->d[batch], ny = w->d[0];
+    if (w->d[1] != nx)
+        return nbi_why(why, "input %s has %" PRId64 " feature%s, but in_features is %" PRId64
+                       " (weight %s)", xs, nx, nx == 1 ? "" : "s", w->d[1], ws);
+    if (b && (b->ndim != 1 || b->d[0] != ny))
+        return nbi_why(why, "bias %s must be [%" PRId64 "] for weight %s",
+                       nbi_shape_fmt(b, bs, sizeof bs), ny, ws);
+    if (blas_sizes(rows, ny, nx, why))
+        return -1;
+    *y = *x;
+    y->d[batch] = ny;
+    return 0;
+}
 
 nb_tensor *nb_linear(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b)
 {
@@ -66,28 +92,12 @@ nb_tensor *nb_linear(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b)
     int nin = b ? 3 : 2;
     if (!nbi_check_inputs(ctx, "linear", nin, in))
         return NULL;
-    char sx[96], sw[96], sb[96];
-    if (x->ndim != 2)
-        return nbi_fail_null(ctx, NB_ERR_ARG, "linear: input %s must be 2-D [N, in]",
-                             nb_shape_str(x, sx, sizeof sx));
-    if (w->ndim != 2)
-        return nbi_fail_null(ctx, NB_ERR_ARG, "linear: weight %s must be 2-D [out, in]",
-                             nb_shape_str(w, sw, sizeof sw));
+    nbi_shape xs = nbi_shape_of(x), ws = nbi_shape_of(w), bs = b ? nbi_shape_of(b) : xs, ys;
+    char why[NBI_WHY_SIZE];
+    if (nbi_linear_shape(&xs, true, &ws, b ? &bs : NULL, &ys, why))
+        return nbi_fail_null(ctx, NB_ERR_ARG, "linear: %s", why);
     int64_t rows = x->shape[0], nx = x->shape[1], ny = w->shape[0];
-    if (w->shape[1] != nx)
-        return nbi_fail_null(ctx, NB_ERR_ARG,
-                             "linear: input %s has %lld features, weight %s expects %lld",
-                             nb_shape_str(x, sx, sizeof sx), (long long)nx,
-                             nb_shape_str(w, sw, sizeof sw), (long long)w->shape[1]);
-    if (b && (b->ndim != 1 || b->shape[0] != ny))
-        return nbi_fail_null(ctx, NB_ERR_ARG, "linear: bias %s must be [%lld] for weight %s",
-                             nb_shape_str(b, sb, sizeof sb), (long long)ny,
-                             nb_shape_str(w, sw, sizeof sw));
-    if (!blas_sizes_ok(ctx, "linear", rows, ny, nx))
-        return NULL;
-
-    int64_t shape[2] = {rows, ny};
-    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, 2, shape);
+    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, ys.ndim, ys.d);
     if (!y)
         return NULL;
     /* y = x W^T (+ the bias already in y when there is one) */
@@ -140,8 +150,9 @@ nb_tensor *nb_matmul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b)
                              "matmul: %s x %s: inner sizes %lld and %lld differ",
                              nb_shape_str(a, sa, sizeof sa), nb_shape_str(b, sb, sizeof sb),
                              (long long)k, (long long)b->shape[0]);
-    if (!blas_sizes_ok(ctx, "matmul", m, n, k))
-        return NULL;
+    char why[NBI_WHY_SIZE];
+    if (blas_sizes(m, n, k, why))
+        return nbi_fail_null(ctx, NB_ERR_ARG, "matmul: %s", why);
 
     int64_t shape[2] = {m, n};
     nb_tensor *y = nbi_step_tensor(ctx, a->dtype, 2, shape);

@@ -279,10 +279,12 @@ static void K(gap_bwd)(int64_t planes, int64_t hw, const T *dy, T *dx)
 
 #include "internal.h"
 
+#include <inttypes.h>
 #include <math.h>
 
-/* A pooling's sizes: input plane, output plane, kernel, stride, padding. */
-typedef struct pool_geom {
+/* A pooling's sizes, as nbi_pool2d_shape computes them: input plane,
+ * output plane, kernel, stride, padding. */
+typedef struct nbi_pool_geom {
     int64_t h, w, oh, ow;
     int64_t kh, kw, sh, sw, ph, pw;
 } pool_geom;
@@ -329,70 +331,87 @@ typedef struct pool_node {
     int32_t *argmax; /* max_pool2d: one plane index per output element */
 } pool_node;
 
-/* Checks x and the options against the shape rule and fills g. */
-static bool pool_geometry(nb_ctx *ctx, const char *op, const nb_tensor *x,
-                          const nb_pool_opts *o, pool_geom *g)
+/* ---- the shape rules ------------------------------------------------------ */
+
+int nbi_pool2d_opts_check(const nb_pool_opts *o, char *why)
+{
+    char s[32], k[32];
+    if (!o)
+        return nbi_why(why, "options are NULL (kernel_size is required)");
+    if (o->kernel[0] < 1 || o->kernel[1] < 1)
+        return nbi_why(why, "kernel_size %s must be at least 1",
+                       nbi_pair_str(o->kernel, k, sizeof k));
+    if (o->stride[0] < 0 || o->stride[1] < 0)
+        return nbi_why(why, "stride %s is negative", nbi_pair_str(o->stride, s, sizeof s));
+    if (o->padding[0] < 0 || o->padding[1] < 0)
+        return nbi_why(why, "padding %s is negative", nbi_pair_str(o->padding, s, sizeof s));
+    /* PyTorch's rule; it also keeps every window over some real element. */
+    if (o->padding[0] > o->kernel[0] / 2 || o->padding[1] > o->kernel[1] / 2)
+        return nbi_why(why, "padding %s is more than half of kernel_size %s",
+                       nbi_pair_str(o->padding, s, sizeof s),
+                       nbi_pair_str(o->kernel, k, sizeof k));
+    return 0;
+}
+
+int nbi_pool2d_shape(const nbi_op *op, const nbi_shape *x, bool batch, const nb_pool_opts *o,
+                     pool_geom *gp, nbi_shape *y, char *why)
+{
+    char xs[96], k[32];
+    nbi_shape_fmt(x, xs, sizeof xs);
+    if (x->ndim != 3 + batch)
+        return nbi_why(why, "input %s must be %s", xs, batch ? "[N, C, H, W]" : "[C, H, W]");
+    if (nbi_pool2d_opts_check(o, why))
+        return -1;
+    const int64_t *e = x->d + batch; /* [C, H, W] */
+    pool_geom g = {.h = e[1], .w = e[2], .kh = o->kernel[0], .kw = o->kernel[1],
+                   .sh = o->stride[0] ? o->stride[0] : o->kernel[0],
+                   .sw = o->stride[1] ? o->stride[1] : o->kernel[1],
+                   .ph = o->padding[0], .pw = o->padding[1]};
+    int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+    if (g.kh > hp || g.kw > wp) {
+        nbi_pair_str(o->kernel, k, sizeof k);
+        if (hp != g.h || wp != g.w)
+            return nbi_why(why, "kernel_size %s is larger than its %" PRId64 "x%" PRId64
+                           " input padded to %" PRId64 "x%" PRId64, k, g.h, g.w, hp, wp);
+        return nbi_why(why, "kernel_size %s is larger than its %" PRId64 "x%" PRId64 " input",
+                       k, g.h, g.w);
+    }
+    if (op == &nbi_op_max_pool2d && nbi_mul(g.h, g.w) > INT32_MAX) /* argmax is an int32 */
+        return nbi_why(why, "input %s has planes over %d elements", xs, INT32_MAX);
+    g.oh = (hp - g.kh) / g.sh + 1;
+    g.ow = (wp - g.kw) / g.sw + 1;
+    *y = *x;
+    y->d[batch + 1] = g.oh;
+    y->d[batch + 2] = g.ow;
+    if (gp)
+        *gp = g;
+    return 0;
+}
+
+int nbi_global_avg_pool2d_shape(const nbi_shape *x, bool batch, nbi_shape *y, char *why)
 {
     char xs[96];
-    nb_shape_str(x, xs, sizeof xs);
-    if (x->ndim != 4) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: input %s must be [N, C, H, W]", op, xs);
-        return false;
-    }
-    if (!o) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: options are NULL (the kernel size is required)", op);
-        return false;
-    }
-    if (o->kernel[0] < 1 || o->kernel[1] < 1) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: kernel [%d, %d] must be at least 1", op, o->kernel[0],
-                 o->kernel[1]);
-        return false;
-    }
-    if (o->stride[0] < 0 || o->stride[1] < 0) {
-        nbi_fail(ctx, NB_ERR_ARG, "%s: stride [%d, %d] must not be negative", op, o->stride[0],
-                 o->stride[1]);
-        return false;
-    }
-    /* PyTorch's rule; it also keeps every window over some real element. */
-    if (o->padding[0] < 0 || o->padding[1] < 0 || o->padding[0] > o->kernel[0] / 2 ||
-        o->padding[1] > o->kernel[1] / 2) {
-        nbi_fail(ctx, NB_ERR_ARG,
-                 "%s: padding [%d, %d] must be between 0 and half the kernel [%d, %d]", op,
-                 o->padding[0], o->padding[1], o->kernel[0], o->kernel[1]);
-        return false;
-    }
-    g->h = x->shape[2];
-    g->w = x->shape[3];
-    g->kh = o->kernel[0];
-    g->kw = o->kernel[1];
-    g->sh = o->stride[0] ? o->stride[0] : o->kernel[0];
-    g->sw = o->stride[1] ? o->stride[1] : o->kernel[1];
-    g->ph = o->padding[0];
-    g->pw = o->padding[1];
-    if (g->kh > g->h + 2 * g->ph || g->kw > g->w + 2 * g->pw) {
-        nbi_fail(ctx, NB_ERR_ARG,
-                 "%s: kernel [%d, %d] is larger than input %s padded by [%d, %d]", op,
-                 o->kernel[0], o->kernel[1], xs, o->padding[0], o->padding[1]);
-        return false;
-    }
-    g->oh = (g->h + 2 * g->ph - g->kh) / g->sh + 1;
-    g->ow = (g->w + 2 * g->pw - g->kw) / g->sw + 1;
-    return true;
+    if (x->ndim != 3 + batch)
+        return nbi_why(why, "input %s must be %s", nbi_shape_fmt(x, xs, sizeof xs),
+                       batch ? "[N, C, H, W]" : "[C, H, W]");
+    *y = *x;
+    y->ndim = 1 + batch; /* [N, C] */
+    return 0;
 }
+
+/* ---- max_pool2d, avg_pool2d ------------------------------------------------ */
 
 static nb_tensor *pool2d(nb_ctx *ctx, const nbi_op *op, nb_tensor *x, const nb_pool_opts *opts)
 {
     const char *name = op->name;
-    pool_geom g;
-    if (!nbi_check_inputs(ctx, name, 1, &x) || !pool_geometry(ctx, name, x, opts, &g))
+    if (!nbi_check_inputs(ctx, name, 1, &x))
         return NULL;
-    if (op == &nbi_op_max_pool2d && g.h > INT32_MAX / g.w) { /* argmax is an int32 */
-        char xs[96];
-        return nbi_fail_null(ctx, NB_ERR_ARG, "%s: input %s has planes over %d elements", name,
-                             nb_shape_str(x, xs, sizeof xs), INT32_MAX);
-    }
-    int64_t shape[4] = {x->shape[0], x->shape[1], g.oh, g.ow};
-    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, 4, shape);
+    nbi_shape xs = nbi_shape_of(x), ys;
+    pool_geom g;
+    char why[NBI_WHY_SIZE];
+    if (nbi_pool2d_shape(op, &xs, true, opts, &g, &ys, why))
+        return nbi_fail_null(ctx, NB_ERR_ARG, "%s: %s", name, why);
+    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, ys.ndim, ys.d);
     if (!y)
         return NULL;
     bool record = nbi_needs_grad(ctx, 1, &x);
@@ -453,12 +472,11 @@ nb_tensor *nb_global_avg_pool2d(nb_ctx *ctx, nb_tensor *x)
 {
     if (!nbi_check_inputs(ctx, "global_avg_pool2d", 1, &x))
         return NULL;
-    if (x->ndim != 4) {
-        char xs[96];
-        return nbi_fail_null(ctx, NB_ERR_ARG, "global_avg_pool2d: input %s must be [N, C, H, W]",
-                             nb_shape_str(x, xs, sizeof xs));
-    }
-    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, 2, x->shape);
+    nbi_shape xs = nbi_shape_of(x), ys;
+    char why[NBI_WHY_SIZE];
+    if (nbi_global_avg_pool2d_shape(&xs, true, &ys, why))
+        return nbi_fail_null(ctx, NB_ERR_ARG, "global_avg_pool2d: %s", why);
+    nb_tensor *y = nbi_step_tensor(ctx, x->dtype, ys.ndim, ys.d);
     if (!y)
         return NULL;
     NBI_CALL(x->dtype, gap_fwd, y->numel, x->shape[2] * x->shape[3], x->data, y->data);

@@ -1,6 +1,7 @@
 /*
  * shape.c - ops that move elements without arithmetic: reshape (a view
- * sharing its input's data; flatten is a reshape) and concat.
+ * sharing its input's data; flatten is a reshape) and concat, with the
+ * shape rules of flatten and concat that a model file's layers check too.
  */
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
@@ -110,17 +111,32 @@ nb_tensor *nb_reshape(nb_ctx *ctx, nb_tensor *x, int ndim, const int64_t *shape)
     return view(ctx, x, ndim, resolved);
 }
 
+/* One rule for both callers: the batch stays when there is one (the op's
+ * [N, ...] -> [N, prod]), and a layer's example flattens whole, as the
+ * layer then does the same to every example. */
+int nbi_flatten_shape(const nbi_shape *x, bool batch, nbi_shape *y, char *why)
+{
+    char xs[96];
+    if (x->ndim < batch)
+        return nbi_why(why, "input %s has no batch dimension", nbi_shape_fmt(x, xs, sizeof xs));
+    int64_t n = 1;
+    for (int i = batch; i < x->ndim; i++)
+        n = nbi_mul(n, x->d[i]);
+    *y = *x;
+    y->ndim = 1 + batch;
+    y->d[batch] = n;
+    return 0;
+}
+
 nb_tensor *nb_flatten(nb_ctx *ctx, nb_tensor *x)
 {
     if (!nbi_check_inputs(ctx, "flatten", 1, &x))
         return NULL;
-    if (x->ndim < 1) {
-        char xs[96];
-        return nbi_fail_null(ctx, NB_ERR_ARG, "flatten: input %s has no batch dimension",
-                             nb_shape_str(x, xs, sizeof xs));
-    }
-    int64_t shape[2] = {x->shape[0], x->numel / x->shape[0]};
-    return view(ctx, x, 2, shape);
+    nbi_shape xs = nbi_shape_of(x), ys;
+    char why[NBI_WHY_SIZE];
+    if (nbi_flatten_shape(&xs, true, &ys, why))
+        return nbi_fail_null(ctx, NB_ERR_ARG, "flatten: %s", why);
+    return view(ctx, x, ys.ndim, ys.d);
 }
 
 static int reshape_backward(nb_ctx *ctx, nbi_node *node)
@@ -151,6 +167,31 @@ static int64_t outer_size(const nb_tensor *x, int dim)
     return n;
 }
 
+/* dim counts the dimensions of the shapes given, batch or not: a layer
+ * joins its examples' channels at 0, which nb_concat is then given as 1.
+ * Sizes are summed in int64; the model file bounds each to INT_MAX. */
+int nbi_concat_shape(int n, const nbi_shape *xs, const char *const *names, int dim,
+                     nbi_shape *y, int *dp, char *why)
+{
+    char s0[96], si[96], l0[80], li[80];
+    nbi_shape_fmt(&xs[0], s0, sizeof s0);
+    nbi_input_str(names, 0, l0, sizeof l0);
+    int d = dim < 0 ? dim + xs[0].ndim : dim;
+    if (d < 0 || d >= xs[0].ndim)
+        return nbi_why(why, "dim %d is out of range for input %s %s", dim, l0, s0);
+    *y = xs[0];
+    for (int i = 1; i < n; i++) {
+        if (!nbi_shape_eq(&xs[i], &xs[0], d))
+            return nbi_why(why, "input %s %s does not match input %s %s outside dim %d",
+                           nbi_input_str(names, i, li, sizeof li),
+                           nbi_shape_fmt(&xs[i], si, sizeof si), l0, s0, d);
+        y->d[d] += xs[i].d[d];
+    }
+    if (dp)
+        *dp = d;
+    return 0;
+}
+
 nb_tensor *nb_concat(nb_ctx *ctx, int n, nb_tensor *const *xs, int dim)
 {
     if (n < 1)
@@ -159,26 +200,18 @@ nb_tensor *nb_concat(nb_ctx *ctx, int n, nb_tensor *const *xs, int dim)
         return nbi_fail_null(ctx, NB_ERR_ARG, "concat: the array of inputs is NULL");
     if (!nbi_check_inputs(ctx, "concat", n, xs))
         return NULL;
+    /* The rule reads plain shapes: n of them in the step arena. */
+    nbi_shape *s = nbi_scratch(ctx, sizeof *s * (size_t)n), ys;
+    if (!s)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        s[i] = nbi_shape_of(xs[i]);
+    char why[NBI_WHY_SIZE];
+    int d;
+    if (nbi_concat_shape(n, s, NULL, dim, &ys, &d, why))
+        return nbi_fail_null(ctx, NB_ERR_ARG, "concat: %s", why);
     const nb_tensor *x0 = xs[0];
-    char s0[96], si[96];
-    int d = dim < 0 ? dim + x0->ndim : dim;
-    if (d < 0 || d >= x0->ndim)
-        return nbi_fail_null(ctx, NB_ERR_ARG, "concat: dim %d is out of range for input 0 %s",
-                             dim, nb_shape_str(x0, s0, sizeof s0));
-    int64_t shape[NB_MAX_DIMS];
-    memcpy(shape, x0->shape, sizeof shape);
-    for (int i = 1; i < n; i++) {
-        bool match = xs[i]->ndim == x0->ndim;
-        for (int k = 0; match && k < x0->ndim; k++)
-            match = k == d || xs[i]->shape[k] == x0->shape[k];
-        if (!match)
-            return nbi_fail_null(ctx, NB_ERR_ARG,
-                                 "concat: input %d %s does not match input 0 %s outside dim %d",
-                                 i, nb_shape_str(xs[i], si, sizeof si),
-                                 nb_shape_str(x0, s0, sizeof s0), d);
-        shape[d] += xs[i]->shape[d];
-    }
-    nb_tensor *y = nbi_step_tensor(ctx, x0->dtype, x0->ndim, shape);
+    nb_tensor *y = nbi_step_tensor(ctx, x0->dtype, ys.ndim, ys.d);
     if (!y)
         return NULL;
     /* y[o, off + j] = x_i[o, j]: a copy, the same for every dtype. */

@@ -61,6 +61,7 @@ static void K(softmax_bwd)(bool take_log, const T *y, const T *dy, T *dx, int64_
 #include "internal.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #define T float
 #define K(f) f##_f32
@@ -78,19 +79,39 @@ typedef struct softmax_node {
     int64_t outer, len, inner;
 } softmax_node;
 
+int nbi_softmax_dim(const nbi_shape *x, bool batch, int dim, int *dp, char *why)
+{
+    /* A scalar counts as one dimension of size 1, as in PyTorch.  One
+     * example stands for [N, ...], whose dimension 0 it may not take. */
+    int nd = batch ? (x->ndim ? x->ndim : 1) : x->ndim + 1, lo = !batch;
+    int d = dim < 0 ? dim + nd : dim;
+    if (d >= lo && d < nd) {
+        if (dp)
+            *dp = d;
+        return 0;
+    }
+    char s[96], e[96], use[48];
+    if (batch)
+        nbi_shape_fmt(x, s, sizeof s);
+    else /* "[N, 10]": dim counts from the batch */
+        snprintf(s, sizeof s, "[N%s%s", x->ndim ? ", " : "", nbi_shape_fmt(x, e, sizeof e) + 1);
+    if (nd - lo == 1)
+        snprintf(use, sizeof use, "%d or -1", lo);
+    else
+        snprintf(use, sizeof use, "%d to %d, or -%d to -1", lo, nd - 1, nd - lo);
+    return nbi_why(why, "dim %d is out of range for input %s: use %s", dim, s, use);
+}
+
 static nb_tensor *softmax(nb_ctx *ctx, const nbi_op *op, nb_tensor *x, int dim)
 {
     const char *name = op->name;
     if (!nbi_check_inputs(ctx, name, 1, &x))
         return NULL;
-    /* A scalar counts as one dimension of size 1, as in PyTorch. */
-    int nd = x->ndim ? x->ndim : 1;
-    int d = dim < 0 ? dim + nd : dim;
-    if (d < 0 || d >= nd) {
-        char s[96];
-        return nbi_fail_null(ctx, NB_ERR_ARG, "%s: dim %d is out of range [%d, %d] for input %s",
-                             name, dim, -nd, nd - 1, nb_shape_str(x, s, sizeof s));
-    }
+    nbi_shape xs = nbi_shape_of(x);
+    char why[NBI_WHY_SIZE];
+    int d;
+    if (nbi_softmax_dim(&xs, true, dim, &d, why))
+        return nbi_fail_null(ctx, NB_ERR_ARG, "%s: %s", name, why);
     int64_t outer = 1, len = x->ndim ? x->shape[d] : 1, inner = 1;
     for (int i = 0; i < d; i++)
         outer *= x->shape[i];
