@@ -441,6 +441,17 @@ void nb_shuffle(int64_t *idx, int64_t n, nb_rng *rng);
  * is not 0, and labels[n] (if not NULL) with their labels. */
 int nb_dataset_batch(const nb_dataset *ds, const int64_t *idx, int64_t n,
                      nb_tensor *x, int32_t *labels, double mean, double std);
+/* A data set holding copies of n images of [c, h, w] (uint8, one after
+ * the other) and their labels (>= 0).  Gray images only for now: c must be
+ * 1.  NULL on error (NB_ERR_ARG naming the bad size or label,
+ * NB_ERR_NOMEM). */
+nb_dataset *nb_dataset_from(nb_ctx *ctx, int64_t n, int64_t c, int64_t h,
+                            int64_t w, const uint8_t *images,
+                            const int32_t *labels);
+/* Where the data set came from, for messages: the directory given to
+ * nb_dataset_load, the images file given to nb_dataset_load_idx, or
+ * "memory" for nb_dataset_from. */
+const char *nb_dataset_origin(const nb_dataset *ds);
 
 /* ---- images -------------------------------------------------------------
  * PNG through libpng, as float tensors [C, H, W] with values in [0, 1]. */
@@ -692,6 +703,151 @@ int nb_model_train_opts(nb_ctx *ctx, const nb_model *m, nb_train_opts *train,
                         nb_optim_opts *optim);
 /* The learning rate of an epoch (from 0) under train's schedule. */
 double nb_schedule_lr(const nb_train_opts *train, double lr, int epoch);
+
+/* ---- training -------------------------------------------------------------
+ * A trainer runs the loop of Keras's fit for a model, a data set and an
+ * optimizer: the split into training and validation examples, a seeded
+ * shuffle per epoch, the steps (forward, loss, backward, gradient clipping,
+ * update), validation after each epoch, the schedule's learning rate, and
+ * checkpoints that resume to the same weights, bit for bit.  It never
+ * prints and knows no terminal or file but its checkpoints: callbacks see
+ * the progress after each batch and the metrics after each epoch, and a
+ * failure is a status with the context's message, such as
+ *   step 12 (epoch 1, batch 12): the loss is nan; the output of layer
+ *   conv1 (conv2d) is the first to hold a non-finite value
+ *
+ * Labels.  With classes in the training section (t->classes), those labels
+ * are the model's labels 0, 1, ... in order and other examples are left
+ * out; without, every label of the data is the model's.  The loss must be
+ * cross_entropy (the prediction is the largest output) or hinge (two
+ * classes: the second is +1, the first -1, the prediction the sign of the
+ * output).  Batches are made once, in the model's dtype (f32 or f64), so a
+ * step allocates nothing once warm. */
+
+typedef struct nb_trainer nb_trainer;
+
+/* Where training stands; a checkpoint keeps it. */
+typedef struct nb_train_progress {
+    int epoch;        /* epochs finished */
+    int64_t batch;    /* batches of the current epoch finished */
+    int64_t batches;  /* batches in an epoch (the last may be short) */
+    int64_t steps;    /* optimizer steps taken */
+    double loss_sum;  /* sum over the epoch's batches so far of the mean
+                         loss times the examples: loss_sum / seen is the
+                         mean */
+    int64_t correct;  /* the epoch's examples so far classified right */
+    int64_t seen;     /* the epoch's examples so far */
+    double seconds;   /* spent in the epoch so far */
+} nb_train_progress;
+
+/* One epoch's numbers; the val_ ones are NaN without validation examples. */
+typedef struct nb_epoch_metrics {
+    int epoch;                     /* 1 for the first */
+    double loss, accuracy;         /* over its batches, as they were trained */
+    double val_loss, val_accuracy; /* after it, in eval mode */
+    double lr;                     /* the learning rate it used */
+    double seconds;                /* its training and validation */
+} nb_epoch_metrics;
+
+/* nb_trainer_evaluate's result; loss and accuracy are NaN for 0 examples. */
+typedef struct nb_eval_result {
+    int64_t examples;
+    double loss, accuracy;
+} nb_eval_result;
+
+/* nb_trainer_fit's result when a callback stopped it: not an error. */
+enum { NB_TRAIN_STOPPED = 1 };
+
+/* Called by nb_trainer_fit (either may be NULL), with ud: on_batch after
+ * each step, with the progress counting that batch; on_epoch after each
+ * epoch's validation, the progress then standing at the start of the next
+ * epoch (a checkpoint written there resumes with it).  Both may call
+ * nb_trainer_save and nb_trainer_evaluate.  Returning 0 goes on; anything
+ * else stops the loop there: fit returns NB_TRAIN_STOPPED, or the value
+ * itself when it is a negative status.  A stop after an epoch's last batch
+ * leaves its validation to the next nb_trainer_fit (or the run resumed from
+ * a checkpoint written then). */
+typedef struct nb_trainer_callbacks {
+    int (*on_batch)(nb_trainer *tr, const nb_train_progress *p, void *ud);
+    int (*on_epoch)(nb_trainer *tr, const nb_epoch_metrics *e, void *ud);
+    void *ud;
+} nb_trainer_callbacks;
+
+/* A trainer of m on `data` with the settings t and the optimizer o (both
+ * copied; o's lr is the schedule's starting rate).  The examples of data
+ * with a label the model takes are used in order, the first `limit` of
+ * them when limit > 0; the last t->validation_split of those validate
+ * (Keras's validation_split, taken before shuffling) and the rest train.
+ * Seeds the model's dropout generator with t->seed + 1 and the shuffle
+ * with t->seed + 2; the weights are used as they are (draw them with
+ * nb_model_init, or load them).
+ * With o NULL, a trainer that only evaluates: no optimizer, no split, and
+ * data only counts the labels when t has no classes.
+ * m and data are borrowed: m must outlive the trainer, data the last
+ * nb_trainer_fit (nothing else reads it).  NULL on error: NB_ERR_ARG for
+ * what it cannot train (another loss, more labels than the model has
+ * outputs, hinge without two classes, images of another size than the
+ * model's input, no training examples left), the message naming the model
+ * or the data; a bad hyperparameter as nb_optim_new reports it;
+ * NB_ERR_NOMEM. */
+nb_trainer *nb_trainer_new(nb_ctx *ctx, nb_model *m, nb_dataset *data,
+                           int64_t limit, const nb_train_opts *t,
+                           const nb_optim_opts *o);
+/* Frees the trainer, its optimizer and its buffers (not the model or the
+ * data).  Accepts NULL. */
+void nb_trainer_free(nb_trainer *tr);
+
+/* Trains from the current progress to the end of epoch t->epochs.  Each
+ * epoch sets the schedule's learning rate, draws its order of the training
+ * examples from the shuffle generator, steps through its batches and then
+ * validates, calling cb (NULL for none) as it goes.  Returns NB_OK when the
+ * last epoch is done (at once if it was), NB_TRAIN_STOPPED (see the
+ * callbacks), or an error: NB_ERR_ARG for a trainer without optimizer, and
+ * for a loss or gradient that is not finite, the message naming the step
+ * and the first layer whose output or gradient held a non-finite value; a
+ * failed op's status, its message after the step's.  No update is made by
+ * a failed step, so the weights are the last good step's.  Calling fit
+ * again after a stop goes on where it stopped. */
+int nb_trainer_fit(nb_trainer *tr, const nb_trainer_callbacks *cb);
+
+/* The mean loss and accuracy over ds's examples with a label the model
+ * takes (mapped as for training), the first `limit` of them when
+ * limit > 0, in eval mode without gradients (the context's modes are put
+ * back).  confusion, if not NULL, gets num_labels x num_labels counts
+ * [true][predicted] of the labels below num_labels.  Errors: NB_ERR_ARG
+ * for images of another size than the model's input, naming ds's origin;
+ * a failed op's; NB_ERR_NOMEM. */
+int nb_trainer_evaluate(nb_trainer *tr, const nb_dataset *ds, int64_t limit,
+                        nb_eval_result *result, int64_t *confusion);
+/* How many examples nb_trainer_evaluate(tr, ds, limit) would take, or -1
+ * with NB_ERR_ARG when ds's images are not the model's input. */
+int64_t nb_trainer_examples(const nb_trainer *tr, const nb_dataset *ds,
+                            int64_t limit);
+
+/* Writes a checkpoint: a safetensors file of the model's tensors and the
+ * optimizer's state, with the progress and the generators' states as its
+ * metadata (format "nabla-checkpoint-1"); atomically, as
+ * nb_safetensors_save.  Errors: NB_ERR_IO naming the file, NB_ERR_ARG for
+ * a trainer that only evaluates, NB_ERR_NOMEM. */
+int nb_trainer_save(nb_trainer *tr, const char *path);
+/* Reads a checkpoint into the model, the optimizer and the progress, so
+ * that nb_trainer_fit ends with the weights of a run never stopped (given
+ * the same settings, data and thread count).  Nothing changes on error:
+ * the file's as nb_safetensors_open reports them; NB_ERR_FORMAT for a file
+ * that is not a checkpoint or lacks its metadata; tensors that do not
+ * match the model and optimizer, as nb_safetensors_read reports them;
+ * NB_ERR_ARG for a position past the end of this trainer's epochs (other
+ * data, limit or batch size). */
+int nb_trainer_resume(nb_trainer *tr, const char *path);
+
+/* The progress, updated by fit and resume; valid while the trainer is. */
+const nb_train_progress *nb_trainer_progress(const nb_trainer *tr);
+/* Training and validation examples, and the model's labels. */
+int64_t nb_trainer_num_train(const nb_trainer *tr);
+int64_t nb_trainer_num_val(const nb_trainer *tr);
+int nb_trainer_num_labels(const nb_trainer *tr);
+/* The trainer's optimizer (NULL when it only evaluates), owned by it. */
+nb_optim *nb_trainer_optim(const nb_trainer *tr);
 
 #ifdef __cplusplus
 }

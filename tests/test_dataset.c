@@ -532,6 +532,75 @@ START_TEST(test_batch_errors)
 }
 END_TEST
 
+/* ---- data sets in memory and origins ----------------------------------- */
+
+/* A copy of the caller's images and labels, drawn like any data set. */
+START_TEST(test_from_memory)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    uint8_t px[3 * 2 * 3];
+    for (int i = 0; i < 18; i++)
+        px[i] = (uint8_t)(i * 15);
+    int32_t labels[3] = {4, 0, 2};
+    nb_dataset *ds = nb_dataset_from(ctx, 3, 1, 2, 3, px, labels);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    px[0] = 99;
+    labels[0] = 1; /* copies: changing the caller's arrays changes nothing */
+    ck_assert_int_eq(nb_dataset_size(ds), 3);
+    int64_t shape[3];
+    nb_dataset_shape(ds, shape);
+    ck_assert(shape[0] == 1 && shape[1] == 2 && shape[2] == 3);
+    ck_assert_int_eq(nb_dataset_num_classes(ds), 5);
+    ck_assert_int_eq(nb_dataset_label(ds, 0), 4);
+    ck_assert_int_eq(nb_dataset_image(ds, 0)[0], 0);
+    ck_assert_int_eq(nb_dataset_image(ds, 2)[5], 17 * 15);
+    ck_assert_ptr_null(nb_dataset_class_name(ds, 0));
+    ck_assert_str_eq(nb_dataset_origin(ds), "memory");
+    nb_tensor *x = nb_tensor_new(ctx, NB_F64, 3, (int64_t[]){1, 2, 3});
+    int32_t l;
+    ck_assert_int_eq(nb_dataset_batch(ds, (int64_t[]){1}, 1, x, &l, 0, 0), NB_OK);
+    ck_assert_int_eq(l, 0);
+    ck_assert_double_eq_tol(nb_get(x, 5), 165 / 255.0, 1e-15);
+    nb_dataset_free(ds);
+
+    ck_assert_ptr_null(nb_dataset_from(ctx, 0, 1, 2, 3, px, labels));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "dataset_from: 0 images of [1, 2, 3] (at least 1, of 1 channel)");
+    ck_assert_ptr_null(nb_dataset_from(ctx, 3, 3, 2, 3, px, labels));
+    tst_assert_error(ctx, NB_ERR_ARG, "dataset_from: 3 images of [3, 2, 3]");
+    ck_assert_ptr_null(nb_dataset_from(ctx, 3, 1, 1 << 13, 1 << 12, px, labels));
+    tst_assert_error(ctx, NB_ERR_ARG, "are too large (at most 2^24 pixels)");
+    ck_assert_ptr_null(nb_dataset_from(ctx, 3, 1, 2, 3, NULL, labels));
+    tst_assert_error(ctx, NB_ERR_ARG, "dataset_from: images is NULL");
+    labels[1] = -1;
+    ck_assert_ptr_null(nb_dataset_from(ctx, 3, 1, 2, 3, px, labels));
+    tst_assert_error(ctx, NB_ERR_ARG, "dataset_from: labels[1] = -1 is not a label");
+    nb_tensor_free(x);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Messages about a data set name where it came from. */
+START_TEST(test_origin)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dataset *ds = nb_dataset_load(ctx, fixture("idx/gz"), true);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_str_eq(nb_dataset_origin(ds), fixture("idx/gz"));
+    nb_dataset_free(ds);
+    ds = nb_dataset_load_idx(ctx, fixture("idx/raw/train-images-idx3-ubyte"),
+                             fixture("idx/raw/train-labels-idx1-ubyte"));
+    ck_assert_str_eq(nb_dataset_origin(ds), fixture("idx/raw/train-images-idx3-ubyte"));
+    nb_dataset_free(ds);
+    ds = nb_dataset_load(ctx, fixture("png/shapes"), false);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_str_eq(nb_dataset_origin(ds), fixture("png/shapes"));
+    nb_dataset_free(ds);
+    ck_assert_str_eq(nb_dataset_origin(NULL), "");
+    nb_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- allocation failure ------------------------------------------------ */
 
 /* Fails the k-th allocation for every k of loading gzipped IDX files
@@ -584,6 +653,8 @@ Suite *tst_suite_dataset(void)
     tcase_add_test(tc, test_shuffle);
     tcase_add_test(tc, test_batch_values);
     tcase_add_test(tc, test_batch_errors);
+    tcase_add_test(tc, test_from_memory);
+    tcase_add_test(tc, test_origin);
     suite_add_tcase(s, tc);
     tc = tcase_create("alloc");
     tcase_set_timeout(tc, 60);

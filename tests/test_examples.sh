@@ -25,5 +25,9 @@ run() {
 run train_lenet --model "$top_srcdir/models/lenet.json" --data "$data" --limit 6000 --epochs 3 --min-accuracy 0.6
 run binary_hinge --model "$top_srcdir/models/binary.json" --data "$data" --limit 4000 --epochs 3 --min-accuracy 0.85
 run cnn_from_ops --data "$data" --limit 6000 --min-accuracy 0.65
+ckpt="${TMPDIR:-/tmp}/fit_lenet.$$.safetensors"
+run fit_lenet --model "$top_srcdir/models/lenet.json" --data "$data" --limit 6000 --epochs 3 \
+    --checkpoint "$ckpt" --min-accuracy 0.6
+rm -f "$ckpt"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -384,6 +384,40 @@ const char *cli_loss_name(nb_loss_kind kind)
     }
 }
 
+/* ---- data sets ------------------------------------------------------------ */
+
+#define FASHION_MNIST "/usr/share/datasets/fashion-mnist"
+
+static const char *const fashion_names[10] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+};
+
+const char *cli_data_dir(const char *data)
+{
+    return !data || strcmp(data, "fashion-mnist") == 0 ? FASHION_MNIST : data;
+}
+
+bool cli_is_fashion(const char *dir)
+{
+    return strcmp(dir, FASHION_MNIST) == 0;
+}
+
+const char *cli_class_name(const nb_dataset *ds, bool fashion, const nb_train_opts *t,
+                           int label)
+{
+    int raw = label;
+    if (t && t->nclasses) {
+        if (label < 0 || label >= t->nclasses)
+            return NULL;
+        raw = t->classes[label];
+    }
+    const char *name = ds ? nb_dataset_class_name(ds, raw) : NULL;
+    if (name)
+        return name; /* a PNG folder's class */
+    return fashion && raw >= 0 && raw < 10 ? fashion_names[raw] : NULL;
+}
+
 /* ---- formatting --------------------------------------------------------- */
 
 char *cli_count(int64_t n, char *buf)

@@ -139,6 +139,22 @@ int cli_make_dir(const char *dir);
 /* "cross_entropy", "mse", "hinge", or "none". */
 const char *cli_loss_name(nb_loss_kind kind);
 
+/* ---- data sets -------------------------------------------------------------
+ * Which data set a name means and what its classes are called are the
+ * tool's conventions, not the library's: the library reads any IDX or PNG
+ * folder and knows no particular data set. */
+
+/* The data directory --data names: NULL or "fashion-mnist" is Debian's
+ * dataset-fashion-mnist, /usr/share/datasets/fashion-mnist. */
+const char *cli_data_dir(const char *data);
+/* True when dir is that Fashion-MNIST, whose IDX files name no classes. */
+bool cli_is_fashion(const char *dir);
+/* The class name of a model label (mapped back through t's classes when t
+ * has some): ds's class folder's, else Fashion-MNIST's with fashion; NULL
+ * when it has none.  ds and t may be NULL. */
+const char *cli_class_name(const nb_dataset *ds, bool fashion, const nb_train_opts *t,
+                           int label);
+
 /* ---- formatting --------------------------------------------------------- */
 
 /* "93,322"; buf of at least 32 bytes.  Returns buf. */

@@ -6,7 +6,6 @@
  */
 #include "cli.h"
 #include "grid.h"
-#include "train.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -220,7 +219,7 @@ static int climb(ascent *a, nb_tensor *x, int64_t steps, double lr, int64_t ever
 static int compare(ascent *a, const char *data)
 {
     nb_ctx *ctx = a->ctx;
-    const char *dir = trainer_data_dir(data);
+    const char *dir = cli_data_dir(data);
     nb_dataset *ds = nb_dataset_load(ctx, dir, false);
     if (!ds)
         return cli_fail_lib(ctx, true);

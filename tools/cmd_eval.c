@@ -3,7 +3,6 @@
  * the confusion matrix) and `nabla predict` (the class of PNG images).
  */
 #include "cli.h"
-#include "train.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -32,15 +31,15 @@ static const cli_spec eval_spec = {
     .opts = eval_opts,
 };
 
-static void print_confusion(const trainer *tr, const int64_t *cm)
+static void print_confusion(const nb_dataset *ds, bool fashion, const nb_train_opts *t, int n,
+                            const int64_t *cm)
 {
-    int n = tr->nlabels;
     printf("\nper class:\n");
     for (int i = 0; i < n; i++) {
         int64_t total = 0;
         for (int j = 0; j < n; j++)
             total += cm[i * n + j];
-        const char *name = trainer_class_name(tr, i);
+        const char *name = cli_class_name(ds, fashion, t, i);
         printf("  %2d %-12s %.4f  (%" PRId64 " images)\n", i, name ? name : "",
                total ? (double)cm[i * n + i] / (double)total : 0.0, total);
     }
@@ -54,6 +53,34 @@ static void print_confusion(const trainer *tr, const int64_t *cm)
             printf("%6" PRId64, cm[i * n + j]);
         printf("\n");
     }
+}
+
+/* Evaluates m on the test half of the data directory: the numbers, then
+ * each class and the confusion matrix. */
+static int evaluate(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char *dir)
+{
+    nb_dataset *ds = nb_dataset_load(ctx, dir, false);
+    nb_trainer *tr = ds ? nb_trainer_new(ctx, m, ds, 0, t, NULL) : NULL;
+    if (!tr) {
+        nb_dataset_free(ds);
+        return cli_fail_lib(ctx, true);
+    }
+    int n = nb_trainer_num_labels(tr), rc = CLI_OK;
+    int64_t *cm = calloc((size_t)(n * n), sizeof *cm);
+    nb_eval_result r;
+    if (!cm)
+        rc = cli_fail(CLI_RUNTIME, "out of memory");
+    else if (nb_trainer_evaluate(tr, ds, 0, &r, cm) != NB_OK)
+        rc = cli_fail_lib(ctx, false);
+    else {
+        printf("test images: %" PRId64 "\ntest loss: %.4f\n", r.examples, r.loss);
+        printf("test accuracy: %.4f\n", r.accuracy);
+        print_confusion(ds, cli_is_fashion(dir), t, n, cm);
+    }
+    free(cm);
+    nb_trainer_free(tr);
+    nb_dataset_free(ds);
+    return rc;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -72,35 +99,15 @@ int cmd_eval(int argc, char **argv)
     nb_ctx *ctx = cli_ctx_new();
     if (!ctx)
         return CLI_RUNTIME;
-    trainer tr = {.ctx = ctx};
-    tr.m = cli_load_model(ctx, pos[0], NB_F32, weights, 0, &rc);
+    nb_model *m = cli_load_model(ctx, pos[0], NB_F32, weights, 0, &rc);
     nb_train_opts t;
-    int64_t *cm = NULL;
-    if (!tr.m)
-        goto done;
-    if (nb_model_train_opts(ctx, tr.m, &t, NULL) != NB_OK) {
+    if (m && nb_model_train_opts(ctx, m, &t, NULL) != NB_OK)
         rc = cli_fail_lib(ctx, true);
-        goto done;
+    else if (m) {
+        t.batch_size = (int)batch;
+        rc = evaluate(ctx, m, &t, cli_data_dir(cli_get(&eval_spec, "data")));
     }
-    t.batch_size = (int)batch;
-    if ((rc = trainer_open(&tr, &t, NULL, cli_get(&eval_spec, "data"), 0)) != CLI_OK)
-        goto done;
-    cm = calloc((size_t)(tr.nlabels * tr.nlabels), sizeof *cm);
-    double loss, acc;
-    if (!cm)
-        rc = cli_fail(CLI_RUNTIME, "out of memory");
-    else if ((rc = trainer_evaluate(&tr, tr.test_ds, tr.test, tr.ntest, &loss, &acc, cm)) ==
-             CLI_OK) {
-        printf("test images: %" PRId64 "\ntest loss: %.4f\n", tr.ntest, loss);
-        if (trainer_has_accuracy(&tr)) {
-            printf("test accuracy: %.4f\n", acc);
-            print_confusion(&tr, cm);
-        }
-    }
-done:
-    free(cm);
-    trainer_close(&tr);
-    nb_model_free(tr.m);
+    nb_model_free(m);
     nb_ctx_free(ctx);
     return rc;
 }
@@ -146,10 +153,9 @@ int cmd_predict(int argc, char **argv)
     if (m && nb_model_loss_kind(m) != NB_LOSS_CROSS_ENTROPY)
         rc = cli_fail(CLI_USAGE, "predict needs a classifier (a cross_entropy loss); \"%s\" has %s",
                       nb_model_name(m), cli_loss_name(nb_model_loss_kind(m)));
-    trainer names = {.fashion = true};
+    /* Its classes' names are Fashion-MNIST's: the model file names no data. */
     nb_train_opts t;
-    if (m && rc == CLI_OK && nb_model_train_opts(ctx, m, &t, NULL) == NB_OK)
-        names.t = t;
+    bool mapped = m && rc == CLI_OK && nb_model_train_opts(ctx, m, &t, NULL) == NB_OK;
     nb_set_training(ctx, false);
     nb_set_grad_enabled(ctx, false);
     for (int i = 1; m && rc == CLI_OK && i < npos; i++) {
@@ -173,11 +179,11 @@ int cmd_predict(int argc, char **argv)
                 }
                 order[j] = best;
             }
-            const char *name = trainer_class_name(&names, (int)order[0]);
+            const char *name = cli_class_name(NULL, true, mapped ? &t : NULL, (int)order[0]);
             printf("%s: %" PRId64 " %s (%.4f)  top %" PRId64 ":", pos[i], order[0],
                    name ? name : "", nb_get(p, order[0]), k);
             for (int64_t j = 0; j < k; j++) {
-                name = trainer_class_name(&names, (int)order[j]);
+                name = cli_class_name(NULL, true, mapped ? &t : NULL, (int)order[j]);
                 printf("%s %" PRId64 "%s%s%s %.4f", j ? "," : "", order[j], name ? " (" : "",
                        name ? name : "", name ? ")" : "", nb_get(p, order[j]));
             }

@@ -5,16 +5,13 @@
  */
 #include "cli.h"
 #include "plot.h"
-#include "train.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,104 +90,10 @@ static int settings(nb_ctx *ctx, nb_model *m, nb_train_opts *t, nb_optim_opts *o
     return CLI_OK;
 }
 
-/* ---- checkpoints ----------------------------------------------------------
- * The weights, the optimizer's state and, as metadata, where training stands:
- * the epoch and batch to go on from, the generators' states and the sums
- * of the epoch so far. */
-
-typedef struct progress {
-    int epoch;            /* epochs finished */
-    int64_t batch;        /* batches of the current epoch finished */
-    nb_rng shuffle;       /* the generator at the start of the epoch */
-    double loss_sum;      /* over the epoch's batches so far */
-    int64_t correct, seen;
-    double seconds;       /* spent in the epoch so far */
-} progress;
-
-static void rng_str(const nb_rng *r, char *buf, size_t size)
-{
-    snprintf(buf, size, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1],
-             r->s[2], r->s[3]);
-}
-
-static bool rng_parse(const char *s, nb_rng *r)
-{
-    if (!s || strlen(s) != 64)
-        return false;
-    for (int i = 0; i < 4; i++) {
-        char part[17];
-        memcpy(part, s + 16 * i, 16);
-        part[16] = '\0';
-        char *end;
-        r->s[i] = strtoull(part, &end, 16);
-        if (*end)
-            return false;
-    }
-    return true;
-}
-
-static int save_checkpoint(trainer *tr, const progress *p, const char *path)
-{
-    char epoch[32], batch[32], steps[32], shuffle[80], dropout[80], loss[64], correct[32],
-        seen[32], secs[64];
-    snprintf(epoch, sizeof epoch, "%d", p->epoch);
-    snprintf(batch, sizeof batch, "%" PRId64, p->batch);
-    snprintf(steps, sizeof steps, "%" PRId64, nb_optim_steps(tr->opt));
-    rng_str(&p->shuffle, shuffle, sizeof shuffle);
-    rng_str(nb_model_rng(tr->m), dropout, sizeof dropout);
-    snprintf(loss, sizeof loss, "%.17g", p->loss_sum);
-    snprintf(correct, sizeof correct, "%" PRId64, p->correct);
-    snprintf(seen, sizeof seen, "%" PRId64, p->seen);
-    snprintf(secs, sizeof secs, "%.17g", p->seconds);
-    const char *keys[] = {"format", "epoch", "batch", "steps", "shuffle_rng", "dropout_rng",
-                          "loss_sum", "correct", "seen", "seconds"};
-    const char *vals[] = {"nabla-checkpoint-1", epoch, batch, steps, shuffle, dropout, loss,
-                          correct, seen, secs};
-    int n = trainer_checkpoint_tensors(tr);
-    if (nb_safetensors_save_meta(tr->ctx, path, n, tr->ckpt, 10, keys, vals) != NB_OK)
-        return cli_fail_lib(tr->ctx, false);
-    return CLI_OK;
-}
-
-static int load_checkpoint(trainer *tr, progress *p, const char *path)
-{
-    nb_ctx *ctx = tr->ctx;
-    nb_safetensors *f = nb_safetensors_open(ctx, path);
-    if (!f)
-        return cli_fail_lib(ctx, true);
-    int n = trainer_checkpoint_tensors(tr);
-    int rc = CLI_OK;
-    const char *fmt = nb_safetensors_meta(f, "format");
-    int64_t steps = 0;
-    if (!fmt || strcmp(fmt, "nabla-checkpoint-1") != 0)
-        rc = cli_fail(CLI_USAGE, "%s: not a nabla checkpoint", path);
-    else if (nb_safetensors_read(ctx, f, n, tr->ckpt, true) != NB_OK)
-        rc = cli_fail_lib(ctx, true);
-    else if (sscanf(nb_safetensors_meta(f, "epoch") ? nb_safetensors_meta(f, "epoch") : "",
-                    "%d", &p->epoch) != 1 ||
-             sscanf(nb_safetensors_meta(f, "batch") ? nb_safetensors_meta(f, "batch") : "",
-                    "%" SCNd64, &p->batch) != 1 ||
-             sscanf(nb_safetensors_meta(f, "steps") ? nb_safetensors_meta(f, "steps") : "",
-                    "%" SCNd64, &steps) != 1 ||
-             !rng_parse(nb_safetensors_meta(f, "shuffle_rng"), &p->shuffle) ||
-             !rng_parse(nb_safetensors_meta(f, "dropout_rng"), nb_model_rng(tr->m)))
-        rc = cli_fail(CLI_USAGE, "%s: the checkpoint's metadata is incomplete", path);
-    if (rc == CLI_OK) {
-        const char *v;
-        p->loss_sum = (v = nb_safetensors_meta(f, "loss_sum")) ? strtod(v, NULL) : 0;
-        p->correct = (v = nb_safetensors_meta(f, "correct")) ? strtoll(v, NULL, 10) : 0;
-        p->seen = (v = nb_safetensors_meta(f, "seen")) ? strtoll(v, NULL, 10) : 0;
-        p->seconds = (v = nb_safetensors_meta(f, "seconds")) ? strtod(v, NULL) : 0;
-        nb_optim_set_steps(tr->opt, steps);
-    }
-    nb_safetensors_close(f);
-    return rc;
-}
-
 /* ---- output files -------------------------------------------------------- */
 
 /* metrics.csv, rewritten whole after each epoch (it is small). */
-static int write_metrics(const char *dir, const epoch_metrics *h, int n)
+static int write_metrics(const char *dir, const nb_epoch_metrics *h, int n)
 {
     char path[4200], tmp[4300];
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
@@ -200,15 +103,15 @@ static int write_metrics(const char *dir, const epoch_metrics *h, int n)
         return cli_fail(CLI_RUNTIME, "%s: cannot write: %s", tmp, strerror(errno));
     fprintf(f, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
     for (int i = 0; i < n; i++)
-        fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", i + 1, h[i].loss, h[i].acc,
-                h[i].val_loss, h[i].val_acc, h[i].lr, h[i].seconds);
+        fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", i + 1, h[i].loss, h[i].accuracy,
+                h[i].val_loss, h[i].val_accuracy, h[i].lr, h[i].seconds);
     if (fclose(f) != 0 || rename(tmp, path) != 0)
         return cli_fail(CLI_RUNTIME, "%s: cannot write: %s", path, strerror(errno));
     return CLI_OK;
 }
 
 /* Reads back the rows of epochs [1, n] written before a resume. */
-static int read_metrics(const char *dir, epoch_metrics *h, int n)
+static int read_metrics(const char *dir, nb_epoch_metrics *h, int n)
 {
     char path[4200], line[512];
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
@@ -218,9 +121,9 @@ static int read_metrics(const char *dir, epoch_metrics *h, int n)
     int got = 0;
     while (fgets(line, sizeof line, f) && got < n) {
         int e;
-        epoch_metrics m;
-        if (sscanf(line, "%d,%lf,%lf,%lf,%lf,%lf,%lf", &e, &m.loss, &m.acc, &m.val_loss,
-                   &m.val_acc, &m.lr, &m.seconds) == 7 && e == got + 1)
+        nb_epoch_metrics m = {0};
+        if (sscanf(line, "%d,%lf,%lf,%lf,%lf,%lf,%lf", &e, &m.loss, &m.accuracy, &m.val_loss,
+                   &m.val_accuracy, &m.lr, &m.seconds) == 7 && e == got + 1)
             h[got++] = m;
     }
     fclose(f);
@@ -229,8 +132,8 @@ static int read_metrics(const char *dir, epoch_metrics *h, int n)
     return CLI_OK;
 }
 
-static int write_curves(const char *dir, const char *name, const epoch_metrics *h, int n,
-                        nb_ctx *ctx, bool has_val, bool has_acc)
+static int write_curves(const char *dir, const char *name, const nb_epoch_metrics *h, int n,
+                        nb_ctx *ctx, bool has_val)
 {
     char path[4200], title[256];
     snprintf(path, sizeof path, "%s/curves.png", dir);
@@ -240,39 +143,244 @@ static int write_curves(const char *dir, const char *name, const epoch_metrics *
     for (int i = 0; i < k; i++) {
         loss[i] = h[i].loss;
         vloss[i] = h[i].val_loss;
-        acc[i] = h[i].acc;
-        vacc[i] = h[i].val_acc;
+        acc[i] = h[i].accuracy;
+        vacc[i] = h[i].val_accuracy;
     }
     plot_series ls[2] = {{"training", loss, k, PLOT_BLUE, false},
                          {"validation", vloss, k, PLOT_ORANGE, true}};
     plot_series as[2] = {{"training", acc, k, PLOT_BLUE, false},
                          {"validation", vacc, k, PLOT_ORANGE, true}};
-    if (plot_curves(ctx, path, title, ls, has_val ? 2 : 1, has_acc ? as : NULL,
-                    has_acc ? (has_val ? 2 : 1) : 0) != NB_OK)
+    if (plot_curves(ctx, path, title, ls, has_val ? 2 : 1, as, has_val ? 2 : 1) != NB_OK)
         return cli_fail_lib(ctx, false);
     return CLI_OK;
 }
 
-/* ---- the progress bar ------------------------------------------------------ */
+/* ---- a run ------------------------------------------------------------------ */
+
+/* What a run holds, and what its callbacks share. */
+typedef struct run {
+    nb_ctx *ctx;
+    nb_model *m;
+    nb_train_opts t;
+    nb_optim_opts o;
+    const char *data;          /* the data directory */
+    nb_dataset *train, *test;  /* test NULL while training runs */
+    int64_t test_limit;        /* test examples to take, 0 for all */
+    int64_t ntest;             /* and how many that is */
+    nb_trainer *tr;
+    char dir[4096], ckpt[4200], weights[4200];
+    nb_epoch_metrics *hist;    /* every epoch's, for metrics.csv and curves.png */
+    bool tty;                  /* stderr is a terminal: a progress bar */
+    bool bar;                  /* a progress line is drawn and not ended */
+    double last_shown;         /* when it was drawn */
+    int rc;                    /* the exit code of a failure a callback printed */
+} run;
+
+/* The data: the training images for the trainer, the test images checked
+ * now and set aside until training is over, so that only the training set
+ * is in memory while it runs. */
+static int open_data(run *r, int64_t limit)
+{
+    nb_ctx *ctx = r->ctx;
+    r->data = cli_data_dir(cli_get(&spec, "data"));
+    if (!(r->train = nb_dataset_load(ctx, r->data, true)) ||
+        !(r->test = nb_dataset_load(ctx, r->data, false)))
+        return cli_fail_lib(ctx, true);
+    r->tr = nb_trainer_new(ctx, r->m, r->train, limit, &r->t, &r->o);
+    if (!r->tr)
+        return cli_fail_lib(ctx, true);
+    /* --limit N tests on N/4 examples, at least one. */
+    r->test_limit = limit > 0 ? (limit / 4 > 0 ? limit / 4 : 1) : 0;
+    if ((r->ntest = nb_trainer_examples(r->tr, r->test, r->test_limit)) < 0)
+        return cli_fail_lib(ctx, true);
+    nb_dataset_free(r->test);
+    r->test = NULL;
+    return CLI_OK;
+}
+
+/* The model with its first weights, the settings, the data, the trainer
+ * and the output directory. */
+static int run_open(run *r, const char *model, int64_t limit)
+{
+    nb_ctx *ctx = r->ctx;
+    r->m = nb_model_load(ctx, model, NB_F32);
+    if (!r->m)
+        return cli_fail_lib(ctx, true);
+    int rc = settings(ctx, r->m, &r->t, &r->o);
+    if (rc != CLI_OK)
+        return rc;
+    nb_rng init;
+    nb_rng_seed(&init, r->t.seed);
+    nb_model_init(r->m, &init);
+    if ((rc = open_data(r, limit)) != CLI_OK)
+        return rc;
+    const char *out = cli_get(&spec, "out");
+    snprintf(r->dir, sizeof r->dir, out ? "%s" : "runs/%s", out ? out : nb_model_name(r->m));
+    snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint.safetensors", r->dir);
+    snprintf(r->weights, sizeof r->weights, "%s/weights.safetensors", r->dir);
+    if ((rc = cli_make_dir(r->dir)) != CLI_OK)
+        return rc;
+    r->hist = calloc((size_t)r->t.epochs, sizeof *r->hist);
+    if (!r->hist)
+        return cli_fail(CLI_RUNTIME, "out of memory");
+    r->tty = isatty(fileno(stderr));
+    return CLI_OK;
+}
+
+static void run_close(run *r)
+{
+    free(r->hist);
+    nb_trainer_free(r->tr);
+    nb_dataset_free(r->train);
+    nb_dataset_free(r->test);
+    nb_model_free(r->m);
+}
+
+/* --resume: the checkpoint, and the metrics of the epochs it has done. */
+static int run_resume(run *r)
+{
+    if (nb_trainer_resume(r->tr, r->ckpt) != NB_OK)
+        return cli_fail_lib(r->ctx, true);
+    int done = nb_trainer_progress(r->tr)->epoch;
+    int rc = read_metrics(r->dir, r->hist, done < r->t.epochs ? done : r->t.epochs);
+    if (rc != CLI_OK)
+        return rc;
+    fprintf(stderr, "resuming %s from epoch %d, batch %" PRId64 "\n", r->dir, done + 1,
+            nb_trainer_progress(r->tr)->batch);
+    return CLI_OK;
+}
+
+/* ---- while it trains ---------------------------------------------------------- */
+
+/* Ends the progress line, if one is drawn. */
+static void end_bar(run *r)
+{
+    if (r->bar)
+        fputc('\n', stderr);
+    r->bar = false;
+}
 
 /* One line, redrawn: "epoch 2/5 [=====>....] 412/938 loss 0.5123 acc 0.8123
  * 3120 img/s 0:12 left". */
-static void show_progress(int epoch, int epochs, int64_t done, int64_t total, double loss,
-                          double acc, bool has_acc, double images, double seconds)
+static void show_progress(const run *r, const nb_train_progress *p)
 {
-    int width = 24, fill = total ? (int)(width * done / total) : width;
+    int width = 24, fill = p->batches ? (int)(width * p->batch / p->batches) : width;
     char bar[32];
     for (int i = 0; i < width; i++)
         bar[i] = i < fill ? '=' : i == fill ? '>' : '.';
     bar[width] = '\0';
-    double rate = images / (seconds + 1e-9);
-    int left = done ? (int)(seconds * (double)(total - done) / (double)done + 0.5) : 0;
-    fprintf(stderr, "\repoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f", epoch, epochs, bar,
-            done, total, loss);
-    if (has_acc)
-        fprintf(stderr, " acc %.4f", acc);
+    double rate = (double)p->seen / (p->seconds + 1e-9);
+    int64_t done = p->batch, total = p->batches;
+    int left = done ? (int)(p->seconds * (double)(total - done) / (double)done + 0.5) : 0;
+    fprintf(stderr, "\repoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f acc %.4f", p->epoch + 1,
+            r->t.epochs, bar, done, total, p->loss_sum / (double)p->seen,
+            (double)p->correct / (double)p->seen);
     fprintf(stderr, " %.0f img/s %d:%02d left\033[K", rate, left / 60, left % 60);
     fflush(stderr);
+}
+
+static int on_batch(nb_trainer *tr, const nb_train_progress *p, void *ud)
+{
+    (void)tr;
+    run *r = ud;
+    double t = now();
+    if (r->tty && (t - r->last_shown > 0.1 || p->batch == p->batches)) {
+        show_progress(r, p);
+        r->bar = true;
+        r->last_shown = t;
+    }
+    /* Ctrl-C stops after this batch; after an epoch's last, once the epoch
+     * is done, so that its checkpoint comes with its validation. */
+    return interrupted && p->batch < p->batches;
+}
+
+static void print_epoch(const run *r, const nb_epoch_metrics *e)
+{
+    printf("epoch %d/%d: loss %.4f, accuracy %.4f", e->epoch, r->t.epochs, e->loss, e->accuracy);
+    if (nb_trainer_num_val(r->tr) > 0)
+        printf(" - val loss %.4f, val accuracy %.4f", e->val_loss, e->val_accuracy);
+    printf(" - %.1f s\n", e->seconds);
+    fflush(stdout);
+}
+
+/* After an epoch: its line, then the checkpoint, metrics.csv and
+ * curves.png. */
+static int on_epoch(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
+{
+    run *r = ud;
+    r->hist[e->epoch - 1] = *e;
+    end_bar(r);
+    print_epoch(r, e);
+    r->last_shown = 0;
+    if (nb_trainer_save(tr, r->ckpt) != NB_OK)
+        r->rc = cli_fail_lib(r->ctx, false);
+    else if ((r->rc = write_metrics(r->dir, r->hist, e->epoch)) == CLI_OK)
+        r->rc = write_curves(r->dir, nb_model_name(r->m), r->hist, e->epoch, r->ctx,
+                             nb_trainer_num_val(tr) > 0);
+    return r->rc != CLI_OK || interrupted;
+}
+
+/* Ctrl-C stopped training: inside an epoch its checkpoint is yet to be
+ * written; after one, on_epoch wrote it. */
+static int interrupted_run(run *r)
+{
+    const nb_train_progress *p = nb_trainer_progress(r->tr);
+    end_bar(r);
+    if (p->batch == 0) {
+        fprintf(stderr, "interrupted: checkpoint written to %s after epoch %d; continue with "
+                        "--resume\n", r->ckpt, p->epoch);
+        return 130;
+    }
+    if (nb_trainer_save(r->tr, r->ckpt) != NB_OK)
+        return cli_fail_lib(r->ctx, false);
+    fprintf(stderr, "interrupted: checkpoint written to %s (epoch %d, batch %" PRId64 "); "
+                    "continue with --resume\n", r->ckpt, p->epoch + 1, p->batch);
+    return 130;
+}
+
+static int run_fit(run *r)
+{
+    printf("training %s on %" PRId64 " images (%" PRId64 " for validation), %s lr %g, "
+           "batch %d, %d epoch%s\n",
+           nb_model_name(r->m), nb_trainer_num_train(r->tr), nb_trainer_num_val(r->tr),
+           nb_optim_kind_name(r->o.kind), r->o.lr, r->t.batch_size, r->t.epochs,
+           r->t.epochs == 1 ? "" : "s");
+    nb_trainer_callbacks cb = {on_batch, on_epoch, r};
+    int rc = nb_trainer_fit(r->tr, &cb);
+    if (rc == NB_OK)
+        return CLI_OK;
+    if (r->rc != CLI_OK)
+        return r->rc;
+    if (rc == NB_TRAIN_STOPPED)
+        return interrupted_run(r);
+    end_bar(r);
+    return cli_fail_lib(r->ctx, false);
+}
+
+/* Training is over: the test images take the training images' place, so
+ * the peak memory is training's. */
+static int run_test(run *r)
+{
+    nb_ctx *ctx = r->ctx;
+    nb_dataset_free(r->train);
+    r->train = NULL;
+    r->test = nb_dataset_load(ctx, r->data, false);
+    if (!r->test)
+        return cli_fail_lib(ctx, true);
+    int64_t n = nb_trainer_examples(r->tr, r->test, r->test_limit);
+    if (n < 0)
+        return cli_fail_lib(ctx, true);
+    if (n != r->ntest)
+        return cli_fail(CLI_USAGE, "%s: the test images changed while training ran", r->data);
+    nb_eval_result test;
+    if (nb_trainer_evaluate(r->tr, r->test, r->test_limit, &test, NULL) != NB_OK ||
+        nb_model_save_weights(r->m, r->weights) != NB_OK)
+        return cli_fail_lib(ctx, false);
+    printf("test loss: %.4f\n", test.loss);
+    printf("test accuracy: %.4f\n", test.accuracy);
+    printf("wrote %s, checkpoint.safetensors, metrics.csv and curves.png in %s\n",
+           "weights.safetensors", r->dir);
+    return CLI_OK;
 }
 
 /* ---- the verb ------------------------------------------------------------- */
@@ -286,170 +394,25 @@ int cmd_train(int argc, char **argv)
     int64_t limit = 0;
     if ((rc = cli_threads(&spec)) || (rc = cli_int64(&spec, "limit", 1, INT64_MAX, &limit)))
         return rc;
-
-    nb_ctx *ctx = cli_ctx_new();
-    if (!ctx)
+    run r = {.ctx = cli_ctx_new()};
+    if (!r.ctx)
         return CLI_RUNTIME;
-    trainer tr = {.ctx = ctx};
-    nb_train_opts t;
-    nb_optim_opts o;
-    tr.m = nb_model_load(ctx, pos[0], NB_F32);
-    if (!tr.m) {
-        rc = cli_fail_lib(ctx, true);
-        goto done;
+    rc = run_open(&r, pos[0], limit);
+    if (rc == CLI_OK && cli_get(&spec, "resume"))
+        rc = run_resume(&r);
+    if (rc == CLI_OK) {
+        /* Ctrl-C sets `interrupted`, which the callbacks answer by
+         * stopping; the test after training runs to its end. */
+        struct sigaction sa = {0}, old;
+        sa.sa_handler = on_sigint;
+        sigaction(SIGINT, &sa, &old);
+        interrupted = 0;
+        rc = run_fit(&r);
+        if (rc == CLI_OK)
+            rc = run_test(&r);
+        sigaction(SIGINT, &old, NULL);
     }
-    if ((rc = settings(ctx, tr.m, &t, &o)) != CLI_OK)
-        goto done;
-    nb_rng init;
-    nb_rng_seed(&init, t.seed);
-    nb_model_init(tr.m, &init);
-    nb_rng_seed(nb_model_rng(tr.m), t.seed + 1);
-    if ((rc = trainer_open(&tr, &t, &o, cli_get(&spec, "data"), limit)) != CLI_OK)
-        goto done;
-    trainer_drop_test(&tr); /* checked; loaded again for the end */
-
-    char dir[4096];
-    const char *out = cli_get(&spec, "out");
-    snprintf(dir, sizeof dir, out ? "%s" : "runs/%s", out ? out : nb_model_name(tr.m));
-    char ckpt[4200], weights[4200];
-    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
-    snprintf(weights, sizeof weights, "%s/weights.safetensors", dir);
-    if ((rc = cli_make_dir(dir)) != CLI_OK)
-        goto done;
-
-    epoch_metrics *hist = calloc((size_t)t.epochs, sizeof *hist);
-    if (!hist) {
-        rc = cli_fail(CLI_RUNTIME, "out of memory");
-        goto done;
-    }
-    progress p = {0};
-    nb_rng_seed(&p.shuffle, t.seed + 2);
-    if (cli_get(&spec, "resume")) {
-        if ((rc = load_checkpoint(&tr, &p, ckpt)) != CLI_OK ||
-            (rc = read_metrics(dir, hist, p.epoch < t.epochs ? p.epoch : t.epochs)) != CLI_OK)
-            goto free_hist;
-        fprintf(stderr, "resuming %s from epoch %d, batch %" PRId64 "\n", dir, p.epoch + 1,
-                p.batch);
-    }
-
-    bool tty = isatty(fileno(stderr));
-    bool has_acc = trainer_has_accuracy(&tr), has_val = tr.nval > 0;
-    printf("training %s on %" PRId64 " images (%" PRId64 " for validation), %s lr %g, "
-           "batch %d, %d epoch%s\n",
-           nb_model_name(tr.m), tr.ntrain, tr.nval, nb_optim_kind_name(o.kind), o.lr,
-           t.batch_size, t.epochs, t.epochs == 1 ? "" : "s");
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old);
-    interrupted = 0;
-
-    int64_t nbatches = (tr.ntrain + t.batch_size - 1) / t.batch_size;
-    for (; p.epoch < t.epochs; p.epoch++) {
-        nb_optim_set_lr(tr.opt, nb_schedule_lr(&t, o.lr, p.epoch));
-        nb_rng epoch_rng = p.shuffle;
-        trainer_shuffle(&tr, &epoch_rng);
-        double start = now() - p.seconds, last_shown = 0;
-        for (; p.batch < nbatches; p.batch++) {
-            step_result s;
-            rc = trainer_step(&tr, p.batch, &s);
-            if (rc != CLI_OK) {
-                fprintf(stderr, "%s", tty ? "\n" : "");
-                rc = cli_fail(CLI_RUNTIME, "step %" PRId64 " (epoch %d, batch %" PRId64 "): %s",
-                              nb_optim_steps(tr.opt) + 1, p.epoch + 1, p.batch + 1, tr.why);
-                goto restore;
-            }
-            p.loss_sum += s.loss * (double)s.n;
-            p.correct += s.correct;
-            p.seen += s.n;
-            double t_now = now();
-            if (tty && (t_now - last_shown > 0.1 || p.batch + 1 == nbatches)) {
-                show_progress(p.epoch + 1, t.epochs, p.batch + 1, nbatches,
-                              p.loss_sum / (double)p.seen, (double)p.correct / (double)p.seen,
-                              has_acc, (double)p.seen, t_now - start);
-                last_shown = t_now;
-            }
-            if (interrupted && p.batch + 1 < nbatches) {
-                p.batch++;
-                p.seconds = now() - start;
-                if (tty)
-                    fputc('\n', stderr);
-                if ((rc = save_checkpoint(&tr, &p, ckpt)) == CLI_OK) {
-                    fprintf(stderr, "interrupted: checkpoint written to %s (epoch %d, batch %"
-                                    PRId64 "); continue with --resume\n",
-                            ckpt, p.epoch + 1, p.batch);
-                    rc = 130;
-                }
-                goto restore;
-            }
-        }
-        epoch_metrics *h = &hist[p.epoch];
-        h->loss = p.loss_sum / (double)p.seen;
-        h->acc = has_acc ? (double)p.correct / (double)p.seen : NAN;
-        h->lr = nb_optim_lr(tr.opt);
-        h->val_loss = h->val_acc = NAN;
-        if (has_val && (rc = trainer_evaluate(&tr, tr.train_ds, tr.val, tr.nval, &h->val_loss,
-                                              &h->val_acc, NULL)) != CLI_OK)
-            goto restore;
-        h->seconds = now() - start;
-        if (tty)
-            fputc('\n', stderr);
-        printf("epoch %d/%d: loss %.4f", p.epoch + 1, t.epochs, h->loss);
-        if (has_acc)
-            printf(", accuracy %.4f", h->acc);
-        if (has_val) {
-            printf(" - val loss %.4f", h->val_loss);
-            if (has_acc)
-                printf(", val accuracy %.4f", h->val_acc);
-        }
-        printf(" - %.1f s\n", h->seconds);
-        fflush(stdout);
-        /* The epoch is done: the next starts from a fresh state. */
-        p.shuffle = epoch_rng;
-        p.batch = 0;
-        p.loss_sum = 0;
-        p.correct = p.seen = 0;
-        p.seconds = 0;
-        progress next = p;
-        next.epoch = p.epoch + 1;
-        if ((rc = save_checkpoint(&tr, &next, ckpt)) != CLI_OK ||
-            (rc = write_metrics(dir, hist, p.epoch + 1)) != CLI_OK ||
-            (rc = write_curves(dir, nb_model_name(tr.m), hist, p.epoch + 1, ctx, has_val,
-                               has_acc)) != CLI_OK)
-            goto restore;
-        if (interrupted) {
-            fprintf(stderr, "interrupted: checkpoint written to %s after epoch %d; continue "
-                            "with --resume\n", ckpt, p.epoch + 1);
-            rc = 130;
-            goto restore;
-        }
-    }
-
-    /* Training is over: the test images take the training images' place,
-     * so the peak memory is training's. */
-    nb_dataset_free(tr.train_ds);
-    tr.train_ds = NULL;
-    double test_loss, test_acc;
-    if ((rc = trainer_reload_test(&tr)) != CLI_OK ||
-        (rc = trainer_evaluate(&tr, tr.test_ds, tr.test, tr.ntest, &test_loss, &test_acc,
-                               NULL)) != CLI_OK)
-        goto restore;
-    if (nb_model_save_weights(tr.m, weights) != NB_OK) {
-        rc = cli_fail_lib(ctx, false);
-        goto restore;
-    }
-    printf("test loss: %.4f\n", test_loss);
-    if (has_acc)
-        printf("test accuracy: %.4f\n", test_acc);
-    printf("wrote %s, checkpoint.safetensors, metrics.csv and curves.png in %s\n",
-           "weights.safetensors", dir);
-    rc = CLI_OK;
-restore:
-    sigaction(SIGINT, &old, NULL);
-free_hist:
-    free(hist);
-done:
-    trainer_close(&tr);
-    nb_model_free(tr.m);
-    nb_ctx_free(ctx);
+    run_close(&r);
+    nb_ctx_free(r.ctx);
     return rc;
 }

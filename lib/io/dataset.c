@@ -1,6 +1,7 @@
 /*
  * dataset.c - image data sets: IDX files (MNIST, Fashion-MNIST), raw or
- * gzipped, and folders of PNG files, one per class.  Examples stay uint8
+ * gzipped, folders of PNG files, one per class, and the caller's arrays
+ * (nb_dataset_from).  Examples stay uint8
  * and are converted to float only when a batch is drawn.  zlib is used
  * through its inflate API so its memory, too, goes through the context's
  * allocator.
@@ -23,6 +24,7 @@ struct nb_dataset {
     int32_t *labels;  /* n */
     int nclasses;     /* 1 + the largest label */
     char **names;     /* the class folders' names; NULL for IDX */
+    char *origin;     /* where it came from, for messages */
 };
 
 #define BUF_SIZE ((size_t)1 << 16)
@@ -397,9 +399,23 @@ void nb_dataset_free(nb_dataset *ds)
         for (int i = 0; i < ds->nclasses; i++)
             nbi_free(ctx, ds->names[i]);
     nbi_free(ctx, ds->names);
+    nbi_free(ctx, ds->origin);
     nbi_free(ctx, ds->pixels);
     nbi_free(ctx, ds->labels);
     nbi_free(ctx, ds);
+}
+
+/* Keeps a copy of where ds came from; false when out of memory. */
+static bool set_origin(nb_dataset *ds, const char *origin)
+{
+    size_t n = strlen(origin) + 1;
+    char *copy = nbi_alloc(ds->ctx, n);
+    if (!copy)
+        return false;
+    memcpy(copy, origin, n);
+    nbi_free(ds->ctx, ds->origin);
+    ds->origin = copy;
+    return true;
 }
 
 nb_dataset *nb_dataset_load_idx(nb_ctx *ctx, const char *images, const char *labels)
@@ -426,7 +442,7 @@ nb_dataset *nb_dataset_load_idx(nb_ctx *ctx, const char *images, const char *lab
     if (!ds)
         goto fail;
     ds->labels = nbi_alloc(ctx, (size_t)ldims[0] * sizeof *ds->labels);
-    if (!ds->labels)
+    if (!ds->labels || !set_origin(ds, images))
         goto fail;
     ds->n = idims[0];
     ds->h = idims[1];
@@ -735,13 +751,65 @@ nb_dataset *nb_dataset_load(nb_ctx *ctx, const char *dir, bool train)
             nbi_fail(ctx, NB_ERR_IO, "%s: no %s(.gz) and no %s/ folder of PNG classes", dir, iname, sub);
         nbi_free(ctx, base);
     }
+    if (ds && !set_origin(ds, dir)) {
+        nb_dataset_free(ds);
+        ds = NULL;
+    }
 done:
     nbi_free(ctx, images);
     nbi_free(ctx, labels);
     return ds;
 }
 
+/* ---- data sets in memory ------------------------------------------------------ */
+
+nb_dataset *nb_dataset_from(nb_ctx *ctx, int64_t n, int64_t c, int64_t h, int64_t w,
+                            const uint8_t *images, const int32_t *labels)
+{
+    if (n < 1 || c != 1 || h < 1 || w < 1)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_from: %" PRId64 " images of [%" PRId64
+                             ", %" PRId64 ", %" PRId64 "] (at least 1, of 1 channel)", n, c, h, w);
+    if ((uint64_t)h > MAX_IMAGE_PIXELS || (uint64_t)w > MAX_IMAGE_PIXELS ||
+        (uint64_t)h * (uint64_t)w > MAX_IMAGE_PIXELS)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_from: images of %" PRId64 "x%" PRId64
+                             " pixels are too large (at most 2^24 pixels)", h, w);
+    if (!images || !labels)
+        return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_from: %s is NULL",
+                             images ? "labels" : "images");
+    int64_t per = h * w;
+    if ((uint64_t)n > SIZE_MAX / 2 / (uint64_t)per)
+        return nbi_fail_null(ctx, NB_ERR_NOMEM, "dataset_from: %" PRId64 " images do not fit in "
+                             "memory", n);
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] == INT32_MAX) /* the class count is an int */
+            return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_from: labels[%" PRId64 "] = %" PRId32
+                                 " is not a label (0 to 2^31 - 2)", i, labels[i]);
+    nb_dataset *ds = dataset_new(ctx);
+    if (!ds)
+        return NULL;
+    ds->pixels = nbi_alloc(ctx, (size_t)(n * per));
+    ds->labels = nbi_alloc(ctx, (size_t)n * sizeof *ds->labels);
+    if (!ds->pixels || !ds->labels || !set_origin(ds, "memory")) {
+        nb_dataset_free(ds);
+        return NULL;
+    }
+    memcpy(ds->pixels, images, (size_t)(n * per));
+    memcpy(ds->labels, labels, (size_t)n * sizeof *ds->labels);
+    ds->n = n;
+    ds->h = h;
+    ds->w = w;
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] >= ds->nclasses)
+            ds->nclasses = labels[i] + 1;
+    return ds;
+}
+
 /* ---- access ---------------------------------------------------------------- */
+
+const char *nb_dataset_origin(const nb_dataset *ds)
+{
+    return ds && ds->origin ? ds->origin : "";
+}
 
 int64_t nb_dataset_size(const nb_dataset *ds)
 {

@@ -1,0 +1,843 @@
+/*
+ * test_trainer.c - nb_trainer: the split and its refusals, evaluation
+ * against a hand count, checkpoints (a round trip, a failed write, old
+ * metadata, a bad position), fits stopped by a callback and resumed to the
+ * same bits, non-finite losses and gradients, f64 models, warm steps that
+ * allocate nothing, and the failing allocator.
+ */
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "train/trainer.h"
+
+/* conv, batch norm (buffers), dropout (its generator) and adam (state). */
+static const char tiny_json[] =
+    "{\"name\": \"tiny\", \"input\": [1, 4, 4], \"layers\": ["
+    "{\"name\": \"c\", \"type\": \"conv2d\", \"out_channels\": 2, \"kernel_size\": 3,"
+    " \"padding\": \"same\", \"activation\": \"relu\"},"
+    "{\"name\": \"bn\", \"type\": \"batch_norm\"},"
+    "{\"type\": \"max_pool2d\", \"kernel_size\": 2},"
+    "{\"type\": \"flatten\"},"
+    "{\"name\": \"d\", \"type\": \"dropout\", \"p\": 0.25},"
+    "{\"name\": \"o\", \"type\": \"linear\", \"out_features\": 3}],"
+    " \"loss\": {\"type\": \"cross_entropy\"},"
+    " \"optimizer\": {\"type\": \"adam\", \"lr\": 0.01},"
+    " \"training\": {\"batch_size\": 4, \"epochs\": 3, \"validation_split\": 0.25, \"seed\": 7}}";
+
+/* 22 examples: 5 validate, 17 train in 5 batches (the last of 1). */
+#define NDATA 22
+
+static nb_model *tiny(nb_ctx *ctx, const char *json, nb_dtype dtype, uint64_t seed)
+{
+    nb_model *m = nb_model_parse(ctx, json, strlen(json), "test.json", dtype);
+    ck_assert_msg(m != NULL, "%s", nb_errmsg(ctx));
+    nb_rng rng;
+    nb_rng_seed(&rng, seed);
+    nb_model_init(m, &rng);
+    return m;
+}
+
+/* n images of 4x4, label i mod 3, brighter in a part of its class's; NULL
+ * when the allocator fails. */
+static nb_dataset *tiny_data_n(nb_ctx *ctx, int64_t n)
+{
+    uint8_t px[64 * 16];
+    int32_t labels[64];
+    ck_assert_int_le(n, 64);
+    for (int64_t i = 0; i < n; i++) {
+        labels[i] = (int32_t)(i % 3);
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++) {
+                bool lit = labels[i] == 0 ? r < 2 && c < 2 : labels[i] == 1 ? r >= 2 : c >= 2;
+                int noise = (int)((i * 37 + r * 11 + c * 5) % 64);
+                px[i * 16 + r * 4 + c] = (uint8_t)(noise + (lit ? 150 : 0));
+            }
+    }
+    return nb_dataset_from(ctx, n, 1, 4, 4, px, labels);
+}
+
+static nb_dataset *tiny_data(nb_ctx *ctx, int64_t n)
+{
+    nb_dataset *ds = tiny_data_n(ctx, n);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    return ds;
+}
+
+
+static void settings(nb_ctx *ctx, const nb_model *m, nb_train_opts *t, nb_optim_opts *o)
+{
+    ck_assert_int_eq(nb_model_train_opts(ctx, m, t, o), NB_OK);
+}
+
+/* A context, the tiny model, its data and a trainer, freed together. */
+typedef struct rig {
+    nb_ctx *ctx;
+    nb_model *m;
+    nb_dataset *ds;
+    nb_trainer *tr;
+} rig;
+
+static rig rig_new(nb_dtype dtype, uint64_t init_seed)
+{
+    rig r = {nb_ctx_new(), NULL, NULL, NULL};
+    r.m = tiny(r.ctx, tiny_json, dtype, init_seed);
+    r.ds = tiny_data(r.ctx, NDATA);
+    nb_train_opts t;
+    nb_optim_opts o;
+    settings(r.ctx, r.m, &t, &o);
+    r.tr = nb_trainer_new(r.ctx, r.m, r.ds, 0, &t, &o);
+    ck_assert_msg(r.tr != NULL, "%s", nb_errmsg(r.ctx));
+    return r;
+}
+
+static void rig_free(rig *r)
+{
+    nb_trainer_free(r->tr);
+    nb_dataset_free(r->ds);
+    nb_model_free(r->m);
+    nb_ctx_free(r->ctx);
+}
+
+/* The model's tensors as one byte string, to compare bit for bit. */
+static size_t weights_of(const nb_model *m, unsigned char *buf, size_t size)
+{
+    size_t at = 0;
+    for (int i = 0; i < nb_model_num_tensors(m); i++) {
+        const nb_tensor *t = nb_model_tensor(m, i);
+        size_t n = (size_t)t->numel * nb_dtype_size(t->dtype);
+        ck_assert_uint_le(at + n, size);
+        memcpy(buf + at, t->data, n);
+        at += n;
+    }
+    return at;
+}
+
+static void assert_same_tensor(const nb_tensor *a, const nb_tensor *b)
+{
+    ck_assert_str_eq(a->name, b->name);
+    ck_assert_int_eq(a->numel, b->numel);
+    ck_assert_msg(memcmp(a->data, b->data, (size_t)a->numel * nb_dtype_size(a->dtype)) == 0,
+                  "%s differs", a->name);
+}
+
+static void assert_same_progress(const nb_train_progress *a, const nb_train_progress *b)
+{
+    ck_assert_int_eq(a->epoch, b->epoch);
+    ck_assert_int_eq(a->batch, b->batch);
+    ck_assert_int_eq(a->batches, b->batches);
+    ck_assert_int_eq(a->steps, b->steps);
+    ck_assert(a->loss_sum == b->loss_sum);
+    ck_assert_int_eq(a->correct, b->correct);
+    ck_assert_int_eq(a->seen, b->seen);
+    ck_assert(a->seconds == b->seconds);
+}
+
+/* A fresh directory for files; its path in buf. */
+static void temp_dir(char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/nabla-trainer.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+/* ---- stopping callbacks ------------------------------------------------- */
+
+typedef struct stopper {
+    int64_t at_step;  /* on_batch stops once this many steps are done; 0 never */
+    int at_epoch;     /* on_epoch stops after this epoch (1 for the first); 0 never */
+    int answer;       /* what it returns to stop */
+    int batches, epochs;
+} stopper;
+
+static int stop_batch(nb_trainer *tr, const nb_train_progress *p, void *ud)
+{
+    (void)tr;
+    stopper *s = ud;
+    s->batches++;
+    return s->at_step && p->steps == s->at_step ? s->answer : 0;
+}
+
+static int stop_epoch(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
+{
+    (void)tr;
+    stopper *s = ud;
+    s->epochs++;
+    return s->at_epoch && e->epoch == s->at_epoch ? s->answer : 0;
+}
+
+/* ---- the data ------------------------------------------------------------ */
+
+START_TEST(test_split)
+{
+    rig r = rig_new(NB_F32, 1);
+    ck_assert_int_eq(nb_trainer_num_train(r.tr), 17);
+    ck_assert_int_eq(nb_trainer_num_val(r.tr), 5);
+    ck_assert_int_eq(nb_trainer_num_labels(r.tr), 3);
+    ck_assert_int_eq(nb_trainer_progress(r.tr)->batches, 5);
+    ck_assert_ptr_nonnull(nb_trainer_optim(r.tr));
+    ck_assert_int_eq(nb_trainer_examples(r.tr, r.ds, 0), NDATA);
+    ck_assert_int_eq(nb_trainer_examples(r.tr, r.ds, 7), 7);
+
+    /* Classes [2, 0]: label 1 is left out, 2 becomes 0 and 0 becomes 1;
+     * limit 10 keeps the first 10 of those 15, 2 of them validate. */
+    nb_train_opts t;
+    nb_optim_opts o;
+    settings(r.ctx, r.m, &t, &o);
+    t.nclasses = 2;
+    t.classes[0] = 2;
+    t.classes[1] = 0;
+    nb_trainer *tr = nb_trainer_new(r.ctx, r.m, r.ds, 10, &t, &o);
+    ck_assert_msg(tr != NULL, "%s", nb_errmsg(r.ctx));
+    ck_assert_int_eq(nb_trainer_num_train(tr), 8);
+    ck_assert_int_eq(nb_trainer_num_val(tr), 2);
+    ck_assert_int_eq(nb_trainer_num_labels(tr), 2);
+    ck_assert_int_eq(nb_trainer_examples(tr, r.ds, 0), 15);
+    /* In order: the examples of labels 0 and 2, validation last. */
+    static const int64_t want[10] = {0, 2, 3, 5, 6, 8, 9, 11, 12, 14};
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(tr->examples[i], want[i]);
+    ck_assert_int_eq(tr->map[2], 0);
+    ck_assert_int_eq(tr->map[0], 1);
+    ck_assert_int_eq(tr->map[1], -1);
+    nb_trainer_free(tr);
+    rig_free(&r);
+}
+END_TEST
+
+static const char mse_json[] =
+    "{\"name\": \"reg\", \"input\": [1, 4, 4], \"layers\": [{\"type\": \"flatten\"},"
+    "{\"type\": \"linear\", \"out_features\": 16}], \"loss\": {\"type\": \"mse\"}}";
+static const char hinge_json[] =
+    "{\"name\": \"hinged\", \"input\": [1, 4, 4], \"layers\": [{\"type\": \"flatten\"},"
+    "{\"type\": \"linear\", \"out_features\": 1}], \"loss\": {\"type\": \"hinge\"}}";
+static const char two_json[] =
+    "{\"name\": \"two\", \"input\": [1, 4, 4], \"layers\": [{\"type\": \"flatten\"},"
+    "{\"type\": \"linear\", \"out_features\": 2}], \"loss\": {\"type\": \"cross_entropy\"}}";
+static const char big_json[] =
+    "{\"name\": \"big\", \"input\": [1, 5, 5], \"layers\": [{\"type\": \"flatten\"},"
+    "{\"type\": \"linear\", \"out_features\": 3}], \"loss\": {\"type\": \"cross_entropy\"}}";
+static const char none_json[] =
+    "{\"name\": \"bare\", \"input\": [1, 4, 4], \"layers\": [{\"type\": \"flatten\"}]}";
+
+/* What a trainer cannot train, each refused with a message. */
+START_TEST(test_refusals)
+{
+    static const struct {
+        const char *json, *msg;
+    } cases[] = {
+        {mse_json, "\"reg\" has an mse loss: training on class labels needs cross_entropy or "
+                   "hinge"},
+        {none_json, "\"bare\" has no loss to train with"},
+        {hinge_json, "the hinge loss of \"hinged\" needs two classes; the data has 3"},
+        {two_json, "the data has 3 classes but the model \"two\" has 2 outputs"},
+        {big_json, "memory: images are 1x4x4 but the model \"big\" takes 25 values"},
+    };
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dataset *ds = tiny_data(ctx, NDATA);
+    nb_optim_opts o = nb_optim_defaults(NB_SGD);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nb_model *m = tiny(ctx, cases[i].json, NB_F32, 0);
+        nb_train_opts t;
+        settings(ctx, m, &t, NULL);
+        ck_assert_ptr_null(nb_trainer_new(ctx, m, ds, 0, &t, &o));
+        tst_assert_error(ctx, NB_ERR_ARG, cases[i].msg);
+        nb_model_free(m);
+    }
+    /* Classes the data does not have leave nothing to train on. */
+    nb_model *m = tiny(ctx, tiny_json, NB_F32, 0);
+    nb_train_opts t;
+    settings(ctx, m, &t, NULL);
+    t.nclasses = 2;
+    t.classes[0] = 7;
+    t.classes[1] = 8;
+    ck_assert_ptr_null(nb_trainer_new(ctx, m, ds, 0, &t, &o));
+    tst_assert_error(ctx, NB_ERR_ARG, "memory: no training examples left");
+    /* A bad hyperparameter, as the optimizer says it. */
+    settings(ctx, m, &t, NULL);
+    o.lr = -1;
+    ck_assert_ptr_null(nb_trainer_new(ctx, m, ds, 0, &t, &o));
+    ck_assert_int_eq(nb_error(ctx), NB_ERR_ARG);
+    ck_assert_ptr_null(nb_trainer_new(ctx, m, NULL, 0, &t, &o));
+    tst_assert_error(ctx, NB_ERR_ARG, "trainer: the data set is NULL");
+    /* Without an optimizer it evaluates, and refuses to fit or save. */
+    nb_trainer *tr = nb_trainer_new(ctx, m, ds, 0, &t, NULL);
+    ck_assert_msg(tr != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_ptr_null(nb_trainer_optim(tr));
+    ck_assert_int_eq(nb_trainer_num_train(tr), 0);
+    ck_assert_int_eq(nb_trainer_fit(tr, NULL), NB_ERR_ARG);
+    tst_assert_error(ctx, NB_ERR_ARG, "it only evaluates");
+    ck_assert_int_eq(nb_trainer_save(tr, "/tmp/never-written.safetensors"), NB_ERR_ARG);
+    ck_assert_int_eq(access("/tmp/never-written.safetensors", F_OK), -1);
+    /* Evaluating data of another size. */
+    nb_dataset *other = nb_dataset_from(ctx, 1, 1, 5, 5, (uint8_t[25]){0}, (int32_t[]){0});
+    nb_eval_result res;
+    ck_assert_int_eq(nb_trainer_evaluate(tr, other, 0, &res, NULL), NB_ERR_ARG);
+    tst_assert_error(ctx, NB_ERR_ARG, "memory: images are 1x5x5 but the model \"tiny\" takes 16");
+    ck_assert_int_eq(nb_trainer_examples(tr, other, 0), -1);
+    nb_dataset_free(other);
+    nb_trainer_free(tr);
+    nb_model_free(m);
+    nb_dataset_free(ds);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- evaluation ------------------------------------------------------------ */
+
+/* logits = the two pixels / 255: the brighter pixel is the prediction. */
+static const char lin_json[] =
+    "{\"name\": \"lin\", \"input\": [1, 1, 2], \"layers\": [{\"type\": \"flatten\"},"
+    "{\"name\": \"o\", \"type\": \"linear\", \"out_features\": 2}],"
+    " \"loss\": {\"type\": \"cross_entropy\"}, \"training\": {\"batch_size\": 3}}";
+
+static const uint8_t lin_px[7][2] = {{200, 10}, {10, 200}, {100, 50}, {30, 60},
+                                     {255, 0},  {0, 128},  {90, 80}};
+static const int32_t lin_labels[7] = {0, 1, 1, 0, 0, 1, 1};
+
+/* Cross-entropy of example i against model label y. */
+static double lin_loss(int i, int y)
+{
+    double a = lin_px[i][0] / 255.0, b = lin_px[i][1] / 255.0;
+    double m = a > b ? a : b;
+    return m + log(exp(a - m) + exp(b - m)) - (y == 0 ? a : b);
+}
+
+START_TEST(test_evaluate_by_hand)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = tiny(ctx, lin_json, _i ? NB_F64 : NB_F32, 0);
+    nb_tensor *w = nb_model_find(m, "o.weight"), *b = nb_model_find(m, "o.bias");
+    static const double eye[4] = {1, 0, 0, 1};
+    for (int i = 0; i < 4; i++)
+        nb_set(w, i, eye[i]);
+    nb_fill(b, 0);
+    nb_dataset *ds = nb_dataset_from(ctx, 7, 1, 1, 2, &lin_px[0][0], lin_labels);
+    nb_train_opts t;
+    settings(ctx, m, &t, NULL);
+    nb_trainer *tr = nb_trainer_new(ctx, m, ds, 0, &t, NULL);
+    ck_assert_msg(tr != NULL, "%s", nb_errmsg(ctx));
+
+    /* Right: 0, 1, 4, 5; wrong: 2 and 6 (true 1, predicted 0), 3 (true 0,
+     * predicted 1).  Batches of 3, 3 and 1. */
+    nb_eval_result r;
+    int64_t cm[4];
+    ck_assert_int_eq(nb_trainer_evaluate(tr, ds, 0, &r, cm), NB_OK);
+    double want = 0;
+    for (int i = 0; i < 7; i++)
+        want += lin_loss(i, lin_labels[i]) / 7;
+    ck_assert_int_eq(r.examples, 7);
+    ck_assert_double_eq_tol(r.loss, want, 1e-6);
+    ck_assert_double_eq_tol(r.accuracy, 4.0 / 7.0, 1e-12);
+    ck_assert(cm[0] == 2 && cm[1] == 1 && cm[2] == 2 && cm[3] == 2);
+    /* The modes are put back. */
+    ck_assert(nb_training(ctx) && nb_grad_enabled(ctx));
+
+    /* The first 4: 0 and 1 right. */
+    ck_assert_int_eq(nb_trainer_evaluate(tr, ds, 4, &r, NULL), NB_OK);
+    ck_assert_int_eq(r.examples, 4);
+    ck_assert_double_eq_tol(r.accuracy, 0.5, 1e-12);
+    nb_trainer_free(tr);
+
+    /* Classes [1, 0] swap the labels: the other 3 are right now, and the
+     * rows of the matrix are the other way round. */
+    t.nclasses = 2;
+    t.classes[0] = 1;
+    t.classes[1] = 0;
+    tr = nb_trainer_new(ctx, m, ds, 0, &t, NULL);
+    ck_assert_int_eq(nb_trainer_evaluate(tr, ds, 0, &r, cm), NB_OK);
+    want = 0;
+    for (int i = 0; i < 7; i++)
+        want += lin_loss(i, 1 - lin_labels[i]) / 7;
+    ck_assert_double_eq_tol(r.loss, want, 1e-6);
+    ck_assert_double_eq_tol(r.accuracy, 3.0 / 7.0, 1e-12);
+    ck_assert(cm[0] == 2 && cm[1] == 2 && cm[2] == 2 && cm[3] == 1);
+    nb_trainer_free(tr);
+    nb_dataset_free(ds);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- checkpoints ------------------------------------------------------------ */
+
+/* Saved mid-epoch and read into a fresh trainer over a model drawn from
+ * another seed: the same progress, weights, buffers, optimizer state and
+ * generators. */
+START_TEST(test_checkpoint_roundtrip)
+{
+    char dir[256], path[300];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    rig a = rig_new(NB_F32, 1);
+    stopper s = {.at_step = 7, .answer = 1};
+    nb_trainer_callbacks cb = {stop_batch, stop_epoch, &s};
+    ck_assert_int_eq(nb_trainer_fit(a.tr, &cb), NB_TRAIN_STOPPED);
+    const nb_train_progress *p = nb_trainer_progress(a.tr);
+    ck_assert(p->epoch == 1 && p->batch == 2 && p->steps == 7 && p->seen == 8);
+    ck_assert_int_eq(nb_trainer_save(a.tr, path), NB_OK);
+
+    rig b = rig_new(NB_F32, 99);
+    ck_assert_int_eq(nb_trainer_resume(b.tr, path), NB_OK);
+    assert_same_progress(nb_trainer_progress(b.tr), p);
+    for (int i = 0; i < nb_model_num_tensors(a.m); i++)
+        assert_same_tensor(nb_model_tensor(a.m, i), nb_model_tensor(b.m, i));
+    nb_optim *oa = nb_trainer_optim(a.tr), *ob = nb_trainer_optim(b.tr);
+    ck_assert_int_eq(nb_optim_num_state(oa), 12); /* exp_avg, exp_avg_sq of 6 */
+    for (int i = 0; i < nb_optim_num_state(oa); i++)
+        assert_same_tensor(nb_optim_state(oa, i), nb_optim_state(ob, i));
+    ck_assert_int_eq(nb_optim_steps(ob), 7);
+    ck_assert(memcmp(nb_model_rng(a.m), nb_model_rng(b.m), sizeof(nb_rng)) == 0);
+    ck_assert(memcmp(&a.tr->shuffle, &b.tr->shuffle, sizeof(nb_rng)) == 0);
+    rig_free(&a);
+    rig_free(&b);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
+/* A checkpoint that cannot be written: NB_ERR_IO naming the file, and no
+ * file left behind (ASan and valgrind check that nothing leaks). */
+START_TEST(test_checkpoint_write_fails)
+{
+    rig r = rig_new(NB_F32, 1);
+    const char *path = "/nonexistent-nabla-dir/run/checkpoint.safetensors";
+    ck_assert_int_eq(nb_trainer_save(r.tr, path), NB_ERR_IO);
+    tst_assert_error(r.ctx, NB_ERR_IO, path);
+    tst_assert_error(r.ctx, NB_ERR_IO, "cannot write");
+    /* A directory in the way of the file. */
+    char dir[256];
+    temp_dir(dir, sizeof dir);
+    ck_assert_int_eq(nb_trainer_save(r.tr, dir), NB_ERR_IO);
+    tst_assert_error(r.ctx, NB_ERR_IO, dir);
+    rmdir(dir);
+    ck_assert_int_eq(nb_trainer_resume(r.tr, path), NB_ERR_IO);
+    tst_assert_error(r.ctx, NB_ERR_IO, path);
+    rig_free(&r);
+}
+END_TEST
+
+/* Files that are not checkpoints, or do not fit this trainer: refused with
+ * nothing changed. */
+START_TEST(test_checkpoint_refused)
+{
+    char dir[256], path[300];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/x.safetensors", dir);
+    rig r = rig_new(NB_F32, 1);
+    unsigned char *before = malloc(1 << 16), *after = malloc(1 << 16);
+    size_t n = weights_of(r.m, before, 1 << 16);
+
+    ck_assert_int_eq(nb_model_save_weights(r.m, path), NB_OK);
+    ck_assert_int_eq(nb_trainer_resume(r.tr, path), NB_ERR_FORMAT);
+    tst_assert_error(r.ctx, NB_ERR_FORMAT, "x.safetensors: not a nabla checkpoint");
+
+    /* Metadata without the generators. */
+    nb_tensor *ts[1] = {nb_model_tensor(r.m, 0)};
+    const char *keys[] = {"format", "epoch", "batch", "steps"};
+    const char *vals[] = {"nabla-checkpoint-1", "1", "0", "5"};
+    ck_assert_int_eq(nb_safetensors_save_meta(r.ctx, path, 1, ts, 4, keys, vals), NB_OK);
+    ck_assert_int_eq(nb_trainer_resume(r.tr, path), NB_ERR_FORMAT);
+    tst_assert_error(r.ctx, NB_ERR_FORMAT, "the checkpoint's metadata is incomplete");
+
+    /* Stopped at batch 4 of 5; a batch of 8 makes epochs of 3 batches. */
+    stopper s = {.at_step = 4, .answer = 1};
+    nb_trainer_callbacks cb = {stop_batch, NULL, &s};
+    ck_assert_int_eq(nb_trainer_fit(r.tr, &cb), NB_TRAIN_STOPPED);
+    ck_assert_int_eq(nb_trainer_save(r.tr, path), NB_OK);
+    nb_train_opts t;
+    nb_optim_opts o;
+    settings(r.ctx, r.m, &t, &o);
+    t.batch_size = 8;
+    nb_trainer *tr = nb_trainer_new(r.ctx, r.m, r.ds, 0, &t, &o);
+    n = weights_of(r.m, before, 1 << 16);
+    ck_assert_int_eq(nb_trainer_resume(tr, path), NB_ERR_ARG);
+    tst_assert_error(r.ctx, NB_ERR_ARG, "stands at batch 4 of an epoch, but this training has 3");
+    ck_assert_int_eq(nb_trainer_progress(tr)->steps, 0);
+    nb_trainer_free(tr);
+
+    /* Another model's tensors. */
+    nb_model *other = tiny(r.ctx, two_json, NB_F32, 0);
+    settings(r.ctx, other, &t, &o);
+    t.nclasses = 2;
+    t.classes[0] = 0;
+    t.classes[1] = 1;
+    tr = nb_trainer_new(r.ctx, other, r.ds, 0, &t, &o);
+    ck_assert_msg(tr != NULL, "%s", nb_errmsg(r.ctx));
+    ck_assert_int_lt(nb_trainer_resume(tr, path), 0);
+    ck_assert_int_eq(nb_trainer_progress(tr)->steps, 0);
+    nb_trainer_free(tr);
+    nb_model_free(other);
+
+    ck_assert_uint_eq(weights_of(r.m, after, 1 << 16), n);
+    ck_assert(memcmp(before, after, n) == 0);
+    free(before);
+    free(after);
+    rig_free(&r);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
+/* The sums were optional from the format's start: a file without them
+ * resumes, with sums of 0. */
+START_TEST(test_checkpoint_minimal_metadata)
+{
+    char dir[256], path[300];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/old.safetensors", dir);
+    rig r = rig_new(NB_F32, 1);
+    const char *keys[] = {"format", "epoch", "batch", "steps", "shuffle_rng", "dropout_rng"};
+    const char *vals[] = {"nabla-checkpoint-1", "2", "3", "13",
+                          "0000000000000001000000000000000200000000000000030000000000000004",
+                          "00000000000000050000000000000006000000000000000700000000000000ff"};
+    ck_assert_int_eq(nb_safetensors_save_meta(r.ctx, path, r.tr->nckpt, r.tr->ckpt, 6, keys, vals),
+                     NB_OK);
+    ck_assert_int_eq(nb_trainer_resume(r.tr, path), NB_OK);
+    const nb_train_progress *p = nb_trainer_progress(r.tr);
+    ck_assert(p->epoch == 2 && p->batch == 3 && p->steps == 13 && p->seen == 0 && p->loss_sum == 0);
+    ck_assert_int_eq(nb_optim_steps(nb_trainer_optim(r.tr)), 13);
+    ck_assert(r.tr->shuffle.s[0] == 1 && r.tr->shuffle.s[3] == 4);
+    ck_assert(nb_model_rng(r.m)->s[3] == 0xff);
+    rig_free(&r);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
+/* ---- stopping and resuming ---------------------------------------------------- */
+
+/* Where the callbacks stop the fit: after the first batch, after an
+ * epoch's last batch (before its validation), inside the second epoch,
+ * after the last batch of all, and after the first epoch. */
+static const stopper stops[] = {
+    {.at_step = 1, .answer = 1},  {.at_step = 5, .answer = 1}, {.at_step = 7, .answer = 1},
+    {.at_step = 15, .answer = 1}, {.at_epoch = 1, .answer = 1},
+};
+
+/* A fit stopped by a callback, saved, and resumed by a new process (a new
+ * context and a model drawn from another seed), ends with the weights of
+ * a fit never stopped, bit for bit; so does calling fit again. */
+START_TEST(test_resume_same_weights)
+{
+    unsigned char *want = malloc(1 << 16), *got = malloc(1 << 16);
+    rig full = rig_new(NB_F32, 1);
+    stopper count = {0};
+    nb_trainer_callbacks cb = {stop_batch, stop_epoch, &count};
+    ck_assert_int_eq(nb_trainer_fit(full.tr, &cb), NB_OK);
+    ck_assert(count.batches == 15 && count.epochs == 3);
+    size_t n = weights_of(full.m, want, 1 << 16);
+    /* Done: fitting again does nothing. */
+    ck_assert_int_eq(nb_trainer_fit(full.tr, &cb), NB_OK);
+    ck_assert_int_eq(count.batches, 15);
+    rig_free(&full);
+
+    char dir[256], path[300];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    stopper s = stops[_i];
+    cb.ud = &s;
+    rig cut = rig_new(NB_F32, 1);
+    ck_assert_int_eq(nb_trainer_fit(cut.tr, &cb), NB_TRAIN_STOPPED);
+    ck_assert_int_eq(nb_trainer_save(cut.tr, path), NB_OK);
+    rig_free(&cut);
+    rig resumed = rig_new(NB_F32, 42);
+    ck_assert_int_eq(nb_trainer_resume(resumed.tr, path), NB_OK);
+    ck_assert_int_eq(nb_trainer_fit(resumed.tr, NULL), NB_OK);
+    ck_assert_uint_eq(weights_of(resumed.m, got, 1 << 16), n);
+    ck_assert_msg(memcmp(want, got, n) == 0, "resumed weights differ");
+    rig_free(&resumed);
+    remove(path);
+    rmdir(dir);
+
+    /* In memory: fit again goes on where it stopped. */
+    s = stops[_i];
+    rig again = rig_new(NB_F32, 1);
+    ck_assert_int_eq(nb_trainer_fit(again.tr, &cb), NB_TRAIN_STOPPED);
+    ck_assert_int_eq(nb_trainer_fit(again.tr, NULL), NB_OK);
+    weights_of(again.m, got, 1 << 16);
+    ck_assert_msg(memcmp(want, got, n) == 0, "weights after fitting again differ");
+    rig_free(&again);
+    free(want);
+    free(got);
+}
+END_TEST
+
+/* A callback's negative status stops the fit and is its result. */
+START_TEST(test_callback_status)
+{
+    rig r = rig_new(NB_F32, 1);
+    stopper s = {.at_epoch = 2, .answer = NB_ERR_IO};
+    nb_trainer_callbacks cb = {stop_batch, stop_epoch, &s};
+    ck_assert_int_eq(nb_trainer_fit(r.tr, &cb), NB_ERR_IO);
+    ck_assert_int_eq(nb_trainer_progress(r.tr)->epoch, 2);
+    ck_assert_int_eq(s.batches, 10);
+    rig_free(&r);
+}
+END_TEST
+
+/* The metrics an epoch reports: the progress's sums, and the validation
+ * examples evaluated. */
+static int check_metrics(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
+{
+    const nb_dataset *val = ud;
+    ck_assert(e->loss > 0 && e->accuracy >= 0 && e->accuracy <= 1 && e->seconds >= 0);
+    ck_assert_double_eq_tol(e->lr, 0.01, 1e-15);
+    /* The progress is at the next epoch's start. */
+    const nb_train_progress *p = nb_trainer_progress(tr);
+    ck_assert(p->epoch == e->epoch && p->batch == 0 && p->seen == 0 && p->seconds == 0);
+    nb_eval_result r;
+    ck_assert_int_eq(nb_trainer_evaluate(tr, val, 0, &r, NULL), NB_OK);
+    ck_assert_int_eq(r.examples, 5);
+    ck_assert(r.loss == e->val_loss && r.accuracy == e->val_accuracy);
+    return 0;
+}
+
+static int sum_batches(nb_trainer *tr, const nb_train_progress *p, void *ud)
+{
+    (void)tr;
+    nb_train_progress *last = ud;
+    ck_assert_int_eq(p->seen, p->batch < p->batches ? 4 * p->batch : 17);
+    *last = *p;
+    return 0;
+}
+
+START_TEST(test_epoch_metrics)
+{
+    rig r = rig_new(NB_F32, 1);
+    /* The validation examples, 17 to 21, as a data set of their own. */
+    uint8_t px[5 * 16];
+    int32_t labels[5];
+    for (int i = 0; i < 5; i++) {
+        memcpy(px + 16 * i, nb_dataset_image(r.ds, 17 + i), 16);
+        labels[i] = nb_dataset_label(r.ds, 17 + i);
+    }
+    nb_dataset *val = nb_dataset_from(r.ctx, 5, 1, 4, 4, px, labels);
+    nb_trainer_callbacks cb = {NULL, check_metrics, val};
+    ck_assert_int_eq(nb_trainer_fit(r.tr, &cb), NB_OK);
+    ck_assert_int_eq(nb_trainer_progress(r.tr)->steps, 15);
+    /* The batches' sums, in a fresh fit. */
+    rig b = rig_new(NB_F32, 1);
+    nb_train_progress last;
+    cb = (nb_trainer_callbacks){sum_batches, NULL, &last};
+    ck_assert_int_eq(nb_trainer_fit(b.tr, &cb), NB_OK);
+    ck_assert(last.batch == 5 && last.epoch == 2 && last.steps == 15);
+    nb_dataset_free(val);
+    rig_free(&b);
+    rig_free(&r);
+}
+END_TEST
+
+/* ---- non-finite values -------------------------------------------------------- */
+
+static const char mlp_json[] =
+    "{\"name\": \"mlp\", \"input\": [1, 4, 4], \"layers\": [{\"type\": \"flatten\"},"
+    "{\"name\": \"h\", \"type\": \"linear\", \"out_features\": 4},"
+    "{\"name\": \"g\", \"type\": \"linear\", \"out_features\": 4},"
+    "{\"name\": \"o\", \"type\": \"linear\", \"out_features\": 3}],"
+    " \"loss\": {\"type\": \"cross_entropy\"}, \"optimizer\": {\"type\": \"sgd\", \"lr\": 0.1},"
+    " \"training\": {\"batch_size\": 4, \"epochs\": 1}}";
+
+/* A NaN weight in h: the loss is NaN, h is named, and no update is made. */
+START_TEST(test_nonfinite_loss)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = tiny(ctx, mlp_json, _i ? NB_F64 : NB_F32, 1);
+    nb_dataset *ds = tiny_data(ctx, NDATA);
+    nb_train_opts t;
+    nb_optim_opts o;
+    settings(ctx, m, &t, &o);
+    nb_trainer *tr = nb_trainer_new(ctx, m, ds, 0, &t, &o);
+    nb_set(nb_model_find(m, "h.weight"), 3, NAN);
+    unsigned char *before = malloc(1 << 16), *after = malloc(1 << 16);
+    size_t n = weights_of(m, before, 1 << 16);
+    ck_assert_int_eq(nb_trainer_fit(tr, NULL), NB_ERR_ARG);
+    tst_assert_error(ctx, NB_ERR_ARG, "step 1 (epoch 1, batch 1): the loss is ");
+    tst_assert_error(ctx, NB_ERR_ARG, "nan; the output of layer h (linear) is the first to hold a "
+                                      "non-finite value");
+    ck_assert_int_eq(nb_trainer_progress(tr)->steps, 0);
+    weights_of(m, after, 1 << 16);
+    ck_assert(memcmp(before, after, n) == 0);
+    ck_assert_int_eq(nb_graph_size(ctx), 0);
+    free(before);
+    free(after);
+    nb_trainer_free(tr);
+    nb_dataset_free(ds);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* A finite loss whose gradient overflows float: h out about 1e20, g out
+ * small, o's weights 1e20, so g's weight gradient (g's input times the
+ * gradient at g's output) is about 1e40. */
+START_TEST(test_nonfinite_gradient)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = tiny(ctx, mlp_json, NB_F32, 1);
+    nb_dataset *ds = tiny_data(ctx, NDATA);
+    nb_fill(nb_model_find(m, "h.weight"), 1e19);
+    nb_fill(nb_model_find(m, "g.weight"), 1e-22);
+    nb_tensor *w = nb_model_find(m, "o.weight");
+    for (int64_t i = 0; i < w->numel; i++)
+        nb_set(w, i, 1e20 * (double)(i / 4 + 1));
+    nb_fill(nb_model_find(m, "h.bias"), 0);
+    nb_fill(nb_model_find(m, "g.bias"), 0);
+    nb_fill(nb_model_find(m, "o.bias"), 0);
+    nb_train_opts t;
+    nb_optim_opts o;
+    settings(ctx, m, &t, &o);
+    nb_trainer *tr = nb_trainer_new(ctx, m, ds, 0, &t, &o);
+    ck_assert_int_eq(nb_trainer_fit(tr, NULL), NB_ERR_ARG);
+    tst_assert_error(ctx, NB_ERR_ARG, "step 1 (epoch 1, batch 1): a gradient is not finite");
+    ck_assert_int_eq(nb_trainer_progress(tr)->steps, 0);
+    nb_trainer_free(tr);
+    nb_dataset_free(ds);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- dtypes and memory ---------------------------------------------------------- */
+
+/* An f64 model trains in f64 batches, to about the f32 model's losses. */
+static int record_loss(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
+{
+    (void)tr;
+    ((double *)ud)[e->epoch - 1] = e->loss;
+    return 0;
+}
+
+START_TEST(test_f64_model)
+{
+    double loss[2][3];
+    for (int d = 0; d < 2; d++) {
+        rig r = rig_new(d ? NB_F64 : NB_F32, 1);
+        ck_assert_int_eq(r.tr->x->dtype, d ? NB_F64 : NB_F32);
+        nb_trainer_callbacks cb = {NULL, record_loss, loss[d]};
+        ck_assert_int_eq(nb_trainer_fit(r.tr, &cb), NB_OK);
+        ck_assert_int_eq(nb_model_tensor(r.m, 0)->dtype, d ? NB_F64 : NB_F32);
+        ck_assert_int_eq(nb_optim_state(nb_trainer_optim(r.tr), 0)->dtype, d ? NB_F64 : NB_F32);
+        nb_eval_result res;
+        ck_assert_int_eq(nb_trainer_evaluate(r.tr, r.ds, 0, &res, NULL), NB_OK);
+        ck_assert(isfinite(res.loss));
+        rig_free(&r);
+    }
+    for (int e = 0; e < 3; e++)
+        ck_assert_msg(fabs(loss[0][e] - loss[1][e]) < 1e-3 * loss[1][e], "epoch %d: %g vs %g",
+                      e + 1, loss[0][e], loss[1][e]);
+    ck_assert(loss[1][2] < loss[1][0]); /* it learns */
+}
+END_TEST
+
+typedef struct counts {
+    nb_ctx *ctx;
+    int n;
+    uint64_t at[32];
+} counts;
+
+static int count_allocs(nb_trainer *tr, const nb_train_progress *p, void *ud)
+{
+    (void)tr;
+    (void)p;
+    counts *c = ud;
+    ck_assert_int_lt(c->n, 32);
+    c->at[c->n++] = nb_alloc_count(c->ctx);
+    return 0;
+}
+
+/* Once warm, a step allocates nothing, the epoch's short last batch
+ * included: the count stays put from the second step to the end of the
+ * first epoch, and through every later epoch. */
+START_TEST(test_warm_steps_allocate_nothing)
+{
+    rig r = rig_new(_i ? NB_F64 : NB_F32, 1);
+    counts c = {.ctx = r.ctx};
+    nb_trainer_callbacks cb = {count_allocs, NULL, &c};
+    ck_assert_int_eq(nb_trainer_fit(r.tr, &cb), NB_OK);
+    ck_assert_int_eq(c.n, 15);
+    for (int i = 2; i < 5; i++)
+        ck_assert_msg(c.at[i] == c.at[1], "step %d allocated", i + 1);
+    for (int i = 6; i < 15; i++)
+        ck_assert_msg(c.at[i] == c.at[5], "step %d allocated", i + 1);
+    rig_free(&r);
+}
+END_TEST
+
+/* Fails the k-th allocation for every k of making a trainer, fitting an
+ * epoch, evaluating and saving: each reports NB_ERR_NOMEM or succeeds, and
+ * nothing leaks. */
+START_TEST(test_alloc_failure)
+{
+    char dir[256], path[300];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    int k = 0;
+    for (;; k++) {
+        tst_failing f = {k};
+        nb_allocator a = {tst_failing_alloc, tst_failing_free, &f};
+        nb_ctx *ctx = nb_ctx_new_with(&a);
+        if (!ctx)
+            continue;
+        nb_model *m = nb_model_parse(ctx, tiny_json, sizeof tiny_json - 1, "t.json", NB_F32);
+        nb_dataset *ds = m ? tiny_data_n(ctx, NDATA) : NULL;
+        nb_trainer *tr = NULL;
+        int rc = NB_ERR_NOMEM;
+        if (ds) {
+            nb_train_opts t;
+            nb_optim_opts o;
+            nb_model_train_opts(ctx, m, &t, &o);
+            t.epochs = 1;
+            tr = nb_trainer_new(ctx, m, ds, 0, &t, &o);
+        }
+        nb_eval_result res;
+        if (tr && (rc = nb_trainer_fit(tr, NULL)) == NB_OK &&
+            (rc = nb_trainer_evaluate(tr, ds, 0, &res, NULL)) == NB_OK)
+            rc = nb_trainer_save(tr, path);
+        if (!tr || rc != NB_OK)
+            ck_assert_msg(nb_error(ctx) == NB_ERR_NOMEM, "k %d: %s", k, nb_errmsg(ctx));
+        nb_trainer_free(tr);
+        nb_dataset_free(ds);
+        nb_model_free(m);
+        nb_ctx_free(ctx);
+        if (rc == NB_OK)
+            break;
+    }
+    ck_assert_int_gt(k, 20);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
+Suite *tst_suite_trainer(void)
+{
+    Suite *s = suite_create("trainer");
+    TCase *tc = tcase_create("data");
+    tcase_add_test(tc, test_split);
+    tcase_add_test(tc, test_refusals);
+    tcase_add_loop_test(tc, test_evaluate_by_hand, 0, 2);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("checkpoints");
+    tcase_add_test(tc, test_checkpoint_roundtrip);
+    tcase_add_test(tc, test_checkpoint_write_fails);
+    tcase_add_test(tc, test_checkpoint_refused);
+    tcase_add_test(tc, test_checkpoint_minimal_metadata);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("fit");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_resume_same_weights, 0, (int)(sizeof stops / sizeof *stops));
+    tcase_add_test(tc, test_callback_status);
+    tcase_add_test(tc, test_epoch_metrics);
+    tcase_add_loop_test(tc, test_nonfinite_loss, 0, 2);
+    tcase_add_test(tc, test_nonfinite_gradient);
+    tcase_add_test(tc, test_f64_model);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("memory");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_warm_steps_allocate_nothing, 0, 2);
+    tcase_add_test(tc, test_alloc_failure);
+    suite_add_tcase(s, tc);
+    return s;
+}
