@@ -5,8 +5,8 @@
  * Any text must either load or fail with a one-line message naming its
  * origin.  A model that loads and is small enough to run quickly must run:
  * in eval mode on a batch of 1 and in train mode on a batch of 2, with
- * every layer's output shaped as loading inferred.  Leaks and crashes are
- * the sanitizers' to find.
+ * every layer's output shaped as loading inferred; its training settings
+ * must be in range.  Leaks and crashes are the sanitizers' to find.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -129,6 +129,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     REQUIRE(nb_model_num_layers(m) > 0);
+    /* The training sections were checked at load: what they say is in range. */
+    nb_train_opts t;
+    nb_optim_opts o;
+    REQUIRE(nb_model_train_opts(ctx, m, &t, &o) == NB_OK);
+    REQUIRE(t.epochs >= 1 && t.batch_size >= 1 && t.step_size >= 1);
+    REQUIRE(t.nclasses == 0 || (t.nclasses >= 2 && t.nclasses <= NB_MAX_CLASSES));
+    REQUIRE(t.schedule >= NB_SCHEDULE_NONE && t.schedule <= NB_SCHEDULE_COSINE);
+    REQUIRE(o.kind >= NB_SGD && o.kind <= NB_RMSPROP && o.lr >= 0);
     /* Every tensor is found by its name; the layers account for them all. */
     int64_t params = 0, buffers = 0;
     for (int i = 0; i < nb_model_num_tensors(m); i++) {

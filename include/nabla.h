@@ -663,8 +663,10 @@ nb_tensor *nb_model_loss(nb_ctx *ctx, nb_model *m, nb_tensor *output,
 int nb_model_load_weights(nb_model *m, const char *path);
 int nb_model_save_weights(nb_model *m, const char *path);
 
-/* The JSON text of a top-level section the model file may carry for other
- * tools ("optimizer", "training"), or NULL if absent.  Owned by the model. */
+/* The JSON text of a top-level section the model file may carry
+ * ("optimizer", "training"), unformatted, or NULL if absent: for tools that
+ * show or copy it (nb_model_train_opts gives what it says).  Owned by the
+ * model. */
 const char *nb_model_section(const nb_model *m, const char *key);
 
 /* ---- training settings --------------------------------------------------
@@ -690,10 +692,13 @@ typedef struct nb_train_opts {
     double min_lr;            /* cosine: down to min_lr (0) */
 } nb_train_opts;
 
-/* Fills train and optim (either may be NULL) from the model's sections over
- * the defaults (optimizer: sgd with PyTorch's defaults for the type named).
- * Errors name the field: 'model "lenet": optimizer.lr: must be a number
- * >= 0'. */
+/* Fills train and optim (either may be NULL) with what the model's sections
+ * say over the defaults (optimizer: sgd, with PyTorch's defaults for the
+ * type named).  The sections are read and checked when the model loads, so
+ * a mistake in them fails nb_model_load with the field named, as
+ *   models/x.json: training.epochs: must be an integer, got 2.5
+ *   models/x.json: optimizer: unknown field "lrr" (did you mean "lr"?)
+ * NB_ERR_ARG for a NULL model. */
 int nb_model_train_opts(nb_ctx *ctx, const nb_model *m, nb_train_opts *train,
                         nb_optim_opts *optim);
 /* The learning rate of an epoch (from 0) under train's schedule. */

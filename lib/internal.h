@@ -389,6 +389,11 @@ int nbi_atomic_open(nb_ctx *ctx, nbi_atomic *a, const char *path);
 int nbi_atomic_commit(nb_ctx *ctx, nbi_atomic *a, int err);
 void nbi_atomic_abort(nb_ctx *ctx, nbi_atomic *a);
 
+/* ---- optimizers (nn/optim.c) --------------------------------------------- */
+
+/* "sgd", "adam", "adamw", "rmsprop" by nb_optim_kind, ended by NULL. */
+extern const char *const nbi_optim_kind_names[];
+
 /* ---- BLAS (blas.c) --------------------------------------------------------
  * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers. */
 void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,

@@ -238,10 +238,18 @@ static const struct {
      ": nodes[0].name: \"input\" names the model's input; choose another name"},
     {"node-without-name.json",
      ": nodes[0] (relu): missing field \"name\""},
+    {"normalize-misspelled.json",
+     ": training.normalize: unknown field \"sdt\" (did you mean \"std\"?)"},
     {"num-features.json",
      ": layers[0] (batch_norm \"0\"): input [4, 5, 5] has 4 channels, but num_features is 3"},
+    {"optimizer-betas.json",
+     ": optimizer.betas: expected a list of 2 numbers, got a list of 1"},
+    {"optimizer-misspelled.json",
+     ": optimizer: unknown field \"lrr\" (did you mean \"lr\"?)"},
     {"optimizer-not-object.json",
      ": optimizer: expected an object, got \"sgd\""},
+    {"optimizer-type.json",
+     ": optimizer.type: expected \"sgd\", \"adam\", \"adamw\" or \"rmsprop\", got \"adamm\" (did you mean \"adam\"?)"},
     {"output-in-layers.json",
      ": output: only the graph form (\"nodes\") names its output; \"layers\" ends with its last layer"},
     {"output-overflow.json",
@@ -266,6 +274,10 @@ static const struct {
      ": layers[0].padding: expected an integer or a list [h, w], got \"same\""},
     {"same-stride.json",
      ": layers[0] (conv2d \"0\"): padding \"same\" needs stride 1, got stride 2"},
+    {"schedule-gamma.json",
+     ": training.lr_schedule.gamma: must be in [0, 1e+06], got -0.5"},
+    {"schedule-type.json",
+     ": training.lr_schedule.type: expected \"none\", \"step\" or \"cosine\", got \"cosin\" (did you mean \"cosine\"?)"},
     {"self-cycle.json",
      ": nodes[0] (relu \"a\"): cycle: a -> a"},
     {"size-bool.json",
@@ -288,6 +300,14 @@ static const struct {
      ": the top level must be an object, got a list of 1"},
     {"trailing-text.json",
      ":1:46: invalid JSON: text after the end"},
+    {"training-classes.json",
+     ": training.classes: 3 is listed twice"},
+    {"training-epochs.json",
+     ": training.epochs: must be an integer, got 2.5"},
+    {"training-range.json",
+     ": training.validation_split: must be in [0, 0.99], got 1"},
+    {"training-type.json",
+     ": training.batch_size: expected an integer, got \"64\""},
     {"type-control-char.json",
      ": layers[0]: unknown type \"relu\\u000a\" (did you mean \"relu\"?)"},
     {"type-not-string.json",
@@ -749,6 +769,171 @@ START_TEST(test_sections)
 }
 END_TEST
 
+/* What the sections say, read at load over the defaults. */
+START_TEST(test_train_opts)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_train_opts t;
+    nb_optim_opts o;
+    /* No sections: the defaults (sgd with PyTorch's). */
+    nb_model *m = parse(ctx, "{\"input\": [3], \"layers\": [{\"type\": \"tanh\"}]}", NB_F32);
+    ck_assert_int_eq(nb_model_train_opts(ctx, m, &t, &o), NB_OK);
+    ck_assert_int_eq(t.epochs, 5);
+    ck_assert_int_eq(t.batch_size, 64);
+    ck_assert(t.validation_split == 0 && t.seed == 0 && t.nclasses == 0);
+    ck_assert(t.mean == 0 && t.std == 0 && t.clip_grad_norm == 0);
+    ck_assert_int_eq(t.schedule, NB_SCHEDULE_NONE);
+    ck_assert_int_eq(t.step_size, 1);
+    ck_assert(t.gamma == 0.1 && t.min_lr == 0);
+    ck_assert_int_eq(o.kind, NB_SGD);
+    ck_assert(o.lr == 0.01 && o.momentum == 0 && o.dampening == 0 && !o.nesterov);
+    ck_assert(o.weight_decay == 0 && o.beta1 == 0.9 && o.beta2 == 0.999);
+    ck_assert(o.alpha == 0.99 && o.eps == 1e-8 && !o.centered);
+    ck_assert_int_eq(nb_model_train_opts(ctx, m, NULL, NULL), NB_OK);
+    nb_model_free(m);
+    ck_assert_int_eq(nb_model_train_opts(ctx, NULL, &t, &o), NB_ERR_ARG);
+    tst_assert_error(ctx, NB_ERR_ARG, "model_train_opts: model is NULL");
+
+    /* Every field. */
+    m = parse(ctx, "{\"input\": [3], \"layers\": [{\"type\": \"tanh\"}],"
+              " \"optimizer\": {\"type\": \"adam\", \"lr\": 0.5, \"momentum\": 0.25,"
+              "  \"dampening\": 0.125, \"nesterov\": true, \"weight_decay\": 0.75,"
+              "  \"betas\": [0.5, 0.625], \"alpha\": 0.875, \"eps\": 0.0625, \"centered\": true},"
+              " \"training\": {\"epochs\": 7, \"batch_size\": 32, \"validation_split\": 0.25,"
+              "  \"seed\": 9007199254740992, \"classes\": [7, 2, 5], \"clip_grad_norm\": 2.5,"
+              "  \"normalize\": {\"mean\": 0.5, \"std\": 0.25},"
+              "  \"lr_schedule\": {\"type\": \"step\", \"step_size\": 3, \"gamma\": 0.5,"
+              "   \"min_lr\": 0.01}}}", NB_F32);
+    ck_assert_int_eq(nb_model_train_opts(ctx, m, &t, &o), NB_OK);
+    ck_assert_int_eq(o.kind, NB_ADAM);
+    ck_assert(o.lr == 0.5 && o.momentum == 0.25 && o.dampening == 0.125 && o.nesterov);
+    ck_assert(o.weight_decay == 0.75 && o.beta1 == 0.5 && o.beta2 == 0.625);
+    ck_assert(o.alpha == 0.875 && o.eps == 0.0625 && o.centered);
+    ck_assert_int_eq(t.epochs, 7);
+    ck_assert_int_eq(t.batch_size, 32);
+    ck_assert(t.validation_split == 0.25 && t.clip_grad_norm == 2.5);
+    ck_assert(t.seed == (uint64_t)1 << 53);
+    ck_assert_int_eq(t.nclasses, 3);
+    ck_assert(t.classes[0] == 7 && t.classes[1] == 2 && t.classes[2] == 5);
+    ck_assert(t.mean == 0.5 && t.std == 0.25);
+    ck_assert_int_eq(t.schedule, NB_SCHEDULE_STEP);
+    ck_assert_int_eq(t.step_size, 3);
+    ck_assert(t.gamma == 0.5 && t.min_lr == 0.01);
+    nb_model_free(m);
+
+    /* The optimizer's defaults are its type's, wherever the type is. */
+    m = parse(ctx, "{\"input\": [3], \"layers\": [{\"type\": \"tanh\"}],"
+              " \"optimizer\": {\"eps\": 0.5, \"type\": \"adamw\"},"
+              " \"training\": {\"lr_schedule\": {\"type\": \"cosine\"}}}", NB_F32);
+    ck_assert_int_eq(nb_model_train_opts(ctx, m, &t, &o), NB_OK);
+    ck_assert_int_eq(o.kind, NB_ADAMW);
+    ck_assert(o.lr == 0.001 && o.weight_decay == 0.01 && o.eps == 0.5 && o.beta2 == 0.999);
+    ck_assert_int_eq(t.schedule, NB_SCHEDULE_COSINE);
+    ck_assert(t.step_size == 1 && t.gamma == 0.1 && t.min_lr == 0);
+    nb_model_free(m);
+    m = nb_model_load(ctx, MODELS_DIR "/keras-cnn.json", NB_F32);
+    ck_assert_int_eq(nb_model_train_opts(ctx, m, &t, &o), NB_OK);
+    ck_assert_int_eq(o.kind, NB_RMSPROP);
+    ck_assert(o.lr == 0.001 && o.alpha == 0.99 && t.validation_split == 0.2);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* The sections' rules, each with the message after "t.json: ". */
+static const struct {
+    const char *optimizer, *training, *msg;
+} section_bad[] = {
+    {NULL, "{\"epochs\": 0}", "training.epochs: must be positive, got 0"},
+    {NULL, "{\"epochs\": 1000001}", "training.epochs: must be from 1 to 1000000, got 1000001"},
+    {NULL, "{\"batch_size\": 1048577}",
+     "training.batch_size: must be from 1 to 1048576, got 1048577"},
+    {NULL, "{\"epochs\": 1, \"epochs\": 2}", "training: field \"epochs\" appears twice"},
+    {NULL, "{\"epoch\": 1}", "training: unknown field \"epoch\" (did you mean \"epochs\"?)"},
+    {NULL, "{\"foo\": 1}", "training: unknown field \"foo\""},
+    {NULL, "{\"validation_split\": -0.5}",
+     "training.validation_split: must be in [0, 0.99], got -0.5"},
+    {NULL, "{\"seed\": -1}", "training.seed: must not be negative, got -1"},
+    {NULL, "{\"seed\": 1e16}", "training.seed: must be from 0 to 9007199254740992, got 1e+16"},
+    {NULL, "{\"seed\": 1.5}", "training.seed: must be an integer, got 1.5"},
+    {NULL, "{\"clip_grad_norm\": 1e13}",
+     "training.clip_grad_norm: must be in [0, 1e+12], got 10000000000000"},
+    {NULL, "{\"classes\": 3}", "training.classes: expected a list of 2 to 256 integers, got 3"},
+    {NULL, "{\"classes\": [1]}",
+     "training.classes: expected a list of 2 to 256 integers, got a list of 1"},
+    {NULL, "{\"classes\": [0, 256]}", "training.classes[1]: must be from 0 to 255, got 256"},
+    {NULL, "{\"classes\": [0, \"1\"]}", "training.classes[1]: expected an integer, got \"1\""},
+    {NULL, "{\"normalize\": 3}", "training.normalize: expected an object, got 3"},
+    {NULL, "{\"normalize\": {\"std\": 0}}", "training.normalize.std: must be in [1e-12, 1e+06], got 0"},
+    {NULL, "{\"normalize\": {\"mean\": -2e6}}",
+     "training.normalize.mean: must be in [-1e+06, 1e+06], got -2000000"},
+    {NULL, "{\"lr_schedule\": \"step\"}", "training.lr_schedule: expected an object, got \"step\""},
+    {NULL, "{\"lr_schedule\": {\"step_size\": 2}}", "training.lr_schedule: missing field \"type\""},
+    {NULL, "{\"lr_schedule\": {\"type\": 1}}",
+     "training.lr_schedule.type: expected \"none\", \"step\" or \"cosine\", got 1"},
+    {NULL, "{\"lr_schedule\": {\"type\": \"step\", \"step_size\": 0}}",
+     "training.lr_schedule.step_size: must be positive, got 0"},
+    {NULL, "{\"lr_schedule\": {\"type\": \"step\", \"gama\": 0.5}}",
+     "training.lr_schedule: unknown field \"gama\" (did you mean \"gamma\"?)"},
+    {NULL, "{\"lr_schedule\": {\"type\": \"cosine\", \"min_lr\": \"0\"}}",
+     "training.lr_schedule.min_lr: expected a number, got \"0\""},
+    {NULL, "[]", "training: expected an object, got a list of 0"},
+    {"{\"type\": 3}", NULL,
+     "optimizer.type: expected \"sgd\", \"adam\", \"adamw\" or \"rmsprop\", got 3"},
+    {"{\"type\": \"adagrad\"}", NULL,
+     "optimizer.type: expected \"sgd\", \"adam\", \"adamw\" or \"rmsprop\", got \"adagrad\""},
+    {"{\"lr\": -1}", NULL, "optimizer.lr: must be in [0, 1e+06], got -1"},
+    {"{\"lr\": \"0.1\"}", NULL, "optimizer.lr: expected a number, got \"0.1\""},
+    {"{\"momentum\": 2e6}", NULL, "optimizer.momentum: must be in [0, 1e+06], got 2000000"},
+    {"{\"dampening\": 1.5}", NULL, "optimizer.dampening: must be in [0, 1], got 1.5"},
+    {"{\"weight_decay\": -0.1}", NULL, "optimizer.weight_decay: must be in [0, 1e+06], got -0.1"},
+    {"{\"alpha\": 2}", NULL, "optimizer.alpha: must be in [0, 1], got 2"},
+    {"{\"eps\": 2}", NULL, "optimizer.eps: must be in [0, 1], got 2"},
+    {"{\"nesterov\": 1}", NULL, "optimizer.nesterov: expected true or false, got 1"},
+    {"{\"centered\": \"yes\"}", NULL, "optimizer.centered: expected true or false, got \"yes\""},
+    {"{\"betas\": 0.9}", NULL, "optimizer.betas: expected a list of 2 numbers, got 0.9"},
+    {"{\"betas\": [0.9, 0.99, 0.999]}", NULL,
+     "optimizer.betas: expected a list of 2 numbers, got a list of 3"},
+    {"{\"betas\": [0.9, \"x\"]}", NULL, "optimizer.betas[1]: expected a number, got \"x\""},
+    {"{\"lr\": 0.1, \"type\": \"sgd\", \"lr\": 0.2}", NULL, "optimizer: field \"lr\" appears twice"},
+    {"{\"weightdecay\": 0}", NULL,
+     "optimizer: unknown field \"weightdecay\" (did you mean \"weight_decay\"?)"},
+};
+
+START_TEST(test_section_errors)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char json[512], want[256];
+    size_t n = (size_t)snprintf(json, sizeof json, "{\"input\": [3], \"layers\": [{\"type\": \"tanh\"}]");
+    if (section_bad[_i].optimizer)
+        n += (size_t)snprintf(json + n, sizeof json - n, ", \"optimizer\": %s", section_bad[_i].optimizer);
+    if (section_bad[_i].training)
+        n += (size_t)snprintf(json + n, sizeof json - n, ", \"training\": %s", section_bad[_i].training);
+    snprintf(json + n, sizeof json - n, "}");
+    ck_assert_ptr_null(nb_model_parse(ctx, json, strlen(json), "t.json", NB_F32));
+    snprintf(want, sizeof want, "t.json: %s", section_bad[_i].msg);
+    ck_assert_int_eq(nb_error(ctx), NB_ERR_FORMAT);
+    ck_assert_str_eq(nb_errmsg(ctx), want);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* The network is checked before its sections: a file with mistakes in
+ * both is told about the network's. */
+START_TEST(test_section_order)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    const char *json = "{\"input\": [3], \"training\": {\"epochs\": 0},"
+                       " \"layers\": [{\"type\": \"tanh\", \"p\": 1}]}";
+    ck_assert_ptr_null(nb_model_parse(ctx, json, strlen(json), NULL, NB_F32));
+    ck_assert_str_eq(nb_errmsg(ctx), "<string>: layers[0] (tanh \"0\"): unknown field \"p\"");
+    json = "{\"input\": [3], \"training\": {\"epochs\": 0}, \"layers\": [{\"type\": \"tanh\"}]}";
+    ck_assert_ptr_null(nb_model_parse(ctx, json, strlen(json), NULL, NB_F32));
+    ck_assert_str_eq(nb_errmsg(ctx), "<string>: training.epochs: must be positive, got 0");
+    nb_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- the activation field ------------------------------------------------- */
 
 START_TEST(test_activation_field)
@@ -1094,10 +1279,13 @@ Suite *tst_suite_model(void)
     tcase_add_loop_test(tc, test_course_models, 0, (int)(sizeof course / sizeof course[0]));
     tcase_add_test(tc, test_keras_cnn_shapes);
     tcase_add_test(tc, test_sections);
+    tcase_add_test(tc, test_train_opts);
     suite_add_tcase(s, tc);
     tc = tcase_create("mistakes");
     tcase_add_loop_test(tc, test_bad_model, 0, NBAD);
     tcase_add_test(tc, test_bad_dir_complete);
+    tcase_add_loop_test(tc, test_section_errors, 0, (int)(sizeof section_bad / sizeof section_bad[0]));
+    tcase_add_test(tc, test_section_order);
     tcase_add_test(tc, test_load_errors);
     tcase_add_test(tc, test_messages_are_one_line);
     suite_add_tcase(s, tc);

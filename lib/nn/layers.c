@@ -8,7 +8,7 @@
  * which the op's builder applies too.  Adding a layer type is one row and
  * its functions.  Knows nothing of JSON or of how layers connect.
  */
-#include "model.h"
+#include "layer.h"
 
 #include <limits.h>
 

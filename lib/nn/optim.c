@@ -164,17 +164,17 @@ struct nb_optim {
     int64_t steps;
 };
 
-static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop"};
+const char *const nbi_optim_kind_names[] = {"sgd", "adam", "adamw", "rmsprop", NULL};
 
 const char *nb_optim_kind_name(nb_optim_kind kind)
 {
-    return kind >= NB_SGD && kind <= NB_RMSPROP ? kind_names[kind] : "unknown";
+    return kind >= NB_SGD && kind <= NB_RMSPROP ? nbi_optim_kind_names[kind] : "unknown";
 }
 
 int nb_optim_kind_from_name(const char *name)
 {
     for (int k = 0; k <= NB_RMSPROP; k++)
-        if (name && strcmp(name, kind_names[k]) == 0)
+        if (name && strcmp(name, nbi_optim_kind_names[k]) == 0)
             return k;
     return -1;
 }

@@ -1,12 +1,17 @@
 /*
- * model.h - what the model loader (model.c: JSON, names, the graph) shares
- * with the layer table (layers.c: each layer kind's fields, shape rule and
- * forward).  layers.c knows nothing of JSON; model.c knows no layer kind.
+ * layer.h - the layer-kind interface: what a layer is once read (its
+ * settings, inputs, shapes and tensors), the table of kinds layers.c owns
+ * (each kind's fields, check, shape inference, forward and init), and the
+ * count of one example's elements.  The loader (load.c) fills nbi_layer
+ * and calls a kind's functions; the model (model.c) runs them.  layers.c
+ * knows nothing of JSON or of how layers connect; the loader and the model
+ * know no layer kind.
  */
-#ifndef NABLA_NN_MODEL_H
-#define NABLA_NN_MODEL_H
+#ifndef NABLA_NN_LAYER_H
+#define NABLA_NN_LAYER_H
 
 #include "internal.h"
+#include "field.h"
 
 #include <stddef.h>
 
@@ -19,12 +24,7 @@
  * NBI_WHY_SIZE come from internal.h, with the ops' shape rules. */
 
 /* ---- layer settings ------------------------------------------------------
- * Each kind reads its fields into its own member of the union. */
-
-typedef struct nbi_pad {
-    int v[2];  /* [ph, pw] */
-    bool same; /* "same": computed from the kernel */
-} nbi_pad;
+ * Each kind's field rows (field.h) write into its own member of the union. */
 
 typedef struct nbi_conv_conf {  /* conv2d, conv1d (index 0 only) */
     int in, out;                /* in 0: inferred */
@@ -59,33 +59,6 @@ typedef union nbi_layer_conf {
     double alpha; /* elu */
     int dim;      /* softmax, of [N, ...] */
 } nbi_layer_conf;
-
-/* ---- fields --------------------------------------------------------------
- * A field's JSON form and where its value goes (offset into the conf).
- * model.c reads every field generically from these rows. */
-
-typedef enum nbi_ftype {
-    NBI_F_INT,  /* an integer in [lo, hi]: int (PAIR: or [h, w], int[2]) */
-    NBI_F_PAD,  /* as NBI_F_INT with PAIR, or "same" with SAME: nbi_pad */
-    NBI_F_REAL, /* a number in [lo, hi] (hi excluded with OPEN): double */
-    NBI_F_BOOL, /* true or false: bool */
-} nbi_ftype;
-
-enum {
-    NBI_REQUIRED = 1u << 0, /* no default */
-    NBI_PAIR = 1u << 1,     /* an int or a pair [h, w]; writes int[2] */
-    NBI_SAME = 1u << 2,     /* NBI_F_PAD: also "same" */
-    NBI_OPEN = 1u << 3,     /* NBI_F_REAL: hi excluded */
-};
-
-typedef struct nbi_field {
-    const char *name;
-    nbi_ftype type;
-    unsigned flags;
-    size_t offset; /* into nbi_layer_conf */
-    double def;    /* the default, unless NBI_REQUIRED */
-    double lo, hi; /* the accepted range */
-} nbi_field;
 
 /* ---- layers ------------------------------------------------------------- */
 
@@ -139,5 +112,16 @@ struct nbi_layer_kind {
 
 /* The table, ended by a zeroed row. */
 extern const nbi_layer_kind nbi_layer_kinds[];
+
+/* ---- one example's shape ------------------------------------------------ */
+
+/* Its elements, saturating as nbi_mul does. */
+static inline int64_t nbi_shape_elems(const nbi_shape *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->ndim; i++)
+        n = nbi_mul(n, s->d[i]);
+    return n;
+}
 
 #endif

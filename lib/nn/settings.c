@@ -1,0 +1,108 @@
+/*
+ * settings.c - the training settings a model file carries: its "optimizer"
+ * and "training" sections as field rows, read at load by json.c with the
+ * same messages as the layers' fields, and the learning-rate schedule they
+ * name.  Adding a setting is a member of nb_train_opts or nb_optim_opts and
+ * one row here.  Knows nothing of layers or of the model.
+ */
+#include "json.h"
+
+#include <math.h>
+
+#define TRAIN(member) offsetof(nb_train_opts, member)
+#define OPTIM(member) offsetof(nb_optim_opts, member)
+
+/* A choice is written as an int; betas as double[2] over beta1, beta2. */
+_Static_assert(sizeof(nb_optim_kind) == sizeof(int) && sizeof(nb_schedule) == sizeof(int),
+               "the kinds are ints");
+_Static_assert(OPTIM(beta2) == OPTIM(beta1) + sizeof(double), "beta2 follows beta1");
+
+/* ---- "optimizer" ----------------------------------------------------------
+ * Its defaults are PyTorch's for its type (nb_optim_defaults), so no row has
+ * one of its own, and the type is read before the rest. */
+
+static const nbi_ftype optim_type = {.kind = NBI_FK_CHOICE, .choices = nbi_optim_kind_names};
+static const nbi_ftype betas = {.kind = NBI_FK_REALS, .len = {2, 2}};
+
+static const nbi_field optim_fields[] = {
+    {"type", &optim_type, NBI_KEEP, OPTIM(kind), 0, 0, 0}, /* first: read first */
+    {"lr", NBI_F_REAL, NBI_KEEP, OPTIM(lr), 0, 0, 1e6},
+    {"momentum", NBI_F_REAL, NBI_KEEP, OPTIM(momentum), 0, 0, 1e6},
+    {"dampening", NBI_F_REAL, NBI_KEEP, OPTIM(dampening), 0, 0, 1},
+    {"nesterov", NBI_F_BOOL, NBI_KEEP, OPTIM(nesterov), 0, 0, 1},
+    {"weight_decay", NBI_F_REAL, NBI_KEEP, OPTIM(weight_decay), 0, 0, 1e6},
+    {"betas", &betas, NBI_KEEP, OPTIM(beta1), 0, -HUGE_VAL, HUGE_VAL}, /* nb_optim_new checks */
+    {"alpha", NBI_F_REAL, NBI_KEEP, OPTIM(alpha), 0, 0, 1},
+    {"eps", NBI_F_REAL, NBI_KEEP, OPTIM(eps), 0, 0, 1},
+    {"centered", NBI_F_BOOL, NBI_KEEP, OPTIM(centered), 0, 0, 1},
+    {0},
+};
+
+/* ---- "training" ---------------------------------------------------------- */
+
+/* By nb_schedule's values. */
+_Static_assert(NB_SCHEDULE_NONE == 0 && NB_SCHEDULE_STEP == 1 && NB_SCHEDULE_COSINE == 2,
+               "the words are in nb_schedule's order");
+static const char *const schedule_names[] = {"none", "step", "cosine", NULL};
+static const nbi_ftype schedule_type = {.kind = NBI_FK_CHOICE, .choices = schedule_names};
+
+static const nbi_field schedule_fields[] = {
+    {"type", &schedule_type, NBI_REQUIRED, TRAIN(schedule), NB_SCHEDULE_NONE, 0, 0},
+    {"step_size", NBI_F_INT, 0, TRAIN(step_size), 1, 1, 1e6},
+    {"gamma", NBI_F_REAL, 0, TRAIN(gamma), 0.1, 0, 1e6},
+    {"min_lr", NBI_F_REAL, 0, TRAIN(min_lr), 0, 0, 1e6},
+    {0},
+};
+
+static const nbi_field normalize_fields[] = {
+    {"mean", NBI_F_REAL, 0, TRAIN(mean), 0, -1e6, 1e6},
+    {"std", NBI_F_REAL, 0, TRAIN(std), 0, 1e-12, 1e6}, /* 0 when absent: no normalising */
+    {0},
+};
+
+static const nbi_ftype classes = {.kind = NBI_FK_INTS, .len = {2, NB_MAX_CLASSES},
+                                  .len_offset = TRAIN(nclasses)};
+static const nbi_ftype normalize = {.kind = NBI_FK_OBJECT, .fields = normalize_fields};
+static const nbi_ftype schedule = {.kind = NBI_FK_OBJECT, .fields = schedule_fields};
+
+static const nbi_field train_fields[] = {
+    {"epochs", NBI_F_INT, 0, TRAIN(epochs), 5, 1, 1e6},
+    {"batch_size", NBI_F_INT, 0, TRAIN(batch_size), 64, 1, 1 << 20},
+    {"validation_split", NBI_F_REAL, 0, TRAIN(validation_split), 0, 0, 0.99},
+    {"seed", NBI_F_U64, 0, TRAIN(seed), 0, 0, 9007199254740992.0}, /* 2^53 */
+    {"classes", &classes, NBI_DISTINCT, TRAIN(classes), 0, 0, 255},
+    {"normalize", &normalize, 0, 0, 0, 0, 0},
+    {"clip_grad_norm", NBI_F_REAL, 0, TRAIN(clip_grad_norm), 0, 0, 1e12},
+    {"lr_schedule", &schedule, 0, 0, 0, 0, 0},
+    {0},
+};
+
+/* ---- reading --------------------------------------------------------------- */
+
+int nbi_settings_read(const nbi_json *js, const cJSON *optimizer, const cJSON *training,
+                      nb_optim_opts *optim, nb_train_opts *train)
+{
+    int rc;
+    memset(train, 0, sizeof *train);
+    nbi_json_defaults(train_fields, train);
+    *optim = nb_optim_defaults(NB_SGD);
+    if (optimizer) {
+        const cJSON *type = cJSON_IsObject(optimizer)
+                                ? cJSON_GetObjectItemCaseSensitive(optimizer, "type") : NULL;
+        if (type && (rc = nbi_json_field(js, "optimizer.type", &optim_fields[0], type, optim)))
+            return rc;
+        *optim = nb_optim_defaults(optim->kind);
+        if ((rc = nbi_json_object(js, "optimizer", optimizer, optim_fields, optim)))
+            return rc;
+    }
+    return training ? nbi_json_object(js, "training", training, train_fields, train) : NB_OK;
+}
+
+double nb_schedule_lr(const nb_train_opts *t, double lr, int epoch)
+{
+    switch (t->schedule) {
+    case NB_SCHEDULE_STEP: return nb_lr_step(lr, epoch, t->step_size, t->gamma);
+    case NB_SCHEDULE_COSINE: return nb_lr_cosine(lr, epoch, t->epochs, t->min_lr);
+    default: return lr;
+    }
+}
