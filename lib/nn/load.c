@@ -16,7 +16,7 @@
  * allocator.
  */
 #include "json.h"
-#include "model_internal.h"
+#include "model.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * queries tools and tests make of it, and freeing it.  Knows neither JSON
  * nor any layer kind: load.c builds the model, layers.c runs each layer.
  */
-#include "model_internal.h"
+#include "model.h"
 
 #include <inttypes.h>
 #include <stdio.h>

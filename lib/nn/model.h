@@ -1,11 +1,11 @@
 /*
- * model_internal.h - what a model holds: shared by the loader (load.c),
+ * model.h - what a model holds: shared by the loader (load.c),
  * which builds one from a file, and model.c, which runs, queries and frees
  * it.  The layer kinds (layers.c) and the JSON reader (json.c) never see
  * it.
  */
-#ifndef NABLA_NN_MODEL_INTERNAL_H
-#define NABLA_NN_MODEL_INTERNAL_H
+#ifndef NABLA_NN_MODEL_H
+#define NABLA_NN_MODEL_H
 
 #include "layer.h"
 
