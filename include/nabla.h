@@ -669,6 +669,15 @@ int nb_model_save_weights(nb_model *m, const char *path);
  * model. */
 const char *nb_model_section(const nb_model *m, const char *key);
 
+/* A 64-bit digest of the network the model is: its dtype, input shape,
+ * layers (type, name, inputs, every setting after its defaults, activation,
+ * tensor shapes) and loss.  Files that load to the same network share it
+ * whatever their layout (spaces, key order, defaults written out or not);
+ * the name, the weights and the "optimizer" and "training" sections are
+ * not part of it.  A checkpoint records it to know its model again.  0 for
+ * NULL. */
+uint64_t nb_model_digest(const nb_model *m);
+
 /* ---- training settings --------------------------------------------------
  * What a model file's "training" and "optimizer" sections say, over
  * defaults; the command line overrides them in turn. */
@@ -825,23 +834,39 @@ int64_t nb_trainer_examples(const nb_trainer *tr, const nb_dataset *ds,
                             int64_t limit);
 
 /* Writes a checkpoint: a safetensors file of the model's tensors and the
- * optimizer's state, with the progress and the generators' states as its
- * metadata (format "nabla-checkpoint-1"); atomically, as
- * nb_safetensors_save.  Errors: NB_ERR_IO naming the file, NB_ERR_ARG for
- * a trainer that only evaluates, NB_ERR_NOMEM. */
+ * optimizer's state, with as its metadata (format "nabla-checkpoint-1")
+ * the progress, the generators' states, the history, and every setting
+ * that shapes the result: the training and optimizer settings, the limit,
+ * the thread count and kernels, the data's examples (their count, a digest
+ * of their labels and pixels, their origin) and nb_model_digest; written
+ * atomically, as nb_safetensors_save.  Errors: NB_ERR_IO naming the file,
+ * NB_ERR_ARG for a trainer that only evaluates, NB_ERR_NOMEM. */
 int nb_trainer_save(nb_trainer *tr, const char *path);
-/* Reads a checkpoint into the model, the optimizer and the progress, so
- * that nb_trainer_fit ends with the weights of a run never stopped (given
- * the same settings, data and thread count).  Nothing changes on error:
- * the file's as nb_safetensors_open reports them; NB_ERR_FORMAT for a file
- * that is not a checkpoint or lacks its metadata; tensors that do not
- * match the model and optimizer, as nb_safetensors_read reports them;
- * NB_ERR_ARG for a position past the end of this trainer's epochs (other
- * data, limit or batch size). */
+/* Reads a checkpoint into the model, the optimizer, the progress and the
+ * history, so that nb_trainer_fit ends with the weights of a run never
+ * stopped.  Every value of the metadata is read strictly (the whole
+ * string, its type, its range against this trainer) before any is used.
+ * Nothing changes on error: the file's as nb_safetensors_open reports
+ * them; NB_ERR_FORMAT for a file that is not a checkpoint, predates the
+ * record of its settings, or holds a missing, malformed or inconsistent
+ * value (named); NB_ERR_ARG for a checkpoint made with other settings,
+ * thread count, data or model than this trainer's, the message naming the
+ * setting and both values, as
+ *   runs/x/checkpoint.safetensors: batch_size is 64 in the checkpoint but
+ *   32 here; resume with the settings it was made with
+ * Only t->epochs may differ, when it covers the epochs done and begun (and
+ * the schedule is not cosine, whose rates depend on it); tensors that do
+ * not match the model and optimizer, as nb_safetensors_read reports
+ * them. */
 int nb_trainer_resume(nb_trainer *tr, const char *path);
 
 /* The progress, updated by fit and resume; valid while the trainer is. */
 const nb_train_progress *nb_trainer_progress(const nb_trainer *tr);
+/* The metrics of every epoch done, the first first: *n of them, the
+ * progress's epoch (0 for a trainer that only evaluates), as Keras's
+ * History.  A checkpoint keeps them, so after nb_trainer_resume they are
+ * the whole run's.  Valid until the next fit or resume. */
+const nb_epoch_metrics *nb_trainer_history(const nb_trainer *tr, int *n);
 /* Training and validation examples, and the model's labels. */
 int64_t nb_trainer_num_train(const nb_trainer *tr);
 int64_t nb_trainer_num_val(const nb_trainer *tr);

@@ -35,6 +35,19 @@ int nbi_why(char *why, const char *fmt, ...) NBI_PRINTF(2, 3);
  * (never inside a UTF-8 sequence).  buf: at least 8 bytes. */
 char *nbi_quote(const char *s, char *buf, size_t size);
 
+/* ---- digests ------------------------------------------------------------
+ * FNV-1a over n bytes, going on from h (NBI_HASH_INIT to begin): a cheap
+ * 64-bit digest that tells apart inputs differing by accident (another
+ * model, other data), not inputs made to collide. */
+#define NBI_HASH_INIT UINT64_C(0xcbf29ce484222325)
+static inline uint64_t nbi_hash(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * UINT64_C(0x100000001b3);
+    return h;
+}
+
 /* ---- arena: a bump allocator rewound as a whole ------------------------ */
 
 typedef struct nbi_chunk nbi_chunk;

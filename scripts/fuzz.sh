@@ -5,6 +5,8 @@
 #   scripts/fuzz.sh model [seconds]         the JSON model loader
 #   scripts/fuzz.sh idx [seconds]           the IDX reader (raw and gzipped)
 #   scripts/fuzz.sh png [seconds]           the PNG reader and the resizer
+#   scripts/fuzz.sh checkpoint [seconds]    resuming a trainer from edited
+#                                           checkpoint metadata
 # Everything goes to build-fuzz/: the binary fuzz_<target>, the corpus
 # corpus-<target>/ (seeded on the first run, kept and grown after) and any
 # crashing input in crashes-<target>/.  Rerun one with
@@ -20,7 +22,7 @@ out=build-fuzz
 pkgs=(libcjson openblas libpng zlib)
 
 usage() {
-    echo "usage: scripts/fuzz.sh safetensors|model|idx|png [seconds]" >&2
+    echo "usage: scripts/fuzz.sh safetensors|model|idx|png|checkpoint [seconds]" >&2
     exit 2
 }
 
@@ -118,6 +120,30 @@ fuzz_png() {
     run png "$seconds" -dict=fuzz/png.dict -max_len=4096
 }
 
+# Inputs are edits of a real checkpoint's metadata, a line "key=value" or
+# "key" (left out) each; the seeds include other positions that agree with
+# themselves, so that resumes which succeed are mutated too.
+fuzz_checkpoint() {
+    local seconds=$1 c
+    build checkpoint
+    c=$out/corpus-checkpoint
+    if [ ! -d "$c" ]; then
+        mkdir -p "$c"
+        printf '' > "$c/as-written"
+        printf 'epoch=-1\n' > "$c/epoch-negative"
+        printf 'batch=1000000\n' > "$c/batch-huge"
+        printf 'steps=-99\nseen=-7\n' > "$c/steps-seen"
+        printf 'history\n' > "$c/no-history"
+        printf 'shuffle_rng=%064d\n' 0 > "$c/rng-zero"
+        printf 'batch=0\nsteps=5\nseen=0\ncorrect=0\nloss_sum=0\n' > "$c/epoch-start"
+        printf 'batch=5\nsteps=10\nseen=17\ncorrect=9\nloss_sum=12.5\n' > "$c/before-validation"
+        printf 'epoch=2\nbatch=1\nsteps=11\nseen=4\ncorrect=2\nloss_sum=3.5\nhistory=1,0.5,1,0.5,0.01,1;0.9,0.75,inf,0.5,0.01,2\n' > "$c/epoch-3"
+        printf 'epoch=3\nbatch=0\nsteps=15\nseen=0\ncorrect=0\nloss_sum=0\nhistory=1,0.5,1,0.5,0.01,1;1,0.5,1,0.5,0.01,1;1,0.5,1,0.5,0.01,1\nepochs=4\n' > "$c/done"
+        printf 'model_digest\n' > "$c/predates"
+    fi
+    run checkpoint "$seconds" -dict=fuzz/checkpoint.dict -max_len=4096
+}
+
 target=${1:-}
 seconds=${2:-60}
 [[ "$seconds" =~ ^[0-9]+$ ]] || usage
@@ -126,5 +152,6 @@ case "$target" in
     model) fuzz_model "$seconds" ;;
     idx) fuzz_idx "$seconds" ;;
     png) fuzz_png "$seconds" ;;
+    checkpoint) fuzz_checkpoint "$seconds" ;;
     *) usage ;;
 esac

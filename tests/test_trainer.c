@@ -434,13 +434,13 @@ START_TEST(test_checkpoint_refused)
     ck_assert_int_eq(nb_trainer_resume(r.tr, path), NB_ERR_FORMAT);
     tst_assert_error(r.ctx, NB_ERR_FORMAT, "x.safetensors: not a nabla checkpoint");
 
-    /* Metadata without the generators. */
+    /* Metadata without the settings. */
     nb_tensor *ts[1] = {nb_model_tensor(r.m, 0)};
     const char *keys[] = {"format", "epoch", "batch", "steps"};
     const char *vals[] = {"nabla-checkpoint-1", "1", "0", "5"};
     ck_assert_int_eq(nb_safetensors_save_meta(r.ctx, path, 1, ts, 4, keys, vals), NB_OK);
     ck_assert_int_eq(nb_trainer_resume(r.tr, path), NB_ERR_FORMAT);
-    tst_assert_error(r.ctx, NB_ERR_FORMAT, "the checkpoint's metadata is incomplete");
+    tst_assert_error(r.ctx, NB_ERR_FORMAT, "the checkpoint predates the record of the settings");
 
     /* Stopped at batch 4 of 5; a batch of 8 makes epochs of 3 batches. */
     stopper s = {.at_step = 4, .answer = 1};
@@ -454,7 +454,8 @@ START_TEST(test_checkpoint_refused)
     nb_trainer *tr = nb_trainer_new(r.ctx, r.m, r.ds, 0, &t, &o);
     n = weights_of(r.m, before, 1 << 16);
     ck_assert_int_eq(nb_trainer_resume(tr, path), NB_ERR_ARG);
-    tst_assert_error(r.ctx, NB_ERR_ARG, "stands at batch 4 of an epoch, but this training has 3");
+    tst_assert_error(r.ctx, NB_ERR_ARG, "x.safetensors: batch_size is 4 in the checkpoint but 8 "
+                                        "here; resume with the settings it was made with");
     ck_assert_int_eq(nb_trainer_progress(tr)->steps, 0);
     nb_trainer_free(tr);
 
@@ -466,7 +467,8 @@ START_TEST(test_checkpoint_refused)
     t.classes[1] = 1;
     tr = nb_trainer_new(r.ctx, other, r.ds, 0, &t, &o);
     ck_assert_msg(tr != NULL, "%s", nb_errmsg(r.ctx));
-    ck_assert_int_lt(nb_trainer_resume(tr, path), 0);
+    ck_assert_int_eq(nb_trainer_resume(tr, path), NB_ERR_ARG);
+    tst_assert_error(r.ctx, NB_ERR_ARG, "classes is \"\" in the checkpoint but \"0,1\" here");
     ck_assert_int_eq(nb_trainer_progress(tr)->steps, 0);
     nb_trainer_free(tr);
     nb_model_free(other);
@@ -481,9 +483,9 @@ START_TEST(test_checkpoint_refused)
 }
 END_TEST
 
-/* The sums were optional from the format's start: a file without them
- * resumes, with sums of 0. */
-START_TEST(test_checkpoint_minimal_metadata)
+/* A file of the format's first keys alone, as nabla wrote them before it
+ * recorded the settings: refused, naming why, with nothing changed. */
+START_TEST(test_checkpoint_predates_settings)
 {
     char dir[256], path[300];
     temp_dir(dir, sizeof dir);
@@ -495,15 +497,392 @@ START_TEST(test_checkpoint_minimal_metadata)
                           "00000000000000050000000000000006000000000000000700000000000000ff"};
     ck_assert_int_eq(nb_safetensors_save_meta(r.ctx, path, r.tr->nckpt, r.tr->ckpt, 6, keys, vals),
                      NB_OK);
-    ck_assert_int_eq(nb_trainer_resume(r.tr, path), NB_OK);
+    ck_assert_int_eq(nb_trainer_resume(r.tr, path), NB_ERR_FORMAT);
+    tst_assert_error(r.ctx, NB_ERR_FORMAT, "old.safetensors: the checkpoint predates the record "
+                     "of the settings, data and model it was made with, so resuming it could not "
+                     "be checked: train again from the start");
     const nb_train_progress *p = nb_trainer_progress(r.tr);
-    ck_assert(p->epoch == 2 && p->batch == 3 && p->steps == 13 && p->seen == 0 && p->loss_sum == 0);
-    ck_assert_int_eq(nb_optim_steps(nb_trainer_optim(r.tr)), 13);
-    ck_assert(r.tr->shuffle.s[0] == 1 && r.tr->shuffle.s[3] == 4);
-    ck_assert(nb_model_rng(r.m)->s[3] == 0xff);
+    ck_assert(p->epoch == 0 && p->batch == 0 && p->steps == 0);
+    ck_assert_int_eq(nb_optim_steps(nb_trainer_optim(r.tr)), 0);
     rig_free(&r);
     remove(path);
     rmdir(dir);
+}
+END_TEST
+
+/* ---- crafted metadata ------------------------------------------------------------ */
+
+#define ZEROS64 "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* The tiny rig stopped after step 7 (epoch 1 done, 2 batches of the second,
+ * 8 examples seen), and its checkpoint at path with `key` set to `value`
+ * (NULL: left out). */
+static void save_edited(const char *path, const char *key, const char *value)
+{
+    rig r = rig_new(NB_F32, 1);
+    stopper s = {.at_step = 7, .answer = 1};
+    nb_trainer_callbacks cb = {stop_batch, NULL, &s};
+    ck_assert_int_eq(nb_trainer_fit(r.tr, &cb), NB_TRAIN_STOPPED);
+    nbi_ckpt_meta m;
+    ck_assert_int_eq(nbi_ckpt_meta_make(r.tr, &m), NB_OK);
+    const char *keys[NBI_CKPT_MAX_META], *vals[NBI_CKPT_MAX_META];
+    int n = 0;
+    bool found = false;
+    for (int i = 0; i < m.n; i++) {
+        bool this = key && strcmp(m.keys[i], key) == 0;
+        found |= this;
+        if (this && !value)
+            continue;
+        keys[n] = m.keys[i];
+        vals[n++] = this ? value : m.vals[i];
+    }
+    ck_assert_msg(!key || found, "the checkpoint has no key %s", key);
+    ck_assert_int_eq(nb_safetensors_save_meta(r.ctx, path, r.tr->nckpt, r.tr->ckpt, n, keys, vals),
+                     NB_OK);
+    nbi_ckpt_meta_free(r.tr, &m);
+    rig_free(&r);
+}
+
+#define FMT NB_ERR_FORMAT
+#define ARG NB_ERR_ARG
+
+/* Each value of the metadata read strictly: malformed, out of range,
+ * inconsistent, missing, or another setting's; and edits that change
+ * nothing the run depends on. */
+static const struct edit {
+    const char *key, *value;
+    int status;
+    const char *msg;
+} edits[] = {
+    {NULL, NULL, NB_OK, NULL},
+    {"epoch", "-1", FMT, "ckpt.safetensors: the checkpoint's epoch is \"-1\", not an integer from "
+                         "0 to 2147483647"},
+    {"epoch", "-100000", FMT, "epoch is \"-100000\", not an integer from 0"},
+    {"epoch", "99999999999", FMT, "epoch is \"99999999999\", not an integer from 0"},
+    {"epoch", "1abc", FMT, "epoch is \"1abc\", not an integer"},
+    {"epoch", "", FMT, "epoch is \"\", not an integer"},
+    {"epoch", " 1", FMT, "epoch is \" 1\", not an integer"},
+    {"epoch", "+1", FMT, "epoch is \"+1\", not an integer"},
+    {"epoch", "0x1", FMT, "epoch is \"0x1\", not an integer"},
+    {"epoch", "3", ARG, "ckpt.safetensors: epochs is 3 here, but the checkpoint has begun epoch 4"},
+    {"epoch", "2", FMT, "the checkpoint's steps is 7, but epoch 2 and batch 2 at 5 batches an "
+                        "epoch make 12"},
+    {"batch", "-5", FMT, "the checkpoint's batch is \"-5\", not an integer from 0 to 5"},
+    {"batch", "6", FMT, "batch is \"6\", not an integer from 0 to 5"},
+    {"batch", "1000000", FMT, "batch is \"1000000\", not an integer from 0 to 5"},
+    {"batch", "3", FMT, "steps is 7, but epoch 1 and batch 3 at 5 batches an epoch make 8"},
+    {"steps", "-99", FMT, "steps is \"-99\", not an integer from 0 to"},
+    {"steps", "8", FMT, "steps is 8, but epoch 1 and batch 2 at 5 batches an epoch make 7"},
+    {"steps", "7.0", FMT, "steps is \"7.0\", not an integer"},
+    {"seen", "-7", FMT, "seen is \"-7\", not an integer from 0 to 17"},
+    {"seen", "9", FMT, "the checkpoint's seen is 9, but 2 batches of 4 make 8"},
+    {"correct", "9", FMT, "correct is \"9\", not an integer from 0 to 8"},
+    {"correct", "-1", FMT, "correct is \"-1\", not an integer from 0 to 8"},
+    {"loss_sum", "x", FMT, "loss_sum is \"x\", not a number >= 0"},
+    {"loss_sum", "nan", FMT, "loss_sum is \"nan\", not a number >= 0"},
+    {"loss_sum", "-1", FMT, "loss_sum is \"-1\", not a number >= 0"},
+    {"loss_sum", "1e999", FMT, "loss_sum is \"1e999\", not a number >= 0"},
+    {"loss_sum", "0x1p3", FMT, "loss_sum is \"0x1p3\", not a number >= 0"},
+    {"loss_sum", "1.5 ", FMT, "loss_sum is \"1.5 \", not a number >= 0"},
+    {"loss_sum", "1.", FMT, "loss_sum is \"1.\", not a number >= 0"},
+    {"seconds", "-1", FMT, "seconds is \"-1\", not a finite number >= 0"},
+    {"seconds", "inf", FMT, "seconds is \"inf\", not a finite number >= 0"},
+    {"shuffle_rng", ZEROS64, FMT, "the checkpoint's shuffle_rng is all zeros, a state no "
+                                  "xoshiro256** generator can be in"},
+    {"dropout_rng", ZEROS64, FMT, "dropout_rng is all zeros"},
+    {"shuffle_rng", "0x00000000000001" ZEROS64, FMT, "not 64 hex digits"},
+    {"shuffle_rng", "0x0000000000000100000000000000010000000000000001000000000000000001", FMT,
+     "shuffle_rng is \"0x00"},
+    {"shuffle_rng", "-000000000000001000000000000000100000000000000010000000000000001", FMT,
+     "not 64 hex digits"},
+    {"dropout_rng", "000000000000000A000000000000000100000000000000010000000000000001", FMT,
+     "not 64 hex digits"},
+    {"dropout_rng", "1", FMT, "dropout_rng is \"1\", not 64 hex digits"},
+    {"history", "", FMT, "history is \"\", not six numbers an epoch done"},
+    {"history", "1,0.5,1,0.5,0.01,1;1,0.5,1,0.5,0.01,1", FMT, "not six numbers an epoch done"},
+    {"history", "1,0.5,1,0.5,0.01", FMT, "not six numbers an epoch done"},
+    {"history", "1,2,1,0.5,0.01,1", FMT, "the checkpoint's history of epoch 1 is out of its "
+                                         "ranges"},
+    {"history", "1,0.5,1,0.5,0.02,1", FMT, "history of epoch 1 is out of its ranges"},
+    {"history", "1,0.5,nan,nan,0.01,1", FMT, "history of epoch 1 is out of its ranges"},
+    {"history", "1,0.5,1,0.5,0.01,1", NB_OK, NULL},
+    {"history", "1,0.5,inf,0.5,0.01,1", NB_OK, NULL},
+    {"batch_size", "1abc", FMT, "batch_size is \"1abc\", not an integer"},
+    {"batch_size", "8", ARG, "ckpt.safetensors: batch_size is 8 in the checkpoint but 4 here; "
+                             "resume with the settings it was made with"},
+    {"lr", "abc", FMT, "the checkpoint's lr is \"abc\", not a finite number"},
+    {"lr", "0.02", ARG, "lr is 0.02 in the checkpoint but 0.01 here"},
+    {"nesterov", "yes", FMT, "nesterov is \"yes\", not true or false"},
+    {"optimizer", "sgd", ARG, "optimizer is \"sgd\" in the checkpoint but \"adam\" here"},
+    {"seed", "-1", FMT, "seed is \"-1\", not an integer >= 0"},
+    {"seed", "8", ARG, "seed is 8 in the checkpoint but 7 here"},
+    {"epochs", "abc", FMT, "epochs is \"abc\", not an integer"},
+    {"epochs", "5", NB_OK, NULL},
+    {"limit", "3", ARG, "limit is 3 in the checkpoint but 0 here"},
+    {"kernels", "other", ARG, "kernels is \"other\" in the checkpoint but"},
+    {"data_digest", "0123456789abcdef", ARG, "safetensors: the data is not the checkpoint's: "
+                                             "22 examples of \"memory\" (digest 0123456789abcdef) "
+                                             "there, 22 of \"memory\" (digest "},
+    {"data_digest", "0123456789ABCDEF", FMT, "data_digest is \"0123456789ABCDEF\", not 16 hex"},
+    {"data_examples", "21", ARG, "the data is not the checkpoint's: 21 examples"},
+    {"data_size", "99", NB_OK, NULL},
+    {"data_origin", "elsewhere", NB_OK, NULL},
+    {"model_digest", "0123456789abcdef", ARG, "the model is not the checkpoint's (digest "
+                                              "0123456789abcdef there"},
+    {"model_digest", "xyz", FMT, "model_digest is \"xyz\", not 16 hex digits"},
+    {"classes", "0,1", ARG, "classes is \"0,1\" in the checkpoint but \"\" here"},
+    {"seen", NULL, FMT, "ckpt.safetensors: the checkpoint's metadata lacks \"seen\""},
+    {"history", NULL, FMT, "lacks \"history\""},
+    {"data_origin", NULL, FMT, "lacks \"data_origin\""},
+    {"lr_schedule", NULL, FMT, "lacks \"lr_schedule\""},
+    {"model_digest", NULL, FMT, "the checkpoint predates the record of the settings"},
+    {"format", "nabla-checkpoint-2", FMT, "ckpt.safetensors: not a nabla checkpoint"},
+};
+
+/* Resumed into a fresh trainer: the edit's status and message (the whole
+ * message from the file's name on, when the case gives it), and on a
+ * refusal nothing changed; on success the fit goes on to its end. */
+START_TEST(test_checkpoint_edited)
+{
+    const struct edit *c = &edits[_i];
+    char dir[256], path[300];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    save_edited(path, c->key, c->value);
+    rig r = rig_new(NB_F32, 99);
+    unsigned char *before = malloc(1 << 16), *after = malloc(1 << 16);
+    size_t n = weights_of(r.m, before, 1 << 16);
+    int rc = nb_trainer_resume(r.tr, path), nh;
+    ck_assert_msg(rc == c->status, "%s = \"%s\": status %d: %s", c->key, c->value, rc,
+                  nb_errmsg(r.ctx));
+    if (c->status == NB_OK) {
+        ck_assert_int_eq(nb_trainer_progress(r.tr)->steps, 7);
+        nb_trainer_history(r.tr, &nh);
+        ck_assert_int_eq(nh, 1);
+        ck_assert_int_eq(nb_trainer_fit(r.tr, NULL), NB_OK);
+        ck_assert_int_eq(nb_trainer_progress(r.tr)->steps, 15);
+    } else {
+        tst_assert_error(r.ctx, c->status, c->msg);
+        const char *msg = nb_errmsg(r.ctx);
+        if (strncmp(c->msg, "ckpt.safetensors:", 17) == 0)
+            ck_assert_msg(strlen(msg) >= strlen(c->msg) &&
+                          strcmp(msg + strlen(msg) - strlen(c->msg), c->msg) == 0,
+                          "message \"%s\" does not end \"%s\"", msg, c->msg);
+        ck_assert_int_eq(nb_trainer_progress(r.tr)->steps, 0);
+        ck_assert_int_eq(nb_optim_steps(nb_trainer_optim(r.tr)), 0);
+        nb_trainer_history(r.tr, &nh);
+        ck_assert_int_eq(nh, 0);
+        weights_of(r.m, after, 1 << 16);
+        ck_assert(memcmp(before, after, n) == 0);
+    }
+    free(before);
+    free(after);
+    rig_free(&r);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
+/* A copy of tiny_json with `from` replaced by `to`, in buf. */
+static const char *tiny_with(char *buf, size_t size, const char *from, const char *to)
+{
+    const char *at = strstr(tiny_json, from);
+    ck_assert_ptr_nonnull(at);
+    snprintf(buf, size, "%.*s%s%s", (int)(at - tiny_json), tiny_json, to, at + strlen(from));
+    return buf;
+}
+
+/* A trainer made with another setting, model or data than the checkpoint's
+ * refuses it, naming the setting and both values; nothing changes. */
+START_TEST(test_resume_other_settings)
+{
+    char dir[256], path[300], json[2048], want[160];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    save_edited(path, NULL, NULL);
+    nb_ctx *ctx = nb_ctx_new();
+    const char *model = tiny_json;
+    nb_dataset *ds = tiny_data(ctx, NDATA);
+    int64_t limit = 0;
+    int threads = nb_set_num_threads(1);
+    nb_set_num_threads(threads);
+    nb_train_opts t;
+    nb_optim_opts o;
+    nb_model *m = tiny(ctx, tiny_json, NB_F32, 1);
+    settings(ctx, m, &t, &o);
+    nb_model_free(m);
+    switch (_i) {
+    case 0: t.batch_size = 8; snprintf(want, sizeof want, "batch_size is 4 in the checkpoint but 8 here"); break;
+    case 1: limit = 20; snprintf(want, sizeof want, "limit is 0 in the checkpoint but 20 here"); break;
+    case 2: o.lr = 0.02; snprintf(want, sizeof want, "lr is 0.01 in the checkpoint but 0.02 here"); break;
+    case 3: o = nb_optim_defaults(NB_SGD); o.lr = 0.01; snprintf(want, sizeof want, "optimizer is \"adam\" in the checkpoint but \"sgd\" here"); break;
+    case 4: t.seed = 8; snprintf(want, sizeof want, "seed is 7 in the checkpoint but 8 here"); break;
+    case 5: t.validation_split = 0.5; snprintf(want, sizeof want, "validation_split is 0.25 in the checkpoint but 0.5 here"); break;
+    case 6: t.mean = 0.5; t.std = 0.25; snprintf(want, sizeof want, "normalize_mean is 0 in the checkpoint but 0.5 here"); break;
+    case 7: t.clip_grad_norm = 1; snprintf(want, sizeof want, "clip_grad_norm is 0 in the checkpoint but 1 here"); break;
+    case 8: t.schedule = NB_SCHEDULE_STEP; snprintf(want, sizeof want, "lr_schedule is \"none\" in the checkpoint but \"step\" here"); break;
+    case 9: o.beta2 = 0.99; snprintf(want, sizeof want, "beta2 is 0.999 in the checkpoint but 0.99 here"); break;
+    case 10: o.weight_decay = 0.001; snprintf(want, sizeof want, "weight_decay is 0 in the checkpoint but 0.001 here"); break;
+    case 11: t.epochs = 1; snprintf(want, sizeof want, "epochs is 1 here, but the checkpoint has begun epoch 2"); break;
+    case 12:
+        nb_set_num_threads(threads + 1);
+        snprintf(want, sizeof want, "threads is %d in the checkpoint but %d here", threads, threads + 1);
+        break;
+    case 13: {
+        uint8_t px[NDATA * 16];
+        int32_t labels[NDATA];
+        for (int i = 0; i < NDATA; i++) {
+            memcpy(px + 16 * i, nb_dataset_image(ds, i), 16);
+            labels[i] = nb_dataset_label(ds, i);
+        }
+        px[16 * 9 + 5] ^= 1;
+        nb_dataset_free(ds);
+        ds = nb_dataset_from(ctx, NDATA, 1, 4, 4, px, labels);
+        snprintf(want, sizeof want, "the data is not the checkpoint's: 22 examples of \"memory\"");
+        break;
+    }
+    case 14:
+        model = tiny_with(json, sizeof json, "\"p\": 0.25", "\"p\": 0.5");
+        snprintf(want, sizeof want, "the model is not the checkpoint's");
+        break;
+    case 15:
+        t.nclasses = 3;
+        for (int i = 0; i < 3; i++)
+            t.classes[i] = i;
+        snprintf(want, sizeof want, "classes is \"\" in the checkpoint but \"0,1,2\" here");
+        break;
+    }
+    m = tiny(ctx, model, NB_F32, 99);
+    nb_trainer *tr = nb_trainer_new(ctx, m, ds, limit, &t, &o);
+    ck_assert_msg(tr != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_trainer_resume(tr, path), NB_ERR_ARG);
+    tst_assert_error(ctx, NB_ERR_ARG, want);
+    ck_assert_int_eq(nb_trainer_progress(tr)->steps, 0);
+    nb_set_num_threads(threads);
+    nb_trainer_free(tr);
+    nb_model_free(m);
+    nb_dataset_free(ds);
+    nb_ctx_free(ctx);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
+/* More epochs than the checkpoint's run planned go on to the weights of a
+ * run that planned them from the start, with its whole history; under a
+ * cosine schedule, whose rates depend on the total, they are refused. */
+START_TEST(test_resume_more_epochs)
+{
+    char dir[256], path[300];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    bool cosine = _i;
+    unsigned char *want = malloc(1 << 16), *got = malloc(1 << 16);
+    nb_train_opts t;
+    nb_optim_opts o;
+    rig full = rig_new(NB_F32, 1);
+    settings(full.ctx, full.m, &t, &o);
+    t.epochs = 4;
+    t.schedule = cosine ? NB_SCHEDULE_COSINE : NB_SCHEDULE_NONE;
+    nb_trainer *tr = nb_trainer_new(full.ctx, full.m, full.ds, 0, &t, &o);
+    ck_assert_int_eq(nb_trainer_fit(tr, NULL), NB_OK);
+    size_t n = weights_of(full.m, want, 1 << 16);
+    int nh;
+    const nb_epoch_metrics *h = nb_trainer_history(tr, &nh);
+    ck_assert_int_eq(nh, 4);
+    nb_epoch_metrics hist[4];
+    memcpy(hist, h, sizeof hist);
+
+    rig cut = rig_new(NB_F32, 1);
+    nb_trainer_free(cut.tr);
+    t.epochs = 3;
+    cut.tr = nb_trainer_new(cut.ctx, cut.m, cut.ds, 0, &t, &o);
+    stopper s = {.at_step = 7, .answer = 1};
+    nb_trainer_callbacks cb = {stop_batch, NULL, &s};
+    ck_assert_int_eq(nb_trainer_fit(cut.tr, &cb), NB_TRAIN_STOPPED);
+    ck_assert_int_eq(nb_trainer_save(cut.tr, path), NB_OK);
+
+    rig more = rig_new(NB_F32, 42);
+    nb_trainer_free(more.tr);
+    t.epochs = 4;
+    more.tr = nb_trainer_new(more.ctx, more.m, more.ds, 0, &t, &o);
+    if (cosine) {
+        ck_assert_int_eq(nb_trainer_resume(more.tr, path), NB_ERR_ARG);
+        tst_assert_error(more.ctx, NB_ERR_ARG, "epochs is 3 in the checkpoint but 4 here, and the "
+                                               "cosine schedule's learning rates depend on it");
+    } else {
+        ck_assert_msg(nb_trainer_resume(more.tr, path) == NB_OK, "%s", nb_errmsg(more.ctx));
+        ck_assert_int_eq(nb_trainer_fit(more.tr, NULL), NB_OK);
+        weights_of(more.m, got, 1 << 16);
+        ck_assert_msg(memcmp(want, got, n) == 0, "resumed weights differ");
+        h = nb_trainer_history(more.tr, &nh);
+        ck_assert_int_eq(nh, 4);
+        for (int i = 0; i < 4; i++)
+            ck_assert(h[i].epoch == i + 1 && h[i].loss == hist[i].loss &&
+                      h[i].accuracy == hist[i].accuracy && h[i].val_loss == hist[i].val_loss &&
+                      h[i].val_accuracy == hist[i].val_accuracy && h[i].lr == hist[i].lr);
+    }
+    nb_trainer_free(tr);
+    rig_free(&full);
+    rig_free(&cut);
+    rig_free(&more);
+    free(want);
+    free(got);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
+/* The digest is the network's: the same for another layout of the same
+ * file, defaults written out, another name or other training sections;
+ * another for a setting, a shape or the dtype. */
+START_TEST(test_model_digest)
+{
+    static const char *const same[] = {
+        "{\"name\": \"x\", \"input\": [1, 4, 4], \"layers\": [{\"type\": \"flatten\"},"
+        "{\"type\": \"linear\", \"out_features\": 3}], \"loss\": {\"type\": \"cross_entropy\"}}",
+        "{\"input\":[1,4,4],\"name\":\"other\",\"loss\":{\"type\":\"cross_entropy\"},\"layers\":"
+        "[{\"type\":\"flatten\"},{\"type\":\"linear\",\"out_features\":3,\"bias\":true}],"
+        "\"training\":{\"epochs\":9},\"optimizer\":{\"type\":\"adam\"}}",
+    };
+    static const char *const other[] = {
+        "{\"name\": \"x\", \"input\": [1, 4, 4], \"layers\": [{\"type\": \"flatten\"},"
+        "{\"type\": \"linear\", \"out_features\": 3, \"bias\": false}], \"loss\": {\"type\": "
+        "\"cross_entropy\"}}",
+        "{\"name\": \"x\", \"input\": [1, 4, 4], \"layers\": [{\"type\": \"flatten\"},"
+        "{\"type\": \"linear\", \"out_features\": 4}], \"loss\": {\"type\": \"cross_entropy\"}}",
+        "{\"name\": \"x\", \"input\": [1, 2, 8], \"layers\": [{\"type\": \"flatten\"},"
+        "{\"type\": \"linear\", \"out_features\": 3}], \"loss\": {\"type\": \"cross_entropy\"}}",
+        "{\"name\": \"x\", \"input\": [1, 4, 4], \"layers\": [{\"type\": \"flatten\"},"
+        "{\"name\": \"o\", \"type\": \"linear\", \"out_features\": 3}], \"loss\": {\"type\": "
+        "\"cross_entropy\"}}",
+    };
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *a = tiny(ctx, same[0], NB_F32, 0);
+    uint64_t d = nb_model_digest(a);
+    ck_assert(d != 0 && nb_model_digest(NULL) == 0);
+    nb_model *b = tiny(ctx, same[1], NB_F32, 5);
+    ck_assert(nb_model_digest(b) == d);
+    nb_model_free(b);
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+        b = tiny(ctx, other[i], NB_F32, 0);
+        ck_assert_msg(nb_model_digest(b) != d, "other[%zu] has the same digest", i);
+        nb_model_free(b);
+    }
+    b = tiny(ctx, same[0], NB_F64, 0);
+    ck_assert(nb_model_digest(b) != d);
+    nb_model_free(b);
+    char json[2048];
+    nb_model *c = tiny(ctx, tiny_json, NB_F32, 0);
+    b = tiny(ctx, tiny_with(json, sizeof json, "\"p\": 0.25", "\"p\": 0.5"), NB_F32, 0);
+    ck_assert(nb_model_digest(b) != nb_model_digest(c));
+    nb_model_free(b);
+    b = tiny(ctx, tiny_with(json, sizeof json, "\"padding\": \"same\"", "\"padding\": 1"), NB_F32, 0);
+    ck_assert(nb_model_digest(b) != nb_model_digest(c));
+    nb_model_free(b);
+    nb_model_free(c);
+    nb_model_free(a);
+    nb_ctx_free(ctx);
 }
 END_TEST
 
@@ -823,7 +1202,11 @@ Suite *tst_suite_trainer(void)
     tcase_add_test(tc, test_checkpoint_roundtrip);
     tcase_add_test(tc, test_checkpoint_write_fails);
     tcase_add_test(tc, test_checkpoint_refused);
-    tcase_add_test(tc, test_checkpoint_minimal_metadata);
+    tcase_add_test(tc, test_checkpoint_predates_settings);
+    tcase_add_loop_test(tc, test_checkpoint_edited, 0, (int)(sizeof edits / sizeof *edits));
+    tcase_add_loop_test(tc, test_resume_other_settings, 0, 16);
+    tcase_add_loop_test(tc, test_resume_more_epochs, 0, 2);
+    tcase_add_test(tc, test_model_digest);
     suite_add_tcase(s, tc);
     tc = tcase_create("fit");
     tcase_set_timeout(tc, 60);

@@ -110,12 +110,69 @@ static int64_t *select_examples(const nb_trainer *tr, const nb_dataset *ds, int6
     return idx;
 }
 
-/* The usable examples of the data: training, then validation. */
+/* A digest of examples idx[0, n) of the data, in order: each one's label
+ * (four bytes, little-endian) and pixels. */
+static uint64_t digest_examples(const nb_dataset *ds, const int64_t *idx, int64_t n)
+{
+    int64_t shape[3];
+    nb_dataset_shape(ds, shape);
+    size_t bytes = (size_t)(shape[0] * shape[1] * shape[2]);
+    uint64_t h = NBI_HASH_INIT;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)nb_dataset_label(ds, idx[i]);
+        unsigned char label[4] = {(unsigned char)v, (unsigned char)(v >> 8),
+                                  (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+        h = nbi_hash(h, label, sizeof label);
+        h = nbi_hash(h, nb_dataset_image(ds, idx[i]), bytes);
+    }
+    return h;
+}
+
+/* The data's origin for a checkpoint's metadata: bytes outside printable
+ * ASCII (and '%') as %XX, so that any path is valid UTF-8. */
+static char *copy_origin(nb_ctx *ctx, const char *s)
+{
+    char *out = nbi_alloc(ctx, 3 * strlen(s) + 1), *p = out;
+    for (; out && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c >= 0x7f || c == '%')
+            p += sprintf(p, "%%%02X", c);
+        else
+            *p++ = (char)c;
+    }
+    if (out)
+        *p = '\0';
+    return out;
+}
+
+int nbi_trainer_reserve(nb_trainer *tr, int n)
+{
+    if (n <= tr->hist_cap)
+        return NB_OK;
+    int cap = tr->hist_cap <= INT32_MAX / 2 && 2 * tr->hist_cap > n ? 2 * tr->hist_cap : n;
+    nb_epoch_metrics *h = nbi_alloc(tr->ctx, (size_t)cap * sizeof *h);
+    if (!h)
+        return NB_ERR_NOMEM;
+    if (tr->hist_cap)
+        memcpy(h, tr->hist, (size_t)tr->hist_cap * sizeof *h);
+    nbi_free(tr->ctx, tr->hist);
+    tr->hist = h;
+    tr->hist_cap = cap;
+    return NB_OK;
+}
+
+/* The usable examples of the data: training, then validation; and what a
+ * checkpoint records of them. */
 static int split(nb_trainer *tr, int64_t limit)
 {
     int64_t n;
     tr->examples = select_examples(tr, tr->data, limit, &n);
     if (!tr->examples)
+        return NB_ERR_NOMEM;
+    tr->limit = limit;
+    tr->data_size = nb_dataset_size(tr->data);
+    tr->data_digest = digest_examples(tr->data, tr->examples, n);
+    if (!(tr->origin = copy_origin(tr->ctx, nb_dataset_origin(tr->data))))
         return NB_ERR_NOMEM;
     /* Keras's validation_split: the last fraction, before shuffling. */
     tr->nval = (int64_t)((double)n * tr->t.validation_split);
@@ -412,6 +469,9 @@ static int run_epoch(nb_trainer *tr, const nb_trainer_callbacks *cb)
         e.val_accuracy = val.accuracy;
     }
     e.seconds = now() - start;
+    if ((rc = nbi_trainer_reserve(tr, p->epoch + 1)) != NB_OK)
+        return rc;
+    tr->hist[p->epoch] = e;
     /* The epoch is done: the next starts from a fresh state. */
     tr->shuffle = next;
     p->epoch++;
@@ -454,6 +514,12 @@ static int make_optim(nb_trainer *tr, const nb_optim_opts *o)
     if (!tr->opt)
         return nb_error(tr->ctx);
     tr->lr = o->lr;
+    tr->o = *o;
+    tr->model_digest = nb_model_digest(tr->m);
+    /* The history's room for the epochs planned (up to a bound: it grows
+     * after an epoch if need be), so that fit allocates nothing for it. */
+    if (nbi_trainer_reserve(tr, tr->t.epochs < 1024 ? tr->t.epochs : 1024) != NB_OK)
+        return NB_ERR_NOMEM;
     int k = nb_optim_num_state(tr->opt);
     tr->ckpt = nbi_alloc(tr->ctx, (size_t)(n + k + 1) * sizeof *tr->ckpt);
     if (!tr->ckpt)
@@ -527,6 +593,8 @@ void nb_trainer_free(nb_trainer *tr)
     nbi_free(ctx, tr->labels);
     nbi_free(ctx, tr->params);
     nbi_free(ctx, tr->ckpt);
+    nbi_free(ctx, tr->origin);
+    nbi_free(ctx, tr->hist);
     nb_tensor_free(tr->last.x);
     nb_tensor_free(tr->last.target);
     nb_tensor_free(tr->part.x);
@@ -541,6 +609,12 @@ void nb_trainer_free(nb_trainer *tr)
 const nb_train_progress *nb_trainer_progress(const nb_trainer *tr)
 {
     return &tr->p;
+}
+
+const nb_epoch_metrics *nb_trainer_history(const nb_trainer *tr, int *n)
+{
+    *n = tr->opt ? tr->p.epoch : 0;
+    return tr->hist;
 }
 
 int64_t nb_trainer_num_train(const nb_trainer *tr)

@@ -36,6 +36,42 @@ struct nb_trainer {
                                     then the optimizer's state */
     nb_rng shuffle;              /* the generator at the start of this epoch */
     nb_train_progress p;
+    /* What a checkpoint records of the run, to refuse another on resume
+     * (made by nb_trainer_new, so that saving never reads the data). */
+    nb_optim_opts o;             /* the optimizer's settings */
+    int64_t limit;               /* nb_trainer_new's */
+    uint64_t model_digest;       /* nb_model_digest */
+    uint64_t data_digest;        /* of the examples used: labels and pixels */
+    int64_t data_size;           /* the data set's examples, all of them */
+    char *origin;                /* the data's origin, printable ASCII */
+    nb_epoch_metrics *hist;      /* the metrics of epochs [0, p.epoch) */
+    int hist_cap;
 };
+
+/* Room in tr->hist for n epochs; NB_ERR_NOMEM. */
+int nbi_trainer_reserve(nb_trainer *tr, int n);
+
+/* ---- checkpoint.c's metadata, for the tests and the fuzzer ---------------- */
+
+#define NBI_CKPT_MAX_META 48
+
+/* A checkpoint's metadata as nb_trainer_save writes it: n pairs keys[i],
+ * vals[i], pointing into the struct, the trainer and `history`. */
+typedef struct nbi_ckpt_meta {
+    int n;
+    const char *keys[NBI_CKPT_MAX_META];
+    const char *vals[NBI_CKPT_MAX_META];
+    char buf[NBI_CKPT_MAX_META][72];
+    char classes[NB_MAX_CLASSES * 4 + 1];
+    char *history;               /* from the context's allocator */
+} nbi_ckpt_meta;
+
+/* Fills m with tr's metadata now; NB_ERR_NOMEM.  Free it with
+ * nbi_ckpt_meta_free (also after a failure). */
+int nbi_ckpt_meta_make(nb_trainer *tr, nbi_ckpt_meta *m);
+void nbi_ckpt_meta_free(nb_trainer *tr, nbi_ckpt_meta *m);
+
+/* nb_trainer_resume from an open file; `path` names it in messages. */
+int nbi_trainer_resume_file(nb_trainer *tr, nb_safetensors *f, const char *path);
 
 #endif
