@@ -2,16 +2,28 @@
  * cmd_train.c - `nabla train`: trains a model file on a data set, with a
  * progress bar, validation after each epoch, checkpoints that resume to the
  * same weights, metrics.csv and curves.png.
+ *
+ * The run directory is consistent at every instant: the checkpoint, written
+ * first after each epoch (atomically, as every file here), carries the
+ * metrics of every epoch done, and a resumed run rebuilds metrics.csv and
+ * curves.png from it, so a kill between two writes loses nothing.  A lock
+ * (DIR/train.lock, flock) keeps a second run off the directory while one
+ * runs; the run that holds it removes what killed runs left of their
+ * temporaries.  SIGINT, SIGTERM and SIGHUP finish the batch, write the
+ * checkpoint and exit with 128 + the signal.
  */
 #include "cli.h"
 #include "plot.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,7 +42,8 @@ static cli_opt opts[] = {
      NULL},
     {"out", "DIR", "where to write weights, checkpoint, metrics.csv and curves.png\n"
                    "(default: runs/<model name>)", NULL},
-    {"resume", NULL, "continue from DIR/checkpoint.safetensors", NULL},
+    {"resume", NULL, "continue from DIR/checkpoint.safetensors, made with the same\n"
+                     "settings, data and threads (--epochs may grow)", NULL},
     {"limit", "N", "use only the first N training examples and N/4 test examples", NULL},
     {0},
 };
@@ -40,20 +53,25 @@ static const cli_spec spec = {
     .about = "Trains the model on the data set's training images and reports the\n"
              "accuracy on its test images.  The model file's \"optimizer\" and\n"
              "\"training\" sections give the settings; options override them.\n"
-             "Ctrl-C finishes the current batch, writes a checkpoint and stops;\n"
-             "--resume then continues to the same weights as an uninterrupted run.",
+             "Ctrl-C (SIGINT), SIGTERM and SIGHUP finish the current batch, write a\n"
+             "checkpoint and stop; --resume then continues to the same weights as an\n"
+             "uninterrupted run.  One run at a time may use an --out directory.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = opts,
 };
 
+/* The first signal that asked the run to stop, or 0. */
 static volatile sig_atomic_t interrupted;
 
-static void on_sigint(int sig)
+static void on_signal(int sig)
 {
-    (void)sig;
-    interrupted = 1;
+    if (!interrupted)
+        interrupted = sig;
 }
+
+/* The signals that stop a run cleanly, in the order of `old`. */
+static const int stop_signals[3] = {SIGINT, SIGTERM, SIGHUP};
 
 static double now(void)
 {
@@ -113,28 +131,6 @@ static int write_metrics(nb_ctx *ctx, const char *dir, const nb_epoch_metrics *h
     return rc;
 }
 
-/* Reads back the rows of epochs [1, n] written before a resume. */
-static int read_metrics(const char *dir, nb_epoch_metrics *h, int n)
-{
-    char path[4200], line[512];
-    snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return n == 0 ? CLI_OK : cli_fail(CLI_USAGE, "%s: cannot open: %s", path, strerror(errno));
-    int got = 0;
-    while (fgets(line, sizeof line, f) && got < n) {
-        int e;
-        nb_epoch_metrics m = {0};
-        if (sscanf(line, "%d,%lf,%lf,%lf,%lf,%lf,%lf", &e, &m.loss, &m.accuracy, &m.val_loss,
-                   &m.val_accuracy, &m.lr, &m.seconds) == 7 && e == got + 1)
-            h[got++] = m;
-    }
-    fclose(f);
-    if (got < n)
-        return cli_fail(CLI_USAGE, "%s: has %d epochs, the checkpoint %d", path, got, n);
-    return CLI_OK;
-}
-
 static int write_curves(const char *dir, const char *name, const nb_epoch_metrics *h, int n,
                         nb_ctx *ctx, bool has_val)
 {
@@ -158,6 +154,16 @@ static int write_curves(const char *dir, const char *name, const nb_epoch_metric
     return CLI_OK;
 }
 
+/* metrics.csv and curves.png of the epochs done, from the trainer's
+ * history: after each epoch, and on resuming, as the checkpoint has them. */
+static int write_history(nb_ctx *ctx, nb_trainer *tr, const char *dir, const char *name)
+{
+    int n;
+    const nb_epoch_metrics *h = nb_trainer_history(tr, &n);
+    int rc = write_metrics(ctx, dir, h, n);
+    return rc != CLI_OK ? rc : write_curves(dir, name, h, n, ctx, nb_trainer_num_val(tr) > 0);
+}
+
 /* ---- a run ------------------------------------------------------------------ */
 
 /* What a run holds, and what its callbacks share. */
@@ -172,12 +178,90 @@ typedef struct run {
     int64_t ntest;             /* and how many that is */
     nb_trainer *tr;
     char dir[4096], ckpt[4200], weights[4200];
-    nb_epoch_metrics *hist;    /* every epoch's, for metrics.csv and curves.png */
+    int lock;                  /* the descriptor holding DIR/train.lock, or -1 */
     bool tty;                  /* stderr is a terminal: a progress bar */
     bool bar;                  /* a progress line is drawn and not ended */
     double last_shown;         /* when it was drawn */
     int rc;                    /* the exit code of a failure a callback printed */
 } run;
+
+/* ---- the run directory -------------------------------------------------------- */
+
+/* DIR/train.lock, locked (flock) until the process ends however it ends:
+ * a second run on the directory refuses to start. */
+static int lock_dir(run *r)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train.lock", r->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return cli_fail(CLI_RUNTIME, "%s: cannot create: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        close(fd);
+        if (err == EWOULDBLOCK)
+            return cli_fail(CLI_USAGE, "%s: another nabla train is running on this directory "
+                                       "(it holds train.lock): wait for it, or use another --out",
+                            r->dir);
+        return cli_fail(CLI_RUNTIME, "%s: cannot lock: %s", path, strerror(err));
+    }
+    r->lock = fd;
+    return CLI_OK;
+}
+
+/* ".tmp.<pid>.<n>": what the library appends to a file's name while it
+ * writes it. */
+static bool tmp_suffix(const char *s)
+{
+    if (strncmp(s, ".tmp.", 5) != 0)
+        return false;
+    s += 5;
+    for (int part = 0; part < 2; part++) {
+        const char *d = s;
+        while (*s >= '0' && *s <= '9')
+            s++;
+        if (s == d || *s != (part ? '\0' : '.'))
+            return false;
+        s += !part;
+    }
+    return true;
+}
+
+/* Removes the temporaries of the run's files that killed runs left; no
+ * other run writes them while the lock is held. */
+static void remove_stale(const run *r)
+{
+    static const char *const files[] = {"checkpoint.safetensors", "weights.safetensors",
+                                        "metrics.csv", "curves.png"};
+    DIR *d = opendir(r->dir);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));)
+        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+            size_t n = strlen(files[i]);
+            if (strncmp(e->d_name, files[i], n) == 0 && tmp_suffix(e->d_name + n)) {
+                char path[4400];
+                snprintf(path, sizeof path, "%s/%s", r->dir, e->d_name);
+                unlink(path);
+            }
+        }
+    closedir(d);
+}
+
+/* The output directory, made, locked and cleaned. */
+static int open_dir(run *r)
+{
+    const char *out = cli_get(&spec, "out");
+    snprintf(r->dir, sizeof r->dir, out ? "%s" : "runs/%s", out ? out : nb_model_name(r->m));
+    snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint.safetensors", r->dir);
+    snprintf(r->weights, sizeof r->weights, "%s/weights.safetensors", r->dir);
+    int rc = cli_make_dir(r->dir);
+    if (rc == CLI_OK && (rc = lock_dir(r)) == CLI_OK)
+        remove_stale(r);
+    return rc;
+}
+
+/* ---- opening and closing ------------------------------------------------------- */
 
 /* The data: the training images for the trainer, the test images checked
  * now and set aside until training is over, so that only the training set
@@ -201,8 +285,8 @@ static int open_data(run *r, int64_t limit)
     return CLI_OK;
 }
 
-/* The model with its first weights, the settings, the data, the trainer
- * and the output directory. */
+/* The model with its first weights, the settings, the output directory
+ * (locked before anything is read from it), the data and the trainer. */
 static int run_open(run *r, const char *model, int64_t limit)
 {
     nb_ctx *ctx = r->ctx;
@@ -210,46 +294,49 @@ static int run_open(run *r, const char *model, int64_t limit)
     if (!r->m)
         return cli_fail_lib(ctx, true);
     int rc = settings(ctx, r->m, &r->t, &r->o);
-    if (rc != CLI_OK)
+    if (rc != CLI_OK || (rc = open_dir(r)) != CLI_OK)
         return rc;
     nb_rng init;
     nb_rng_seed(&init, r->t.seed);
     nb_model_init(r->m, &init);
     if ((rc = open_data(r, limit)) != CLI_OK)
         return rc;
-    const char *out = cli_get(&spec, "out");
-    snprintf(r->dir, sizeof r->dir, out ? "%s" : "runs/%s", out ? out : nb_model_name(r->m));
-    snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint.safetensors", r->dir);
-    snprintf(r->weights, sizeof r->weights, "%s/weights.safetensors", r->dir);
-    if ((rc = cli_make_dir(r->dir)) != CLI_OK)
-        return rc;
-    r->hist = calloc((size_t)r->t.epochs, sizeof *r->hist);
-    if (!r->hist)
-        return cli_fail(CLI_RUNTIME, "out of memory");
     r->tty = isatty(fileno(stderr));
     return CLI_OK;
 }
 
 static void run_close(run *r)
 {
-    free(r->hist);
     nb_trainer_free(r->tr);
     nb_dataset_free(r->train);
     nb_dataset_free(r->test);
     nb_model_free(r->m);
+    if (r->lock >= 0)
+        close(r->lock);
 }
 
-/* --resume: the checkpoint, and the metrics of the epochs it has done. */
+/* --resume: the checkpoint (none yet: a run killed before its first
+ * starts again), then metrics.csv and curves.png as it has them. */
 static int run_resume(run *r)
 {
+    if (access(r->ckpt, F_OK) != 0 && errno == ENOENT) {
+        fprintf(stderr, "resuming %s: no checkpoint yet, training from the start\n", r->dir);
+        return CLI_OK;
+    }
     if (nb_trainer_resume(r->tr, r->ckpt) != NB_OK)
         return cli_fail_lib(r->ctx, true);
-    int done = nb_trainer_progress(r->tr)->epoch;
-    int rc = read_metrics(r->dir, r->hist, done < r->t.epochs ? done : r->t.epochs);
-    if (rc != CLI_OK)
-        return rc;
-    fprintf(stderr, "resuming %s from epoch %d, batch %" PRId64 "\n", r->dir, done + 1,
-            nb_trainer_progress(r->tr)->batch);
+    const nb_train_progress *p = nb_trainer_progress(r->tr);
+    if (p->epoch > 0) {
+        int rc = write_history(r->ctx, r->tr, r->dir, nb_model_name(r->m));
+        if (rc != CLI_OK)
+            return rc;
+    }
+    if (p->epoch == r->t.epochs)
+        fprintf(stderr, "resuming %s: all %d epoch%s done, testing the trained weights\n",
+                r->dir, p->epoch, p->epoch == 1 ? " is" : "s are");
+    else
+        fprintf(stderr, "resuming %s from epoch %d, batch %" PRId64 "\n", r->dir, p->epoch + 1,
+                p->batch);
     return CLI_OK;
 }
 
@@ -292,8 +379,8 @@ static int on_batch(nb_trainer *tr, const nb_train_progress *p, void *ud)
         r->bar = true;
         r->last_shown = t;
     }
-    /* Ctrl-C stops after this batch; after an epoch's last, once the epoch
-     * is done, so that its checkpoint comes with its validation. */
+    /* A stop signal stops after this batch; after an epoch's last, once
+     * the epoch is done, so that its checkpoint comes with its validation. */
     return interrupted && p->batch < p->batches;
 }
 
@@ -306,39 +393,44 @@ static void print_epoch(const run *r, const nb_epoch_metrics *e)
     fflush(stdout);
 }
 
-/* After an epoch: its line, then the checkpoint, metrics.csv and
- * curves.png. */
+/* After an epoch: its line, then the checkpoint (which holds the history),
+ * metrics.csv and curves.png. */
 static int on_epoch(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
 {
     run *r = ud;
-    r->hist[e->epoch - 1] = *e;
     end_bar(r);
     print_epoch(r, e);
     r->last_shown = 0;
     if (nb_trainer_save(tr, r->ckpt) != NB_OK)
         r->rc = cli_fail_lib(r->ctx, false);
-    else if ((r->rc = write_metrics(r->ctx, r->dir, r->hist, e->epoch)) == CLI_OK)
-        r->rc = write_curves(r->dir, nb_model_name(r->m), r->hist, e->epoch, r->ctx,
-                             nb_trainer_num_val(tr) > 0);
+    else
+        r->rc = write_history(r->ctx, tr, r->dir, nb_model_name(r->m));
     return r->rc != CLI_OK || interrupted;
 }
 
-/* Ctrl-C stopped training: inside an epoch its checkpoint is yet to be
- * written; after one, on_epoch wrote it. */
+/* " by SIGTERM" for the signal that stopped the run; "" for Ctrl-C. */
+static const char *by_signal(int sig)
+{
+    return sig == SIGTERM ? " by SIGTERM" : sig == SIGHUP ? " by SIGHUP" : "";
+}
+
+/* A signal stopped training: inside an epoch its checkpoint is yet to be
+ * written; after one, on_epoch wrote it.  Exits 128 + the signal. */
 static int interrupted_run(run *r)
 {
     const nb_train_progress *p = nb_trainer_progress(r->tr);
+    int sig = interrupted;
     end_bar(r);
     if (p->batch == 0) {
-        fprintf(stderr, "interrupted: checkpoint written to %s after epoch %d; continue with "
-                        "--resume\n", r->ckpt, p->epoch);
-        return 130;
+        fprintf(stderr, "interrupted%s: checkpoint written to %s after epoch %d; continue with "
+                        "--resume\n", by_signal(sig), r->ckpt, p->epoch);
+        return 128 + sig;
     }
     if (nb_trainer_save(r->tr, r->ckpt) != NB_OK)
         return cli_fail_lib(r->ctx, false);
-    fprintf(stderr, "interrupted: checkpoint written to %s (epoch %d, batch %" PRId64 "); "
-                    "continue with --resume\n", r->ckpt, p->epoch + 1, p->batch);
-    return 130;
+    fprintf(stderr, "interrupted%s: checkpoint written to %s (epoch %d, batch %" PRId64 "); "
+                    "continue with --resume\n", by_signal(sig), r->ckpt, p->epoch + 1, p->batch);
+    return 128 + sig;
 }
 
 static int run_fit(run *r)
@@ -397,24 +489,27 @@ int cmd_train(int argc, char **argv)
     int64_t limit = 0;
     if ((rc = cli_threads(&spec)) || (rc = cli_int64(&spec, "limit", 1, INT64_MAX, &limit)))
         return rc;
-    run r = {.ctx = cli_ctx_new()};
+    run r = {.ctx = cli_ctx_new(), .lock = -1};
     if (!r.ctx)
         return CLI_RUNTIME;
+    /* A stop signal sets `interrupted`, which the callbacks answer by
+     * stopping at the end of a batch (the first, for one that came while
+     * the data loaded); the test after training runs to its end. */
+    struct sigaction sa = {0}, old[3];
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    interrupted = 0;
+    for (int i = 0; i < 3; i++)
+        sigaction(stop_signals[i], &sa, &old[i]);
     rc = run_open(&r, pos[0], limit);
     if (rc == CLI_OK && cli_get(&spec, "resume"))
         rc = run_resume(&r);
-    if (rc == CLI_OK) {
-        /* Ctrl-C sets `interrupted`, which the callbacks answer by
-         * stopping; the test after training runs to its end. */
-        struct sigaction sa = {0}, old;
-        sa.sa_handler = on_sigint;
-        sigaction(SIGINT, &sa, &old);
-        interrupted = 0;
+    if (rc == CLI_OK)
         rc = run_fit(&r);
-        if (rc == CLI_OK)
-            rc = run_test(&r);
-        sigaction(SIGINT, &old, NULL);
-    }
+    if (rc == CLI_OK)
+        rc = run_test(&r);
+    for (int i = 0; i < 3; i++)
+        sigaction(stop_signals[i], &old[i], NULL);
     run_close(&r);
     nb_ctx_free(r.ctx);
     return rc;

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #if defined(HAVE_MALLOC_H) && defined(HAVE_MALLOPT)
@@ -62,6 +63,12 @@ int main(int argc, char **argv)
      * the first step's arena chunks, freed soon after, stay resident. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
+    /* Each line as it is printed, to a log file or a pipe too: a run that
+     * is killed keeps what it said. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* Past `ulimit -f`, a write fails with EFBIG, reported as any failed
+     * write (its temporary removed), instead of the process being killed. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2)
         return cli_fail(CLI_USAGE, "no verb given (usage: nabla VERB [options]; see nabla --help)");
     const char *arg = argv[1];
