@@ -449,7 +449,12 @@ nb_dataset *nb_dataset_load_idx(nb_ctx *ctx, const char *images,
  * t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally .gz), or
  * PNG files in one folder per class (DIR/train/CLASS/x.png and
  * DIR/test/CLASS/x.png; classes sorted by name, images converted to gray
- * and all of one size). */
+ * and all of one size).  The two splits must have the same class folders,
+ * since a label is a folder's place among them: when the other split has
+ * class folders (only their names are read), a name missing from either is
+ * NB_ERR_FORMAT, as
+ *   data/test: no class folder "bag" as in data/train (the splits need the
+ *   same class folders) */
 nb_dataset *nb_dataset_load(nb_ctx *ctx, const char *dir, bool train);
 void nb_dataset_free(nb_dataset *ds);
 

@@ -425,5 +425,21 @@ for spec in "100K:making its 93322 parameters" "1100K:rmsprop: holding its state
     fi
 done
 
+# The splits of a folder of PNGs have the same class folders, matched by
+# name: one missing from test/ would shift the labels after it, an extra
+# one be a class the model never learned.
+cp -R "$top_srcdir/tests/data/png/shapes" "$tmp/shapes"
+"$nabla" train "$models/lenet.json" --data "$tmp/shapes" --epochs 1 --batch-size 2 \
+    --out "$tmp/shapes-run" > /dev/null 2>&1 || fail "train on the PNG folders"
+mv "$tmp/shapes/test/dot" "$tmp/dot"
+run eval "$models/lenet.json" --data "$tmp/shapes" --weights "$tmp/shapes-run/weights.safetensors"
+expect_error 2 "eval with a class folder missing from test/" "$tmp/shapes/test: no class folder \"dot\" as in $tmp/shapes/train"
+run train "$models/lenet.json" --data "$tmp/shapes" --epochs 1 --out "$tmp/shapes-run2"
+expect_error 2 "train with a class folder missing from test/" "$tmp/shapes/test: no class folder \"dot\" as in $tmp/shapes/train"
+mv "$tmp/dot" "$tmp/shapes/test/dot"
+cp -R "$tmp/shapes/test/dot" "$tmp/shapes/test/zebra"
+run eval "$models/lenet.json" --data "$tmp/shapes" --weights "$tmp/shapes-run/weights.safetensors"
+expect_error 2 "eval with an extra class folder in test/" "$tmp/shapes/train: no class folder \"zebra\" as in $tmp/shapes/test"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -527,6 +527,25 @@ START_TEST(test_png_folder_errors)
 }
 END_TEST
 
+/* dir/split/class/1.png for each class named in `classes` (space
+ * separated), of 3x3 pixels of gray `level`. */
+static void make_split(nb_ctx *ctx, const char *dir, const char *split, const char *classes,
+                       double level)
+{
+    char p[512], names[256];
+    snprintf(p, sizeof p, "%s/%s", dir, split);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    snprintf(names, sizeof names, "%s", classes);
+    for (char *c = strtok(names, " "); c; c = strtok(NULL, " ")) {
+        snprintf(p, sizeof p, "%s/%s/%s", dir, split, c);
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+        snprintf(p, sizeof p, "%s/%s/%s/1.png", dir, split, c);
+        nb_tensor *t = nb_tensor_full(ctx, NB_F32, 2, (int64_t[]){3, 3}, level);
+        ck_assert_int_eq(nb_png_write(ctx, p, t), NB_OK);
+        nb_tensor_free(t);
+    }
+}
+
 static void remove_tree(const char *path)
 {
     char cmd[600];
@@ -564,6 +583,76 @@ START_TEST(test_png_folder_memory_limit)
     nb_dataset *ds = nb_dataset_load(ctx, dir, true);
     ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
     ck_assert_int_eq(nb_dataset_size(ds), 20);
+    nb_dataset_free(ds);
+    remove_tree(dir);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* The splits' class folders must be the same names: a label is a folder's
+ * place among them, so a folder missing from test/ would give its
+ * successors' images the wrong labels, and an extra one a class the model
+ * never learned.  Either way, from either split, one line naming it. */
+static const struct {
+    const char *train, *test;
+    const char *lacking, *name, *having; /* NULL: both load */
+} splits[] = {
+    {"bag coat dress", "bag dress", "test", "coat", "train"},
+    {"bag dress", "bag coat dress", "train", "coat", "test"},
+    {"bag coat", "bag coat zebra", "train", "zebra", "test"},
+    {"bag coat", "bag coats", "test", "coat", "train"},
+    {"aa bb", "aa bb", NULL, NULL, NULL},
+};
+
+START_TEST(test_png_splits_match)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char dir[64], want[600];
+    snprintf(dir, sizeof dir, "/tmp/nabla-splits-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_split(ctx, dir, "train", splits[_i].train, 0.2);
+    make_split(ctx, dir, "test", splits[_i].test, 0.6);
+    if (splits[_i].lacking)
+        snprintf(want, sizeof want, "%s/%s: no class folder \"%s\" as in %s/%s (the splits need "
+                 "the same class folders)", dir, splits[_i].lacking, splits[_i].name, dir,
+                 splits[_i].having);
+    for (int train = 0; train < 2; train++) {
+        nb_dataset *ds = nb_dataset_load(ctx, dir, train);
+        if (splits[_i].lacking) {
+            ck_assert_ptr_null(ds);
+            tst_assert_error(ctx, NB_ERR_FORMAT, want);
+        } else {
+            ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+            ck_assert_str_eq(nb_dataset_class_name(ds, 1), "bb");
+            ck_assert_int_eq(nb_dataset_label(ds, 1), 1);
+        }
+        nb_dataset_free(ds);
+    }
+    remove_tree(dir);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Only the other split's folder names are read: a bad image there does not
+ * stop this split, and a split alone (or beside an empty one) loads. */
+START_TEST(test_png_splits_names_only)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char dir[64], p[256];
+    snprintf(dir, sizeof dir, "/tmp/nabla-splits-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_split(ctx, dir, "train", "a b", 0.2);
+    nb_dataset *ds = nb_dataset_load(ctx, dir, true);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    nb_dataset_free(ds);
+    make_split(ctx, dir, "test", "a b", 0.6);
+    snprintf(p, sizeof p, "%s/test/b/bad.png", dir);
+    FILE *f = fopen(p, "wb");
+    fputs("not a png", f);
+    fclose(f);
+    ds = nb_dataset_load(ctx, dir, true);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_dataset_size(ds), 2);
     nb_dataset_free(ds);
     remove_tree(dir);
     nb_ctx_free(ctx);
@@ -817,6 +906,8 @@ Suite *tst_suite_dataset(void)
     tcase_add_test(tc, test_load_png_folders);
     tcase_add_test(tc, test_png_folder_errors);
     tcase_add_test(tc, test_png_folder_memory_limit);
+    tcase_add_loop_test(tc, test_png_splits_match, 0, sizeof splits / sizeof *splits);
+    tcase_add_test(tc, test_png_splits_names_only);
     suite_add_tcase(s, tc);
     tc = tcase_create("batches");
     tcase_add_test(tc, test_select);

@@ -6,7 +6,8 @@
  * through its inflate API so its memory, too, goes through the context's
  * allocator.  Files are read only when regular; what a header or a folder
  * declares is checked against the file's size and the context's memory
- * limit before it is allocated.
+ * limit before it is allocated; a PNG split's class folders must be the
+ * other split's.
  */
 #include "io/dataset.h"
 
@@ -646,8 +647,39 @@ done:
     return rc;
 }
 
-/* base/CLASS/x.png: classes in strcmp order, files in strcmp order. */
-static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base)
+/* The class folders of base (sorted) and of the other split must have the
+ * same names: a label is a folder's place in the sorted list, so a folder
+ * missing from one split would give the next class's label to another
+ * class, and an extra one a class the other split never saw.  Only the
+ * other split's folder names are read, not its images.  An absent or
+ * empty other split is not compared: a data set may have one split, and
+ * an empty one cannot be loaded anyway. */
+static int same_classes(nb_ctx *ctx, const char *base, const strlist *classes, const char *other)
+{
+    if (!is_dir(other))
+        return NB_OK;
+    strlist o = {0};
+    int rc = list_dir(ctx, other, true, &o);
+    size_t i = 0, j = 0;
+    while (rc == NB_OK && o.n > 0 && (i < classes->n || j < o.n)) {
+        int c = i == classes->n ? 1 : j == o.n ? -1 : strcmp(classes->v[i], o.v[j]);
+        if (c == 0) {
+            i++, j++;
+            continue;
+        }
+        /* c < 0: only base has classes->v[i]; c > 0: only other has o.v[j]. */
+        char q[80];
+        rc = nbi_fail(ctx, NB_ERR_FORMAT, "%s: no class folder %s as in %s (the splits need "
+                      "the same class folders)", c < 0 ? other : base,
+                      nbi_quote(c < 0 ? classes->v[i] : o.v[j], q, sizeof q), c < 0 ? base : other);
+    }
+    strlist_free(ctx, &o);
+    return rc;
+}
+
+/* base/CLASS/x.png: classes in strcmp order, files in strcmp order; the
+ * classes those of the other split's folder. */
+static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base, const char *other)
 {
     strlist classes = {0};
     strlist *files = NULL;
@@ -663,6 +695,8 @@ static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base)
         nbi_fail(ctx, NB_ERR_FORMAT, "%s: %zu class folders are too many", base, classes.n);
         goto fail;
     }
+    if (same_classes(ctx, base, &classes, other) != NB_OK)
+        goto fail;
     files = nbi_alloc(ctx, classes.n * sizeof *files);
     if (!files)
         goto fail;
@@ -778,11 +812,13 @@ nb_dataset *nb_dataset_load(nb_ctx *ctx, const char *dir, bool train)
                  images ? lname : iname);
     } else {
         char *base = path_join(ctx, dir, sub);
-        if (base && is_dir(base))
-            ds = load_png_folder(ctx, base);
-        else if (base)
+        char *other = base ? path_join(ctx, dir, train ? "test" : "train") : NULL;
+        if (other && is_dir(base))
+            ds = load_png_folder(ctx, base, other);
+        else if (other)
             nbi_fail(ctx, NB_ERR_IO, "%s: no %s(.gz) and no %s/ folder of PNG classes", dir, iname, sub);
         nbi_free(ctx, base);
+        nbi_free(ctx, other);
     }
     if (ds && !set_origin(ds, dir)) {
         nb_dataset_free(ds);
