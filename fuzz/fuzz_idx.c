@@ -4,8 +4,9 @@
  *
  * The bytes are read both as an images file and as a labels file: each
  * read must either give exactly the values its header promises or fail
- * with a one-line message, without leaking.  Crashes and leaks are the
- * sanitizers' to find.
+ * with a one-line message, without leaking, and never hold more than the
+ * context's memory limit (read with the machine's, then with 100 bytes).
+ * Crashes and leaks are the sanitizers' to find.
  */
 #include <stdint.h>
 #include <string.h>
@@ -41,6 +42,8 @@ static void check(nb_ctx *ctx, const uint8_t *data, size_t size, int ndim)
         REQUIRE(n + 4 + 4 * (uint64_t)ndim == size);
     else
         REQUIRE(n <= (uint64_t)size * 1032 + 1024);
+    /* What the memory limit refuses is never read. */
+    REQUIRE(n <= nb_ctx_memory_limit(ctx));
     unsigned sum = 0;
     for (uint64_t i = 0; i < n; i++) /* every value is readable */
         sum += v[i];
@@ -55,6 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nb_ctx *ctx = nb_ctx_new();
     if (!ctx)
         return 0;
+    check(ctx, data, size, 3);
+    check(ctx, data, size, 1);
+    /* Again under a limit that some headers exceed. */
+    nb_ctx_set_memory_limit(ctx, 100);
     check(ctx, data, size, 3);
     check(ctx, data, size, 1);
     nb_ctx_free(ctx);

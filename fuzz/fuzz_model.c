@@ -6,7 +6,9 @@
  * origin.  A model that loads and is small enough to run quickly must run:
  * in eval mode on a batch of 1 and in train mode on a batch of 2, with
  * every layer's output shaped as loading inferred; its training settings
- * must be in range.  Leaks and crashes are the sanitizers' to find.
+ * must be in range.  Read without its tensors (NB_MODEL_SHAPES_ONLY), any
+ * model that is right must load, with the same counts, and be estimated.
+ * Leaks and crashes are the sanitizers' to find.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -110,6 +112,27 @@ static void run(nb_ctx *ctx, nb_model *m, int64_t batch)
     nb_tensor_free(x);
 }
 
+/* A model read without its tensors: no tensor, the counts of the model
+ * made whole (when there is one), and an estimate that holds the
+ * parameters and grows with the batch. */
+static void check_bare(nb_ctx *ctx, nb_model *bare, const nb_model *m)
+{
+    if (!bare)
+        return;
+    REQUIRE(nb_model_num_tensors(bare) == 0);
+    int64_t p = nb_model_num_params(bare, true), b = nb_model_num_params(bare, false);
+    REQUIRE(!m || (p == nb_model_num_params(m, true) && b == nb_model_num_params(m, false)));
+    nb_optim_opts o;
+    REQUIRE(nb_model_train_opts(ctx, bare, NULL, &o) == NB_OK);
+    nb_memory_report r1, r64, inf;
+    REQUIRE(nb_model_memory(bare, 1, &o, &r1) == NB_OK);
+    REQUIRE(nb_model_memory(bare, 64, &o, &r64) == NB_OK);
+    REQUIRE(nb_model_memory(bare, 64, NULL, &inf) == NB_OK);
+    REQUIRE(r1.params == 4 * (uint64_t)(p + b) && r1.grads == 4 * (uint64_t)p);
+    REQUIRE(r1.optim == r1.grads * (uint64_t)nb_optim_buffers(&o));
+    REQUIRE(r64.total >= r1.total && r64.total >= inf.total && inf.grads == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -118,6 +141,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nb_ctx *ctx = nb_ctx_new_with(&a);
     if (!ctx)
         return 0;
+    nb_ctx_set_memory_limit(ctx, MAX_ALLOC);
+    /* The shapes alone: a model too large to make is still read. */
+    nb_model *bare = nb_model_parse_with(ctx, (const char *)data, size, "fuzz.json", NB_F32,
+                                         NB_MODEL_SHAPES_ONLY);
     nb_model *m = nb_model_parse(ctx, (const char *)data, size, "fuzz.json", NB_F32);
     if (!m) {
         int rc = nb_error(ctx);
@@ -125,9 +152,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         REQUIRE(rc == NB_ERR_FORMAT || rc == NB_ERR_NOMEM);
         REQUIRE(strchr(msg, '\n') == NULL);
         REQUIRE(rc != NB_ERR_FORMAT || strncmp(msg, "fuzz.json", 9) == 0);
+        REQUIRE(rc != NB_ERR_FORMAT || !bare);
+        check_bare(ctx, bare, NULL);
+        nb_model_free(bare);
         nb_ctx_free(ctx);
         return 0;
     }
+    REQUIRE(bare); /* the model's parse made more than this one's */
+    check_bare(ctx, bare, m);
+    nb_model_free(bare);
     REQUIRE(nb_model_num_layers(m) > 0);
     /* The training sections were checked at load: what they say is in range. */
     nb_train_opts t;

@@ -76,6 +76,29 @@ int nb_error(const nb_ctx *ctx);
 const char *nb_errmsg(const nb_ctx *ctx);
 void nb_clear_error(nb_ctx *ctx);
 
+/* ---- memory limits ------------------------------------------------------
+ * What a file or a model declares (a file read whole, an IDX header's
+ * image count, a folder of images, a model's parameters, an optimizer's
+ * state, a batch's activations) is checked against the context's memory
+ * limit before it is allocated, and refused with NB_ERR_NOMEM and a message
+ * naming what and how much, as
+ *   models/big.json: making its 9060597770 parameters and buffers in f32
+ *   needs 33.8 GiB, more than this machine's memory (23.5 GiB)
+ * The limit is the machine's unless the caller sets one.  Memory below it
+ * may still run out: that is NB_ERR_NOMEM from the allocator, as ever. */
+
+/* The machine's memory as the library counts it: its physical memory
+ * (sysconf), or less when the process's address space or data segment is
+ * limited (ulimit -v, ulimit -d).  Not what is free at the moment (as
+ * /proc/meminfo's MemAvailable): that changes with whatever else runs, and
+ * what exceeds the physical memory can never fit. */
+uint64_t nb_memory_machine(void);
+/* Sets the context's limit in bytes (0: the machine's, the default);
+ * returns the previous setting. */
+uint64_t nb_ctx_set_memory_limit(nb_ctx *ctx, uint64_t bytes);
+/* The limit in force: the one set, or nb_memory_machine(). */
+uint64_t nb_ctx_memory_limit(const nb_ctx *ctx);
+
 /* ---- random numbers ---------------------------------------------------- */
 
 /* xoshiro256** seeded through splitmix64: the same seed gives the same
@@ -120,7 +143,9 @@ struct nb_tensor {
 };
 
 /* A new persistent tensor filled with zeros.  shape holds ndim sizes, each
- * >= 1 (ndim 0 is a scalar).  NULL on error. */
+ * >= 1 (ndim 0 is a scalar).  NULL on error (NB_ERR_NOMEM, before
+ * allocating, when its data and that of the context's other persistent
+ * tensors would exceed the context's memory limit). */
 nb_tensor *nb_tensor_new(nb_ctx *ctx, nb_dtype dtype, int ndim,
                          const int64_t *shape);
 /* ... filled with `value`. */
@@ -360,12 +385,18 @@ nb_optim_opts nb_optim_defaults(nb_optim_kind kind);
 /* The kind named "sgd", "adam", "adamw" or "rmsprop"; -1 if none. */
 int nb_optim_kind_from_name(const char *name);
 const char *nb_optim_kind_name(nb_optim_kind kind);
+/* State tensors the optimizer keeps per parameter under opts, each the
+ * parameter's size: sgd 0, or 1 with momentum; adam and adamw 2; rmsprop 1,
+ * plus 1 with momentum and 1 centered.  -1 for an unknown kind. */
+int nb_optim_buffers(const nb_optim_opts *opts);
 
 typedef struct nb_optim nb_optim;
 
 /* An optimizer over n parameters (persistent tensors, f32 or f64; the
  * array is copied).  Its state tensors are made in ctx, zeroed.  NULL on
- * error (a bad hyperparameter, naming it). */
+ * error (a bad hyperparameter, naming it; NB_ERR_NOMEM, before anything is
+ * made, when the state and the parameters' gradients, with the tensors
+ * the context holds, exceed its memory limit). */
 nb_optim *nb_optim_new(nb_ctx *ctx, const nb_optim_opts *opts, int n,
                        nb_tensor *const *params);
 void nb_optim_free(nb_optim *o);
@@ -405,9 +436,12 @@ typedef struct nb_dataset nb_dataset;
 
 /* Reads an images file and a labels file in the IDX format of MNIST and
  * Fashion-MNIST (idx3 of uint8 [N, H, W] and idx1 of uint8 [N]), raw or
- * gzipped.  NULL on error: NB_ERR_IO for a missing or unreadable file,
- * NB_ERR_FORMAT for a wrong magic, a truncated file or counts that
- * disagree, the message naming the file. */
+ * gzipped; regular files only.  What a header declares is checked before
+ * it is allocated: against the file's size (raw) and the context's memory
+ * limit.  NULL on error: NB_ERR_IO for a missing or unreadable file or one
+ * that is not a regular file, NB_ERR_FORMAT for a wrong magic, a truncated
+ * file or counts that disagree, NB_ERR_NOMEM for images that exceed the
+ * memory limit, the message naming the file. */
 nb_dataset *nb_dataset_load_idx(nb_ctx *ctx, const char *images,
                                 const char *labels);
 /* The training (train true) or test half of a data set directory: the four
@@ -415,7 +449,12 @@ nb_dataset *nb_dataset_load_idx(nb_ctx *ctx, const char *images,
  * t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally .gz), or
  * PNG files in one folder per class (DIR/train/CLASS/x.png and
  * DIR/test/CLASS/x.png; classes sorted by name, images converted to gray
- * and all of one size). */
+ * and all of one size).  The two splits must have the same class folders,
+ * since a label is a folder's place among them: when the other split has
+ * class folders (only their names are read), a name missing from either is
+ * NB_ERR_FORMAT, as
+ *   data/test: no class folder "bag" as in data/train (the splits need the
+ *   same class folders) */
 nb_dataset *nb_dataset_load(nb_ctx *ctx, const char *dir, bool train);
 void nb_dataset_free(nb_dataset *ds);
 
@@ -527,9 +566,12 @@ int nb_gradcheck(nb_ctx *ctx, nb_loss_fn f, void *ud, int n,
 typedef struct nb_safetensors nb_safetensors;
 
 /* Reads and validates a whole file: the header's JSON, every entry's dtype,
- * shape and byte range against the file's size.  NULL on error (NB_ERR_IO
- * for a file that cannot be read, NB_ERR_FORMAT for a malformed one, the
- * message naming the file and what is wrong). */
+ * shape and byte range against the file's size.  Only a regular file, read
+ * in one buffer of its size.  NULL on error (NB_ERR_IO for a file that
+ * cannot be read or is not a regular file, as a pipe, a device such as
+ * /dev/zero or a directory: "<path>: not a regular file"; NB_ERR_NOMEM for
+ * one larger than the context's memory limit; NB_ERR_FORMAT for a malformed
+ * one, the message naming the file and what is wrong). */
 nb_safetensors *nb_safetensors_open(nb_ctx *ctx, const char *path);
 /* Frees the file's memory; close it before freeing its context.  Accepts
  * NULL. */
@@ -597,6 +639,18 @@ typedef enum nb_loss_kind {
 nb_model *nb_model_load(nb_ctx *ctx, const char *path, nb_dtype dtype);
 nb_model *nb_model_parse(nb_ctx *ctx, const char *json, size_t len,
                          const char *origin, nb_dtype dtype);
+/* Their parameters and buffers are refused (NB_ERR_NOMEM) before any is
+ * made when they exceed the context's memory limit.  With flags
+ * NB_MODEL_SHAPES_ONLY, none is made at all: the model is read, checked
+ * and its shapes inferred as ever, for what needs only those (layers,
+ * parameter counts, nb_model_memory), even for a model too large for the
+ * machine.  It then has no tensors (nb_model_num_tensors is 0), init does
+ * nothing, and forward and the weights functions fail with NB_ERR_ARG. */
+enum { NB_MODEL_SHAPES_ONLY = 1u << 0 };
+nb_model *nb_model_load_with(nb_ctx *ctx, const char *path, nb_dtype dtype,
+                             unsigned flags);
+nb_model *nb_model_parse_with(nb_ctx *ctx, const char *json, size_t len,
+                              const char *origin, nb_dtype dtype, unsigned flags);
 /* Frees the model and its tensors.  Accepts NULL. */
 void nb_model_free(nb_model *m);
 
@@ -643,7 +697,12 @@ int nb_model_output_layer(const nb_model *m);
 
 /* Runs the model on x [N, input...] in the context's mode (train or eval:
  * dropout and batch norm), recording the graph like any op.  Returns the
- * output, a step tensor; NULL on error. */
+ * output, a step tensor; NULL on error.  A forward that would grow the
+ * step arena is first checked against the context's memory limit: the
+ * persistent tensors it holds, the parameters' gradients still to be made
+ * and nb_model_memory's activations (and, when recording, their gradients)
+ * for N examples; over it, NB_ERR_NOMEM before the step allocates
+ * anything. */
 nb_tensor *nb_model_forward(nb_ctx *ctx, nb_model *m, nb_tensor *x);
 /* The output of layer i in the last forward (a step tensor, valid until
  * nb_graph_reset), or NULL. */
@@ -662,6 +721,39 @@ nb_tensor *nb_model_loss(nb_ctx *ctx, nb_model *m, nb_tensor *output,
  * saves them. */
 int nb_model_load_weights(nb_model *m, const char *path);
 int nb_model_save_weights(nb_model *m, const char *path);
+
+/* An estimate of the memory a model needs, from its shapes alone (in its
+ * dtype, each part saturating at UINT64_MAX).  What it counts: */
+typedef struct nb_memory_report {
+    int64_t batch;
+    uint64_t params;      /* the parameters and buffers */
+    uint64_t grads;       /* the trainable parameters' gradients */
+    uint64_t optim;       /* the optimizer's state, optim_buffers per parameter */
+    int optim_buffers;    /* nb_optim_buffers */
+    uint64_t input;       /* a batch's input */
+    uint64_t activations; /* the step's tensors for a batch: every layer's
+                             output (a flatten shares its input's), a
+                             separate activation's, and what the ops keep
+                             for backward (conv's saved columns, max pool's
+                             indices, dropout's masks) */
+    uint64_t act_grads;   /* the gradients of those outputs */
+    uint64_t total;       /* the sum */
+} nb_memory_report;
+
+/* Fills r for batches of `batch` examples: for training with an optimizer
+ * of these options (every part), or for inference without recording
+ * (optim NULL: params, input and activations).  Not counted: the shared
+ * scratch of one op at a time (conv's column buffer), the data set, the
+ * allocator's overhead, and the step arena's growth during the first step
+ * (its chunks double, then merge into one of the peak's size).  Works on a
+ * model loaded with NB_MODEL_SHAPES_ONLY.  NB_ERR_ARG for batch < 1 or an
+ * unknown optimizer kind. */
+int nb_model_memory(const nb_model *m, int64_t batch, const nb_optim_opts *optim,
+                    nb_memory_report *r);
+/* NB_OK when nb_model_memory's total fits the context's memory limit;
+ * NB_ERR_NOMEM otherwise, with one line naming the model, the batch, the
+ * total and the limit: a check to make before training starts. */
+int nb_model_check_memory(nb_model *m, int64_t batch, const nb_optim_opts *optim);
 
 /* The JSON text of a top-level section the model file may carry
  * ("optimizer", "training"), unformatted, or NULL if absent: for tools that

@@ -83,6 +83,8 @@ struct nb_ctx {
     nbi_node *tape;           /* the newest node; each links to the one before */
     int nnodes;
     nb_tensor persistent;     /* sentinel of the persistent tensors' list */
+    uint64_t mem_limit;       /* nb_ctx_set_memory_limit's; 0: the machine's */
+    uint64_t persistent_bytes; /* data of the persistent tensors (tensor.c) */
 };
 
 /* Allocation through the context's hook, counted; NB_ERR_NOMEM on failure.
@@ -379,13 +381,34 @@ static inline void nbi_inside_range(int64_t n, int64_t k, int64_t s, int64_t p, 
         *hi = *lo;
 }
 
+/* ---- memory limits (memory.c) ------------------------------------------
+ * What a file or a model declares is checked against the context's limit
+ * before it is allocated, so that a size read from a file never decides
+ * alone how much memory the library asks for. */
+
+/* True when `bytes` fit under the context's limit. */
+bool nbi_mem_fits(const nb_ctx *ctx, uint64_t bytes);
+/* Fails with NB_ERR_NOMEM: "<what> needs <bytes>, more than <the limit>",
+ * the limit named as "the memory limit of 1.0 GiB" or "this machine's
+ * memory (23.5 GiB)"; <what> is fmt's.  Returns NB_ERR_NOMEM. */
+int nbi_mem_refuse(nb_ctx *ctx, uint64_t bytes, const char *fmt, ...) NBI_PRINTF(3, 4);
+/* "512 B", "3.1 KiB", "23.5 GiB" into buf (at least 16 bytes); returns buf. */
+char *nbi_bytes_str(uint64_t bytes, char *buf, size_t size);
+/* Bytes of the data of the context's persistent tensors (views excluded). */
+uint64_t nbi_persistent_bytes(const nb_ctx *ctx);
+
 /* ---- whole files (io/file.c) ---------------------------------------------
  * Messages name the path: "<path>: cannot open: <why>". */
 
 enum { NBI_FILE_REGULAR = 1u << 0 }; /* refuse pipes, devices, directories */
 
 /* Reads the whole file into *data (from the context's allocator, *len
- * bytes), or fails with NB_ERR_FORMAT when it holds more than max bytes. */
+ * bytes), or fails with NB_ERR_FORMAT when it holds more than max bytes.
+ * A regular file is read in one buffer of its size, checked against max
+ * and the context's memory limit before it is allocated (and a file that
+ * grows while it is read is an error); anything else (a pipe, unless
+ * NBI_FILE_REGULAR refuses it before opening) in growing pieces up to
+ * max. */
 int nbi_file_read(nb_ctx *ctx, const char *path, size_t max, unsigned flags, char **data,
                   size_t *len);
 

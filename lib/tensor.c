@@ -77,9 +77,17 @@ static nb_tensor *persistent_new(nb_ctx *ctx, nb_dtype dtype, int ndim,
     size_t bytes = with_data ? (size_t)n * nb_dtype_size(dtype) : 0;
     if (bytes > SIZE_MAX - head)
         return nbi_fail_null(ctx, NB_ERR_NOMEM, "tensor: %" PRId64 " elements do not fit in memory", n);
+    if (!nbi_mem_fits(ctx, ctx->persistent_bytes + bytes)) {
+        char s[96], h[32];
+        nbi_mem_refuse(ctx, ctx->persistent_bytes + bytes, "a tensor %s of %s beside the %s of "
+                       "tensors held", nb_dims_str(ndim, shape, s, sizeof s), nb_dtype_name(dtype),
+                       nbi_bytes_str(ctx->persistent_bytes, h, sizeof h));
+        return NULL;
+    }
     char *block = nbi_alloc_aligned(ctx, head + bytes);
     if (!block)
         return NULL;
+    ctx->persistent_bytes += bytes;
     nb_tensor *t = (nb_tensor *)block;
     init_header(t, ctx, dtype, ndim, shape, n);
     t->flags_ = NBI_PERSISTENT;
@@ -151,6 +159,8 @@ void nb_tensor_free(nb_tensor *t)
     if (!t || !(t->flags_ & NBI_PERSISTENT))
         return;
     nb_ctx *ctx = t->ctx_;
+    if (!(t->flags_ & NBI_BORROWED))
+        ctx->persistent_bytes -= (uint64_t)t->numel * nb_dtype_size(t->dtype);
     t->prev_->next_ = t->next_;
     t->next_->prev_ = t->prev_;
     if (t->grad && (t->grad->flags_ & NBI_PERSISTENT))

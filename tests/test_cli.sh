@@ -330,5 +330,116 @@ done
 run graph "$tiny"
 if grep -q '^ *L3 -> loss;$' "$tmp/out"; then pass; else fail "graph tiny: the loss does not follow fc"; fi
 
+# ---- files that are not regular, and memory limits ----------------------------
+
+# A limit on the address space where the build allows one: AddressSanitizer
+# reserves terabytes for its shadow memory and cannot start under one.
+if (ulimit -v 4000000; "$nabla" --version; exit $?) > /dev/null 2>&1; then vlimit=yes; else vlimit=no; fi
+# limited KB ARGS...: runs nabla ARGS under ulimit -v KB if it can, into
+# $tmp/out and $tmp/err, the exit code in $rc.
+limited() {
+    kb=$1
+    shift
+    if [ "$vlimit" = yes ]; then
+        (ulimit -v "$kb"; "$nabla" "$@" > "$tmp/out" 2> "$tmp/err")
+    else
+        "$nabla" "$@" > "$tmp/out" 2> "$tmp/err"
+    fi
+    rc=$?
+}
+
+# Weights, inputs, labels, images and kernels are read only from regular
+# files: a device has no end, a pipe no size.  Each is refused at once with
+# one line (under a limit on the address space, so that a reader that
+# tried would fail instead of taking the machine's memory).
+ln -s /dev/zero "$tmp/checkpoint.safetensors"
+mkfifo "$tmp/fifo.safetensors"
+nr() {  # nr WHAT FILE ARGS...: one line "FILE: not a regular file", exit 2
+    what=$1 file=$2
+    shift 2
+    limited 4000000 "$@"
+    expect_error 2 "$what" "$file: not a regular file"
+}
+nr "eval --weights /dev/zero" /dev/zero eval "$models/lenet.json" --weights /dev/zero
+nr "eval --weights a symlink to /dev/zero" "$tmp/checkpoint.safetensors" \
+    eval "$models/lenet.json" --weights "$tmp/checkpoint.safetensors"
+nr "forward --input /dev/zero" /dev/zero forward "$tiny" --input /dev/zero --out "$o"
+nr "forward --input a fifo" "$tmp/fifo.safetensors" \
+    forward "$tiny" --input "$tmp/fifo.safetensors" --out "$o"
+nr "forward --labels /dev/zero" /dev/zero forward "$tiny" --input "$x" --labels /dev/zero --out "$o"
+nr "forward --weights /dev/urandom" /dev/urandom forward "$tiny" --weights /dev/urandom --input "$x" --out "$o"
+nr "predict /dev/zero" /dev/zero predict "$tiny" --weights "$w" /dev/zero
+nr "visualize --input /dev/zero" /dev/zero visualize "$tiny" --input /dev/zero --out "$tmp/vis"
+nr "filter --kernel /dev/zero" "kernel file /dev/zero" filter "$top_srcdir/docs/img/sample.png" \
+    --kernel /dev/zero -o "$tmp/f.png"
+# A model file may come through a pipe: bounded at 16 MB.
+limited 4000000 summary /dev/zero
+expect_error 2 "summary /dev/zero" "/dev/zero: the file is larger than 16 MB"
+
+# tiny's memory at batch 64 (tests/test_memory.c has the sums by hand).
+run summary "$tiny"
+expect_out "Training memory, batch 64 with sgd (estimated): 41.6 KiB" "summary tiny: training memory"
+expect_out "  parameters 188 B, their gradients 188 B, sgd state 0 B (0 buffers per parameter)," "summary tiny: parameters"
+expect_out "  input 9.0 KiB, activations 17.5 KiB, their gradients 14.8 KiB" "summary tiny: activations"
+expect_out "Inference memory, batch 64 (estimated): 24.7 KiB" "summary tiny: inference memory"
+if grep -q '^Memory limit: [0-9.]* [KMGT]iB (this machine.s memory)$' "$tmp/out"; then pass; else fail "summary tiny: no memory limit line: $(grep Memory "$tmp/out")"; fi
+run summary "$tiny" --batch-size 10 --optimizer adam --max-memory 1G
+expect_out "Training memory, batch 10 with adam (estimated): 12.2 KiB" "summary --batch-size 10 --optimizer adam"
+expect_out "Memory limit: 1.0 GiB (--max-memory)" "summary --max-memory 1G"
+run summary "$tiny" --max-memory 1x
+expect_error 2 "summary --max-memory 1x" "--max-memory: '1x' is not a size"
+NABLA_MAX_MEMORY=lots "$nabla" summary "$tiny" > "$tmp/out" 2> "$tmp/err"; rc=$?
+expect_error 2 "NABLA_MAX_MEMORY=lots" "nabla: NABLA_MAX_MEMORY: 'lots' is not a size"
+
+# A model of 9e9 parameters (36 GB) in a 4 KB file: summary and graph need
+# no parameter, so they run under a 1 GB address space (or, without one,
+# NABLA_MAX_MEMORY=1G); the verbs that make its parameters refuse before
+# making any.
+huge="$data/huge.json"
+if [ "$vlimit" = yes ]; then lim=""; source="the process.s ulimit"; why="the process's address space limit"
+else lim=1G; source=NABLA_MAX_MEMORY; why="the memory limit of 1.0 GiB"; fi
+NABLA_MAX_MEMORY=$lim limited 1000000 summary "$huge"
+expect_rc 0 "summary huge under a limit"
+expect_out "Total params: 9,060,597,770" "summary huge"
+if grep -q "^Memory limit: .*($source): neither training nor inference fits\$" "$tmp/out"; then pass; else fail "summary huge: $(grep 'Memory limit' "$tmp/out")"; fi
+NABLA_MAX_MEMORY=$lim limited 1000000 graph "$huge"
+expect_rc 0 "graph huge under a limit"
+NABLA_MAX_MEMORY=$lim limited 1000000 forward "$huge" --input "$x" --out "$o"
+expect_error 1 "forward huge under a limit" "huge.json: making its 9060597770 parameters and buffers in f32 needs 33.8 GiB, more than $why"
+NABLA_MAX_MEMORY=8G "$nabla" gradcheck "$huge" > "$tmp/out" 2> "$tmp/err"; rc=$?
+expect_error 1 "gradcheck huge under NABLA_MAX_MEMORY=8G" "needs 67.5 GiB, more than the memory limit of 8.0 GiB"
+
+# nabla train refuses what does not fit before it trains: the parameters
+# at load, an optimizer's state when it is made, a batch's activations
+# before the first step allocates them.  No checkpoint is written.
+idx="$top_srcdir/tests/data/idx/raw"
+for spec in "100K:making its 93322 parameters" "1100K:rmsprop: holding its state" \
+            "4M:step 1 (epoch 1, batch 1): model \"keras-cnn\": a batch of 16"; do
+    NABLA_MAX_MEMORY=${spec%%:*} "$nabla" train "$models/keras-cnn.json" --data "$idx" \
+        --batch-size 16 --epochs 1 --out "$tmp/mem" > "$tmp/out" 2> "$tmp/err"; rc=$?
+    if [ "$rc" -eq 1 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -qF -- "${spec#*:}" "$tmp/err" &&
+        grep -q 'more than the memory limit of' "$tmp/err" && [ ! -e "$tmp/mem/checkpoint.safetensors" ]; then
+        pass
+    else
+        fail "train under NABLA_MAX_MEMORY=${spec%%:*}: exit $rc: $(cat "$tmp/err")"
+    fi
+done
+
+# The splits of a folder of PNGs have the same class folders, matched by
+# name: one missing from test/ would shift the labels after it, an extra
+# one be a class the model never learned.
+cp -R "$top_srcdir/tests/data/png/shapes" "$tmp/shapes"
+"$nabla" train "$models/lenet.json" --data "$tmp/shapes" --epochs 1 --batch-size 2 \
+    --out "$tmp/shapes-run" > /dev/null 2>&1 || fail "train on the PNG folders"
+mv "$tmp/shapes/test/dot" "$tmp/dot"
+run eval "$models/lenet.json" --data "$tmp/shapes" --weights "$tmp/shapes-run/weights.safetensors"
+expect_error 2 "eval with a class folder missing from test/" "$tmp/shapes/test: no class folder \"dot\" as in $tmp/shapes/train"
+run train "$models/lenet.json" --data "$tmp/shapes" --epochs 1 --out "$tmp/shapes-run2"
+expect_error 2 "train with a class folder missing from test/" "$tmp/shapes/test: no class folder \"dot\" as in $tmp/shapes/train"
+mv "$tmp/dot" "$tmp/shapes/test/dot"
+cp -R "$tmp/shapes/test/dot" "$tmp/shapes/test/zebra"
+run eval "$models/lenet.json" --data "$tmp/shapes" --weights "$tmp/shapes-run/weights.safetensors"
+expect_error 2 "eval with an extra class folder in test/" "$tmp/shapes/train: no class folder \"zebra\" as in $tmp/shapes/test"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

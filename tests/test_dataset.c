@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "io/dataset.h"
 
 /* The source tree: $srcdir under make check, else found from this file's
@@ -234,6 +236,128 @@ START_TEST(test_idx_parse_prefixes)
 }
 END_TEST
 
+/* Only regular files: a device has no end and a pipe no size, and a FIFO
+ * with no writer is refused at once instead of waited on; a symlink is
+ * what it points to.  Nothing is allocated for them. */
+START_TEST(test_idx_not_regular)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char dir[64], link[128], fifo[128], want[300];
+    snprintf(dir, sizeof dir, "/tmp/nabla-idx-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(link, sizeof link, "%s/train-images-idx3-ubyte", dir);
+    ck_assert_int_eq(symlink("/dev/zero", link), 0);
+    snprintf(fifo, sizeof fifo, "%s/train-labels-idx1-ubyte", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    const char *labels = fixture("idx/raw/train-labels-idx1-ubyte");
+    const char *images = fixture("idx/raw/train-images-idx3-ubyte");
+    uint64_t allocs = nb_alloc_count(ctx);
+    const char *cases[][3] = {{"/dev/zero", labels, "/dev/zero"},
+                              {link, labels, link},
+                              {images, fifo, fifo},
+                              {images, "/dev/null", "/dev/null"}};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_ptr_null(nb_dataset_load_idx(ctx, cases[i][0], cases[i][1]));
+        snprintf(want, sizeof want, "%s: not a regular file", cases[i][2]);
+        tst_assert_error(ctx, NB_ERR_IO, want);
+        if (i < 2)
+            ck_assert_uint_eq(nb_alloc_count(ctx), allocs);
+    }
+    unlink(link);
+    unlink(fifo);
+    rmdir(dir);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* malloc that remembers its largest request. */
+static void *largest_alloc(void *ud, size_t size)
+{
+    size_t *largest = ud;
+    if (size > *largest)
+        *largest = size;
+    return malloc(size);
+}
+
+static void largest_free(void *ud, void *p)
+{
+    (void)ud;
+    free(p);
+}
+
+/* Writes an IDX images header for n images of 28x28 and n * 784 zeros,
+ * gzipped or not, and an IDX labels file of n zeros beside it. */
+static void write_zeros(const char *images, const char *labels, uint32_t n, bool gzip)
+{
+    uint8_t head[16] = {0, 0, 8, 3, n >> 24, n >> 16 & 255, n >> 8 & 255, n & 255,
+                        0, 0, 0, 28, 0, 0, 0, 28};
+    static const uint8_t zeros[28 * 28];
+    if (gzip) {
+        gzFile gz = gzopen(images, "wb9");
+        ck_assert_ptr_nonnull(gz);
+        ck_assert_int_eq(gzwrite(gz, head, 16), 16);
+        for (uint32_t i = 0; i < n; i++)
+            ck_assert_int_eq(gzwrite(gz, zeros, sizeof zeros), (int)sizeof zeros);
+        ck_assert_int_eq(gzclose(gz), Z_OK);
+    } else {
+        FILE *f = fopen(images, "wb");
+        ck_assert_ptr_nonnull(f);
+        fwrite(head, 1, 16, f);
+        for (uint32_t i = 0; i < n; i++)
+            fwrite(zeros, 1, sizeof zeros, f);
+        ck_assert_int_eq(fclose(f), 0);
+    }
+    FILE *f = fopen(labels, "wb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t lhead[8] = {0, 0, 8, 1, n >> 24, n >> 16 & 255, n >> 8 & 255, n & 255};
+    fwrite(lhead, 1, 8, f);
+    for (uint32_t i = 0; i < n; i++)
+        fputc(0, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* What an IDX header declares is checked against the memory limit before
+ * it is allocated: 10000 images of 28x28 (7.5 MiB), raw or in a gzip of
+ * 8 KB (as one of 7.6 MB inflates to 7.8 GB), are refused under a limit
+ * of 4 MiB, nothing larger than the reader's 64 KiB input buffer being
+ * allocated, and read whole under 64 MiB. */
+START_TEST(test_idx_memory_limit)
+{
+    size_t largest = 0;
+    nb_allocator a = {largest_alloc, largest_free, &largest};
+    nb_ctx *ctx = nb_ctx_new_with(&a);
+    char dir[64], images[128], labels[128], want[400];
+    snprintf(dir, sizeof dir, "/tmp/nabla-idx-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte", dir);
+    for (int gz = 0; gz < 2; gz++) {
+        snprintf(images, sizeof images, "%s/train-images-idx3-ubyte%s", dir, gz ? ".gz" : "");
+        write_zeros(images, labels, 10000, gz);
+        if (gz) {
+            struct stat st;
+            ck_assert_int_eq(stat(images, &st), 0);
+            ck_assert_int_lt(st.st_size, 20000);
+        }
+        nb_ctx_set_memory_limit(ctx, 4 << 20);
+        largest = 0;
+        ck_assert_ptr_null(nb_dataset_load(ctx, dir, true));
+        snprintf(want, sizeof want, "%s: holding the 10000 images of 28x28 its header declares "
+                 "needs 7.5 MiB, more than the memory limit of 4.0 MiB", images);
+        tst_assert_error(ctx, NB_ERR_NOMEM, want);
+        ck_assert_uint_le(largest, 65536);
+        nb_ctx_set_memory_limit(ctx, 64 << 20);
+        nb_dataset *ds = nb_dataset_load(ctx, dir, true);
+        ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+        ck_assert_int_eq(nb_dataset_size(ds), 10000);
+        nb_dataset_free(ds);
+        unlink(images);
+    }
+    unlink(labels);
+    rmdir(dir);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- data set directories ---------------------------------------------- */
 
 START_TEST(test_load_dirs)
@@ -399,6 +523,138 @@ START_TEST(test_png_folder_errors)
         snprintf(p, sizeof p, "%s/%s", dir, sub[k]);
         ck_assert_int_eq(rmdir(p), 0);
     }
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* dir/split/class/1.png for each class named in `classes` (space
+ * separated), of 3x3 pixels of gray `level`. */
+static void make_split(nb_ctx *ctx, const char *dir, const char *split, const char *classes,
+                       double level)
+{
+    char p[512], names[256];
+    snprintf(p, sizeof p, "%s/%s", dir, split);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    snprintf(names, sizeof names, "%s", classes);
+    for (char *c = strtok(names, " "); c; c = strtok(NULL, " ")) {
+        snprintf(p, sizeof p, "%s/%s/%s", dir, split, c);
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+        snprintf(p, sizeof p, "%s/%s/%s/1.png", dir, split, c);
+        nb_tensor *t = nb_tensor_full(ctx, NB_F32, 2, (int64_t[]){3, 3}, level);
+        ck_assert_int_eq(nb_png_write(ctx, p, t), NB_OK);
+        nb_tensor_free(t);
+    }
+}
+
+static void remove_tree(const char *path)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A folder of PNGs is checked against the memory limit at its first image,
+ * whose size all share, before the pixels are allocated: 20 images of
+ * 28x28 (15,680 bytes) under 10,000 (which the first image, read as a
+ * float64 tensor of 6,272 bytes, fits). */
+START_TEST(test_png_folder_memory_limit)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char dir[64], p[256];
+    snprintf(dir, sizeof dir, "/tmp/nabla-pngmem-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(p, sizeof p, "%s/train", dir);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/train/a", dir);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    nb_tensor *t = nb_tensor_full(ctx, NB_F32, 2, (int64_t[]){28, 28}, 0.5);
+    for (int i = 0; i < 20; i++) {
+        snprintf(p, sizeof p, "%s/train/a/%02d.png", dir, i);
+        ck_assert_int_eq(nb_png_write(ctx, p, t), NB_OK);
+    }
+    nb_tensor_free(t);
+    nb_ctx_set_memory_limit(ctx, 10000);
+    ck_assert_ptr_null(nb_dataset_load(ctx, dir, true));
+    char want[400];
+    snprintf(want, sizeof want, "%s/train/a/00.png: holding 20 images of 28x28 (this one's "
+             "size) needs 15.3 KiB, more than the memory limit of 9.8 KiB", dir);
+    tst_assert_error(ctx, NB_ERR_NOMEM, want);
+    nb_ctx_set_memory_limit(ctx, 20000);
+    nb_dataset *ds = nb_dataset_load(ctx, dir, true);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_dataset_size(ds), 20);
+    nb_dataset_free(ds);
+    remove_tree(dir);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* The splits' class folders must be the same names: a label is a folder's
+ * place among them, so a folder missing from test/ would give its
+ * successors' images the wrong labels, and an extra one a class the model
+ * never learned.  Either way, from either split, one line naming it. */
+static const struct {
+    const char *train, *test;
+    const char *lacking, *name, *having; /* NULL: both load */
+} splits[] = {
+    {"bag coat dress", "bag dress", "test", "coat", "train"},
+    {"bag dress", "bag coat dress", "train", "coat", "test"},
+    {"bag coat", "bag coat zebra", "train", "zebra", "test"},
+    {"bag coat", "bag coats", "test", "coat", "train"},
+    {"aa bb", "aa bb", NULL, NULL, NULL},
+};
+
+START_TEST(test_png_splits_match)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char dir[64], want[600];
+    snprintf(dir, sizeof dir, "/tmp/nabla-splits-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_split(ctx, dir, "train", splits[_i].train, 0.2);
+    make_split(ctx, dir, "test", splits[_i].test, 0.6);
+    if (splits[_i].lacking)
+        snprintf(want, sizeof want, "%s/%s: no class folder \"%s\" as in %s/%s (the splits need "
+                 "the same class folders)", dir, splits[_i].lacking, splits[_i].name, dir,
+                 splits[_i].having);
+    for (int train = 0; train < 2; train++) {
+        nb_dataset *ds = nb_dataset_load(ctx, dir, train);
+        if (splits[_i].lacking) {
+            ck_assert_ptr_null(ds);
+            tst_assert_error(ctx, NB_ERR_FORMAT, want);
+        } else {
+            ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+            ck_assert_str_eq(nb_dataset_class_name(ds, 1), "bb");
+            ck_assert_int_eq(nb_dataset_label(ds, 1), 1);
+        }
+        nb_dataset_free(ds);
+    }
+    remove_tree(dir);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Only the other split's folder names are read: a bad image there does not
+ * stop this split, and a split alone (or beside an empty one) loads. */
+START_TEST(test_png_splits_names_only)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char dir[64], p[256];
+    snprintf(dir, sizeof dir, "/tmp/nabla-splits-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_split(ctx, dir, "train", "a b", 0.2);
+    nb_dataset *ds = nb_dataset_load(ctx, dir, true);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    nb_dataset_free(ds);
+    make_split(ctx, dir, "test", "a b", 0.6);
+    snprintf(p, sizeof p, "%s/test/b/bad.png", dir);
+    FILE *f = fopen(p, "wb");
+    fputs("not a png", f);
+    fclose(f);
+    ds = nb_dataset_load(ctx, dir, true);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_dataset_size(ds), 2);
+    nb_dataset_free(ds);
+    remove_tree(dir);
     nb_ctx_free(ctx);
 }
 END_TEST
@@ -641,12 +897,17 @@ Suite *tst_suite_dataset(void)
     tcase_add_loop_test(tc, test_idx_malformed, 0, sizeof bad_idxs / sizeof *bad_idxs);
     tcase_add_test(tc, test_idx_count_mismatch);
     tcase_add_test(tc, test_idx_parse_prefixes);
+    tcase_add_test(tc, test_idx_not_regular);
+    tcase_add_test(tc, test_idx_memory_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("directories");
     tcase_add_test(tc, test_load_dirs);
     tcase_add_test(tc, test_load_dir_errors);
     tcase_add_test(tc, test_load_png_folders);
     tcase_add_test(tc, test_png_folder_errors);
+    tcase_add_test(tc, test_png_folder_memory_limit);
+    tcase_add_loop_test(tc, test_png_splits_match, 0, sizeof splits / sizeof *splits);
+    tcase_add_test(tc, test_png_splits_names_only);
     suite_add_tcase(s, tc);
     tc = tcase_create("batches");
     tcase_add_test(tc, test_select);

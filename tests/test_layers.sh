@@ -17,7 +17,7 @@ bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 rank() {
     case $1 in
     cpu|text) echo 0 ;;
-    blas|context) echo 1 ;;
+    blas|context|memory) echo 1 ;;
     tensor|rng) echo 2 ;;
     graph) echo 3 ;;
     ops/registry) echo 5 ;;

@@ -231,9 +231,70 @@ int cli_threads(const cli_spec *spec)
 nb_ctx *cli_ctx_new(void)
 {
     nb_ctx *ctx = nb_ctx_new();
-    if (!ctx)
+    if (!ctx) {
         cli_fail(CLI_RUNTIME, "out of memory");
+        return NULL;
+    }
+    uint64_t limit;
+    const char *env = getenv("NABLA_MAX_MEMORY");
+    if (env && *env && cli_size(env, &limit))
+        nb_ctx_set_memory_limit(ctx, limit);
     return ctx;
+}
+
+bool cli_size(const char *s, uint64_t *bytes)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *s < '0' || *s > '9' || errno == ERANGE || !(v > 0))
+        return false;
+    static const char units[] = "KMGT";
+    double scale = 1;
+    if (*end) {
+        const char *u = strchr(units, *end & ~0x20);
+        if (u && *u) {
+            for (const char *p = units; p <= u; p++)
+                scale *= 1024;
+            end++;
+            if (*end == 'i')
+                end++;
+        }
+        if ((*end & ~0x20) == 'B')
+            end++;
+    }
+    v *= scale;
+    if (*end || !(v >= 1) || v >= 18446744073709551616.0)
+        return false;
+    *bytes = (uint64_t)v;
+    return true;
+}
+
+int cli_max_memory(const cli_spec *spec, const char *name, nb_ctx *ctx)
+{
+    const char *s = cli_get(spec, name);
+    uint64_t limit;
+    if (!s)
+        return CLI_OK;
+    if (!cli_size(s, &limit))
+        return cli_fail(CLI_USAGE, "--%s: '%s' is not a size (such as 512M or 4G)", name, s);
+    nb_ctx_set_memory_limit(ctx, limit);
+    return CLI_OK;
+}
+
+char *cli_limit_str(nb_ctx *ctx, const char *set_by, char *buf)
+{
+    char b[32];
+    uint64_t set = nb_ctx_set_memory_limit(ctx, 0);
+    nb_ctx_set_memory_limit(ctx, set);
+    cli_bytes((double)nb_ctx_memory_limit(ctx), b);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    bool ulimit = pages > 0 && page > 0 && nb_memory_machine() < (uint64_t)pages * (uint64_t)page;
+    if (set)
+        snprintf(buf, 96, "%s (%s)", b, set_by ? set_by : "NABLA_MAX_MEMORY");
+    else
+        snprintf(buf, 96, "%s (%s)", b, ulimit ? "the process's ulimit" : "this machine's memory");
+    return buf;
 }
 
 nb_model *cli_load_model(nb_ctx *ctx, const char *path, nb_dtype dtype,

@@ -96,8 +96,20 @@ int cli_dtype(const cli_spec *spec, const char *name, nb_dtype *out);
  * the number of online cores; returns an exit code. */
 int cli_threads(const cli_spec *spec);
 
-/* A new context; prints the error and returns NULL when memory fails. */
+/* A new context; prints the error and returns NULL when memory fails.
+ * Its memory limit is NABLA_MAX_MEMORY's when that is set (main checks
+ * it), else the machine's (nb_memory_machine). */
 nb_ctx *cli_ctx_new(void);
+
+/* A size in bytes: "1048576", "512K", "1.5G", "4GiB", "2T" (K, M, G, T
+ * are powers of 1024); false unless it is a number above 0 that fits. */
+bool cli_size(const char *s, uint64_t *bytes);
+/* Sets ctx's memory limit from the option `name` (a size), if given;
+ * returns an exit code. */
+int cli_max_memory(const cli_spec *spec, const char *name, nb_ctx *ctx);
+/* The limit in force, as "23.5 GiB (this machine's memory)" or
+ * "1.0 GiB (--max-memory)"; buf of at least 96 bytes.  Returns buf. */
+char *cli_limit_str(nb_ctx *ctx, const char *set_by, char *buf);
 
 /* Loads the model file in `dtype`, then its tensors from `weights`, or,
  * without weights, draws them with nb_model_init from a generator seeded

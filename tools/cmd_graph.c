@@ -103,7 +103,8 @@ int cmd_graph(int argc, char **argv)
     nb_ctx *ctx = cli_ctx_new();
     if (!ctx)
         return CLI_RUNTIME;
-    nb_model *m = nb_model_load(ctx, pos[0], NB_F32);
+    /* The shapes alone: no parameter is made for a picture of the network. */
+    nb_model *m = nb_model_load_with(ctx, pos[0], NB_F32, NB_MODEL_SHAPES_ONLY);
     rc = m ? print_graph(ctx, m) : cli_fail_lib(ctx, true);
     nb_model_free(m);
     nb_ctx_free(ctx);

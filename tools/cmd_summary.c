@@ -11,6 +11,12 @@
 
 static cli_opt opts[] = {
     {"dtype", "f32|f64", "the element type the memory sizes are counted in (default f32)", NULL},
+    {"batch-size", "N", "the batch the memory estimate is for (default: the model file's,\n"
+                        "else 64)", NULL},
+    {"optimizer", "NAME", "sgd, adam, adamw or rmsprop: whose state the training estimate\n"
+                          "counts (default: the model file's, else sgd)", NULL},
+    {"max-memory", "SIZE", "the memory limit the estimate is compared with, such as 4G\n"
+                           "(default: NABLA_MAX_MEMORY, else this machine's memory)", NULL},
     {0},
 };
 
@@ -21,7 +27,16 @@ static const cli_spec spec = {
              "parameter count (trainable parameters and batch-norm buffers) and, for\n"
              "models in graph form, the layers it reads.  Then the totals: trainable and\n"
              "non-trainable (buffer) parameters, the values one example's activations\n"
-             "take (every layer's output), and the memory of the parameters.",
+             "take (every layer's output), and the memory of the parameters.\n"
+             "\n"
+             "Last, an estimate of the memory training and inference need for a batch,\n"
+             "made from the shapes alone (no parameter is allocated, so any model can\n"
+             "be summarised): the parameters and buffers, their gradients and the\n"
+             "optimizer's state (sgd with momentum 1 buffer per parameter, adam 2,\n"
+             "rmsprop 1 to 3), the batch's input, the activations (every layer's\n"
+             "output and what the ops keep for backward) and their gradients; not the\n"
+             "data set, nor an op's scratch.  It is compared with the memory limit\n"
+             "that `nabla train` and the other verbs refuse to exceed.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = opts,
@@ -68,7 +83,39 @@ static void print_memory(const char *what, int64_t values, nb_dtype dtype)
            cli_bytes((double)values * (double)nb_dtype_size(dtype), bytes), nb_dtype_name(dtype));
 }
 
-static int summarize(nb_model *m, nb_dtype dtype)
+/* What the memory estimate is for: a batch and an optimizer. */
+typedef struct estimate {
+    int64_t batch;
+    nb_optim_opts optim;
+} estimate;
+
+/* The memory training and inference need, and the limit. */
+static int print_estimate(nb_ctx *ctx, nb_model *m, const estimate *e)
+{
+    nb_memory_report t, i;
+    if (nb_model_memory(m, e->batch, &e->optim, &t) != NB_OK ||
+        nb_model_memory(m, e->batch, NULL, &i) != NB_OK)
+        return cli_fail_lib(ctx, true);
+    char a[32], b[32], c[32], d[32], f[32], g[32], lim[96];
+    const char *opt = nb_optim_kind_name(e->optim.kind);
+    printf("Training memory, batch %" PRId64 " with %s (estimated): %s\n", e->batch, opt,
+           cli_bytes((double)t.total, a));
+    printf("  parameters %s, their gradients %s, %s state %s (%d buffer%s per parameter),\n",
+           cli_bytes((double)t.params, b), cli_bytes((double)t.grads, c), opt,
+           cli_bytes((double)t.optim, d), t.optim_buffers, t.optim_buffers == 1 ? "" : "s");
+    printf("  input %s, activations %s, their gradients %s\n", cli_bytes((double)t.input, f),
+           cli_bytes((double)t.activations, g), cli_bytes((double)t.act_grads, a));
+    printf("Inference memory, batch %" PRId64 " (estimated): %s\n", e->batch,
+           cli_bytes((double)i.total, b));
+    uint64_t limit = nb_ctx_memory_limit(ctx);
+    const char *verdict = i.total > limit ? ": neither training nor inference fits"
+                        : t.total > limit ? ": training does not fit" : "";
+    printf("Memory limit: %s%s\n", cli_limit_str(ctx, cli_get(&spec, "max-memory") ?
+           "--max-memory" : NULL, lim), verdict);
+    return CLI_OK;
+}
+
+static int summarize(nb_ctx *ctx, nb_model *m, nb_dtype dtype, const estimate *est)
 {
     int nlayers = nb_model_num_layers(m);
     row *rows = calloc((size_t)nlayers + 1, sizeof *rows);
@@ -143,9 +190,31 @@ static int summarize(nb_model *m, nb_dtype dtype)
     print_memory("Input per example", input_values, dtype);
     print_memory("Activations per example", activations, dtype);
     print_memory("Parameter memory", trainable + buffers, dtype);
+    int rc = print_estimate(ctx, m, est);
+    if (rc != CLI_OK)
+        return rc;
     printf("Loss: %s\n", cli_loss_name(nb_model_loss_kind(m)));
     rule('_', width);
     return CLI_OK;
+}
+
+/* The batch and the optimizer: the model file's, then the options'. */
+static int settings(nb_ctx *ctx, nb_model *m, estimate *e)
+{
+    nb_train_opts t;
+    if (nb_model_train_opts(ctx, m, &t, &e->optim) != NB_OK)
+        return cli_fail_lib(ctx, true);
+    const char *name = cli_get(&spec, "optimizer");
+    if (name) {
+        int kind = nb_optim_kind_from_name(name);
+        if (kind < 0)
+            return cli_fail(CLI_USAGE, "--optimizer: unknown optimizer '%s' (sgd, adam, adamw, "
+                                       "rmsprop)", name);
+        if (kind != (int)e->optim.kind)
+            e->optim = nb_optim_defaults((nb_optim_kind)kind);
+    }
+    e->batch = t.batch_size;
+    return cli_int64(&spec, "batch-size", 1, 1 << 20, &e->batch);
 }
 
 int cmd_summary(int argc, char **argv)
@@ -162,8 +231,16 @@ int cmd_summary(int argc, char **argv)
     nb_ctx *ctx = cli_ctx_new();
     if (!ctx)
         return CLI_RUNTIME;
-    nb_model *m = nb_model_load(ctx, pos[0], dtype);
-    rc = m ? summarize(m, dtype) : cli_fail_lib(ctx, true);
+    /* The shapes are all a summary needs: no parameter is made, so a model
+     * too large for the machine is summarised all the same. */
+    nb_model *m = NULL;
+    estimate est;
+    if ((rc = cli_max_memory(&spec, "max-memory", ctx)) == CLI_OK) {
+        m = nb_model_load_with(ctx, pos[0], dtype, NB_MODEL_SHAPES_ONLY);
+        rc = m ? settings(ctx, m, &est) : cli_fail_lib(ctx, true);
+    }
+    if (rc == CLI_OK)
+        rc = summarize(ctx, m, dtype, &est);
     nb_model_free(m);
     nb_ctx_free(ctx);
     return rc;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
@@ -120,26 +121,41 @@ static int make_gaussian(nb_ctx *ctx, const char *arg, filter_kernel *k,
     return NB_OK;
 }
 
-/* Reads a small text file into a new NUL-terminated buffer. */
+/* Reads a small text file into a new NUL-terminated buffer: a regular
+ * file only (a device such as /dev/zero has no end, a pipe no size), read
+ * in one buffer of its size.  Checked before opening, which for a FIFO
+ * would wait for a writer. */
 static int read_text(const char *path, char **text, char *err, size_t size)
 {
+    enum { LIMIT = 1 << 24 };
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return fail(err, size, NB_ERR_IO, "kernel file %s: not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f)
         return fail(err, size, NB_ERR_IO, "kernel file %s: %s", path, strerror(errno));
-    enum { LIMIT = 1 << 24 };
-    char *buf = malloc(LIMIT + 1);
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return fail(err, size, NB_ERR_IO, "kernel file %s: not a regular file", path);
+    }
+    if (st.st_size > LIMIT) {
+        fclose(f);
+        return fail(err, size, NB_ERR_FORMAT, "kernel file %s: larger than 16 MiB", path);
+    }
+    size_t want = (size_t)st.st_size;
+    char *buf = malloc(want + 2);
     if (!buf) {
         fclose(f);
         return fail(err, size, NB_ERR_NOMEM, "out of memory");
     }
-    size_t n = fread(buf, 1, LIMIT + 1, f);
+    /* A byte more than its size, to see that it did not grow meanwhile. */
+    size_t n = fread(buf, 1, want + 1, f);
     bool bad = ferror(f);
     fclose(f);
-    if (bad || n > LIMIT) {
+    if (bad || n > want) {
         free(buf);
         return bad ? fail(err, size, NB_ERR_IO, "kernel file %s: read error", path)
-                   : fail(err, size, NB_ERR_FORMAT, "kernel file %s: larger than 16 MiB",
-                          path);
+                   : fail(err, size, NB_ERR_IO, "kernel file %s: grew while it was read", path);
     }
     buf[n] = '\0';
     *text = buf;
@@ -235,9 +251,8 @@ int filter_kernel_make(nb_ctx *ctx, const char *spec, filter_kernel *k,
         rc = make_file(ctx, spec, k, err, size);
     else {
         /* Not a built-in name: a file if one exists, else a misspelling. */
-        FILE *f = fopen(spec, "rb");
-        if (f) {
-            fclose(f);
+        struct stat st;
+        if (stat(spec, &st) == 0) {
             rc = make_file(ctx, spec, k, err, size);
         } else {
             rc = fail(err, size, NB_ERR_ARG,

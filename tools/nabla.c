@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(HAVE_MALLOC_H) && defined(HAVE_MALLOPT)
 #include <malloc.h>
@@ -44,7 +45,11 @@ static void usage(FILE *out)
                  "  --version    print the version and exit\n"
                  "\n"
                  "Exit status: 0 success, 1 runtime failure (out of memory, a failed\n"
-                 "write, a gradient that disagrees), 2 bad usage or bad input.\n");
+                 "write, a gradient that disagrees), 2 bad usage or bad input.\n"
+                 "\n"
+                 "Files, models and batches are checked against a memory limit before\n"
+                 "they are allocated: this machine's memory, or NABLA_MAX_MEMORY (a size\n"
+                 "such as 512M or 4G).\n");
 }
 
 static const verb *find_verb(const char *name)
@@ -96,6 +101,11 @@ int main(int argc, char **argv)
     }
     if (arg[0] == '-')
         return cli_fail(CLI_USAGE, "unknown option %s (see nabla --help)", arg);
+    const char *max = getenv("NABLA_MAX_MEMORY");
+    uint64_t bytes;
+    if (max && *max && !cli_size(max, &bytes))
+        return cli_fail(CLI_USAGE, "NABLA_MAX_MEMORY: '%s' is not a size (such as 512M or 4G)",
+                        max);
     const verb *v = find_verb(arg);
     if (!v)
         return cli_fail(CLI_USAGE, "unknown verb '%s' (see nabla --help)", arg);

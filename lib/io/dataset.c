@@ -4,7 +4,10 @@
  * (nb_dataset_from).  Examples stay uint8
  * and are converted to float only when a batch is drawn.  zlib is used
  * through its inflate API so its memory, too, goes through the context's
- * allocator.
+ * allocator.  Files are read only when regular; what a header or a folder
+ * declares is checked against the file's size and the context's memory
+ * limit before it is allocated; a PNG split's class folders must be the
+ * other split's.
  */
 #include "io/dataset.h"
 
@@ -103,21 +106,29 @@ static int reader_start(reader *r)
     return 0;
 }
 
+/* Only regular files: their size bounds what the reader takes in (a
+ * device has no end, a pipe no size).  Checked before opening, which for a
+ * FIFO would wait for a writer. */
 static int reader_open_file(nb_ctx *ctx, reader *r, const char *path)
 {
     memset(r, 0, sizeof *r);
     r->ctx = ctx;
     r->origin = path;
-    r->f = fopen(path, "rb");
-    if (!r->f)
-        return nbi_fail(ctx, NB_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(r->f), &st) != 0)
+    if (stat(path, &st) != 0)
         return nbi_fail(ctx, NB_ERR_IO, "%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode))
         return nbi_fail(ctx, NB_ERR_IO, "%s: is a directory", path);
-    /* A pipe's size is unknown: no bound then. */
-    r->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX / (2 * MAX_DEFLATE_RATIO);
+    if (!S_ISREG(st.st_mode))
+        return nbi_fail(ctx, NB_ERR_IO, "%s: not a regular file", path);
+    r->f = fopen(path, "rb");
+    if (!r->f)
+        return nbi_fail(ctx, NB_ERR_IO, "%s: %s", path, strerror(errno));
+    if (fstat(fileno(r->f), &st) != 0)
+        return nbi_fail(ctx, NB_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) /* replaced since the stat */
+        return nbi_fail(ctx, NB_ERR_IO, "%s: not a regular file", path);
+    r->size = (uint64_t)st.st_size;
     r->buf = nbi_alloc(ctx, BUF_SIZE);
     if (!r->buf)
         return NB_ERR_NOMEM;
@@ -249,14 +260,26 @@ static const char *idx_type_name(int type)
 }
 
 /* Reads the `expected` bytes after a header of `head` bytes into a buffer
- * that grows with what actually arrives, then makes sure nothing follows. */
-static uint8_t *read_payload(reader *r, uint64_t expected, size_t head)
+ * that grows with what actually arrives, then makes sure nothing follows.
+ * Before anything is allocated: a raw file too short for them is
+ * truncated, and what the file can make us hold (the expected bytes, or
+ * fewer if gzip cannot inflate to that many) must fit the memory limit;
+ * `what` says what they are ("60000 images of 28x28"). */
+static uint8_t *read_payload(reader *r, uint64_t expected, size_t head, const char *what)
 {
     nb_ctx *ctx = r->ctx;
+    uint64_t bound = reader_bound(r);
+    if (!r->gz && expected > bound)
+        return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: truncated: %" PRIu64 " bytes expected, %"
+                             PRIu64 " found", r->origin, head + expected, head + bound);
+    uint64_t hold = expected < bound ? expected : bound;
+    if (!nbi_mem_fits(ctx, hold)) {
+        nbi_mem_refuse(ctx, expected, "%s: holding the %s its header declares", r->origin, what);
+        return NULL;
+    }
     if (expected > SIZE_MAX / 2)
         return nbi_fail_null(ctx, NB_ERR_NOMEM, "%s: %" PRIu64 " bytes do not fit in memory",
                              r->origin, expected);
-    uint64_t bound = reader_bound(r);
     size_t cap = (size_t)(expected < bound ? expected : bound);
     if (cap < BUF_SIZE)
         cap = (size_t)(expected < BUF_SIZE ? expected : BUF_SIZE);
@@ -350,9 +373,15 @@ static uint8_t *idx_read(reader *r, int ndim, int64_t *dims)
     }
     /* At most 2^32 x 2^24: no overflow. */
     uint64_t expected = (uint64_t)dims[0];
-    if (ndim == 3)
+    char desc[96];
+    if (ndim == 3) {
         expected *= (uint64_t)dims[1] * (uint64_t)dims[2];
-    return read_payload(r, expected, head);
+        snprintf(desc, sizeof desc, "%" PRId64 " images of %" PRId64 "x%" PRId64, dims[0], dims[1],
+                 dims[2]);
+    } else {
+        snprintf(desc, sizeof desc, "%" PRId64 " labels", dims[0]);
+    }
+    return read_payload(r, expected, head, desc);
 }
 
 uint8_t *nbi_idx_parse(nb_ctx *ctx, const void *buf, size_t len, const char *origin,
@@ -591,6 +620,11 @@ static int read_example(nb_dataset *ds, int64_t i, const char *path, const char 
                           " pixels do not fit in memory", path, total, h, w);
             goto done;
         }
+        if (!nbi_mem_fits(ctx, (uint64_t)(total * h * w))) {
+            rc = nbi_mem_refuse(ctx, (uint64_t)(total * h * w), "%s: holding %" PRId64 " images of %"
+                                PRId64 "x%" PRId64 " (this one's size)", path, total, h, w);
+            goto done;
+        }
         ds->h = h;
         ds->w = w;
         ds->pixels = nbi_alloc(ctx, (size_t)(total * h * w));
@@ -613,8 +647,39 @@ done:
     return rc;
 }
 
-/* base/CLASS/x.png: classes in strcmp order, files in strcmp order. */
-static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base)
+/* The class folders of base (sorted) and of the other split must have the
+ * same names: a label is a folder's place in the sorted list, so a folder
+ * missing from one split would give the next class's label to another
+ * class, and an extra one a class the other split never saw.  Only the
+ * other split's folder names are read, not its images.  An absent or
+ * empty other split is not compared: a data set may have one split, and
+ * an empty one cannot be loaded anyway. */
+static int same_classes(nb_ctx *ctx, const char *base, const strlist *classes, const char *other)
+{
+    if (!is_dir(other))
+        return NB_OK;
+    strlist o = {0};
+    int rc = list_dir(ctx, other, true, &o);
+    size_t i = 0, j = 0;
+    while (rc == NB_OK && o.n > 0 && (i < classes->n || j < o.n)) {
+        int c = i == classes->n ? 1 : j == o.n ? -1 : strcmp(classes->v[i], o.v[j]);
+        if (c == 0) {
+            i++, j++;
+            continue;
+        }
+        /* c < 0: only base has classes->v[i]; c > 0: only other has o.v[j]. */
+        char q[80];
+        rc = nbi_fail(ctx, NB_ERR_FORMAT, "%s: no class folder %s as in %s (the splits need "
+                      "the same class folders)", c < 0 ? other : base,
+                      nbi_quote(c < 0 ? classes->v[i] : o.v[j], q, sizeof q), c < 0 ? base : other);
+    }
+    strlist_free(ctx, &o);
+    return rc;
+}
+
+/* base/CLASS/x.png: classes in strcmp order, files in strcmp order; the
+ * classes those of the other split's folder. */
+static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base, const char *other)
 {
     strlist classes = {0};
     strlist *files = NULL;
@@ -630,6 +695,8 @@ static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base)
         nbi_fail(ctx, NB_ERR_FORMAT, "%s: %zu class folders are too many", base, classes.n);
         goto fail;
     }
+    if (same_classes(ctx, base, &classes, other) != NB_OK)
+        goto fail;
     files = nbi_alloc(ctx, classes.n * sizeof *files);
     if (!files)
         goto fail;
@@ -745,11 +812,13 @@ nb_dataset *nb_dataset_load(nb_ctx *ctx, const char *dir, bool train)
                  images ? lname : iname);
     } else {
         char *base = path_join(ctx, dir, sub);
-        if (base && is_dir(base))
-            ds = load_png_folder(ctx, base);
-        else if (base)
+        char *other = base ? path_join(ctx, dir, train ? "test" : "train") : NULL;
+        if (other && is_dir(base))
+            ds = load_png_folder(ctx, base, other);
+        else if (other)
             nbi_fail(ctx, NB_ERR_IO, "%s: no %s(.gz) and no %s/ folder of PNG classes", dir, iname, sub);
         nbi_free(ctx, base);
+        nbi_free(ctx, other);
     }
     if (ds && !set_origin(ds, dir)) {
         nb_dataset_free(ds);

@@ -13,26 +13,41 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int nbi_file_read(nb_ctx *ctx, const char *path, size_t max, unsigned flags, char **data,
-                  size_t *len)
+/* A regular file of `size` bytes (its fstat), in one buffer of that size
+ * and a byte more, to see that it did not grow meanwhile. */
+static int read_regular(nb_ctx *ctx, FILE *f, const char *path, uint64_t size, size_t max,
+                        char **data, size_t *len)
 {
-    *data = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nbi_fail(ctx, NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    if (size > max)
+        return nbi_fail(ctx, NB_ERR_FORMAT, "%s: the file is larger than %zu MB", path, max >> 20);
+    if (!nbi_mem_fits(ctx, size))
+        return nbi_mem_refuse(ctx, size, "%s: reading the file whole", path);
+    char *buf = nbi_alloc(ctx, (size_t)size + 1);
+    if (!buf)
+        return NB_ERR_NOMEM;
+    size_t n = fread(buf, 1, (size_t)size + 1, f);
     int rc = NB_OK;
-    if (!regular && (flags & NBI_FILE_REGULAR)) {
-        fclose(f);
-        return nbi_fail(ctx, NB_ERR_IO, "%s: not a regular file", path);
+    if (ferror(f))
+        rc = nbi_fail(ctx, NB_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    else if (n > size)
+        rc = nbi_fail(ctx, NB_ERR_IO, "%s: the file grew while it was read", path);
+    if (rc != NB_OK) {
+        nbi_free(ctx, buf);
+        return rc;
     }
-    /* A regular file's size is known (+ 1 to see its end without
-     * growing); anything else, a pipe say, is read in growing pieces. */
-    size_t cap = regular && (uintmax_t)st.st_size < max ? (size_t)st.st_size + 1 : 65536;
+    *data = buf;
+    *len = n;
+    return NB_OK;
+}
+
+/* Anything else, a pipe say, has no size: read in growing pieces, up to
+ * max. */
+static int read_stream(nb_ctx *ctx, FILE *f, const char *path, size_t max, char **data,
+                       size_t *len)
+{
+    size_t cap = 65536, n = 0;
     char *buf = NULL;
-    size_t n = 0;
+    int rc = NB_OK;
     for (;;) {
         if (!buf || n == cap) {
             if (buf && cap > max) {
@@ -40,7 +55,8 @@ int nbi_file_read(nb_ctx *ctx, const char *path, size_t max, unsigned flags, cha
                               max >> 20);
                 break;
             }
-            size_t ncap = buf ? (cap > SIZE_MAX / 2 ? SIZE_MAX : 2 * cap) : cap;
+            /* Never past max + 1: enough to see that there is more. */
+            size_t ncap = !buf ? cap : cap > max / 2 ? max + 1 : 2 * cap;
             char *nbuf = nbi_alloc(ctx, ncap);
             if (!nbuf) {
                 rc = NB_ERR_NOMEM;
@@ -63,7 +79,6 @@ int nbi_file_read(nb_ctx *ctx, const char *path, size_t max, unsigned flags, cha
             break;
         }
     }
-    fclose(f);
     if (rc != NB_OK) {
         nbi_free(ctx, buf);
         return rc;
@@ -71,6 +86,30 @@ int nbi_file_read(nb_ctx *ctx, const char *path, size_t max, unsigned flags, cha
     *data = buf;
     *len = n;
     return NB_OK;
+}
+
+int nbi_file_read(nb_ctx *ctx, const char *path, size_t max, unsigned flags, char **data,
+                  size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    struct stat st;
+    /* Refused before opening: opening a FIFO waits for its writer. */
+    if ((flags & NBI_FILE_REGULAR) && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return nbi_fail(ctx, NB_ERR_IO, "%s: not a regular file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nbi_fail(ctx, NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    int rc;
+    if (regular)
+        rc = read_regular(ctx, f, path, (uint64_t)st.st_size, max, data, len);
+    else if (flags & NBI_FILE_REGULAR) /* replaced since the stat */
+        rc = nbi_fail(ctx, NB_ERR_IO, "%s: not a regular file", path);
+    else
+        rc = read_stream(ctx, f, path, max, data, len);
+    fclose(f);
+    return rc;
 }
 
 /* ---- atomic writes ------------------------------------------------------ */

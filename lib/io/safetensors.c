@@ -19,7 +19,8 @@
 
 /* The reference implementation's limit on the header. */
 #define ST_MAX_HEADER 100000000u
-/* Files are read whole; above this they are taken for a mistake. */
+/* Files are read whole, if they fit the context's memory limit; above
+ * this they are taken for a mistake. */
 #define MAX_FILE_BYTES (SIZE_MAX / 4)
 /* Integers below 2^53 are exact in the double cJSON parses them into. */
 #define ST_MAX_INT 9007199254740992.0
@@ -558,7 +559,9 @@ nb_safetensors *nb_safetensors_open(nb_ctx *ctx, const char *path)
         return nbi_fail_null(ctx, NB_ERR_ARG, "safetensors_open: path is NULL");
     char *buf;
     size_t len;
-    if (nbi_file_read(ctx, path, MAX_FILE_BYTES, 0, &buf, &len) != NB_OK)
+    /* Only a regular file: its size bounds the read (a device such as
+     * /dev/zero has no end, and a pipe no size). */
+    if (nbi_file_read(ctx, path, MAX_FILE_BYTES, NBI_FILE_REGULAR, &buf, &len) != NB_OK)
         return NULL;
     return parse_owned(ctx, (unsigned char *)buf, len, path);
 }

@@ -90,6 +90,7 @@ enum {
     NBI_ACTIVATION = 1u << 1, /* may be named by an "activation" field */
     NBI_TAKES_ACT = 1u << 2,  /* has an "activation" field */
     NBI_FUSES_RELU = 1u << 3, /* "activation": "relu" runs inside its op */
+    NBI_VIEW = 1u << 4,       /* its output shares its input's data (flatten) */
 };
 
 /* One row per layer type.  check and infer return 0, or -1 after writing
@@ -108,6 +109,11 @@ struct nbi_layer_kind {
                           int nin, nb_tensor *const *x, nb_rng *rng);
     /* Draws the parameters again and resets the buffers (may be NULL). */
     void (*init)(nb_tensor *const *p, nb_rng *rng);
+    /* For nb_model_memory's estimate: bytes per example its forward keeps
+     * in the step arena beyond its output (saved columns, indices, masks,
+     * extra outputs), elements being es bytes and record saying whether
+     * the op records for backward (may be NULL: nothing more). */
+    uint64_t (*keeps)(const nbi_layer *l, uint64_t es, bool record);
 };
 
 /* The table, ended by a zeroed row. */

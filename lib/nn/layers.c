@@ -106,6 +106,21 @@ static nb_tensor *conv1d_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor
     return nb_conv1d(ctx, x[0], p[NBI_WEIGHT], p[NBI_BIAS], &o);
 }
 
+/* The im2col columns [C kh kw, oh ow] a recording conv keeps for its
+ * weight's gradient: conv.c's rule, when they are at most 4 times its
+ * output and the layer does not take the direct path (stride 1, kernels up
+ * to 5x5 and C kh kw up to 144), which keeps none. */
+static uint64_t conv_keeps(const nbi_layer *l, uint64_t es, bool record)
+{
+    const nbi_conv_conf *c = &l->conf.conv;
+    const nbi_shape *w = &l->slot[NBI_WEIGHT];
+    int64_t o = w->d[0], per = nbi_shape_elems(w) / o, kk = per / w->d[1];
+    bool direct = c->stride[0] <= 1 && c->stride[1] <= 1 && kk <= 25 && per <= 144;
+    if (!record || per > 4 * o || direct)
+        return 0;
+    return (uint64_t)per * (uint64_t)(nbi_shape_elems(&l->out) / o) * es;
+}
+
 /* PyTorch's default for nn.Conv*d and nn.Linear. */
 static void default_init(nb_tensor *const *p, nb_rng *rng)
 {
@@ -151,6 +166,13 @@ static int max_pool2d_infer(nbi_layer *l, const nbi_shape *in, char *why)
 static int avg_pool2d_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
     return pool_infer(&nbi_op_avg_pool2d, l, in, why);
+}
+
+/* The index of each output's maximum, for backward. */
+static uint64_t max_pool2d_keeps(const nbi_layer *l, uint64_t es, bool record)
+{
+    (void)es;
+    return record ? (uint64_t)nbi_shape_elems(&l->out) * sizeof(int32_t) : 0;
 }
 
 static nb_tensor *max_pool2d_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
@@ -306,6 +328,17 @@ static nb_tensor *dropout_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tenso
     return nb_dropout(ctx, x[0], c->p, rng);
 }
 
+/* The mask: per element (dropout) or per channel (dropout2d). */
+static uint64_t dropout_keeps(const nbi_layer *l, uint64_t es, bool record)
+{
+    return record ? (uint64_t)nbi_shape_elems(&l->out) * es : 0;
+}
+
+static uint64_t dropout2d_keeps(const nbi_layer *l, uint64_t es, bool record)
+{
+    return record ? (uint64_t)l->out.d[0] * es : 0;
+}
+
 static int dropout2d_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
     if (nbi_dropout2d_shape(in, false, why))
@@ -368,6 +401,13 @@ static int add_infer(nbi_layer *l, const nbi_shape *in, char *why)
     return nbi_add_equal_shape(l->nin, in, l->in_names, &l->out, why);
 }
 
+/* n inputs are n - 1 sums: the first n - 2 besides the output. */
+static uint64_t add_keeps(const nbi_layer *l, uint64_t es, bool record)
+{
+    (void)record;
+    return (uint64_t)(l->nin - 2) * (uint64_t)nbi_shape_elems(&l->out) * es;
+}
+
 static nb_tensor *add_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
                               int nin, nb_tensor *const *x, nb_rng *rng)
 {
@@ -394,24 +434,24 @@ static nb_tensor *concat_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor
 static const nbi_field no_fields[] = {{0}};
 
 const nbi_layer_kind nbi_layer_kinds[] = {
-    {"conv2d", conv2d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv2d_check, conv2d_infer, conv2d_forward, default_init},
-    {"conv1d", conv1d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv1d_check, conv1d_infer, conv1d_forward, default_init},
-    {"max_pool2d", pool_fields, 0, 1, pool_check, max_pool2d_infer, max_pool2d_forward, NULL},
-    {"avg_pool2d", pool_fields, 0, 1, pool_check, avg_pool2d_infer, avg_pool2d_forward, NULL},
-    {"global_avg_pool2d", no_fields, 0, 1, NULL, gap_infer, gap_forward, NULL},
-    {"linear", linear_fields, NBI_TAKES_ACT, 1, NULL, linear_infer, linear_forward, default_init},
-    {"flatten", no_fields, 0, 1, NULL, flatten_infer, flatten_forward, NULL},
-    {"relu", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, relu_forward, NULL},
-    {"leaky_relu", leaky_relu_fields, NBI_ACTIVATION, 1, NULL, same_infer, leaky_relu_forward, NULL},
-    {"elu", elu_fields, NBI_ACTIVATION, 1, NULL, same_infer, elu_forward, NULL},
-    {"relu6", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, relu6_forward, NULL},
-    {"sigmoid", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, sigmoid_forward, NULL},
-    {"tanh", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, tanh_forward, NULL},
-    {"softmax", softmax_fields, NBI_ACTIVATION, 1, NULL, softmax_infer, softmax_forward, NULL},
-    {"dropout", dropout_fields, 0, 1, NULL, same_infer, dropout_forward, NULL},
-    {"dropout2d", dropout_fields, 0, 1, NULL, dropout2d_infer, dropout2d_forward, NULL},
-    {"batch_norm", bn_fields, 0, 1, NULL, bn_infer, bn_forward, bn_init},
-    {"add", no_fields, NBI_MULTI, 2, NULL, add_infer, add_forward, NULL},
-    {"concat", no_fields, NBI_MULTI, 1, NULL, concat_infer, concat_forward, NULL},
+    {"conv2d", conv2d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv2d_check, conv2d_infer, conv2d_forward, default_init, conv_keeps},
+    {"conv1d", conv1d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv1d_check, conv1d_infer, conv1d_forward, default_init, conv_keeps},
+    {"max_pool2d", pool_fields, 0, 1, pool_check, max_pool2d_infer, max_pool2d_forward, NULL, max_pool2d_keeps},
+    {"avg_pool2d", pool_fields, 0, 1, pool_check, avg_pool2d_infer, avg_pool2d_forward, NULL, NULL},
+    {"global_avg_pool2d", no_fields, 0, 1, NULL, gap_infer, gap_forward, NULL, NULL},
+    {"linear", linear_fields, NBI_TAKES_ACT, 1, NULL, linear_infer, linear_forward, default_init, NULL},
+    {"flatten", no_fields, NBI_VIEW, 1, NULL, flatten_infer, flatten_forward, NULL, NULL},
+    {"relu", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, relu_forward, NULL, NULL},
+    {"leaky_relu", leaky_relu_fields, NBI_ACTIVATION, 1, NULL, same_infer, leaky_relu_forward, NULL, NULL},
+    {"elu", elu_fields, NBI_ACTIVATION, 1, NULL, same_infer, elu_forward, NULL, NULL},
+    {"relu6", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, relu6_forward, NULL, NULL},
+    {"sigmoid", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, sigmoid_forward, NULL, NULL},
+    {"tanh", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, tanh_forward, NULL, NULL},
+    {"softmax", softmax_fields, NBI_ACTIVATION, 1, NULL, softmax_infer, softmax_forward, NULL, NULL},
+    {"dropout", dropout_fields, 0, 1, NULL, same_infer, dropout_forward, NULL, dropout_keeps},
+    {"dropout2d", dropout_fields, 0, 1, NULL, dropout2d_infer, dropout2d_forward, NULL, dropout2d_keeps},
+    {"batch_norm", bn_fields, 0, 1, NULL, bn_infer, bn_forward, bn_init, NULL},
+    {"add", no_fields, NBI_MULTI, 2, NULL, add_infer, add_forward, NULL, add_keeps},
+    {"concat", no_fields, NBI_MULTI, 1, NULL, concat_infer, concat_forward, NULL, NULL},
     {0},
 };

@@ -2,7 +2,9 @@
  * load.c - a model from its JSON text: the top level, each layer's type,
  * name, fields and inputs, the names resolved and the graph put in an
  * order that runs, every shape inferred and bounded, the training
- * sections read (settings.c), and the parameters made.  Every check is
+ * sections read (settings.c), and the parameters made, once their total
+ * is known to fit the context's memory limit (none at all with
+ * NB_MODEL_SHAPES_ONLY).  Every check is
  * made here, before anything runs, and the first mistake is one line,
  *   <origin>: <place>: <reason>
  * where the place is a key ("input", "loss"), a layer
@@ -18,6 +20,7 @@
 #include "json.h"
 #include "model.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,8 +480,20 @@ static int infer_layer(loader *ld, nb_model *m, nbi_layer *l)
     return NB_OK;
 }
 
-static int make_tensors(nb_model *m)
+/* The parameters and buffers, refused before any is made when they do not
+ * fit the context's memory limit. */
+static int make_tensors(nb_model *m, const char *origin)
 {
+    uint64_t elems = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int k = 0; k < NBI_NSLOTS; k++)
+            if (m->layers[i].slot[k].ndim)
+                elems += (uint64_t)nbi_shape_elems(&m->layers[i].slot[k]);
+    /* At most 10000 layers of 4 slots of 2^40 elements: no overflow. */
+    uint64_t bytes = elems * nb_dtype_size(m->dtype);
+    if (!nbi_mem_fits(m->ctx, bytes))
+        return nbi_mem_refuse(m->ctx, bytes, "%s: making its %" PRIu64 " parameters and buffers "
+                              "in %s", origin, elems, nb_dtype_name(m->dtype));
     int n = 0;
     for (int i = 0; i < m->nlayers; i++)
         for (int k = 0; k < NBI_NSLOTS; k++)
@@ -820,6 +835,12 @@ static int json_error(loader *ld, const char *json, size_t len, size_t at, const
 nb_model *nb_model_parse(nb_ctx *ctx, const char *json, size_t len, const char *origin,
                          nb_dtype dtype)
 {
+    return nb_model_parse_with(ctx, json, len, origin, dtype, 0);
+}
+
+nb_model *nb_model_parse_with(nb_ctx *ctx, const char *json, size_t len, const char *origin,
+                              nb_dtype dtype, unsigned flags)
+{
     if (!ctx)
         return NULL;
     if (dtype != NB_F32 && dtype != NB_F64)
@@ -832,6 +853,7 @@ nb_model *nb_model_parse(nb_ctx *ctx, const char *json, size_t len, const char *
     memset(m, 0, sizeof *m);
     m->ctx = ctx;
     m->dtype = dtype;
+    m->shapes_only = flags & NB_MODEL_SHAPES_ONLY;
     loader ld = {{ctx, origin ? origin : "<string>"}, m, "layers", false};
 
     int rc;
@@ -865,7 +887,7 @@ nb_model *nb_model_parse(nb_ctx *ctx, const char *json, size_t len, const char *
     }
     if (!rc) {
         m->acts = mem(m, sizeof *m->acts * (size_t)m->nlayers);
-        rc = m->acts ? make_tensors(m) : NB_ERR_NOMEM;
+        rc = !m->acts ? NB_ERR_NOMEM : m->shapes_only ? NB_OK : make_tensors(m, ld.js.origin);
     }
 done:
     cJSON_Delete(root);
@@ -882,16 +904,22 @@ done:
 
 nb_model *nb_model_load(nb_ctx *ctx, const char *path, nb_dtype dtype)
 {
+    return nb_model_load_with(ctx, path, dtype, 0);
+}
+
+nb_model *nb_model_load_with(nb_ctx *ctx, const char *path, nb_dtype dtype, unsigned flags)
+{
     if (!ctx)
         return NULL;
     if (!path)
         return nbi_fail_null(ctx, NB_ERR_ARG, "model: path is NULL");
     char *buf;
     size_t len;
-    /* Not only regular files: a model may come through a pipe. */
+    /* Not only regular files: a model may come through a pipe, read up to
+     * MAX_FILE_BYTES. */
     if (nbi_file_read(ctx, path, MAX_FILE_BYTES, 0, &buf, &len) != NB_OK)
         return NULL;
-    nb_model *m = nb_model_parse(ctx, buf, len, path, dtype);
+    nb_model *m = nb_model_parse_with(ctx, buf, len, path, dtype, flags);
     nbi_free(ctx, buf);
     return m;
 }

@@ -28,7 +28,7 @@ void nb_model_free(nb_model *m)
 
 void nb_model_init(nb_model *m, nb_rng *rng)
 {
-    for (int i = 0; i < m->nlayers; i++) {
+    for (int i = 0; !m->shapes_only && i < m->nlayers; i++) {
         nbi_layer *l = &m->layers[i];
         if (l->kind->init)
             l->kind->init(l->t, rng);
@@ -98,6 +98,10 @@ nb_tensor *nb_model_find(const nb_model *m, const char *name)
 int64_t nb_model_num_params(const nb_model *m, bool trainable)
 {
     int64_t n = 0;
+    for (int i = 0; m->shapes_only && i < m->nlayers; i++) /* by the slots' shapes */
+        for (int k = 0; k < NBI_NSLOTS; k++)
+            if (m->layers[i].slot[k].ndim && (k == NBI_WEIGHT || k == NBI_BIAS) == trainable)
+                n += nbi_shape_elems(&m->layers[i].slot[k]);
     for (int i = 0; i < m->ntensors; i++)
         if (m->tensors[i]->requires_grad == trainable)
             n += m->tensors[i]->numel;
@@ -128,12 +132,12 @@ int nb_model_layer(const nb_model *m, int i, nb_layer_info *info)
     info->activation = l->act ? l->act->type : NULL;
     info->ndim = copy_shape(&l->out, info->shape);
     for (int k = 0; k < NBI_NSLOTS; k++) {
-        if (!l->t[k])
+        if (!l->slot[k].ndim)
             continue;
         if (k == NBI_WEIGHT || k == NBI_BIAS)
-            info->params += l->t[k]->numel;
+            info->params += nbi_shape_elems(&l->slot[k]);
         else
-            info->buffers += l->t[k]->numel;
+            info->buffers += nbi_shape_elems(&l->slot[k]);
     }
     info->ninputs = l->nin;
     for (int k = 0; k < l->nin; k++)
@@ -169,6 +173,13 @@ nb_rng *nb_model_rng(nb_model *m)
 
 /* ---- running ---------------------------------------------------------------------- */
 
+/* What a model loaded with NB_MODEL_SHAPES_ONLY cannot do. */
+static void *shapes_only(const nb_model *m, const char *what)
+{
+    return nbi_fail_null(m->ctx, NB_ERR_ARG, "model \"%s\": loaded without its tensors "
+                         "(NB_MODEL_SHAPES_ONLY): no %s", m->name, what);
+}
+
 /* Prefixes the op's message with the model and the layer. */
 static nb_tensor *layer_failed(nb_ctx *ctx, const nb_model *m, const nbi_layer *l)
 {
@@ -190,6 +201,8 @@ nb_tensor *nb_model_forward(nb_ctx *ctx, nb_model *m, nb_tensor *x)
     if (ctx != m->ctx)
         return nbi_fail_null(ctx, NB_ERR_ARG, "model \"%s\": forward in a context other than "
                              "the model's", m->name);
+    if (m->shapes_only)
+        return shapes_only(m, "forward");
     char xs[96], want[96];
     bool match = x->ndim == m->input.ndim + 1;
     for (int i = 0; match && i < m->input.ndim; i++)
@@ -206,6 +219,9 @@ nb_tensor *nb_model_forward(nb_ctx *ctx, nb_model *m, nb_tensor *x)
     if (x->dtype != m->dtype)
         return nbi_fail_null(ctx, NB_ERR_ARG, "model \"%s\": input is %s, the model is %s",
                              m->name, nb_dtype_name(x->dtype), nb_dtype_name(m->dtype));
+    /* Refused before the step allocates what it cannot hold. */
+    if (nbi_model_step_check(ctx, m, x->shape[0]) != NB_OK)
+        return NULL;
     for (int i = 0; i < m->nlayers; i++)
         m->acts[i] = NULL;
     for (int i = 0; i < m->nlayers; i++) {
@@ -271,6 +287,10 @@ nb_tensor *nb_model_loss(nb_ctx *ctx, nb_model *m, nb_tensor *output, const int3
  * "<bn>.num_batches_tracked", which the reader ignores. */
 int nb_model_load_weights(nb_model *m, const char *path)
 {
+    if (m->shapes_only) {
+        shapes_only(m, "weights to load");
+        return NB_ERR_ARG;
+    }
     nb_safetensors *f = nb_safetensors_open(m->ctx, path);
     if (!f)
         return nb_error(m->ctx);
@@ -281,5 +301,9 @@ int nb_model_load_weights(nb_model *m, const char *path)
 
 int nb_model_save_weights(nb_model *m, const char *path)
 {
+    if (m->shapes_only) {
+        shapes_only(m, "weights to save");
+        return NB_ERR_ARG;
+    }
     return nb_safetensors_save(m->ctx, path, m->ntensors, m->tensors);
 }

@@ -40,6 +40,14 @@ struct nb_model {
     nb_optim_opts optim; /* the "optimizer" section over its type's defaults */
     nb_rng rng;
     nbi_model_block *blocks;
+    bool shapes_only;   /* NB_MODEL_SHAPES_ONLY: no tensors were made */
 };
+
+/* Before a forward of `batch` examples that would grow the step arena:
+ * NB_OK when the context's persistent tensors, the parameters' gradients
+ * still to be made and the step's estimate (nb_model_memory's
+ * activations, and their gradients when recording) fit its memory limit,
+ * else NB_ERR_NOMEM naming the model and the batch (memory.c). */
+int nbi_model_step_check(nb_ctx *ctx, const nb_model *m, int64_t batch);
 
 #endif

@@ -228,6 +228,35 @@ static bool needs(const nb_optim_opts *o, int buf)
     }
 }
 
+int nb_optim_buffers(const nb_optim_opts *opts)
+{
+    if (!opts || opts->kind < NB_SGD || opts->kind > NB_RMSPROP)
+        return -1;
+    int k = 0;
+    for (int b = 0; b < NBUF; b++)
+        k += needs(opts, b);
+    return k;
+}
+
+/* The state and the parameters' gradients still to be made, with what the
+ * context holds, must fit its memory limit: checked before any is made. */
+static int check_memory(nb_ctx *ctx, const nb_optim_opts *opts, int n,
+                        nb_tensor *const *params)
+{
+    uint64_t state = 0, grads = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t bytes = (uint64_t)params[i]->numel * nb_dtype_size(params[i]->dtype);
+        state += bytes * (uint64_t)nb_optim_buffers(opts);
+        grads += params[i]->grad ? 0 : bytes;
+    }
+    uint64_t need = nbi_persistent_bytes(ctx) + state + grads;
+    if (nbi_mem_fits(ctx, need))
+        return NB_OK;
+    char s[32];
+    return nbi_mem_refuse(ctx, need, "%s: holding its state (%s) beside the gradients and "
+                          "the tensors already held", nb_optim_kind_name(opts->kind), nbi_bytes_str(state, s, sizeof s));
+}
+
 nb_optim *nb_optim_new(nb_ctx *ctx, const nb_optim_opts *opts, int n,
                        nb_tensor *const *params)
 {
@@ -238,6 +267,8 @@ nb_optim *nb_optim_new(nb_ctx *ctx, const nb_optim_opts *opts, int n,
     for (int i = 0; i < n; i++)
         if (!params[i])
             return nbi_fail_null(ctx, NB_ERR_ARG, "optimizer: parameter %d is NULL", i);
+    if (check_memory(ctx, opts, n, params) != NB_OK)
+        return NULL;
     nb_optim *o = nbi_alloc(ctx, sizeof *o);
     if (!o)
         return NULL;
