@@ -890,7 +890,9 @@ typedef struct nb_trainer_callbacks {
  * outputs, hinge without two classes, images of another size than the
  * model's input, no training examples left), the message naming the model
  * or the data; a bad hyperparameter as nb_optim_new reports it;
- * NB_ERR_NOMEM. */
+ * NB_ERR_NOMEM, also before anything is made when training on batches of
+ * t->batch_size would not fit the context's memory limit
+ * (nb_model_check_memory). */
 nb_trainer *nb_trainer_new(nb_ctx *ctx, nb_model *m, nb_dataset *data,
                            int64_t limit, const nb_train_opts *t,
                            const nb_optim_opts *o);

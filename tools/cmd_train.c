@@ -294,7 +294,12 @@ static int run_open(run *r, const char *model, int64_t limit)
     if (!r->m)
         return cli_fail_lib(ctx, true);
     int rc = settings(ctx, r->m, &r->t, &r->o);
-    if (rc != CLI_OK || (rc = open_dir(r)) != CLI_OK)
+    if (rc != CLI_OK)
+        return rc;
+    /* A model and batch that cannot fit are refused before the data loads. */
+    if (nb_model_check_memory(r->m, r->t.batch_size, &r->o) != NB_OK)
+        return cli_fail_lib(ctx, false);
+    if ((rc = open_dir(r)) != CLI_OK)
         return rc;
     nb_rng init;
     nb_rng_seed(&init, r->t.seed);

@@ -554,6 +554,9 @@ nb_trainer *nb_trainer_new(nb_ctx *ctx, nb_model *m, nb_dataset *data, int64_t l
 {
     if (check_args(ctx, m, data, t) != NB_OK)
         return NULL;
+    /* What a step will need, before anything is made for it. */
+    if (o && nb_model_check_memory(m, t->batch_size, o) != NB_OK)
+        return NULL;
     nb_trainer *tr = nbi_alloc(ctx, sizeof *tr);
     if (!tr)
         return NULL;
