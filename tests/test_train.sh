@@ -316,6 +316,8 @@ for f in wrong-magic truncated-images truncated-labels two-labels zero-rows corr
     cp "$top_srcdir/tests/data/idx/bad/good-labels" "$tmp/d-$f/t10k-labels-idx1-ubyte"
     expect_2 "bad data $f" train "$models/lenet.json" --data "$tmp/d-$f" --epochs 1 --out "$tmp/x"
 done
+# A run refused for its input leaves nothing behind: not even its directory.
+[ ! -e "$tmp/x" ] && ok || bad "a run refused for its data made its directory $tmp/x"
 expect_2 "eval without weights" eval "$models/lenet.json"
 expect_2 "predict a missing image" predict "$models/lenet.json" \
     --weights "$tmp/a/weights.safetensors" "$tmp/none.png"

@@ -285,8 +285,9 @@ static int open_data(run *r, int64_t limit)
     return CLI_OK;
 }
 
-/* The model with its first weights, the settings, the output directory
- * (locked before anything is read from it), the data and the trainer. */
+/* The model with its first weights, the settings, the data and the
+ * trainer, then the output directory (locked before anything is read from
+ * it). */
 static int run_open(run *r, const char *model, int64_t limit)
 {
     nb_ctx *ctx = r->ctx;
@@ -299,12 +300,12 @@ static int run_open(run *r, const char *model, int64_t limit)
     /* A model and batch that cannot fit are refused before the data loads. */
     if (nb_model_check_memory(r->m, r->t.batch_size, &r->o) != NB_OK)
         return cli_fail_lib(ctx, false);
-    if ((rc = open_dir(r)) != CLI_OK)
-        return rc;
     nb_rng init;
     nb_rng_seed(&init, r->t.seed);
     nb_model_init(r->m, &init);
-    if ((rc = open_data(r, limit)) != CLI_OK)
+    /* The directory after the data: a run refused for its input leaves
+     * nothing behind. */
+    if ((rc = open_data(r, limit)) != CLI_OK || (rc = open_dir(r)) != CLI_OK)
         return rc;
     r->tty = isatty(fileno(stderr));
     return CLI_OK;
