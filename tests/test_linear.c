@@ -1,6 +1,8 @@
 /* test_linear.c - linear (with and without bias) and matmul. */
 #include "harness.h"
+#include "internal.h" /* nbi_gemm, nbi_blas_avoid */
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Odd sizes, so a transposed leading dimension shows: N = 3, in = 5,
@@ -100,6 +102,62 @@ START_TEST(test_partial_grad)
 }
 END_TEST
 
+/* Element i of a float or double buffer. */
+static double buf_get(nb_dtype dt, const void *p, int i)
+{
+    return dt == NB_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
+}
+static void buf_set(nb_dtype dt, void *p, int i, double v)
+{
+    if (dt == NB_F32)
+        ((float *)p)[i] = (float)v;
+    else
+        ((double *)p)[i] = v;
+}
+
+/* The plain loops give OpenBLAS's products (within rounding) for each
+ * transpose, leading dimensions wider than the rows, beta 1 and beta 0
+ * (which ignores C, NaN included, as BLAS does). */
+START_TEST(test_plain_gemm)
+{
+    nb_dtype dt = _i ? NB_F64 : NB_F32;
+    enum { M = 7, N = 9, K = 5, LD = 11 };
+    size_t es = nb_dtype_size(dt);
+    void *a = malloc(LD * LD * es), *b = malloc(LD * LD * es), *c0 = malloc(M * LD * es);
+    void *c[2] = {malloc(M * LD * es), malloc(M * LD * es)};
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    for (int i = 0; i < LD * LD; i++) {
+        buf_set(dt, a, i, nb_rng_uniform(&rng) - 0.5);
+        buf_set(dt, b, i, nb_rng_uniform(&rng) - 0.5);
+    }
+    for (int i = 0; i < M * LD; i++)
+        buf_set(dt, c0, i, nb_rng_uniform(&rng));
+    for (int t = 0; t < 8; t++) {
+        bool ta = t & 1, tb = t & 2, beta0 = t & 4;
+        for (int plain = 0; plain < 2; plain++) {
+            memcpy(c[plain], c0, M * LD * es);
+            for (int i = 0; beta0 && i < M * LD; i++) /* C's old values must not count */
+                buf_set(dt, c[plain], i, NAN);
+            bool old = nbi_blas_avoid(plain);
+            nbi_gemm(dt, ta, tb, M, N, K, 0.75, a, LD, b, LD, beta0 ? 0.0 : 1.0, c[plain], LD);
+            nbi_blas_avoid(old);
+        }
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double u = buf_get(dt, c[0], i * LD + j), v = buf_get(dt, c[1], i * LD + j);
+                ck_assert_msg(fabs(u - v) <= 1e-5, "transposes %d, C[%d][%d]: %g vs %g", t, i, j,
+                              u, v);
+            }
+    }
+    free(a);
+    free(b);
+    free(c0);
+    free(c[0]);
+    free(c[1]);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     nb_ctx *ctx = nb_ctx_new();
@@ -147,6 +205,7 @@ Suite *tst_suite_linear(void)
     tcase_add_loop_test(tc, test_linear_values, 0, 2);
     tcase_add_loop_test(tc, test_matmul_values, 0, 2);
     tcase_add_test(tc, test_partial_grad);
+    tcase_add_loop_test(tc, test_plain_gemm, 0, 2);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return s;
