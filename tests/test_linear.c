@@ -102,6 +102,35 @@ START_TEST(test_partial_grad)
 }
 END_TEST
 
+/* NaN and infinities through linear, as PyTorch 1.13 gives them (printed
+ * by torch once): every product of the GEMMs counts, 0 inf included.  _i:
+ * float32 or float64 (_i % 2), through OpenBLAS or through the plain loops
+ * nbi_gemm falls back to when OpenBLAS's buffer would not fit (_i / 2). */
+START_TEST(test_linear_nonfinite)
+{
+    const double inf = INFINITY, nan = NAN;
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    bool old = nbi_blas_avoid(_i / 2);
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t sx[] = {2, 3}, sw[] = {3, 3}, sb[] = {3};
+    nb_tensor *x = tst_make(ctx, dt, 2, sx, (double[]){1, nan, 2, inf, 2, -1});
+    nb_tensor *w = tst_make(ctx, dt, 2, sw, (double[]){1, 0, 2, 0, 1, 1, 0.5, -1, 0});
+    nb_tensor *b = tst_make(ctx, dt, 1, sb, (double[]){0.5, inf, 1});
+    nb_tensor *r = tst_make(ctx, dt, 2, sx, (double[]){1, 2, 3, nan, 1, 0});
+    nb_requires_grad(x, true);
+    nb_requires_grad(w, true);
+    nb_requires_grad(b, true);
+    nb_tensor *y = nb_linear(ctx, x, w, b);
+    tst_assert_values(y, 2, sx, (double[]){nan, nan, nan, inf, nan, inf}, 0);
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+    tst_assert_values(x->grad, 2, sx, (double[]){2.5, -1, 4, nan, nan, nan}, 1e-6);
+    tst_assert_values(w->grad, 2, sw, (double[]){nan, nan, nan, inf, nan, 3, nan, nan, 6}, 1e-6);
+    tst_assert_values(b->grad, 1, sb, (double[]){nan, 3, 3}, 1e-6);
+    nb_ctx_free(ctx);
+    nbi_blas_avoid(old);
+}
+END_TEST
+
 /* Element i of a float or double buffer. */
 static double buf_get(nb_dtype dt, const void *p, int i)
 {
@@ -205,6 +234,7 @@ Suite *tst_suite_linear(void)
     tcase_add_loop_test(tc, test_linear_values, 0, 2);
     tcase_add_loop_test(tc, test_matmul_values, 0, 2);
     tcase_add_test(tc, test_partial_grad);
+    tcase_add_loop_test(tc, test_linear_nonfinite, 0, 4);
     tcase_add_loop_test(tc, test_plain_gemm, 0, 2);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
