@@ -431,9 +431,14 @@ void nbi_atomic_abort(nb_ctx *ctx, nbi_atomic *a);
 extern const char *const nbi_optim_kind_names[];
 
 /* ---- BLAS (blas.c) --------------------------------------------------------
- * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers. */
+ * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers:
+ * OpenBLAS's GEMM, or plain loops when its buffer would not fit in the
+ * address space. */
 void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
               double alpha, const void *a, int lda, const void *b, int ldb,
               double beta, void *c, int ldc);
+/* With true, nbi_gemm takes the plain loops always, so tests reach them;
+ * returns the previous setting. */
+bool nbi_blas_avoid(bool avoid);
 
 #endif /* NABLA_INTERNAL_H */

@@ -194,6 +194,76 @@ START_TEST(test_eval_values)
 }
 END_TEST
 
+/* NaN and infinities, as PyTorch 1.13 gives them (printed by torch once):
+ * x [3, 2], weight 1, bias 0, running statistics 0 and 1, momentum 0.1,
+ * eps 1e-5, dy 1 in channel 0 and 2 in channel 1 unless said.  In train
+ * mode a value that is not finite makes its channel's statistics NaN (or
+ * the mean infinite), so the whole channel; in eval mode only itself, and
+ * dx = dy w invstd stays finite. */
+START_TEST(test_nonfinite)
+{
+    const double inf = INFINITY, nan = NAN;
+    const double y1[3] = {-0.9258191078240388, -0.4629095539120194, 1.3887286617360581};
+    const double e0 = 0.9999950000374997; /* 1 / sqrt(1 + 1e-5) */
+    const struct {
+        const char *name;
+        bool train;
+        double x[6], w[2], b[2], rm[2], rv[2], dy[6];
+        double y[6], dx[6], dw[2], db[2], rm_after[2], rv_after[2];
+    } cases[] = {
+        {"train, a NaN", true, {1, 2, nan, 3, 5, 7}, {1, 1}, {0, 0}, {0, 0}, {1, 1},
+         {1, 2, 1, 2, 1, 2},
+         {nan, y1[0], nan, y1[1], nan, y1[2]}, {nan, 0, nan, 0, nan, 0}, {nan, 0}, {3, 6},
+         {nan, 0.4}, {nan, 1.6}},
+        {"train, an infinity", true, {1, 2, inf, 3, 5, 7}, {1, 1}, {0, 0}, {0, 0}, {1, 1},
+         {1, 2, 1, 2, 1, 2},
+         {nan, y1[0], nan, y1[1], nan, y1[2]}, {nan, 0, nan, 0, nan, 0}, {nan, 0}, {3, 6},
+         {inf, 0.4}, {nan, 1.6}},
+        {"train, NaN weight and infinite bias", true, {1, 2, 4, 3, 5, 7}, {nan, 1}, {0, inf},
+         {0, 0}, {1, 1}, {1, 2, 1, 2, 1, 2},
+         {nan, inf, nan, inf, nan, inf}, {nan, 0, nan, 0, nan, 0}, {0, 0}, {3, 6},
+         {1.0 / 3, 0.4}, {4.0 / 3, 1.6}},
+        {"train, dy NaN and infinite", true, {1, 2, 4, 3, 5, 7}, {1, 1}, {0, 0}, {0, 0}, {1, 1},
+         {nan, 1, 1, 1, 1, inf},
+         {-1.3728105699510502, y1[0], 0.39223159141458575, y1[1], 0.9805789785364644, y1[2]},
+         {nan, nan, nan, nan, nan, nan}, {nan, inf}, {nan, inf}, {1.0 / 3, 0.4}, {4.0 / 3, 1.6}},
+        {"eval, a NaN", false, {1, 2, nan, 3, 5, 7}, {1, 1}, {0, 0}, {0, 0}, {1, 1},
+         {1, 2, 1, 2, 1, 2},
+         {e0, 2 * e0, nan, 3 * e0, 5 * e0, 7 * e0}, {e0, 2 * e0, e0, 2 * e0, e0, 2 * e0},
+         {nan, 24 * e0}, {3, 6}, {0, 0}, {1, 1}},
+        {"eval, NaN running mean and infinite running var", false, {1, 2, 4, 3, 5, 7}, {1, 1},
+         {0, 0}, {nan, 0}, {1, inf}, {1, 2, 1, 2, 1, 2},
+         {nan, 0, nan, 0, nan, 0}, {e0, 0, e0, 0, e0, 0}, {nan, 0}, {3, 6}, {nan, 0}, {1, inf}},
+    };
+    nb_dtype dt = _i ? NB_F32 : NB_F64;
+    double tol = _i ? 1e-5 : 1e-12;
+    int64_t s[] = {3, 2}, c[] = {2};
+    nb_ctx *ctx = nb_ctx_new();
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        nb_set_training(ctx, cases[k].train);
+        nb_tensor *x = tst_make(ctx, dt, 2, s, cases[k].x);
+        nb_tensor *w = tst_make(ctx, dt, 1, c, cases[k].w);
+        nb_tensor *b = tst_make(ctx, dt, 1, c, cases[k].b);
+        nb_tensor *rm = tst_make(ctx, dt, 1, c, cases[k].rm);
+        nb_tensor *rv = tst_make(ctx, dt, 1, c, cases[k].rv);
+        nb_requires_grad(x, true);
+        nb_requires_grad(w, true);
+        nb_requires_grad(b, true);
+        nb_tensor *y = nb_batch_norm(ctx, x, w, b, rm, rv, 0.1, 1e-5);
+        tst_assert_values(y, 2, s, cases[k].y, tol);
+        tst_assert_values(rm, 1, c, cases[k].rm_after, tol);
+        tst_assert_values(rv, 1, c, cases[k].rv_after, tol);
+        nb_tensor *r = tst_make(ctx, dt, 2, s, cases[k].dy);
+        ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+        tst_assert_values(x->grad, 2, s, cases[k].dx, tol * 10);
+        tst_assert_values(w->grad, 1, c, cases[k].dw, tol * 10);
+        tst_assert_values(b->grad, 1, c, cases[k].db, tol);
+        nb_graph_reset(ctx);
+    }
+    nb_ctx_free(ctx);
+}
+END_TEST
+
 /* Without affine parameters: y = xhat; in train mode each channel has mean
  * 0, and the running statistics update in no-grad mode too. */
 START_TEST(test_no_affine_no_grad)
@@ -262,6 +332,7 @@ Suite *tst_suite_batchnorm(void)
     tcase_add_loop_test(tc, test_train_values, 0, 2);
     tcase_add_test(tc, test_train_grad);
     tcase_add_loop_test(tc, test_eval_values, 0, 2);
+    tcase_add_loop_test(tc, test_nonfinite, 0, 2);
     tcase_add_test(tc, test_no_affine_no_grad);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);

@@ -176,7 +176,9 @@ static int64_t ref_input_index(const ref_geom *g, int n, int c, int oy, int ox, 
 }
 
 /* y[n][o][oy][ox] = b[o] + sum_{c,i,j} w[o][c][i][j] x[n][c][oy sh - pt + i][ox sw - pl + j],
- * and its gradients for dy: dx, dw, db += dy times the other factor. */
+ * and its gradients for dy: dx, dw, db += dy times the other factor.  The
+ * padding is zeros that y and dw multiply, as PyTorch's do (an infinite
+ * weight on the padding gives NaN), and that dx has no entry for. */
 static void ref_conv(const ref_geom *g, const double *x, const double *w, const double *b,
                      double *y, const double *dy, double *dx, double *dw, double *db)
 {
@@ -193,17 +195,23 @@ static void ref_conv(const ref_geom *g, const double *x, const double *w, const 
                             for (int j = 0; j < g->kw; j++) {
                                 int64_t xi = ref_input_index(g, n, c, oy, ox, i, j);
                                 int64_t wi = (((int64_t)o * g->c + c) * g->kh + i) * g->kw + j;
-                                if (xi < 0)
-                                    continue;
-                                s += w[wi] * x[xi];
-                                if (dx)
+                                double xv = xi < 0 ? 0 : x[xi];
+                                s += w[wi] * xv;
+                                if (dx && xi >= 0)
                                     dx[xi] += dy[yi] * w[wi];
                                 if (dw)
-                                    dw[wi] += dy[yi] * x[xi];
+                                    dw[wi] += dy[yi] * xv;
                             }
                     y[yi] = s;
                 }
 }
+
+/* A value that is not finite, put into the case's data: NaN or an
+ * infinity in x (a pixel on the right edge of the first image, one inside
+ * the last), in w (the first filter's corner tap and its last), in the
+ * bias, or in dy (a corner of the first image's output, one inside the
+ * last image's). */
+enum { P_NONE, P_X_NAN, P_X_INF, P_W_NAN, P_W_INF, P_B_NAN, P_DY_NAN, P_DY_INF };
 
 /* Odd sizes, asymmetric padding, strides that skip part of the input. */
 static const struct {
@@ -211,35 +219,101 @@ static const struct {
     nb_conv_opts opts;
     bool bias;
     int pt, pl, oh, ow; /* by hand */
+    int poison;
 } ref_cases[] = {
-    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}}, true, 1, 0, 4, 2},
-    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .flip = true}, true, 1, 0, 4, 2},
-    {1, 2, 6, 7, 3, 4, 2, {.same = true}, true, 1, 0, 6, 7},
-    {3, 2, 5, 6, 2, 2, 3, {.same = true, .flip = true}, false, 0, 1, 5, 6},
-    {1, 4, 9, 8, 5, 3, 3, {.stride = {3, 2}, .padding = {2, 1}, .flip = true}, true, 2, 1, 4, 4},
-    {2, 1, 5, 5, 2, 5, 5, {.stride = {0, 0}}, true, 0, 0, 1, 1},
+    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}}, true, 1, 0, 4, 2, P_NONE},
+    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .flip = true}, true, 1, 0, 4, 2, P_NONE},
+    {1, 2, 6, 7, 3, 4, 2, {.same = true}, true, 1, 0, 6, 7, P_NONE},
+    {3, 2, 5, 6, 2, 2, 3, {.same = true, .flip = true}, false, 0, 1, 5, 6, P_NONE},
+    {1, 4, 9, 8, 5, 3, 3, {.stride = {3, 2}, .padding = {2, 1}, .flip = true}, true, 2, 1, 4, 4, P_NONE},
+    {2, 1, 5, 5, 2, 5, 5, {.stride = {0, 0}}, true, 0, 0, 1, 1, P_NONE},
     /* Big enough to be split over threads. */
-    {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}}, true, 1, 1, 17, 15},
-    {5, 2, 19, 20, 9, 4, 3, {.stride = {2, 3}, .padding = {1, 2}, .flip = true}, false, 1, 2, 9, 8},
+    {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}}, true, 1, 1, 17, 15, P_NONE},
+    {5, 2, 19, 20, 9, 4, 3, {.stride = {2, 3}, .padding = {1, 2}, .flip = true}, false, 1, 2, 9, 8, P_NONE},
     /* relu fused: one image per GEMM, then several. */
-    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .relu = true}, true, 1, 0, 4, 2},
-    {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 17, 15},
+    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .relu = true}, true, 1, 0, 4, 2, P_NONE},
+    {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 17, 15, P_NONE},
     /* Stride 1 by C kh kw: up to 64 direct both ways, up to 144 direct
      * forward and GEMM backward, above that GEMM both ways. */
-    {3, 1, 9, 40, 5, 5, 5, {.flip = true}, true, 0, 0, 5, 36},
-    {5, 1, 6, 70, 3, 3, 3, {.same = true, .relu = true}, false, 1, 1, 6, 70},
-    {3, 8, 6, 9, 5, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 6, 9},
-    {3, 16, 5, 7, 4, 3, 3, {.padding = {2, 0}, .flip = true}, true, 2, 0, 7, 5},
-    {2, 17, 6, 5, 3, 3, 3, {.padding = {1, 1}}, true, 1, 1, 6, 5},
-    {2, 17, 6, 5, 3, 3, 3, {.padding = {1, 1}, .relu = true}, false, 1, 1, 6, 5},
+    {3, 1, 9, 40, 5, 5, 5, {.flip = true}, true, 0, 0, 5, 36, P_NONE},
+    {5, 1, 6, 70, 3, 3, 3, {.same = true, .relu = true}, false, 1, 1, 6, 70, P_NONE},
+    {3, 8, 6, 9, 5, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 6, 9, P_NONE},
+    {3, 16, 5, 7, 4, 3, 3, {.padding = {2, 0}, .flip = true}, true, 2, 0, 7, 5, P_NONE},
+    {2, 17, 6, 5, 3, 3, 3, {.padding = {1, 1}}, true, 1, 1, 6, 5, P_NONE},
+    {2, 17, 6, 5, 3, 3, 3, {.padding = {1, 1}, .relu = true}, false, 1, 1, 6, 5, P_NONE},
     /* A kernel larger than the direct path takes. */
-    {2, 1, 9, 9, 2, 6, 6, {.padding = {1, 1}}, true, 1, 1, 6, 6},
+    {2, 1, 9, 9, 2, 6, 6, {.padding = {1, 1}}, true, 1, 1, 6, 6, P_NONE},
+    /* NaN and infinities, through each path: GEMM both ways (stride 2,
+     * one image per GEMM; 17 channels, several), direct both ways (up to 64
+     * taps, over threads), direct forward and GEMM backward (16 channels);
+     * with relu fused or not. */
+    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .relu = true}, true, 1, 0, 4, 2,
+     P_X_NAN},
+    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}}, true, 1, 0, 4, 2, P_W_INF},
+    {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .relu = true}, true, 1, 0, 4, 2,
+     P_DY_NAN},
+    {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 17, 15, P_X_INF},
+    {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}}, true, 1, 1, 17, 15, P_W_NAN},
+    {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 17, 15, P_B_NAN},
+    {3, 1, 9, 40, 5, 5, 5, {.flip = true}, true, 0, 0, 5, 36, P_X_NAN},
+    {3, 1, 9, 40, 5, 5, 5, {.flip = true}, true, 0, 0, 5, 36, P_X_INF},
+    {3, 1, 9, 40, 5, 5, 5, {.padding = {2, 2}}, true, 2, 2, 9, 40, P_W_NAN},
+    {3, 1, 9, 40, 5, 5, 5, {.flip = true}, true, 0, 0, 5, 36, P_DY_INF},
+    {5, 1, 6, 70, 3, 3, 3, {.same = true, .relu = true}, false, 1, 1, 6, 70, P_X_NAN},
+    {3, 8, 6, 9, 5, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 6, 9, P_X_NAN},
+    {3, 8, 6, 9, 5, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 6, 9, P_W_INF},
+    {3, 8, 6, 9, 5, 3, 3, {.padding = {1, 1}}, true, 1, 1, 6, 9, P_DY_NAN},
+    {2, 17, 6, 5, 3, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 6, 5, P_X_INF},
+    {2, 17, 6, 5, 3, 3, 3, {.padding = {1, 1}}, true, 1, 1, 6, 5, P_W_NAN},
+    {2, 17, 6, 5, 3, 3, 3, {.padding = {1, 1}, .relu = true}, false, 1, 1, 6, 5, P_DY_INF},
+    {3, 16, 5, 7, 4, 3, 3, {.padding = {2, 0}, .flip = true}, true, 2, 0, 7, 5, P_X_INF},
+    {3, 16, 5, 7, 4, 3, 3, {.padding = {2, 0}, .flip = true, .relu = true}, true, 2, 0, 7, 5,
+     P_W_NAN},
 };
 #define NREF ((int)(sizeof ref_cases / sizeof *ref_cases))
 
+/* Puts the case's value that is not finite (P_*) into x, w, b or r. */
+static void poison(int p, const ref_geom *g, nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                   nb_tensor *r)
+{
+    double v = p == P_X_INF || p == P_W_INF || p == P_DY_INF ? INFINITY : NAN;
+    int64_t last_x = (((int64_t)g->n - 1) * g->c * g->h + g->h / 2) * g->w + g->w / 2;
+    int64_t last_y = (((int64_t)g->n * g->o - 1) * g->oh + g->oh / 2) * g->ow + g->ow / 2;
+    if (p == P_X_NAN || p == P_X_INF) {
+        nb_set(x, (int64_t)(g->h / 2) * g->w + g->w - 1, v);
+        nb_set(x, last_x, -v);
+    } else if (p == P_W_NAN || p == P_W_INF) {
+        nb_set(w, 0, v);
+        nb_set(w, w->numel - 1, -v);
+    } else if (p == P_B_NAN) {
+        nb_set(b, 0, v);
+    } else if (p == P_DY_NAN || p == P_DY_INF) {
+        nb_set(r, (int64_t)g->oh * g->ow - 1, v);
+        nb_set(r, last_y, -v);
+    }
+}
+
+/* float32 against the float64 reference: the same NaN and infinities, and
+ * finite values within 1e-4 of the largest finite one. */
+static void assert_close32(const nb_tensor *got, const nb_tensor *want)
+{
+    const double *wv = want->data;
+    const float *gv = got->data;
+    double scale = 1;
+    for (int64_t i = 0; i < want->numel; i++)
+        if (isfinite(wv[i]))
+            scale = fmax(scale, fabs(wv[i]));
+    for (int64_t i = 0; i < want->numel; i++) {
+        double a = gv[i], e = wv[i];
+        ck_assert_msg(a == e || (isnan(a) && isnan(e)) || fabs(a - e) <= 1e-4 * scale,
+                      "element %lld: got %.8g, want %.8g", (long long)i, a, e);
+    }
+}
+
 /* Each case on 1 and on 2 threads, and with the AVX2 kernels and the
  * baseline ones (_i / NREF = 0..3): the batch split and each compiled
- * kernel must give the reference loop's values. */
+ * kernel must give the reference loop's values, NaN and infinities where
+ * it has them. */
 START_TEST(test_matches_reference)
 {
     int old = nb_set_num_threads(1 + _i / NREF % 2);
@@ -264,6 +338,7 @@ START_TEST(test_matches_reference)
     if (b)
         nb_fill_uniform(b, &rng, -1, 1);
     nb_fill_uniform(r, &rng, -1, 1);
+    poison(ref_cases[_i].poison, &g, x, w, b, r);
     nb_tensor *w0 = nb_tensor_copy(ctx, w, NB_F64);
     nb_requires_grad(x, true);
     nb_requires_grad(w, true);
@@ -277,19 +352,22 @@ START_TEST(test_matches_reference)
     nb_tensor *ry = nb_tensor_new(ctx, NB_F64, 4, ys);
     nb_tensor *rdx = nb_tensor_new(ctx, NB_F64, 4, xs), *rdw = nb_tensor_new(ctx, NB_F64, 4, ws);
     nb_tensor *rdb = nb_tensor_new(ctx, NB_F64, 1, bs);
-    /* relu: y = max(0, conv), and the gradient flows where y > 0 only. */
+    /* relu: y = max(0, conv), NaN kept, and the gradient flows where not
+     * y <= 0 (PyTorch's threshold_backward). */
     nb_tensor *rr = nb_tensor_copy(ctx, r, NB_F64);
     if (ref_cases[_i].opts.relu) {
         ref_conv(&g, x->data, w->data, b ? b->data : NULL, ry->data, r->data, NULL, NULL, NULL);
         double *yv = ry->data, *rv = rr->data;
         for (int64_t i = 0; i < ry->numel; i++)
-            rv[i] = yv[i] > 0 ? rv[i] : 0;
+            rv[i] = yv[i] <= 0 ? 0 : rv[i];
     }
     ref_conv(&g, x->data, w->data, b ? b->data : NULL, ry->data, rr->data, rdx->data,
              rdw->data, b ? rdb->data : NULL);
     if (ref_cases[_i].opts.relu)
-        for (int64_t i = 0; i < ry->numel; i++)
-            ((double *)ry->data)[i] = fmax(((double *)ry->data)[i], 0);
+        for (int64_t i = 0; i < ry->numel; i++) {
+            double *yv = ry->data;
+            yv[i] = yv[i] <= 0 ? 0 : yv[i];
+        }
     tst_assert_values(y, 4, ys, ry->data, 1e-12);
     tst_assert_values(x->grad, 4, xs, rdx->data, 1e-12);
     tst_assert_values(w->grad, 4, ws, rdw->data, 1e-12);
@@ -298,7 +376,7 @@ START_TEST(test_matches_reference)
     /* The flip reads the weights rotated; it never rotates them in place. */
     tst_assert_values(w, 4, ws, w0->data, 0);
 
-    /* float32 on the same data, within 1e-4 of the largest value. */
+    /* float32 on the same data. */
     nb_graph_reset(ctx);
     nb_tensor *x32 = nb_tensor_copy(ctx, x, NB_F32), *w32 = nb_tensor_copy(ctx, w, NB_F32);
     nb_tensor *b32 = b ? nb_tensor_copy(ctx, b, NB_F32) : NULL;
@@ -308,14 +386,8 @@ START_TEST(test_matches_reference)
     nb_tensor *y32 = nb_conv2d(ctx, x32, w32, b32, &ref_cases[_i].opts);
     ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y32, r32))), NB_OK);
     const nb_tensor *got[] = {y32, x32->grad, w32->grad}, *want[] = {ry, rdx, rdw};
-    for (int k = 0; k < 3; k++) {
-        double scale = 1;
-        for (int64_t i = 0; i < want[k]->numel; i++)
-            scale = fmax(scale, fabs(((const double *)want[k]->data)[i]));
-        for (int64_t i = 0; i < want[k]->numel; i++)
-            ck_assert_double_eq_tol(((const float *)got[k]->data)[i],
-                                    ((const double *)want[k]->data)[i], 1e-4 * scale);
-    }
+    for (int k = 0; k < 3; k++)
+        assert_close32(got[k], want[k]);
     nb_ctx_free(ctx);
     nb_set_num_threads(old);
     nbi_avoid_avx2(old_avoid);
@@ -373,6 +445,70 @@ START_TEST(test_sobel)
                       (double[]){0.5, -26.5, -26.5, 27.5, 0.5, -35.5, -35.5, 36.5, 0.5, -26.5,
                                  -26.5, 27.5},
                       0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* NaN and infinities on a 3x4 image, padding 1, as PyTorch 1.13 gives them
+ * (printed by torch once).  One channel of 3x3 takes the direct kernels
+ * both ways (test_matches_reference takes the GEMM path through the same
+ * rule): the padding counts as zeros that y and dW multiply, and dx gets
+ * only what outputs read.  So a NaN pixel on the right edge leaves the
+ * taps that never reach it (the left column of dW) finite, and an
+ * infinite corner tap gives NaN where it meets the padding, infinity
+ * elsewhere, and no dx where no output reads it.  _i: float32 or float64. */
+START_TEST(test_nonfinite_values)
+{
+    const double inf = INFINITY, nan = NAN;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dtype dt = _i ? NB_F32 : NB_F64;
+    int64_t xs[] = {1, 1, 3, 4}, ws[] = {1, 1, 3, 3}, bs[] = {1};
+    const double xv[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    const double kv[9] = {1, 0, -1, 2, 0.5, -2, 1, 0, -1};
+    const struct {
+        const char *name;
+        int at_x, at_w; /* where the value goes (-1: nowhere) */
+        double v;
+        bool relu;
+        double y[12], dx[12], dw[9], db;
+    } cases[] = {
+        {"a NaN pixel", 7, -1, nan, false,
+         {-9, -4.5, nan, nan, -21, -4.5, nan, nan, -21, -0.5, nan, nan},
+         {10.5, 7, 7.5, -11, 26.5, 11, 11.5, -24, 30.5, 11, 11.5, -23},
+         {244, nan, nan, 480, nan, nan, 268, nan, nan}, 78},
+        {"a NaN pixel, relu", 7, -1, nan, true,
+         {0, 0, nan, nan, 0, 0, nan, nan, 0, 0, nan, nan},
+         {0, 13, 17.5, -11, 0, 28, 35.5, -24, 0, 29, 37.5, -23},
+         {188, nan, nan, 358, nan, nan, 204, nan, nan}, 45},
+        {"an infinite corner tap", -1, 0, inf, false,
+         {nan, nan, nan, nan, nan, inf, inf, inf, nan, inf, inf, inf},
+         {inf, inf, inf, -11, inf, inf, inf, -24, 30.5, 11, 11.5, -23},
+         {244, 348, 268, 480, 650, 480, 268, 348, 244}, 78},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        double xk[12], wk[9];
+        memcpy(xk, xv, sizeof xk);
+        memcpy(wk, kv, sizeof wk);
+        if (cases[k].at_x >= 0)
+            xk[cases[k].at_x] = cases[k].v;
+        if (cases[k].at_w >= 0)
+            wk[cases[k].at_w] = cases[k].v;
+        nb_tensor *x = tst_make(ctx, dt, 4, xs, xk), *w = tst_make(ctx, dt, 4, ws, wk);
+        nb_tensor *b = tst_make(ctx, dt, 1, bs, (double[]){0.5});
+        nb_tensor *r = tst_make(ctx, dt, 4, xs, xv); /* dy = 1, 2, ..., 12 */
+        nb_requires_grad(x, true);
+        nb_requires_grad(w, true);
+        nb_requires_grad(b, true);
+        nb_conv_opts opts = {.padding = {1, 1}, .relu = cases[k].relu};
+        nb_tensor *y = nb_conv2d(ctx, x, w, b, &opts);
+        ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
+        ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+        tst_assert_values(y, 4, xs, cases[k].y, 1e-5);
+        tst_assert_values(x->grad, 4, xs, cases[k].dx, 1e-5);
+        tst_assert_values(w->grad, 4, ws, cases[k].dw, 1e-4);
+        tst_assert_values(b->grad, 1, bs, &cases[k].db, 1e-5);
+        nb_graph_reset(ctx);
+    }
     nb_ctx_free(ctx);
 }
 END_TEST
@@ -557,6 +693,7 @@ Suite *tst_suite_conv(void)
     tcase_add_loop_test(tc, test_matches_reference, 0, 4 * NREF);
     tcase_add_loop_test(tc, test_course_example, 0, 2);
     tcase_add_loop_test(tc, test_sobel, 0, 2);
+    tcase_add_loop_test(tc, test_nonfinite_values, 0, 2);
     tcase_add_loop_test(tc, test_lab_sizes, 0, (int)(sizeof lab_sizes / sizeof *lab_sizes));
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 /* test_dropout.c - dropout and dropout2d, in train and eval mode. */
 #include "harness.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void setup_x(tst_env *e, nb_rng *rng)
@@ -112,6 +113,61 @@ START_TEST(test_fraction)
     ck_assert_double_le(fabs((double)kept / (double)x->numel - 0.75), 0.01);
     ck_assert_uint_eq(nb_rng_next(&rng), nb_rng_next(&replay));
     nb_ctx_free(ctx);
+}
+END_TEST
+
+/* NaN and infinities: PyTorch multiplies by the mask, forward and
+ * backward, so a dropped NaN or infinity is NaN (NaN 0, inf 0) and a kept
+ * one stays itself; the identity passes them.  The mask is read off a run
+ * on ones with the same seed.  Past the threads' threshold: _i runs
+ * float32 and float64 (_i % 2) on 1 and 2 threads (_i / 2), dropout then
+ * dropout2d. */
+START_TEST(test_nonfinite)
+{
+    const double inf = INFINITY, nan = NAN;
+    const double xp[5] = {nan, inf, -inf, 1, -2}, dyp[7] = {1, nan, inf, -inf, 2, 1, -1};
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    int old = nb_set_num_threads(1 + _i / 2);
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {50, 40, 4, 5}, n = 50 * 40 * 4 * 5;
+    double *xv = malloc(sizeof *xv * (size_t)n), *rv = malloc(sizeof *rv * (size_t)n);
+    for (int64_t i = 0; i < n; i++)
+        xv[i] = xp[i % 5], rv[i] = dyp[i % 7];
+    for (int channels = 0; channels < 2; channels++) {
+        nb_tensor *x = tst_make(ctx, dt, 4, s, xv), *r = tst_make(ctx, dt, 4, s, rv);
+        nb_tensor *ones = nb_tensor_full(ctx, dt, 4, s, 1.0);
+        nb_requires_grad(x, true);
+        nb_rng rng;
+        nb_rng_seed(&rng, 4);
+        nb_tensor *m = (channels ? nb_dropout2d : nb_dropout)(ctx, ones, 0.5, &rng);
+        nb_rng_seed(&rng, 4);
+        nb_tensor *y = (channels ? nb_dropout2d : nb_dropout)(ctx, x, 0.5, &rng);
+        ck_assert_msg(m && y, "%s", nb_errmsg(ctx));
+        ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+        int64_t bad = -1, kept = 0;
+        for (int64_t i = 0; i < n && bad < 0; i++) {
+            double mi = nb_get(m, i), want_y = xv[i] * mi, want_dx = rv[i] * mi;
+            double gy = nb_get(y, i), gdx = nb_get(x->grad, i);
+            bool ok_y = gy == want_y || (isnan(gy) && isnan(want_y));
+            bool ok_dx = gdx == want_dx || (isnan(gdx) && isnan(want_dx));
+            bad = ok_y && ok_dx && (mi == 0 || mi == 2) ? -1 : i;
+            kept += mi != 0;
+        }
+        ck_assert_msg(bad < 0, "%s element %lld: mask %g, x %g: y %g, dy %g: dx %g",
+                      channels ? "dropout2d" : "dropout", (long long)bad, nb_get(m, bad), xv[bad],
+                      nb_get(y, bad), rv[bad], nb_get(x->grad, bad));
+        ck_assert(kept > n / 4 && kept < 3 * n / 4); /* both kinds of entry were seen */
+        nb_graph_reset(ctx);
+    }
+    /* The identity, in eval mode. */
+    nb_set_training(ctx, false);
+    int64_t s1[] = {5};
+    nb_tensor *x = tst_make(ctx, dt, 1, s1, xp);
+    tst_assert_values(nb_dropout(ctx, x, 0.5, NULL), 1, s1, xp, 0);
+    free(xv);
+    free(rv);
+    nb_ctx_free(ctx);
+    nb_set_num_threads(old);
 }
 END_TEST
 
@@ -231,6 +287,7 @@ Suite *tst_suite_dropout(void)
     TCase *tc = tcase_create("dropout");
     tcase_add_loop_test(tc, test_known_mask, 0, 2);
     tcase_add_loop_test(tc, test_fraction, 0, 2);
+    tcase_add_loop_test(tc, test_nonfinite, 0, 4);
     tcase_add_test(tc, test_same_seed_same_mask);
     tcase_add_test(tc, test_identity);
     tcase_add_test(tc, test_dropout2d_channels);

@@ -86,6 +86,35 @@ static void setup_bn(tst_env *e, nb_rng *rng)
     tst_tensor(e, rng, 1, (int64_t[]){16});
 }
 
+/* The same inputs with NaN, +inf and -inf sprinkled over the first tensor
+ * (about one element in a thousand of each). */
+static void sprinkle(nb_tensor *t)
+{
+    for (int64_t i = 0; i < t->numel; i++) {
+        if (i % 997 == 5)
+            nb_set(t, i, NAN);
+        else if (i % 991 == 7)
+            nb_set(t, i, INFINITY);
+        else if (i % 983 == 11)
+            nb_set(t, i, -INFINITY);
+    }
+}
+#define NONFINITE(setup)                                                      \
+    static void setup##_nf(tst_env *e, nb_rng *rng)                           \
+    {                                                                         \
+        setup(e, rng);                                                        \
+        sprinkle(e->t[0]);                                                    \
+    }
+NONFINITE(setup_act)
+NONFINITE(setup_pool)
+NONFINITE(setup_gap)
+NONFINITE(setup_two)
+NONFINITE(setup_softmax)
+NONFINITE(setup_ce)
+NONFINITE(setup_hinge)
+NONFINITE(setup_bn)
+#undef NONFINITE
+
 /* ---- forwards ------------------------------------------------------------ */
 
 static const nb_pool_opts k2 = {{2, 2}, {0, 0}, {0, 0}};
@@ -197,6 +226,30 @@ static const fast_case cases[] = {
     {"dropout", setup_act, fwd_dropout, 0},
     {"dropout2d", setup_act, fwd_dropout2d, 0},
     {"batch_norm", setup_bn, fwd_bn, 0},
+    /* NaN and infinities take the same paths on 1 and 2 threads. */
+    {"relu with NaN and infinities", setup_act_nf, fwd_relu, 0},
+    {"leaky_relu with NaN and infinities", setup_act_nf, fwd_leaky, 0},
+    {"elu with NaN and infinities", setup_act_nf, fwd_elu, 0},
+    {"relu6 with NaN and infinities", setup_act_nf, fwd_relu6, 0},
+    {"sigmoid with NaN and infinities", setup_act_nf, fwd_sigmoid, 0},
+    {"tanh with NaN and infinities", setup_act_nf, fwd_tanh, 0},
+    {"tanh(x/2) + relu(x/2) with NaN and infinities", setup_act_nf, fwd_relu_step, 0},
+    {"max_pool2d 2x2 with NaN and infinities", setup_pool_nf, fwd_max_k2, 0},
+    {"max_pool2d 3x3 stride 2 padding 1 with NaN and infinities", setup_pool_nf, fwd_max_k3, 0},
+    {"max_pool2d 2x3 stride [1,2] padding 1 with NaN and infinities", setup_pool_nf, fwd_max_k23,
+     0},
+    {"avg_pool2d 3x3 stride 2 padding 1 with NaN and infinities", setup_pool_nf, fwd_avg_k3, 0},
+    {"global_avg_pool2d with NaN and infinities", setup_gap_nf, fwd_gap, 0},
+    {"mul with NaN and infinities", setup_two_nf, fwd_mul, 0},
+    {"sum with NaN and infinities", setup_two_nf, fwd_sum, 0},
+    {"softmax dim 1 with NaN and infinities", setup_softmax_nf, fwd_softmax1, 0},
+    {"log_softmax dim 1 with NaN and infinities", setup_softmax_nf, fwd_log_softmax, 0},
+    {"cross_entropy with NaN and infinities", setup_ce_nf, fwd_ce, 0},
+    {"mse_loss with NaN and infinities", setup_two_nf, fwd_mse, 0},
+    {"hinge_loss with NaN and infinities", setup_hinge_nf, fwd_hinge, 0},
+    {"dropout with NaN and infinities", setup_act_nf, fwd_dropout, 0},
+    {"dropout2d with NaN and infinities", setup_act_nf, fwd_dropout2d, 0},
+    {"batch_norm with NaN and infinities", setup_bn_nf, fwd_bn, 0},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 
@@ -233,8 +286,9 @@ static result run_case(const fast_case *c, nb_ctx *ctx, const tst_env *e, nb_dty
     return res;
 }
 
-/* a and b agree: the same bits (tol 0) or within tol relative.  One
- * assertion for the whole tensor: Check records every assertion made. */
+/* a and b agree: the same bits (tol 0) or within tol relative, NaN where
+ * the other is NaN and the same infinities.  One assertion for the whole
+ * tensor: Check records every assertion made. */
 static void assert_same(const char *name, const char *what, const nb_tensor *a,
                         const nb_tensor *b, double tol)
 {
@@ -248,7 +302,8 @@ static void assert_same(const char *name, const char *what, const nb_tensor *a,
         double x = nb_get(a, i), y = nb_get(b, i);
         if (tol == 0 ? memcmp((const char *)a->data + i * size, (const char *)b->data + i * size,
                               size) != 0
-                     : !(fabs(x - y) <= tol * fmax(1.0, fabs(y))))
+                     : !(x == y || (isnan(x) && isnan(y)) ||
+                         fabs(x - y) <= tol * fmax(1.0, fabs(y))))
             bad = i;
     }
     ck_assert_msg(bad < 0, "%s: %s element %lld: %.17g vs %.17g", name, what, (long long)bad,

@@ -1,6 +1,8 @@
 /* test_linear.c - linear (with and without bias) and matmul. */
 #include "harness.h"
+#include "internal.h" /* nbi_gemm, nbi_blas_avoid */
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Odd sizes, so a transposed leading dimension shows: N = 3, in = 5,
@@ -100,6 +102,91 @@ START_TEST(test_partial_grad)
 }
 END_TEST
 
+/* NaN and infinities through linear, as PyTorch 1.13 gives them (printed
+ * by torch once): every product of the GEMMs counts, 0 inf included.  _i:
+ * float32 or float64 (_i % 2), through OpenBLAS or through the plain loops
+ * nbi_gemm falls back to when OpenBLAS's buffer would not fit (_i / 2). */
+START_TEST(test_linear_nonfinite)
+{
+    const double inf = INFINITY, nan = NAN;
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    bool old = nbi_blas_avoid(_i / 2);
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t sx[] = {2, 3}, sw[] = {3, 3}, sb[] = {3};
+    nb_tensor *x = tst_make(ctx, dt, 2, sx, (double[]){1, nan, 2, inf, 2, -1});
+    nb_tensor *w = tst_make(ctx, dt, 2, sw, (double[]){1, 0, 2, 0, 1, 1, 0.5, -1, 0});
+    nb_tensor *b = tst_make(ctx, dt, 1, sb, (double[]){0.5, inf, 1});
+    nb_tensor *r = tst_make(ctx, dt, 2, sx, (double[]){1, 2, 3, nan, 1, 0});
+    nb_requires_grad(x, true);
+    nb_requires_grad(w, true);
+    nb_requires_grad(b, true);
+    nb_tensor *y = nb_linear(ctx, x, w, b);
+    tst_assert_values(y, 2, sx, (double[]){nan, nan, nan, inf, nan, inf}, 0);
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+    tst_assert_values(x->grad, 2, sx, (double[]){2.5, -1, 4, nan, nan, nan}, 1e-6);
+    tst_assert_values(w->grad, 2, sw, (double[]){nan, nan, nan, inf, nan, 3, nan, nan, 6}, 1e-6);
+    tst_assert_values(b->grad, 1, sb, (double[]){nan, 3, 3}, 1e-6);
+    nb_ctx_free(ctx);
+    nbi_blas_avoid(old);
+}
+END_TEST
+
+/* Element i of a float or double buffer. */
+static double buf_get(nb_dtype dt, const void *p, int i)
+{
+    return dt == NB_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
+}
+static void buf_set(nb_dtype dt, void *p, int i, double v)
+{
+    if (dt == NB_F32)
+        ((float *)p)[i] = (float)v;
+    else
+        ((double *)p)[i] = v;
+}
+
+/* The plain loops give OpenBLAS's products (within rounding) for each
+ * transpose, leading dimensions wider than the rows, beta 1 and beta 0
+ * (which ignores C, NaN included, as BLAS does). */
+START_TEST(test_plain_gemm)
+{
+    nb_dtype dt = _i ? NB_F64 : NB_F32;
+    enum { M = 7, N = 9, K = 5, LD = 11 };
+    size_t es = nb_dtype_size(dt);
+    void *a = malloc(LD * LD * es), *b = malloc(LD * LD * es), *c0 = malloc(M * LD * es);
+    void *c[2] = {malloc(M * LD * es), malloc(M * LD * es)};
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    for (int i = 0; i < LD * LD; i++) {
+        buf_set(dt, a, i, nb_rng_uniform(&rng) - 0.5);
+        buf_set(dt, b, i, nb_rng_uniform(&rng) - 0.5);
+    }
+    for (int i = 0; i < M * LD; i++)
+        buf_set(dt, c0, i, nb_rng_uniform(&rng));
+    for (int t = 0; t < 8; t++) {
+        bool ta = t & 1, tb = t & 2, beta0 = t & 4;
+        for (int plain = 0; plain < 2; plain++) {
+            memcpy(c[plain], c0, M * LD * es);
+            for (int i = 0; beta0 && i < M * LD; i++) /* C's old values must not count */
+                buf_set(dt, c[plain], i, NAN);
+            bool old = nbi_blas_avoid(plain);
+            nbi_gemm(dt, ta, tb, M, N, K, 0.75, a, LD, b, LD, beta0 ? 0.0 : 1.0, c[plain], LD);
+            nbi_blas_avoid(old);
+        }
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double u = buf_get(dt, c[0], i * LD + j), v = buf_get(dt, c[1], i * LD + j);
+                ck_assert_msg(fabs(u - v) <= 1e-5, "transposes %d, C[%d][%d]: %g vs %g", t, i, j,
+                              u, v);
+            }
+    }
+    free(a);
+    free(b);
+    free(c0);
+    free(c[0]);
+    free(c[1]);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     nb_ctx *ctx = nb_ctx_new();
@@ -147,6 +234,8 @@ Suite *tst_suite_linear(void)
     tcase_add_loop_test(tc, test_linear_values, 0, 2);
     tcase_add_loop_test(tc, test_matmul_values, 0, 2);
     tcase_add_test(tc, test_partial_grad);
+    tcase_add_loop_test(tc, test_linear_nonfinite, 0, 4);
+    tcase_add_loop_test(tc, test_plain_gemm, 0, 2);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return s;

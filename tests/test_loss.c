@@ -1,6 +1,7 @@
 /* test_loss.c - cross_entropy, mse_loss, hinge_loss, and a small MLP. */
 #include "harness.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void setup_cross_entropy(tst_env *e, nb_rng *rng)
@@ -147,6 +148,150 @@ START_TEST(test_hinge_values)
 }
 END_TEST
 
+/* NaN and infinities, as PyTorch 1.13 gives them (printed by torch once,
+ * float64).  A row with a NaN, or an infinity that leaves inf - inf, has a
+ * NaN loss and gradient; a -inf logit is a probability of 0, an infinite
+ * loss when it is the label's.  An infinite dloss multiplies softmax and
+ * the label's -1 apart (PyTorch's log_softmax backward), so the label's
+ * entry is inf - inf. */
+START_TEST(test_cross_entropy_nonfinite)
+{
+    const double inf = INFINITY, nan = NAN;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    double tol = dt == NB_F32 ? 1e-6 : 1e-12;
+    const double p[3] = {0.09003057317038045, 0.2447284710547976, 0.6652409557748218};
+    int64_t s2[] = {2, 3}, s1[] = {1, 3};
+    nb_tensor *a = tst_make(ctx, dt, 2, s2, (double[]){1, 2, 3, 1, -inf, 3});
+    nb_requires_grad(a, true);
+    nb_tensor *loss = nb_cross_entropy(ctx, a, (int32_t[]){0, 0});
+    tst_assert_values(loss, 0, NULL, (double[]){(2.4076059644443806 + 2.1269280110429727) / 2},
+                      tol);
+    ck_assert_int_eq(nb_backward(ctx, loss), NB_OK);
+    tst_assert_values(a->grad, 2, s2,
+                      (double[]){(p[0] - 1) / 2, p[1] / 2, p[2] / 2, -0.8807970779778824 / 2, 0,
+                                 0.8807970779778823 / 2},
+                      tol);
+    nb_tensor *b = tst_make(ctx, dt, 2, s1, (double[]){1, -inf, 3});
+    nb_requires_grad(b, true);
+    loss = nb_cross_entropy(ctx, b, (int32_t[]){1});
+    tst_assert_values(loss, 0, NULL, (double[]){inf}, 0);
+    ck_assert_int_eq(nb_backward(ctx, loss), NB_OK);
+    tst_assert_values(b->grad, 2, s1, (double[]){0.11920292202211753, -1, 0.8807970779778823},
+                      tol);
+    const double bad[][3] = {{1, inf, 3}, {-inf, -inf, -inf}, {inf, inf, 1}, {inf, -inf, 0}};
+    for (int k = 0; k < 4; k++) {
+        nb_tensor *z = tst_make(ctx, dt, 2, s1, bad[k]);
+        nb_requires_grad(z, true);
+        loss = nb_cross_entropy(ctx, z, (int32_t[]){0});
+        tst_assert_values(loss, 0, NULL, (double[]){nan}, 0);
+        ck_assert_int_eq(nb_backward(ctx, loss), NB_OK);
+        tst_assert_values(z->grad, 2, s1, (double[]){nan, nan, nan}, 0);
+    }
+    /* dloss infinite, then NaN: logits [[1, 2, 3], [4, 5, 6]], labels [0, 1]. */
+    const double dloss[2] = {inf, nan};
+    const double want[2][6] = {{nan, inf, inf, inf, nan, inf}, {nan, nan, nan, nan, nan, nan}};
+    for (int k = 0; k < 2; k++) {
+        nb_tensor *z = tst_make(ctx, dt, 2, s2, (double[]){1, 2, 3, 4, 5, 6});
+        nb_requires_grad(z, true);
+        loss = nb_scale(ctx, nb_cross_entropy(ctx, z, (int32_t[]){0, 1}), dloss[k]);
+        ck_assert_int_eq(nb_backward(ctx, loss), NB_OK);
+        tst_assert_values(z->grad, 2, s2, want[k], 0);
+    }
+    /* A NaN row among finite ones, past the threads' threshold (_i / 2 + 1
+     * threads): only its row is NaN. */
+    enum { REP = 4000, N = 3 * REP };
+    int old = nb_set_num_threads(1 + _i / 2);
+    int64_t sn[] = {N, 3};
+    double *zv = malloc(sizeof *zv * N * 3), gw[9];
+    int32_t *labels = malloc(sizeof *labels * N);
+    const double rows[9] = {1, 2, 3, 1, nan, 3, 4, 5, 6};
+    for (int i = 0; i < N * 3; i++)
+        zv[i] = rows[i % 9];
+    for (int i = 0; i < N; i++)
+        labels[i] = i % 3;
+    for (int j = 0; j < 3; j++) {
+        gw[j] = (p[j] - (j == 0)) / N;
+        gw[3 + j] = nan;
+        gw[6 + j] = (p[j] - (j == 2)) / N;
+    }
+    nb_tensor *z = tst_make(ctx, dt, 2, sn, zv);
+    nb_requires_grad(z, true);
+    loss = nb_cross_entropy(ctx, z, labels);
+    tst_assert_values(loss, 0, NULL, (double[]){nan}, 0);
+    ck_assert_int_eq(nb_backward(ctx, loss), NB_OK);
+    tst_assert_pattern(z->grad, gw, 9, tol, "cross_entropy gradient");
+    free(zv);
+    free(labels);
+    nb_set_num_threads(old);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* mse and hinge with NaN and infinities, as PyTorch 1.13 gives them
+ * (printed by torch once): mse as F.mse_loss, hinge as
+ * torch.relu(1 - y * f).mean(), whose backward passes a NaN margin (relu's)
+ * and multiplies the other factor even where the margin is negative, so an
+ * infinite one there gives NaN.  The patterns repeat past the threads'
+ * threshold: _i runs float32 and float64 (_i % 2) on 1 and 2 threads
+ * (_i / 2); with n elements the gradients are the patterns' / n. */
+START_TEST(test_mse_hinge_nonfinite)
+{
+    const double inf = INFINITY, nan = NAN;
+    enum { REP = 7000, N = 6 * REP };
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    double tol = dt == NB_F32 ? 1e-9 : 1e-15;
+    int old = nb_set_num_threads(1 + _i / 2);
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {N};
+    const double mp[6] = {1, nan, inf, -inf, 2, 3}, mt[6] = {0.5, 1, 1, 1, inf, 3};
+    const double dmp[6] = {1.0 / N, nan, inf, -inf, -inf, 0};
+    const double hf[6] = {nan, inf, -inf, 0.5, 2, 0}, hy[6] = {1, 1, 1, -1, 1, inf};
+    const double dhf[6] = {-1.0 / N, 0, -1.0 / N, 1.0 / N, 0, -inf};
+    const double dhy[6] = {nan, nan, inf, -0.5 / N, 0, 0};
+    double dmt[6], *av = malloc(sizeof *av * N), *bv = malloc(sizeof *bv * N);
+    for (int k = 0; k < 6; k++)
+        dmt[k] = -dmp[k];
+    for (int hinge = 0; hinge < 2; hinge++) {
+        for (int i = 0; i < N; i++) {
+            av[i] = (hinge ? hf : mp)[i % 6];
+            bv[i] = (hinge ? hy : mt)[i % 6];
+        }
+        nb_tensor *a = tst_make(ctx, dt, 1, s, av), *b = tst_make(ctx, dt, 1, s, bv);
+        nb_requires_grad(a, true);
+        nb_requires_grad(b, true);
+        nb_tensor *loss = hinge ? nb_hinge_loss(ctx, a, b) : nb_mse_loss(ctx, a, b);
+        tst_assert_values(loss, 0, NULL, (double[]){nan}, 0);
+        ck_assert_int_eq(nb_backward(ctx, loss), NB_OK);
+        tst_assert_pattern(a->grad, hinge ? dhf : dmp, 6, tol, hinge ? "hinge df" : "mse dp");
+        tst_assert_pattern(b->grad, hinge ? dhy : dmt, 6, tol, hinge ? "hinge dy" : "mse dt");
+        nb_graph_reset(ctx);
+    }
+    /* A NaN margin is NaN in the loss too (not max(0, NaN) = 0). */
+    int64_t s2[] = {2};
+    nb_tensor *f = tst_make(ctx, dt, 1, s2, (double[]){nan, 0.5});
+    nb_tensor *y = tst_make(ctx, dt, 1, s2, (double[]){1, 1});
+    tst_assert_values(nb_hinge_loss(ctx, f, y), 0, NULL, (double[]){nan}, 0);
+    /* An infinite dloss: mse gives inf, or NaN where p - t is 0; hinge
+     * inf where the margin is positive, 0 elsewhere. */
+    nb_tensor *p = tst_make(ctx, dt, 1, s2, (double[]){1, 2});
+    nb_tensor *t = tst_make(ctx, dt, 1, s2, (double[]){0, 2});
+    nb_requires_grad(p, true);
+    nb_requires_grad(t, true);
+    ck_assert_int_eq(nb_backward(ctx, nb_scale(ctx, nb_mse_loss(ctx, p, t), inf)), NB_OK);
+    tst_assert_values(p->grad, 1, s2, (double[]){inf, nan}, 0);
+    tst_assert_values(t->grad, 1, s2, (double[]){-inf, nan}, 0);
+    nb_tensor *f2 = tst_make(ctx, dt, 1, s2, (double[]){0.5, 2});
+    nb_requires_grad(f2, true);
+    ck_assert_int_eq(nb_backward(ctx, nb_scale(ctx, nb_hinge_loss(ctx, f2, y), inf)), NB_OK);
+    tst_assert_values(f2->grad, 1, s2, (double[]){-inf, 0}, 0);
+    free(av);
+    free(bv);
+    nb_ctx_free(ctx);
+    nb_set_num_threads(old);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     nb_ctx *ctx = nb_ctx_new();
@@ -189,6 +334,8 @@ Suite *tst_suite_loss(void)
     tcase_add_loop_test(tc, test_cross_entropy_stable, 0, 2);
     tcase_add_loop_test(tc, test_mse_values, 0, 2);
     tcase_add_loop_test(tc, test_hinge_values, 0, 2);
+    tcase_add_loop_test(tc, test_cross_entropy_nonfinite, 0, 4);
+    tcase_add_loop_test(tc, test_mse_hinge_nonfinite, 0, 4);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return s;

@@ -1,6 +1,8 @@
 /* test_pool.c - max_pool2d, avg_pool2d, global_avg_pool2d. */
 #include "harness.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A tensor for max-pooling: a random permutation of n evenly spaced levels
@@ -211,6 +213,83 @@ START_TEST(test_max_nan)
 }
 END_TEST
 
+/* NaN and infinities, as PyTorch 1.13 pools them (printed by torch once).
+ * Max-pooling takes a NaN in its window as the maximum (the last NaN in
+ * row-major order, where the gradient goes), else the first largest value;
+ * averages sum every value.  One 4x4 plane in 64 x 40 copies, past the
+ * threads' threshold: _i runs float32 and float64 (_i % 2) on 1 and 2
+ * threads (_i / 2), and the plane's windows take both the vectorised rows
+ * (inside the plane) and the clipped windows (on the padding). */
+START_TEST(test_nonfinite)
+{
+    const double inf = INFINITY, nan = NAN;
+    const double plane[16] = {1, nan, 5, 2, nan, 3, 0, inf, -inf, -inf, 4, 4, -inf, -inf, nan, 1};
+    static const nb_pool_opts k2s1 = {{2, 2}, {1, 1}, {0, 0}}, k3s1p1 = {{3, 3}, {1, 1}, {1, 1}};
+    const struct {
+        const char *name;
+        bool max;
+        const nb_pool_opts *opts;
+        int64_t side;             /* of the output plane */
+        double y[16], dx[16];     /* for dy = 1, 2, ... over the output plane */
+    } cases[] = {
+        {"max_pool2d 2x2", true, &k2, 2, {nan, inf, -inf, nan},
+         {0, 0, 0, 0, 1, 0, 0, 2, 3, 0, 0, 0, 0, 0, 4, 0}},
+        {"max_pool2d 2x2 stride 1", true, &k2s1, 3, {nan, nan, inf, nan, 4, inf, -inf, nan, nan},
+         {0, 2, 0, 0, 5, 0, 0, 9, 7, 0, 5, 0, 0, 0, 17, 0}},
+        {"max_pool2d 3x3 stride 1 padding 1", true, &k3s1p1, 4,
+         {nan, nan, nan, inf, nan, nan, nan, inf, nan, nan, nan, nan, -inf, nan, nan, nan},
+         {0, 10, 0, 0, 23, 0, 0, 12, 13, 0, 0, 0, 0, 0, 78, 0}},
+        {"avg_pool2d 2x2", false, &k2, 2, {nan, inf, -inf, nan},
+         {0.25, 0.25, 0.5, 0.5, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 1, 1, 0.75, 0.75, 1, 1}},
+        {"avg_pool2d 3x3 stride 1 padding 1", false, &k3s1p1, 4,
+         {nan, nan, nan, inf, nan, nan, nan, inf, nan, nan, nan, nan, -inf, nan, nan, nan},
+         {14.0 / 9, 24.0 / 9, 30.0 / 9, 22.0 / 9, 33.0 / 9, 54.0 / 9, 63.0 / 9, 45.0 / 9,
+          57.0 / 9, 90.0 / 9, 99.0 / 9, 69.0 / 9, 46.0 / 9, 72.0 / 9, 78.0 / 9, 54.0 / 9}},
+    };
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    int old = nb_set_num_threads(1 + _i / 2);
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {64, 40, 4, 4};
+    double *xv = malloc(sizeof *xv * 64 * 40 * 16);
+    for (int i = 0; i < 64 * 40 * 16; i++)
+        xv[i] = plane[i % 16];
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        nb_tensor *x = tst_make(ctx, dt, 4, s, xv);
+        nb_requires_grad(x, true);
+        nb_tensor *y = cases[k].max ? nb_max_pool2d(ctx, x, cases[k].opts)
+                                    : nb_avg_pool2d(ctx, x, cases[k].opts);
+        ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
+        int64_t p = cases[k].side * cases[k].side;
+        ck_assert_int_eq(y->numel, 64 * 40 * p);
+        nb_tensor *r = nb_tensor_new(ctx, dt, 4, y->shape);
+        for (int64_t i = 0; i < r->numel; i++)
+            nb_set(r, i, (double)(i % p + 1));
+        ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+        char what[96];
+        snprintf(what, sizeof what, "%s %s output", cases[k].name, nb_dtype_name(dt));
+        tst_assert_pattern(y, cases[k].y, p, 0, what);
+        snprintf(what, sizeof what, "%s %s gradient", cases[k].name, nb_dtype_name(dt));
+        tst_assert_pattern(x->grad, cases[k].dx, 16, dt == NB_F32 ? 1e-5 : 1e-12, what);
+        nb_graph_reset(ctx);
+    }
+    /* global_avg_pool2d: the plane's sum, and a NaN or infinite dy spreads
+     * over its plane. */
+    int64_t gs[] = {1, 3, 2, 2}, go[] = {1, 3};
+    nb_tensor *g = tst_make(ctx, dt, 4, gs, (double[]){1, nan, 3, 4, 1, inf, 3, 4, 1, inf, -inf, 4});
+    nb_requires_grad(g, true);
+    nb_tensor *gy = nb_global_avg_pool2d(ctx, g);
+    tst_assert_values(gy, 2, go, (double[]){nan, inf, nan}, 0);
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, gy, tst_make(ctx, dt, 2, go,
+                                                                              (double[]){1, nan, inf})))),
+                     NB_OK);
+    tst_assert_values(g->grad, 4, gs,
+                      (double[]){0.25, 0.25, 0.25, 0.25, nan, nan, nan, nan, inf, inf, inf, inf}, 0);
+    free(xv);
+    nb_ctx_free(ctx);
+    nb_set_num_threads(old);
+}
+END_TEST
+
 START_TEST(test_avg_values)
 {
     nb_ctx *ctx = nb_ctx_new();
@@ -359,6 +438,7 @@ Suite *tst_suite_pool(void)
     tcase_add_loop_test(tc, test_max_padding, 0, 2);
     tcase_add_test(tc, test_max_ties);
     tcase_add_test(tc, test_max_nan);
+    tcase_add_loop_test(tc, test_nonfinite, 0, 4);
     tcase_add_loop_test(tc, test_avg_values, 0, 2);
     tcase_add_loop_test(tc, test_global_avg_values, 0, 2);
     tcase_add_test(tc, test_output_sizes);

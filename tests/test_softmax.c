@@ -1,6 +1,7 @@
 /* test_softmax.c - softmax and log_softmax along any dimension. */
 #include "harness.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Values in +-3, so the softmax is far from uniform. */
@@ -113,6 +114,70 @@ START_TEST(test_grad)
 }
 END_TEST
 
+/* NaN and infinities along rows of 3, as PyTorch 1.13 gives them (printed
+ * by torch once, float64): a NaN, or an infinity that leaves inf - inf,
+ * makes its whole row NaN, forward and backward; -inf is a probability of
+ * 0 (log -inf).  The last three rows are [1, 2, 3] under a dy that is not
+ * finite.  Rows repeat past the threads' threshold: _i runs float32 and
+ * float64 (_i % 2) on 1 and 2 threads (_i / 2). */
+enum { SM_ROWS = 11, SM_REP = 3000 };
+
+START_TEST(test_nonfinite)
+{
+    const double inf = INFINITY, nan = NAN;
+    const double x[SM_ROWS * 3] = {1, 2, 3,    1, nan, 3,       1, inf, 3,   1, -inf, 3,
+                                   -inf, -inf, -inf, inf, inf, 1, inf, -inf, 0, nan, -inf, inf,
+                                   1, 2, 3,    1, 2, 3,         1, 2, 3};
+    const double dy[SM_ROWS * 3] = {0.5, -1, 2, 0.5, -1, 2, 0.5, -1, 2, 0.5, -1, 2,
+                                    0.5, -1, 2, 0.5, -1, 2, 0.5, -1, 2, 0.5, -1, 2,
+                                    nan, 0, 0,  inf, 0, 0,  0, -inf, 1};
+    const double nan3[3] = {nan, nan, nan};
+    double want[4][SM_ROWS * 3]; /* softmax y, dx; log_softmax y, dx */
+    for (int k = 0; k < 4; k++)
+        for (int r = 0; r < SM_ROWS; r++)
+            memcpy(want[k] + 3 * r, nan3, sizeof nan3);
+    const double rows[4][2][3] = {
+        {{0.09003057317038045, 0.2447284710547976, 0.6652409557748218},
+         {0.11920292202211755, 0.0, 0.8807970779778823}},
+        {{-0.05678847003696693, -0.5214597727496746, 0.5782482427866417},
+         {-0.15749037810525973, -0.0, 0.15749037810526006}},
+        {{-2.4076059644443806, -1.4076059644443804, -0.4076059644443804},
+         {-2.1269280110429727, -inf, -0.1269280110429726}},
+        {{0.36495414024442935, -1.3670927065821965, 1.0021385663377673},
+         {0.3211956169668237, -1.0, 0.6788043830331765}},
+    };
+    const double dy_rows[3][3] = {{nan, nan, nan}, {nan, -inf, -inf}, {inf, nan, inf}};
+    for (int k = 0; k < 4; k++) {
+        memcpy(want[k], rows[k][0], sizeof rows[k][0]);
+        memcpy(want[k] + 9, rows[k][1], sizeof rows[k][1]);
+        for (int r = 8; r < 11; r++)
+            memcpy(want[k] + 3 * r, k % 2 ? dy_rows[r - 8] : rows[k][0], sizeof rows[k][0]);
+    }
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    int old = nb_set_num_threads(1 + _i / 2);
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t s[] = {SM_ROWS * SM_REP, 3};
+    double *xv = malloc(sizeof *xv * SM_ROWS * SM_REP * 3), *rv = malloc(sizeof *rv * SM_ROWS * SM_REP * 3);
+    for (int i = 0; i < SM_ROWS * SM_REP * 3; i++)
+        xv[i] = x[i % (SM_ROWS * 3)], rv[i] = dy[i % (SM_ROWS * 3)];
+    double tol = dt == NB_F32 ? 1e-6 : 1e-12;
+    for (int take_log = 0; take_log < 2; take_log++) {
+        nb_tensor *xt = tst_make(ctx, dt, 2, s, xv), *r = tst_make(ctx, dt, 2, s, rv);
+        nb_requires_grad(xt, true);
+        nb_tensor *y = take_log ? nb_log_softmax(ctx, xt, 1) : nb_softmax(ctx, xt, 1);
+        ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+        const char *name = take_log ? "log_softmax" : "softmax";
+        tst_assert_pattern(y, want[2 * take_log], SM_ROWS * 3, tol, name);
+        tst_assert_pattern(xt->grad, want[2 * take_log + 1], SM_ROWS * 3, tol, name);
+        nb_graph_reset(ctx);
+    }
+    free(xv);
+    free(rv);
+    nb_ctx_free(ctx);
+    nb_set_num_threads(old);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     nb_ctx *ctx = nb_ctx_new();
@@ -138,6 +203,7 @@ Suite *tst_suite_softmax(void)
     tcase_add_loop_test(tc, test_values, 0, 2);
     tcase_add_test(tc, test_channels);
     tcase_add_test(tc, test_grad);
+    tcase_add_loop_test(tc, test_nonfinite, 0, 4);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return s;

@@ -17,9 +17,15 @@
 nb_tensor *tst_make(nb_ctx *ctx, nb_dtype dtype, int ndim,
                     const int64_t *shape, const double *values);
 
-/* Asserts t has this shape and these values within tol (absolute). */
+/* Asserts t has this shape and these values within tol (absolute); a NaN
+ * must be NaN and an infinity the same infinity. */
 void tst_assert_values(const nb_tensor *t, int ndim, const int64_t *shape,
                        const double *values, double tol);
+
+/* The same for every element i of t against values[i % period], in one
+ * assertion (Check keeps every assertion made); what names t. */
+void tst_assert_pattern(const nb_tensor *t, const double *values, int64_t period, double tol,
+                        const char *what);
 
 /* An allocator that fails once `left` allocations have succeeded: install
  * it with {tst_failing_alloc, tst_failing_free, &f} to fail the k-th

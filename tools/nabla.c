@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #if defined(HAVE_MALLOC_H) && defined(HAVE_MALLOPT)
 #include <malloc.h>
 #endif
@@ -60,8 +62,30 @@ static const verb *find_verb(const char *name)
     return NULL;
 }
 
+/* OpenBLAS's pthread build starts its threads as it loads, before main,
+ * and each maps a 128 MiB buffer, retrying forever when it cannot: under an
+ * address-space limit such a thread spins for the whole run and exit waits
+ * for it.  nabla keeps OpenBLAS on one thread anyway, and OpenBLAS reads
+ * OPENBLAS_NUM_THREADS as it loads, so under a limit nabla runs itself
+ * again with it set to 1 (unless the caller set it): no such threads. */
+static void one_blas_thread(char **argv)
+{
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+    struct rlimit as, data;
+    if (getenv("OPENBLAS_NUM_THREADS") || getrlimit(RLIMIT_AS, &as) != 0 ||
+        getrlimit(RLIMIT_DATA, &data) != 0 ||
+        (as.rlim_cur == RLIM_INFINITY && data.rlim_cur == RLIM_INFINITY))
+        return;
+    if (setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
+        execv("/proc/self/exe", argv); /* returns only on failure: run on as we are */
+#else
+    (void)argv;
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    one_blas_thread(argv);
 #if defined(HAVE_MALLOC_H) && defined(HAVE_MALLOPT) && defined(M_MMAP_THRESHOLD)
     /* Buffers of 128 KiB and more are mapped, and unmapped when freed.
      * Otherwise glibc raises the threshold when the test set is freed, and

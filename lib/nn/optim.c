@@ -413,9 +413,11 @@ double nb_clip_grad_norm(int n, nb_tensor *const *params, double max_norm)
                                   g->data);
         }
     double norm = sqrt(sq);
-    /* torch adds 1e-6 so a zero norm never divides. */
+    /* torch adds 1e-6 so a zero norm never divides, and scales by
+     * min(scale, 1) always: a NaN scale (a NaN norm, or an infinite one
+     * under an infinite limit) makes every gradient NaN, as there. */
     double scale = max_norm / (norm + 1e-6);
-    if (scale < 1)
+    if (!(scale >= 1))
         for (int i = 0; i < n; i++)
             if (params[i] && params[i]->grad) {
                 nb_tensor *g = params[i]->grad;

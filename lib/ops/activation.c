@@ -9,15 +9,22 @@
  * NBI_PAR_MIN elements.  Compare-and-select, never a branch on the data:
  * relu's inputs are positive about half the time, and a mispredicted
  * branch costs more than the arithmetic.  Operands are loaded before the
- * select, as a load inside one arm cannot be vectorised. */
+ * select, as a load inside one arm cannot be vectorised.
+ *
+ * NaN and infinities go through as in PyTorch's CPU kernels.  A comparison
+ * with NaN is false, so which way a select asks decides what NaN gets:
+ * relu asks x <= 0 (to drop the value), so a NaN stays NaN and passes its
+ * gradient. */
 
-/* relu: y = max(x, 0);  dx += dy [x > 0] */
+/* relu: y = max(x, 0), NaN for NaN;  dx += dy [not x <= 0] */
 static void K(relu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     (void)a;
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
-    for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] > 0 ? x[i] : 0;
+    for (int64_t i = 0; i < n; i++) {
+        T v = x[i];
+        y[i] = v <= 0 ? 0 : v;
+    }
 }
 static void K(relu_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
                         T *restrict dx, int64_t n, double a)
@@ -26,11 +33,11 @@ static void K(relu_bwd)(const T *restrict x, const T *restrict y, const T *restr
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++) {
         T g = dy[i];
-        dx[i] += x[i] > 0 ? g : 0;
+        dx[i] += x[i] <= 0 ? 0 : g;
     }
 }
 
-/* relu's backward into a fresh gradient: dx = dy [x > 0] */
+/* relu's backward into a fresh gradient: dx = dy [not x <= 0] */
 static void K(relu_bwd_store)(const T *restrict x, const T *restrict y, const T *restrict dy,
                               T *restrict dx, int64_t n, double a)
 {
@@ -38,11 +45,12 @@ static void K(relu_bwd_store)(const T *restrict x, const T *restrict y, const T 
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++) {
         T g = dy[i];
-        dx[i] = x[i] > 0 ? g : 0;
+        dx[i] = x[i] <= 0 ? 0 : g;
     }
 }
 
-/* leaky_relu: y = x if x > 0 else a x;  dx += dy (x > 0 ? 1 : a) */
+/* leaky_relu: y = x if x > 0 else a x;  dx += dy (x > 0 ? 1 : a), so a NaN
+ * takes the slope a, as in PyTorch */
 static void K(leaky_relu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     const T s = (T)a;
@@ -64,7 +72,9 @@ static void K(leaky_relu_bwd)(const T *restrict x, const T *restrict y, const T 
     }
 }
 
-/* elu: y = x if x > 0 else a (e^x - 1);  dx += dy (x > 0 ? 1 : y + a) */
+/* elu: y = x if x > 0 else a (e^x - 1);  dx += dy (x > 0 ? 1 : y + a), NaN
+ * for NaN: PyTorch's vectorised kernel, which its scalar one (the last few
+ * elements of a tensor, or a tiny one) contradicts by passing dy */
 static void K(elu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (nbi_par(n))
@@ -82,7 +92,8 @@ static void K(elu_bwd)(const T *restrict x, const T *restrict y, const T *restri
     }
 }
 
-/* relu6: y = min(max(x, 0), 6);  dx += dy [0 < x < 6] */
+/* relu6: y = min(max(x, 0), 6), NaN for NaN;  dx += dy [0 < x < 6], 0 for NaN:
+ * PyTorch's vectorised kernel again (its scalar one passes dy) */
 static void K(relu6_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     (void)a;

@@ -60,12 +60,14 @@ static void K(add_row)(T *restrict dst, const T *restrict src, int64_t n)
     for (int64_t i = 0; i < n; i++)
         dst[i] += src[i];
 }
+/* relu as the relu op computes it (activation.c): a NaN stays NaN and
+ * passes its gradient, as in PyTorch. */
 static void K(relu_inplace)(T *y, int64_t n)
 {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         T v = y[i];
-        y[i] = v > 0 ? v : 0;
+        y[i] = v <= 0 ? 0 : v;
     }
 }
 static void K(relu_copy)(T *restrict dst, const T *restrict src, int64_t n)
@@ -73,17 +75,17 @@ static void K(relu_copy)(T *restrict dst, const T *restrict src, int64_t n)
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         T v = src[i];
-        dst[i] = v > 0 ? v : 0;
+        dst[i] = v <= 0 ? 0 : v;
     }
 }
-/* dst = src (where y > 0, else 0, when y is given); returns sum dst. */
+/* dst = src (where not y <= 0, else 0, when y is given); returns sum dst. */
 static T K(copy_sum)(T *restrict dst, const T *restrict src, const T *restrict y, int64_t n)
 {
     T s = 0;
     if (y) {
 #pragma omp simd reduction(+ : s)
         for (int64_t i = 0; i < n; i++) {
-            T v = y[i] > 0 ? src[i] : 0;
+            T v = y[i] <= 0 ? 0 : src[i];
             dst[i] = v;
             s += v;
         }
@@ -96,14 +98,14 @@ static T K(copy_sum)(T *restrict dst, const T *restrict src, const T *restrict y
     }
     return s;
 }
-/* dst = src where y > 0, else 0: relu's backward. */
+/* dst = src where not y <= 0, else 0: relu's backward. */
 static void K(mask_copy)(T *restrict dst, const T *restrict src, const T *restrict y,
                          int64_t n)
 {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         T v = src[i];
-        dst[i] = y[i] > 0 ? v : 0;
+        dst[i] = y[i] <= 0 ? 0 : v;
     }
 }
 
@@ -187,10 +189,12 @@ static void K(conv_fwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo
 }
 
 /* Images [lo, hi), grouped as in the forward, with dY[O, group P] (times
- * [y > 0] with relu, y the output):
+ * [not y <= 0] with relu, y the output):
  *     db += sum_P dY;  dW += dY col^T;  dx += col2im(W^T dY).
  * Any of dx, dw, db may be NULL; saved is the forward's columns, or NULL
- * and they are built again. */
+ * and they are built again.  dW reads each column where an output reads
+ * it, padding zeros included, and dx gets only what outputs read, so
+ * infinities and NaN land where PyTorch puts them. */
 static void K(conv_bwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
                              int64_t hi, const T *x, const T *w, const T *y, const T *dy,
                              T *dx, T *dw, T *db, const T *saved, T *col, T *buf)
@@ -406,16 +410,69 @@ static void K(direct_fwd_part)(const conv_geom *g, const direct_geom *d, int64_t
     }
 }
 
-/* Images [lo, hi): dY (times [y > 0] with relu) goes to zeroed planes gp,
- * rows ws apart, after a front margin of fo zeros; then
+/* Whether all n values are finite: v - v is 0 for them, NaN otherwise
+ * (an or of compares, which vectorises without a chain of adds). */
+static bool K(all_finite)(const T *v, int64_t n)
+{
+    int bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (int64_t i = 0; i < n; i++)
+        bad |= !(v[i] - v[i] == 0);
+    return !bad;
+}
+
+/* The flat sums of the backward also multiply dY's zeros (the columns past
+ * ow, the margins) by pixels and weights that no output reads: nothing for
+ * finite values, NaN for infinities and NaN, where PyTorch's sums over the
+ * outputs have no such term.  These two sum over the outputs only, for an
+ * image holding a value that is not finite (dW) or weights that hold one
+ * (dx); gp is dY's planes past their front margin. */
+static void K(direct_dw_outputs)(const conv_geom *g, const direct_geom *d, const T *gp,
+                                 const T *xp, T *dw)
+{
+    int64_t khw = g->kh * g->kw;
+    for (int64_t o = 0; o < g->o; o++)
+        for (int64_t c = 0; c < g->c; c++)
+            for (int64_t k = 0; k < khw; k++) {
+                T s = 0;
+                for (int64_t oy = 0; oy < g->oh; oy++) {
+                    const T *gr = gp + o * d->gs + oy * d->ws;
+                    const T *xr = xp + c * d->xs + oy * d->ws + d->off[k];
+                    for (int64_t ox = 0; ox < g->ow; ox++)
+                        s += gr[ox] * xr[ox];
+                }
+                dw[(o * g->c + c) * khw + d->wk[k]] += s;
+            }
+}
+static void K(direct_dx_outputs)(const conv_geom *g, const direct_geom *d, const T *w,
+                                 const T *gp, T *dxp)
+{
+    int64_t khw = g->kh * g->kw;
+    memset(dxp, 0, (size_t)(g->c * d->xlen) * sizeof(T));
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t o = 0; o < g->o; o++)
+            for (int64_t k = 0; k < khw; k++) {
+                T wv = w[(o * g->c + c) * khw + d->wk[k]];
+                for (int64_t oy = 0; oy < g->oh; oy++) {
+                    const T *gr = gp + o * d->gs + oy * d->ws;
+                    T *dr = dxp + c * d->xlen + oy * d->ws + d->off[k];
+                    for (int64_t ox = 0; ox < g->ow; ox++)
+                        dr[ox] += wv * gr[ox];
+                }
+            }
+}
+
+/* Images [lo, hi): dY (times [not y <= 0] with relu) goes to zeroed planes
+ * gp, rows ws apart, after a front margin of fo zeros; then
  *     db[o] += sum dY[o];   dw[o][c][tap] += sum_q dY[o][q] xp[c][q + off];
- *     dxp[c][r] = sum_{o, tap} w[o][c][tap] dY[o][r - off],  dx += dxp's interior. */
+ *     dxp[c][r] = sum_{o, tap} w[o][c][tap] dY[o][r - off],  dx += dxp's interior.
+ * w_finite: every weight is finite (else dx sums over the outputs only). */
 static void K(direct_bwd_part)(const conv_geom *g, const direct_geom *d, int64_t lo,
-                               int64_t hi, const T *x, const T *w, const T *y, const T *dy,
-                               T *dx, T *dw, T *db, T *scr)
+                               int64_t hi, const T *x, const T *w, bool w_finite, const T *y,
+                               const T *dy, T *dx, T *dw, T *db, T *scr)
 {
     T *xp = scr, *gp = scr + d->xpsize, *dxp = gp + d->gpsize;
-    int64_t khw = g->kh * g->kw, p = g->oh * g->ow, ckhw = g->c * khw;
+    int64_t khw = g->kh * g->kw, p = g->oh * g->ow, ckhw = g->c * khw, chw = g->c * g->h * g->w;
     memset(scr, 0, (d->xpsize + d->gpsize) * sizeof(T));
     int64_t neg[CONV_DIRECT_KK];
     for (int64_t k = 0; k < khw; k++)
@@ -436,11 +493,17 @@ static void K(direct_bwd_part)(const conv_geom *g, const direct_geom *d, int64_t
                 db[oc] += sum;
         }
         if (dw) {
-            K(pad_image)(g, d, x + n * g->c * g->h * g->w, xp);
-            (avx2 ? K(flat_dw_avx2) : K(flat_dw_base))(&fw, gp + d->fo, d->gs, dw);
+            K(pad_image)(g, d, x + n * chw, xp);
+            if (K(all_finite)(x + n * chw, chw))
+                (avx2 ? K(flat_dw_avx2) : K(flat_dw_base))(&fw, gp + d->fo, d->gs, dw);
+            else
+                K(direct_dw_outputs)(g, d, gp + d->fo, xp, dw);
         }
         if (dx) {
-            (avx2 ? K(flat_sum_avx2) : K(flat_sum_base))(&fx, w, NULL, dxp, d->xlen);
+            if (w_finite)
+                (avx2 ? K(flat_sum_avx2) : K(flat_sum_base))(&fx, w, NULL, dxp, d->xlen);
+            else
+                K(direct_dx_outputs)(g, d, w, gp + d->fo, dxp);
             for (int64_t c = 0; c < g->c; c++)
                 for (int64_t iy = 0; iy < g->h; iy++)
                     K(add_row)(dx + ((n * g->c + c) * g->h + iy) * g->w,
@@ -479,6 +542,9 @@ static void K(conv_bwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
 {
     int nt = pl->nt;
     size_t nw = (size_t)(g->o * g->c * g->kh * g->kw), nb = (size_t)g->o;
+#if defined(__GNUC__)
+    bool w_finite = !pl->direct_bwd || !dx || K(all_finite)(w, (int64_t)nw);
+#endif
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int t = 0; t < nt; t++) {
         T *pw = dw, *pb = db;
@@ -492,7 +558,7 @@ static void K(conv_bwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
         int64_t lo = g->n * t / nt, hi = g->n * (t + 1) / nt;
 #if defined(__GNUC__)
         if (pl->direct_bwd) {
-            K(direct_bwd_part)(g, &pl->d, lo, hi, x, w, y, dy, dx, pw, pb, col);
+            K(direct_bwd_part)(g, &pl->d, lo, hi, x, w, w_finite, y, dy, dx, pw, pb, col);
             continue;
         }
 #endif

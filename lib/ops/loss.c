@@ -29,22 +29,26 @@ static void K(cross_entropy_fwd)(const T *z, const int32_t *labels, T *loss, dou
     loss[0] = (T)(acc / (double)n);
 }
 
-/* dz_ij += g (softmax(z_i)_j - [j == y_i]) / N, softmax(z_i)_j = e^(z_ij - lse_i) */
+/* dz_ij += g (softmax(z_i)_j - [j == y_i]) / N, softmax(z_i)_j = e^(z_ij - lse_i).
+ * An infinite g takes PyTorch's order, g p - g at the label (NaN there, as
+ * inf - inf), where g (p - 1) would be infinite. */
 static void K(cross_entropy_bwd)(const T *z, const int32_t *labels, const double *lse,
                                  const T *dloss, T *dz, int64_t n, int64_t c)
 {
     double g = (double)dloss[0] / (double)n;
+    bool finite = isfinite(g);
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (n > 1 && nbi_par(n * c))
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < c; j++) {
             double p = exp((double)z[i * c + j] - lse[i]);
-            dz[i * c + j] += (T)(g * (p - (j == labels[i])));
+            bool label = j == labels[i];
+            dz[i * c + j] += (T)(finite ? g * (p - label) : g * p - (label ? g : 0));
         }
 }
 
 /* Sums in double of the terms of elements [lo, hi), in 8 lanes combined in
  * a fixed order, for nbi_blocked_sum; arg is a pair of arrays.
- * mse: (p - t)^2;  hinge: max(0, 1 - y f). */
+ * mse: (p - t)^2;  hinge: max(0, 1 - y f), NaN for NaN as relu's. */
 static double K(mse_range)(const void *arg, int64_t lo, int64_t hi)
 {
     const T *restrict p = ((const T *const *)arg)[0], *restrict t = ((const T *const *)arg)[1];
@@ -69,11 +73,11 @@ static double K(hinge_range)(const void *arg, int64_t lo, int64_t hi)
     for (; i + 8 <= hi; i += 8)
         for (int k = 0; k < 8; k++) {
             double v = 1.0 - (double)y[i + k] * (double)f[i + k];
-            acc[k] += v > 0 ? v : 0; /* max(0, v), a select */
+            acc[k] += v <= 0 ? 0 : v; /* max(0, v), a select */
         }
     for (int k = 0; i < hi; i++, k++) {
         double v = 1.0 - (double)y[i] * (double)f[i];
-        acc[k] += v > 0 ? v : 0;
+        acc[k] += v <= 0 ? 0 : v;
     }
     return NBI_LANES_SUM(acc);
 }
@@ -114,25 +118,25 @@ static void K(hinge_fwd)(const T *f, const T *y, T *loss, int64_t n)
     loss[0] = (T)(K(loss_sum)(true, f, y, n) / (double)n);
 }
 
-/* where 1 - y f > 0: df += -g y / n, dy += -g f / n  (df or dy may be
- * NULL); elsewhere nothing is added */
+/* As PyTorch's chain rule through relu(1 - y f): dv = g / n where not
+ * 1 - y f <= 0 (NaN included), else 0;  df += dv (-y), dy += dv (-f) (df or
+ * dy may be NULL), products, so that an infinite or NaN factor gives NaN
+ * even where dv is 0. */
 static void K(hinge_bwd)(const T *f, const T *y, const T *dloss, T *df, T *dy, int64_t n)
 {
     double g = (double)dloss[0] / (double)n;
     if (df) {
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
         for (int64_t i = 0; i < n; i++) {
-            bool on = !(1.0 - (double)y[i] * (double)f[i] <= 0);
-            T d = (T)(-g * (double)y[i]), v = df[i];
-            df[i] = on ? v + d : v;
+            double dv = 1.0 - (double)y[i] * (double)f[i] <= 0 ? 0 : g;
+            df[i] += (T)(dv * -(double)y[i]);
         }
     }
     if (dy) {
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
         for (int64_t i = 0; i < n; i++) {
-            bool on = !(1.0 - (double)y[i] * (double)f[i] <= 0);
-            T d = (T)(-g * (double)f[i]), v = dy[i];
-            dy[i] = on ? v + d : v;
+            double dv = 1.0 - (double)y[i] * (double)f[i] <= 0 ? 0 : g;
+            dy[i] += (T)(dv * -(double)f[i]);
         }
     }
 }
