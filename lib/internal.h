@@ -264,6 +264,10 @@ int nbi_conv_shape(int sd, const nbi_shape *x, bool batch, const nbi_shape *w,
                    nbi_shape *y, char *why);
 /* The options alone, which a model file's layer checks as it reads them. */
 int nbi_conv_opts_check(int sd, const nb_conv_opts *opts, char *why);
+/* Elements of the im2col columns a recording conv keeps for its weight's
+ * gradient, for weight w [O, C, kh, kw] or [O, C, k] and oh ow (or ol)
+ * output pixels: 0 when it builds them again in backward. */
+int64_t nbi_conv_kept_elems(const nbi_shape *w, const nb_conv_opts *opts, int64_t pixels);
 
 /* max_pool2d, avg_pool2d (op says which): x [N, C, H, W] -> y [N, C, oh, ow],
  * oh = (H + 2 ph - kh) / sh + 1.  max_pool2d refuses planes over 2^31 - 1

@@ -106,19 +106,14 @@ static nb_tensor *conv1d_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor
     return nb_conv1d(ctx, x[0], p[NBI_WEIGHT], p[NBI_BIAS], &o);
 }
 
-/* The im2col columns [C kh kw, oh ow] a recording conv keeps for its
- * weight's gradient: conv.c's rule, when they are at most 4 times its
- * output and the layer does not take the direct path (stride 1, kernels up
- * to 5x5 and C kh kw up to 144), which keeps none. */
+/* The im2col columns a recording conv keeps for its weight's gradient. */
 static uint64_t conv_keeps(const nbi_layer *l, uint64_t es, bool record)
 {
-    const nbi_conv_conf *c = &l->conf.conv;
+    nb_conv_opts o;
+    conv_opts(&l->conf.conv, &o);
     const nbi_shape *w = &l->slot[NBI_WEIGHT];
-    int64_t o = w->d[0], per = nbi_shape_elems(w) / o, kk = per / w->d[1];
-    bool direct = c->stride[0] <= 1 && c->stride[1] <= 1 && kk <= 25 && per <= 144;
-    if (!record || per > 4 * o || direct)
-        return 0;
-    return (uint64_t)per * (uint64_t)(nbi_shape_elems(&l->out) / o) * es;
+    int64_t pixels = nbi_shape_elems(&l->out) / w->d[0];
+    return record ? (uint64_t)nbi_conv_kept_elems(w, &o, pixels) * es : 0;
 }
 
 /* PyTorch's default for nn.Conv*d and nn.Linear. */

@@ -693,6 +693,14 @@ static int conv_too_small(int sd, const conv_geom *g, char *why)
                    g->h, g->w);
 }
 
+/* Index 0 of conv1d's options is the width's; 0 means 1. */
+static void conv_strides(int sd, const nb_conv_opts *o, conv_geom *g)
+{
+    int stride_h = sd == 2 ? o->stride[0] : 1, stride_w = o->stride[sd - 1];
+    g->sh = stride_h ? stride_h : 1;
+    g->sw = stride_w ? stride_w : 1;
+}
+
 int nbi_conv_shape(int sd, const nbi_shape *x, bool batch, const nbi_shape *w,
                    const nbi_shape *b, const nb_conv_opts *o, conv_geom *gp, nbi_shape *y,
                    char *why)
@@ -722,9 +730,7 @@ int nbi_conv_shape(int sd, const nbi_shape *x, bool batch, const nbi_shape *w,
                        nbi_shape_fmt(b, bs, sizeof bs), ws, g.o);
     if (nbi_conv_opts_check(sd, o, why))
         return -1;
-    int stride_h = sd == 2 ? o->stride[0] : 1, stride_w = o->stride[sd - 1];
-    g.sh = stride_h ? stride_h : 1;
-    g.sw = stride_w ? stride_w : 1;
+    conv_strides(sd, o, &g);
     if (o->same) { /* total k - 1, the odd zero after, as PyTorch's padding='same' */
         g.pt = (g.kh - 1) / 2;
         g.pb = g.kh - 1 - g.pt;
@@ -821,6 +827,36 @@ static size_t direct_layout(const conv_geom *g, size_t es, direct_geom *d, bool 
     return d->xpsize + (fwd > back ? fwd : back);
 }
 
+/* Whether the forward sums its taps directly (vector extensions needed). */
+static bool takes_direct(const conv_geom *g)
+{
+#if defined(__GNUC__)
+    return g->sh == 1 && g->sw == 1 && g->kh * g->kw <= CONV_DIRECT_KK &&
+           g->c * g->kh * g->kw <= CONV_DIRECT_TAPS;
+#else
+    (void)g;
+    return false;
+#endif
+}
+
+/* dW reads every image's columns again.  Keeping the forward's saves
+ * building them twice (10-20% of a step) but costs C kh kw / O times the
+ * output's memory: keep them when that is at most 4, as for a first layer,
+ * and build them again for wide layers (9 MB, for the Keras CNN's second
+ * layer at batch 64).  The direct path builds none. */
+static bool keeps_columns(const conv_geom *g)
+{
+    return g->c * g->kh * g->kw <= 4 * g->o && !takes_direct(g);
+}
+
+int64_t nbi_conv_kept_elems(const nbi_shape *w, const nb_conv_opts *o, int64_t pixels)
+{
+    int sd = w->ndim - 2;
+    conv_geom g = {.o = w->d[0], .c = w->d[1], .kh = sd == 2 ? w->d[2] : 1, .kw = w->d[sd + 1]};
+    conv_strides(sd, o, &g);
+    return keeps_columns(&g) ? nbi_mul(nbi_mul(g.c * g.kh, g.kw), pixels) : 0;
+}
+
 /* One thread per image at most, and one when the work is too small to
  * split; groups of images fill CONV_GEMM_COLS columns. */
 static conv_plan conv_plan_for(const conv_geom *g, nb_dtype dtype)
@@ -844,12 +880,8 @@ static conv_plan conv_plan_for(const conv_geom *g, nb_dtype dtype)
     /* buf: Y or dY of a group, or the masked dY of one image with relu */
     bool buf = pl.group > 1 || g->relu;
     pl.scratch = pl.colsize + (buf ? align_elems((size_t)(g->o * p * pl.group), es) : 0);
-    pl.direct = pl.direct_bwd = false;
-#if defined(__GNUC__)
-    pl.direct = g->sh == 1 && g->sw == 1 && g->kh * g->kw <= CONV_DIRECT_KK &&
-                ckk <= CONV_DIRECT_TAPS;
+    pl.direct = takes_direct(g);
     pl.direct_bwd = pl.direct && ckk <= CONV_DIRECT_BWD_TAPS;
-#endif
     if (pl.direct) {
         size_t need = direct_layout(g, es, &pl.d, pl.direct_bwd);
         pl.scratch = pl.direct_bwd || need > pl.scratch ? need : pl.scratch;
@@ -872,13 +904,8 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     if (!y)
         return NULL;
     bool record = nbi_needs_grad(ctx, nin, in);
-    /* dW reads every image's columns again.  Keeping the forward's saves
-     * building them twice (10-20% of a step) but costs C kh kw / O times
-     * the output's memory: keep them when that is at most 4, as for a first
-     * layer, and build them again for wide layers (9 MB, for the Keras
-     * CNN's second layer at batch 64). */
     conv_plan pl = conv_plan_for(&g, x->dtype);
-    bool save = record && w->requires_grad && g.c * g.kh * g.kw <= 4 * g.o && !pl.direct;
+    bool save = record && w->requires_grad && keeps_columns(&g);
     size_t es = nb_dtype_size(x->dtype);
     void *saved = NULL;
     if (save && !(saved = nbi_scratch(ctx, (size_t)(g.n * g.c * g.kh * g.kw * g.oh * g.ow) * es)))
