@@ -99,6 +99,44 @@ uint64_t nb_ctx_set_memory_limit(nb_ctx *ctx, uint64_t bytes);
 /* The limit in force: the one set, or nb_memory_machine(). */
 uint64_t nb_ctx_memory_limit(const nb_ctx *ctx);
 
+/* ---- sums over a batch's examples -------------------------------------
+ * Every sum an op takes over the examples of a batch (weight and bias
+ * gradients, batch-norm statistics and their gradients, a loss) adds the
+ * examples in groups of NB_BATCH_GROUP consecutive ones, each group in
+ * order, then the groups' sums in a fixed tree whose shape depends only on
+ * the number of groups.  So any number of threads gives the same bits, and
+ * so do processes that split a batch (data parallelism): each holds whole
+ * groups (nb_batch_share) and the groups' sums are exchanged through an
+ * nb_comm, every process adding the same tree. */
+#define NB_BATCH_GROUP 16
+
+/* A way to exchange bytes among the `size` processes sharing each batch,
+ * this one being `rank` (0 <= rank < size).  allgather puts every rank r's
+ * bytes[r] bytes (from its own send) into recv at offset bytes[0] + ... +
+ * bytes[r - 1], on every rank; it returns 0, or -1 after writing why into
+ * why (why_size bytes, one line).  nb_mpi_comm (distributed builds) is one. */
+typedef struct nb_comm {
+    int rank, size;
+    int (*allgather)(void *ud, const void *send, void *recv, const size_t *bytes, char *why,
+                     size_t why_size);
+    void *ud;
+} nb_comm;
+
+/* The examples [*first, *first + *count) that `rank` of `size` processes
+ * holds of a batch of `total`: whole groups, as evenly as they go (rank r
+ * takes groups r G / size to (r + 1) G / size - 1 of its G).  *count is 0
+ * for a rank beyond the batch's groups. */
+void nb_batch_share(int64_t total, int rank, int size, int64_t *first, int64_t *count);
+
+/* From now on each op's sums are over batches of `total` examples split
+ * among comm's processes, this one holding its nb_batch_share (a copy of
+ * comm is kept; the functions it points to must outlive its use).  A
+ * process whose share is empty still runs every op, on any one example,
+ * and contributes nothing to the sums.  total 0 or comm NULL: one process
+ * holds each batch whole (the default).  NB_ERR_ARG for total < 0 or a
+ * malformed comm. */
+int nb_ctx_set_batch(nb_ctx *ctx, int64_t total, const nb_comm *comm);
+
 /* ---- random numbers ---------------------------------------------------- */
 
 /* xoshiro256** seeded through splitmix64: the same seed gives the same

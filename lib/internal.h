@@ -85,6 +85,8 @@ struct nb_ctx {
     nb_tensor persistent;     /* sentinel of the persistent tensors' list */
     uint64_t mem_limit;       /* nb_ctx_set_memory_limit's; 0: the machine's */
     uint64_t persistent_bytes; /* data of the persistent tensors (tensor.c) */
+    int64_t batch_total;      /* nb_ctx_set_batch's; 0: each batch whole here */
+    nb_comm comm;             /* its comm, when batch_total > 0 */
 };
 
 /* Allocation through the context's hook, counted; NB_ERR_NOMEM on failure.
@@ -345,6 +347,27 @@ static inline bool nbi_par(int64_t elems)
  * threads gives the same bits. */
 double nbi_blocked_sum(int64_t n, double (*range)(const void *arg, int64_t lo, int64_t hi),
                        const void *arg);
+/* ---- sums over a batch (batch.c) ---------------------------------------
+ * An op that sums over the n examples of its input computes one partial sum
+ * per group of NB_BATCH_GROUP consecutive examples (the last group may be
+ * shorter), each in the same order whatever the thread count, into
+ * part[ceil(n / NB_BATCH_GROUP)][len] of the given dtype, then calls
+ * nbi_batch_sum for the batch's sum in out[len] (out may be part).  With a
+ * comm it exchanges the groups' sums with the other processes; part is
+ * overwritten.  Errors name op (n not this process's share, a failed
+ * exchange). */
+int nbi_batch_sum(nb_ctx *ctx, const char *op, nb_dtype dtype, int64_t n, void *part, size_t len,
+                  void *out);
+/* The batch's example count, for means: nb_ctx_set_batch's total, or n. */
+int64_t nbi_batch_total(const nb_ctx *ctx, int64_t n);
+/* The index in the whole batch of this process's first example. */
+int64_t nbi_batch_first(const nb_ctx *ctx);
+/* Groups in a batch of n examples. */
+static inline int64_t nbi_batch_groups(int64_t n)
+{
+    return (n + NB_BATCH_GROUP - 1) / NB_BATCH_GROUP;
+}
+
 /* Eight running sums of a vectorised reduction, added in a fixed order. */
 #define NBI_LANES_SUM(acc)                                                    \
     (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])))

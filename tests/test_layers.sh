@@ -18,7 +18,7 @@ rank() {
     case $1 in
     cpu|text) echo 0 ;;
     blas|context|memory) echo 1 ;;
-    tensor|rng) echo 2 ;;
+    tensor|rng|batch) echo 2 ;;
     graph) echo 3 ;;
     ops/registry) echo 5 ;;
     ops/*) echo 4 ;;
