@@ -137,6 +137,57 @@ void nb_batch_share(int64_t total, int rank, int size, int64_t *first, int64_t *
  * malformed comm. */
 int nb_ctx_set_batch(nb_ctx *ctx, int64_t total, const nb_comm *comm);
 
+/* What processes sharing batches agree on besides the ops' sums, through
+ * comm (NULL, or a comm of size 1: this process alone, nothing exchanged).
+ * Each is collective: every process of comm calls it with the same sizes.
+ * They use the context's work buffer, which grows once and is then reused
+ * (no allocation in a warm step).  NB_ERR_ARG for a malformed comm,
+ * NB_ERR_IO naming the exchange when the allgather fails, NB_ERR_NOMEM. */
+/* Every process's `size` bytes at `mine` into all[rank * size]. */
+int nb_comm_gather(nb_ctx *ctx, const nb_comm *comm, const void *mine, size_t size,
+                   void *all);
+/* vals[0, n) becomes each one's sum over the processes, added in rank
+ * order: the same on every process. */
+int nb_comm_sum_i64(nb_ctx *ctx, const nb_comm *comm, int64_t *vals, int n);
+/* *val becomes the first non-zero *val in rank order (0 if none) and
+ * *rank (if not NULL) its rank (-1 if none): for a decision every process
+ * takes alike, as a stop or a failure that one of them saw. */
+int nb_comm_first(nb_ctx *ctx, const nb_comm *comm, int64_t *val, int *rank);
+
+/* ---- processes: data-parallel training over MPI -------------------------
+ * The processes of an `mpirun -np P` job (docs/distributed.md).  Built
+ * with MPI (configure --with-mpi), nb_dist_init starts MPI when an MPI
+ * launcher (mpirun, mpiexec, srun) started the process, or when the
+ * program already did; otherwise, and in a build without MPI, the world is
+ * this process alone: rank 0 of 1, its allgather a copy.  Call these from
+ * one thread (the one that called nb_dist_init), outside OpenMP regions:
+ * the library's own exchanges happen there. */
+
+/* Starts the world (MPI_Init_thread, MPI_THREAD_FUNNELED, unless the
+ * program initialised MPI itself); argc and argv may be NULL.  NB_OK, or
+ * NB_ERR_IO / NB_ERR_NOMEM when MPI would not start (the world is then
+ * this process alone).  Calling it again does nothing. */
+int nb_dist_init(int *argc, char ***argv);
+/* This process's rank, and how many there are (0 and 1 before init). */
+int nb_dist_rank(void);
+int nb_dist_size(void);
+/* True when the library was built with MPI. */
+bool nb_dist_enabled(void);
+/* "Open MPI v4.1.4", "MPICH Version: 4.0.2"...: what MPI_Get_library_version
+ * says, first part; "none" when MPI is not in use. */
+const char *nb_dist_library(void);
+/* The world as an nb_comm, for nb_ctx_set_batch and nb_trainer_set_comm:
+ * allgather is MPI_Allgatherv of bytes over a duplicate of MPI_COMM_WORLD
+ * (one exchange past INT_MAX bytes, MPI's int counts, is refused with a
+ * message), or a copy for one process.  Valid until nb_dist_finalize. */
+nb_comm nb_dist_comm(void);
+/* Ends the world (MPI_Finalize when nb_dist_init started MPI). */
+void nb_dist_finalize(void);
+/* For a fatal error in a program: flushes stdout and stderr, then ends
+ * every process of the job with exit status `code` (MPI_Abort), or exits
+ * with it when alone.  The library itself never calls it. */
+void nb_dist_abort(int code);
+
 /* ---- random numbers ---------------------------------------------------- */
 
 /* xoshiro256** seeded through splitmix64: the same seed gives the same
@@ -937,6 +988,7 @@ nb_trainer *nb_trainer_new(nb_ctx *ctx, nb_model *m, nb_dataset *data,
 /* Frees the trainer, its optimizer and its buffers (not the model or the
  * data).  Accepts NULL. */
 void nb_trainer_free(nb_trainer *tr);
+
 
 /* Trains from the current progress to the end of epoch t->epochs.  Each
  * epoch sets the schedule's learning rate, draws its order of the training

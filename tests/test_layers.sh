@@ -24,7 +24,7 @@ rank() {
     ops/*) echo 4 ;;
     gradcheck|io/*) echo 5 ;;
     nn/*) echo 6 ;;
-    train/*) echo 7 ;;
+    train/*|dist/*) echo 7 ;;
     *) echo unknown ;;
     esac
 }
