@@ -989,6 +989,25 @@ nb_trainer *nb_trainer_new(nb_ctx *ctx, nb_model *m, nb_dataset *data,
  * data).  Accepts NULL. */
 void nb_trainer_free(nb_trainer *tr);
 
+/* Shares the trainer's batches with comm's processes (data parallelism;
+ * comm is copied, NULL or one process: each batch whole here, the
+ * default).  Collective: every process calls it, each with its trainer of
+ * the same model, settings and data (a shuffle order drawn alike from the
+ * seed).  Then each step and each evaluation batch of `batch_size`
+ * examples is split by nb_batch_share (the ops are told through
+ * nb_ctx_set_batch), each process feeding its share (or one example,
+ * counting for nothing, when its share is empty); the loss and gradients
+ * are the whole batch's on every process, so every process makes the same
+ * update, and the counts of right answers (and confusion matrices) are
+ * added in rank order.  The callbacks' answers are agreed after each call
+ * (the first non-zero in rank order), so every process stops at the same
+ * step; nb_trainer_resume has rank 0 read the checkpoint and send it to
+ * the others.  Errors, the same on every process: NB_ERR_ARG naming the
+ * rank and what differs from rank 0's (the model's digest, the data's
+ * examples or digest, the kernels, a setting a checkpoint records other
+ * than the thread count), or for more processes than a batch has groups
+ * of NB_BATCH_GROUP examples; NB_ERR_IO when the exchange fails. */
+int nb_trainer_set_comm(nb_trainer *tr, const nb_comm *comm);
 
 /* Trains from the current progress to the end of epoch t->epochs.  Each
  * epoch sets the schedule's learning rate, draws its order of the training

@@ -28,6 +28,42 @@ const char *cli_verb(void)
     return verb_name;
 }
 
+/* A process of several says which in its lines; while held, the first
+ * failure's line waits for cli_release. */
+static int line_rank = -1;
+static bool holding, held;
+static char held_msg[1024];
+
+void cli_set_rank(int rank)
+{
+    line_rank = rank;
+}
+
+void cli_hold(bool on)
+{
+    holding = on;
+}
+
+static void print_line(const char *msg, int rank)
+{
+    char who[32] = "";
+    if (rank >= 0)
+        snprintf(who, sizeof who, "rank %d: ", rank);
+    if (verb_name)
+        fprintf(stderr, "nabla %s: %s%s\n", verb_name, who, msg);
+    else
+        fprintf(stderr, "nabla: %s%s\n", who, msg);
+}
+
+bool cli_release(bool print, bool name_rank)
+{
+    bool had = held;
+    if (held && print)
+        print_line(held_msg, name_rank ? line_rank : -1);
+    held = false;
+    return had;
+}
+
 int cli_fail(int code, const char *fmt, ...)
 {
     char msg[1024];
@@ -39,10 +75,13 @@ int cli_fail(int code, const char *fmt, ...)
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    if (verb_name)
-        fprintf(stderr, "nabla %s: %s\n", verb_name, msg);
-    else
-        fprintf(stderr, "nabla: %s\n", msg);
+    if (holding) {
+        if (!held)
+            snprintf(held_msg, sizeof held_msg, "%s", msg);
+        held = true;
+        return code;
+    }
+    print_line(msg, line_rank);
     return code;
 }
 

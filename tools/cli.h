@@ -42,6 +42,16 @@ const char *cli_verb(void);
 /* Prints the error line and returns `code`, for `return cli_fail(...)`. */
 int cli_fail(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
 
+/* One process of several (mpirun): its lines say "rank R: " after the
+ * verb; -1 (the default) for none. */
+void cli_set_rank(int rank);
+/* While on, cli_fail keeps the first failure's line instead of printing
+ * it, for processes that agree first on which of them reports. */
+void cli_hold(bool on);
+/* Prints the kept line (naming the rank when name_rank) or drops it;
+ * returns whether there was one. */
+bool cli_release(bool print, bool name_rank);
+
 /* For a failed library call: prints the context's message and returns the
  * exit code of its status.  `reading` is true while the verb reads its
  * inputs (a bad argument or file is then bad input, 2); otherwise and for

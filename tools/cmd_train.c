@@ -11,6 +11,15 @@
  * runs; the run that holds it removes what killed runs left of their
  * temporaries.  SIGINT, SIGTERM and SIGHUP finish the batch, write the
  * checkpoint and exit with 128 + the signal.
+ *
+ * Under mpirun each process trains its share of every batch (the trainer's
+ * nb_trainer_set_comm) and rank 0 alone prints, holds the directory and
+ * writes its files.  Until training starts, a failure waits for the
+ * others' (agree): the first in rank order is the job's, one line, and
+ * every process exits with its code.  Once it runs, a process that fails
+ * may leave the others waiting in an exchange, so it ends the job
+ * (fatal: nb_dist_abort).  A stop signal on any process stops them all
+ * after the same batch (the trainer agrees on the callbacks' answers).
  */
 #include "cli.h"
 #include "plot.h"
@@ -55,7 +64,12 @@ static const cli_spec spec = {
              "\"training\" sections give the settings; options override them.\n"
              "Ctrl-C (SIGINT), SIGTERM and SIGHUP finish the current batch, write a\n"
              "checkpoint and stop; --resume then continues to the same weights as an\n"
-             "uninterrupted run.  One run at a time may use an --out directory.",
+             "uninterrupted run.  One run at a time may use an --out directory.\n"
+             "\n"
+             "Data-parallel: `mpirun -np P nabla train MODEL.json [options]` (in a\n"
+             "build with MPI) shares each batch among P processes, each with the\n"
+             "data at its --data, and ends with the same weights as one process;\n"
+             "rank 0 prints and writes the files.  See docs/distributed.md.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = opts,
@@ -179,11 +193,16 @@ typedef struct run {
     nb_trainer *tr;
     char dir[4096], ckpt[4200], weights[4200];
     int lock;                  /* the descriptor holding DIR/train.lock, or -1 */
+    int rank, size;            /* this process of an mpirun job's */
+    nb_comm comm;              /* the job's processes (nb_dist_comm) */
     bool tty;                  /* stderr is a terminal: a progress bar */
     bool bar;                  /* a progress line is drawn and not ended */
     double last_shown;         /* when it was drawn */
     int rc;                    /* the exit code of a failure a callback printed */
 } run;
+
+static int fatal(run *r, int rc);
+static int agree(run *r, int rc);
 
 /* ---- the run directory -------------------------------------------------------- */
 
@@ -248,13 +267,15 @@ static void remove_stale(const run *r)
     closedir(d);
 }
 
-/* The output directory, made, locked and cleaned. */
+/* The output directory, made, locked and cleaned: rank 0's alone. */
 static int open_dir(run *r)
 {
     const char *out = cli_get(&spec, "out");
     snprintf(r->dir, sizeof r->dir, out ? "%s" : "runs/%s", out ? out : nb_model_name(r->m));
     snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint.safetensors", r->dir);
     snprintf(r->weights, sizeof r->weights, "%s/weights.safetensors", r->dir);
+    if (r->rank != 0)
+        return CLI_OK;
     int rc = cli_make_dir(r->dir);
     if (rc == CLI_OK && (rc = lock_dir(r)) == CLI_OK)
         remove_stale(r);
@@ -307,7 +328,7 @@ static int run_open(run *r, const char *model, int64_t limit)
      * nothing behind. */
     if ((rc = open_data(r, limit)) != CLI_OK || (rc = open_dir(r)) != CLI_OK)
         return rc;
-    r->tty = isatty(fileno(stderr));
+    r->tty = r->rank == 0 && isatty(fileno(stderr));
     return CLI_OK;
 }
 
@@ -325,12 +346,22 @@ static void run_close(run *r)
  * starts again), then metrics.csv and curves.png as it has them. */
 static int run_resume(run *r)
 {
-    if (access(r->ckpt, F_OK) != 0 && errno == ENOENT) {
-        fprintf(stderr, "resuming %s: no checkpoint yet, training from the start\n", r->dir);
+    /* Rank 0's directory says, for every process: 1 none, 2 one. */
+    int64_t found = 0;
+    if (r->rank == 0)
+        found = access(r->ckpt, F_OK) != 0 && errno == ENOENT ? 1 : 2;
+    if (nb_comm_first(r->ctx, &r->comm, &found, NULL) != NB_OK)
+        return cli_fail_lib(r->ctx, false);
+    if (found == 1) {
+        if (r->rank == 0)
+            fprintf(stderr, "resuming %s: no checkpoint yet, training from the start\n", r->dir);
         return CLI_OK;
     }
+    /* Under mpirun rank 0 reads it and sends it to the others. */
     if (nb_trainer_resume(r->tr, r->ckpt) != NB_OK)
         return cli_fail_lib(r->ctx, true);
+    if (r->rank != 0)
+        return CLI_OK;
     const nb_train_progress *p = nb_trainer_progress(r->tr);
     if (p->epoch > 0) {
         int rc = write_history(r->ctx, r->tr, r->dir, nb_model_name(r->m));
@@ -404,6 +435,8 @@ static void print_epoch(const run *r, const nb_epoch_metrics *e)
 static int on_epoch(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
 {
     run *r = ud;
+    if (r->rank != 0)
+        return interrupted != 0;
     end_bar(r);
     print_epoch(r, e);
     r->last_shown = 0;
@@ -422,10 +455,11 @@ static const char *by_signal(int sig)
 
 /* A signal stopped training: inside an epoch its checkpoint is yet to be
  * written; after one, on_epoch wrote it.  Exits 128 + the signal. */
-static int interrupted_run(run *r)
+static int interrupted_run(run *r, int sig)
 {
     const nb_train_progress *p = nb_trainer_progress(r->tr);
-    int sig = interrupted;
+    if (r->rank != 0)
+        return 128 + sig;
     end_bar(r);
     if (p->batch == 0) {
         fprintf(stderr, "interrupted%s: checkpoint written to %s after epoch %d; continue with "
@@ -450,12 +484,20 @@ static int run_fit(run *r)
     int rc = nb_trainer_fit(r->tr, &cb);
     if (rc == NB_OK)
         return CLI_OK;
-    if (r->rc != CLI_OK)
-        return r->rc;
-    if (rc == NB_TRAIN_STOPPED)
-        return interrupted_run(r);
+    if (rc == NB_TRAIN_STOPPED) {
+        /* Every process stopped after the same batch: for a failure one
+         * of them printed (rank 0's writes), or for a signal one of them
+         * had. */
+        int64_t sig = interrupted;
+        int code = agree(r, r->rc);
+        if (code != CLI_OK)
+            return code;
+        if (nb_comm_first(r->ctx, &r->comm, &sig, NULL) != NB_OK)
+            return fatal(r, cli_fail_lib(r->ctx, false));
+        return interrupted_run(r, (int)sig);
+    }
     end_bar(r);
-    return cli_fail_lib(r->ctx, false);
+    return fatal(r, cli_fail_lib(r->ctx, false));
 }
 
 /* Training is over: the test images take the training images' place, so
@@ -467,15 +509,19 @@ static int run_test(run *r)
     r->train = NULL;
     r->test = nb_dataset_load(ctx, r->data, false);
     if (!r->test)
-        return cli_fail_lib(ctx, true);
+        return fatal(r, cli_fail_lib(ctx, true));
     int64_t n = nb_trainer_examples(r->tr, r->test, r->test_limit);
     if (n < 0)
-        return cli_fail_lib(ctx, true);
+        return fatal(r, cli_fail_lib(ctx, true));
     if (n != r->ntest)
-        return cli_fail(CLI_USAGE, "%s: the test images changed while training ran", r->data);
+        return fatal(r, cli_fail(CLI_USAGE, "%s: the test images changed while training ran",
+                                 r->data));
     nb_eval_result test;
-    if (nb_trainer_evaluate(r->tr, r->test, r->test_limit, &test, NULL) != NB_OK ||
-        nb_model_save_weights(r->m, r->weights) != NB_OK)
+    if (nb_trainer_evaluate(r->tr, r->test, r->test_limit, &test, NULL) != NB_OK)
+        return fatal(r, cli_fail_lib(ctx, false));
+    if (r->rank != 0)
+        return CLI_OK;
+    if (nb_model_save_weights(r->m, r->weights) != NB_OK)
         return cli_fail_lib(ctx, false);
     printf("test loss: %.4f\n", test.loss);
     printf("test accuracy: %.4f\n", test.accuracy);
@@ -484,20 +530,98 @@ static int run_test(run *r)
     return CLI_OK;
 }
 
+/* ---- the processes of an mpirun job -------------------------------------------- */
+
+/* The default action again for the stop signals: mpirun's SIGTERM then
+ * ends a process at once. */
+static void default_signals(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; i++)
+        sigaction(stop_signals[i], &sa, NULL);
+}
+
+/* A failure the other processes may not share, while they may wait in an
+ * exchange for this one: the job ends (alone, rc is returned).  Rank 0
+ * printed its line; another rank waits a moment first, so that when every
+ * process failed alike rank 0's line is the one (its abort ends the
+ * others). */
+static int fatal(run *r, int rc)
+{
+    if (r->size == 1)
+        return rc;
+    if (r->rank != 0) {
+        default_signals();
+        sleep(1);
+    }
+    cli_release(true, true);
+    nb_dist_abort(rc);
+    return rc;
+}
+
+/* Every process's exit code so far, agreed (alone, rc).  The first failure
+ * in rank order is the job's: its process prints the line it held, naming
+ * its rank unless every process failed, the others drop theirs, and all
+ * return its code. */
+static int agree(run *r, int rc)
+{
+    if (r->size == 1)
+        return rc;
+    int64_t code = rc, failed = rc != CLI_OK;
+    int first;
+    if (nb_comm_first(r->ctx, &r->comm, &code, &first) != NB_OK ||
+        nb_comm_sum_i64(r->ctx, &r->comm, &failed, 1) != NB_OK) {
+        cli_hold(false);
+        return fatal(r, cli_fail_lib(r->ctx, false));
+    }
+    cli_release(code != CLI_OK && first == r->rank, failed < r->size);
+    return (int)code;
+}
+
+/* The processes share the trainer's batches, and agree on what the tool
+ * adds to the trainer's settings: the test examples and --resume. */
+static int share(run *r)
+{
+    if (r->size == 1)
+        return CLI_OK;
+    if (nb_trainer_set_comm(r->tr, &r->comm) != NB_OK)
+        return cli_fail_lib(r->ctx, true);
+    int64_t mine[2] = {r->ntest, cli_get(&spec, "resume") != NULL};
+    int64_t *all = malloc((size_t)r->size * sizeof mine);
+    if (!all)
+        return cli_fail(CLI_RUNTIME, "out of memory");
+    int rc = CLI_OK;
+    if (nb_comm_gather(r->ctx, &r->comm, mine, sizeof mine, all) != NB_OK)
+        rc = cli_fail_lib(r->ctx, false);
+    for (int k = 1; rc == CLI_OK && k < r->size; k++) {
+        if (all[2 * k] != all[0])
+            rc = cli_fail(CLI_USAGE, "rank %d tests on %" PRId64 " examples, rank 0 on %" PRId64
+                          ": every process needs the same data at its --data", k, all[2 * k],
+                          all[0]);
+        else if (all[2 * k + 1] != all[1])
+            rc = cli_fail(CLI_USAGE, "rank %d runs %s --resume, rank 0 %s: every process needs "
+                          "the same options", k, all[2 * k + 1] ? "with" : "without",
+                          all[1] ? "with it" : "without");
+    }
+    free(all);
+    return rc;
+}
+
 /* ---- the verb ------------------------------------------------------------- */
 
-int cmd_train(int argc, char **argv)
+static int train(run *r, int argc, char **argv)
 {
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc != CLI_OK)
-        return rc == CLI_HELP ? CLI_OK : rc;
+    if (rc == CLI_HELP)
+        return CLI_OK;
     int64_t limit = 0;
-    if ((rc = cli_threads(&spec)) || (rc = cli_int64(&spec, "limit", 1, INT64_MAX, &limit)))
-        return rc;
-    run r = {.ctx = cli_ctx_new(), .lock = -1};
-    if (!r.ctx)
-        return CLI_RUNTIME;
+    if (rc == CLI_OK && (rc = cli_threads(&spec)) == CLI_OK)
+        rc = cli_int64(&spec, "limit", 1, INT64_MAX, &limit);
+    if (!(r->ctx = cli_ctx_new()))
+        return fatal(r, CLI_RUNTIME);
     /* A stop signal sets `interrupted`, which the callbacks answer by
      * stopping at the end of a batch (the first, for one that came while
      * the data loaded); the test after training runs to its end. */
@@ -507,16 +631,42 @@ int cmd_train(int argc, char **argv)
     interrupted = 0;
     for (int i = 0; i < 3; i++)
         sigaction(stop_signals[i], &sa, &old[i]);
-    rc = run_open(&r, pos[0], limit);
+    if (rc == CLI_OK)
+        rc = run_open(r, pos[0], limit);
+    if ((rc = agree(r, rc)) == CLI_OK)
+        rc = agree(r, share(r));
     if (rc == CLI_OK && cli_get(&spec, "resume"))
-        rc = run_resume(&r);
+        rc = agree(r, run_resume(r));
+    /* From here rank 0 prints a failure at once; the others hold theirs
+     * until they end the job (fatal). */
+    cli_hold(r->rank != 0);
     if (rc == CLI_OK)
-        rc = run_fit(&r);
+        rc = run_fit(r);
     if (rc == CLI_OK)
-        rc = run_test(&r);
+        rc = run_test(r);
+    rc = agree(r, rc);
     for (int i = 0; i < 3; i++)
         sigaction(stop_signals[i], &old[i], NULL);
-    run_close(&r);
-    nb_ctx_free(r.ctx);
+    run_close(r);
+    nb_ctx_free(r->ctx);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    if (nb_dist_init(&argc, &argv) != NB_OK)
+        return cli_fail(CLI_RUNTIME, "MPI would not start");
+    run r = {.lock = -1, .rank = nb_dist_rank(), .size = nb_dist_size(),
+             .comm = nb_dist_comm()};
+    /* Rank 0 speaks for the job: the others print only their failures. */
+    if (r.size > 1) {
+        cli_set_rank(r.rank);
+        cli_hold(true);
+        if (r.rank != 0 && !freopen("/dev/null", "w", stdout))
+            return fatal(&r, cli_fail(CLI_RUNTIME, "/dev/null: cannot open: %s",
+                                      strerror(errno)));
+    }
+    int rc = train(&r, argc, argv);
+    nb_dist_finalize();
     return rc;
 }

@@ -137,6 +137,14 @@ static void settings_now(const nb_trainer *tr, char (*v)[VAL])
 #undef X
 }
 
+int nbi_ckpt_settings(const nb_trainer *tr, const char **keys, char (*vals)[VAL])
+{
+    settings_now(tr, vals);
+    for (int i = 0; i < NSETTINGS; i++)
+        keys[i] = settings[i].key;
+    return NSETTINGS;
+}
+
 /* "2,0": the classes kept, in order; "" for every label. */
 static void classes_str(const nb_train_opts *t, char *buf, size_t size)
 {
@@ -618,6 +626,8 @@ int nb_trainer_resume(nb_trainer *tr, const char *path)
                         "training to resume");
     if (!path)
         return nbi_fail(tr->ctx, NB_ERR_ARG, "trainer_resume: path is NULL");
+    if (tr->shared)
+        return nbi_shard_resume(tr, path);
     nb_safetensors *f = nb_safetensors_open(tr->ctx, path);
     if (!f)
         return nb_error(tr->ctx);

@@ -228,9 +228,20 @@ static int make_batch(nb_trainer *tr)
     tr->labels = nbi_alloc(tr->ctx, (size_t)tr->t.batch_size * sizeof *tr->labels);
     if (!tr->x || (nb_model_loss_kind(tr->m) == NB_LOSS_HINGE && !tr->target) || !tr->labels)
         return NB_ERR_NOMEM;
-    /* The epoch's last batch is made ready here, so that no step allocates. */
-    int64_t rest = tr->ntrain % tr->t.batch_size;
-    return rest ? view_of(tr, &tr->last, rest) : NB_OK;
+    return nbi_trainer_views(tr);
+}
+
+int nbi_trainer_views(nb_trainer *tr)
+{
+    /* The parts of a full batch and of the epoch's last, shorter one are
+     * made ready here, so that no step allocates. */
+    int64_t first, bs = tr->t.batch_size, rest = tr->ntrain % bs;
+    bool empty;
+    int64_t full = nbi_shard_part(tr, bs, &first, &empty);
+    int rc = full != bs ? view_of(tr, &tr->mine, full) : NB_OK;
+    if (rc == NB_OK && rest)
+        rc = view_of(tr, &tr->last, nbi_shard_part(tr, rest, &first, &empty));
+    return rc;
 }
 
 /* Loads examples idx[0, n) of ds: returns the input (v's view when n is
@@ -325,10 +336,16 @@ static int step_fail(nb_trainer *tr, int64_t b, int code, const char *what, int 
 static int step(nb_trainer *tr, int64_t b)
 {
     nb_ctx *ctx = tr->ctx;
-    int64_t bs = tr->t.batch_size, start = b * bs;
+    int64_t bs = tr->t.batch_size, start = b * bs, first;
     int64_t n = start + bs <= tr->ntrain ? bs : tr->ntrain - start;
+    bool empty;
+    /* Shared, this process feeds its part of the batch; the ops' sums and
+     * the loss are the whole batch's all the same. */
+    int64_t k = nbi_shard_part(tr, n, &first, &empty);
+    nbi_shard_batch(tr, n);
     nb_tensor *target;
-    nb_tensor *x = load(tr, tr->data, tr->order + start, n, &tr->last, &target);
+    nb_tensor *x = load(tr, tr->data, tr->order + start + first, k, n == bs ? &tr->mine : &tr->last,
+                        &target);
     nb_tensor *y = x ? nb_model_forward(ctx, tr->m, x) : NULL;
     nb_tensor *loss = nb_model_loss(ctx, tr->m, y, tr->labels, target);
     if (!loss)
@@ -339,17 +356,18 @@ static int step(nb_trainer *tr, int64_t b)
         snprintf(what, sizeof what, "the loss is %g", value);
         return step_fail(tr, b, NB_ERR_ARG, what, BLAME_OUTPUT);
     }
-    int64_t right = count_correct(tr, y, n, NULL);
+    int64_t right = empty ? 0 : count_correct(tr, y, k, NULL);
     if (nb_backward(ctx, loss) != NB_OK)
         return step_fail(tr, b, nb_error(ctx), NULL, BLAME_NONE);
-    /* The gradients are complete here: what a data-parallel run would
-     * average across its processes before clipping. */
+    /* The gradients are complete here, the whole batch's on every process. */
     double limit = tr->t.clip_grad_norm > 0 ? tr->t.clip_grad_norm : INFINITY;
     if (!isfinite(nb_clip_grad_norm(tr->nparams, tr->params, limit)))
         return step_fail(tr, b, NB_ERR_ARG, "a gradient is not finite", BLAME_GRAD);
     nb_optim_step(tr->opt);
     nb_optim_zero_grad(tr->opt);
     nb_graph_reset(ctx);
+    if (tr->shared && nbi_shard_sum(tr, &right, 1) != NB_OK)
+        return step_fail(tr, b, nb_error(ctx), NULL, BLAME_NONE);
     tr->p.loss_sum += value * (double)n;
     tr->p.correct += right;
     tr->p.seen += n;
@@ -371,9 +389,13 @@ static int evaluate(nb_trainer *tr, const nb_dataset *ds, const int64_t *idx, in
     if (confusion)
         memset(confusion, 0, (size_t)(tr->nlabels * tr->nlabels) * sizeof *confusion);
     for (int64_t start = 0; start < n; start += bs) {
-        int64_t k = start + bs <= n ? bs : n - start;
+        int64_t k = start + bs <= n ? bs : n - start, first;
+        bool empty;
+        int64_t mine = nbi_shard_part(tr, k, &first, &empty);
+        nbi_shard_batch(tr, k);
         nb_tensor *target;
-        nb_tensor *x = load(tr, ds, idx + start, k, &tr->part, &target);
+        nb_tensor *x = load(tr, ds, idx + start + first, mine, k == bs ? &tr->mine : &tr->part,
+                            &target);
         nb_tensor *y = x ? nb_model_forward(ctx, tr->m, x) : NULL;
         nb_tensor *l = nb_model_loss(ctx, tr->m, y, tr->labels, target);
         if (!l) {
@@ -382,9 +404,12 @@ static int evaluate(nb_trainer *tr, const nb_dataset *ds, const int64_t *idx, in
             break;
         }
         sum += nb_get(l, 0) * (double)k;
-        right += count_correct(tr, y, k, confusion);
+        right += empty ? 0 : count_correct(tr, y, mine, confusion);
         nb_graph_reset(ctx);
     }
+    nbi_shard_batch(tr, 0);
+    if (rc == NB_OK && tr->shared && (rc = nbi_shard_sum(tr, &right, 1)) == NB_OK && confusion)
+        rc = nbi_shard_sum(tr, confusion, tr->nlabels * tr->nlabels);
     nb_set_grad_enabled(ctx, grad);
     nb_set_training(ctx, was_training);
     r->examples = n;
@@ -450,7 +475,8 @@ static int run_epoch(nb_trainer *tr, const nb_trainer_callbacks *cb)
             return rc;
         p->batch++;
         p->seconds = now() - start;
-        if (cb->on_batch && (rc = stop_code(cb->on_batch(tr, p, cb->ud))) != NB_OK)
+        int answer = cb->on_batch ? cb->on_batch(tr, p, cb->ud) : 0;
+        if ((rc = nbi_shard_answer(tr, &answer)) != NB_OK || (rc = stop_code(answer)) != NB_OK)
             return rc;
     }
     nb_epoch_metrics e = {
@@ -479,7 +505,8 @@ static int run_epoch(nb_trainer *tr, const nb_trainer_callbacks *cb)
     p->loss_sum = 0;
     p->correct = p->seen = 0;
     p->seconds = 0;
-    return cb->on_epoch ? stop_code(cb->on_epoch(tr, &e, cb->ud)) : NB_OK;
+    int answer = cb->on_epoch ? cb->on_epoch(tr, &e, cb->ud) : 0;
+    return (rc = nbi_shard_answer(tr, &answer)) != NB_OK ? rc : stop_code(answer);
 }
 
 int nb_trainer_fit(nb_trainer *tr, const nb_trainer_callbacks *cb)
@@ -492,6 +519,7 @@ int nb_trainer_fit(nb_trainer *tr, const nb_trainer_callbacks *cb)
     int rc = NB_OK;
     while (rc == NB_OK && tr->p.epoch < tr->t.epochs)
         rc = run_epoch(tr, cb ? cb : &none);
+    nbi_shard_batch(tr, 0);
     nb_set_grad_enabled(tr->ctx, grad);
     nb_set_training(tr->ctx, was_training);
     return rc;
@@ -602,6 +630,8 @@ void nb_trainer_free(nb_trainer *tr)
     nb_tensor_free(tr->last.target);
     nb_tensor_free(tr->part.x);
     nb_tensor_free(tr->part.target);
+    nb_tensor_free(tr->mine.x);
+    nb_tensor_free(tr->mine.target);
     nb_tensor_free(tr->x);
     nb_tensor_free(tr->target);
     nbi_free(ctx, tr);

@@ -28,6 +28,7 @@ struct nb_trainer {
     nb_tensor *x, *target;       /* a full batch: inputs, and targets for hinge */
     nbi_train_view last;         /* for the epoch's last, shorter batch */
     nbi_train_view part;         /* for evaluation's last, shorter batch */
+    nbi_train_view mine;         /* for this process's share of a full batch */
     int32_t *labels;             /* the batch's model labels */
     int nparams;
     nb_tensor **params;          /* what the optimizer updates */
@@ -46,7 +47,15 @@ struct nb_trainer {
     char *origin;                /* the data's origin, printable ASCII */
     nb_epoch_metrics *hist;      /* the metrics of epochs [0, p.epoch) */
     int hist_cap;
+    /* Processes sharing each batch (nb_trainer_set_comm): shared when
+     * there are several, each feeding its nb_batch_share. */
+    nb_comm comm;
+    bool shared;
 };
+
+/* The views of the batch buffers for this process's parts of a full
+ * batch and of the epoch's last (made again after nb_trainer_set_comm). */
+int nbi_trainer_views(nb_trainer *tr);
 
 /* Room in tr->hist for n epochs; NB_ERR_NOMEM. */
 int nbi_trainer_reserve(nb_trainer *tr, int n);
@@ -73,5 +82,25 @@ void nbi_ckpt_meta_free(nb_trainer *tr, nbi_ckpt_meta *m);
 
 /* nb_trainer_resume from an open file; `path` names it in messages. */
 int nbi_trainer_resume_file(nb_trainer *tr, nb_safetensors *f, const char *path);
+
+/* The settings a checkpoint records, as it writes them: keys[i] and
+ * vals[i] (room for NBI_CKPT_MAX_META of each); returns how many. */
+int nbi_ckpt_settings(const nb_trainer *tr, const char **keys, char (*vals)[72]);
+
+/* ---- shard.c: processes sharing the batches ------------------------------ */
+
+/* The part of a batch of n examples this process feeds: *first (from the
+ * batch's start) and the count; a process whose share is empty feeds the
+ * batch's first example (*empty true), which counts for nothing. */
+int64_t nbi_shard_part(const nb_trainer *tr, int64_t n, int64_t *first, bool *empty);
+/* Tells the ops that the batches now are of `n` examples shared by the
+ * processes (n 0: each batch whole here again). */
+void nbi_shard_batch(nb_trainer *tr, int64_t n);
+/* A callback's answer, agreed: the first non-zero one in rank order. */
+int nbi_shard_answer(nb_trainer *tr, int *answer);
+/* vals[0, n): sums over the processes. */
+int nbi_shard_sum(nb_trainer *tr, int64_t *vals, int n);
+/* nb_trainer_resume when shared: rank 0 reads the file and sends it. */
+int nbi_shard_resume(nb_trainer *tr, const char *path);
 
 #endif
