@@ -667,6 +667,11 @@ int cmd_train(int argc, char **argv)
                                       strerror(errno)));
     }
     int rc = train(&r, argc, argv);
-    nb_dist_finalize();
+    /* mpirun meets Ctrl-C, SIGTERM or SIGHUP by sending SIGTERM to every
+     * process and SIGKILL a second later, and MPI_Finalize then waits for
+     * mpirun until that comes: a job stopped by a signal exits at once,
+     * every process past its last exchange and rank 0 past its writes. */
+    if (r.size == 1 || !interrupted)
+        nb_dist_finalize();
     return rc;
 }
