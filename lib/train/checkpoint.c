@@ -618,20 +618,3 @@ int nbi_trainer_resume_file(nb_trainer *tr, nb_safetensors *f, const char *path)
     nb_optim_set_steps(tr->opt, s.p.steps);
     return NB_OK;
 }
-
-int nb_trainer_resume(nb_trainer *tr, const char *path)
-{
-    if (!tr->opt)
-        return nbi_fail(tr->ctx, NB_ERR_ARG, "trainer: made without an optimizer, it has no "
-                        "training to resume");
-    if (!path)
-        return nbi_fail(tr->ctx, NB_ERR_ARG, "trainer_resume: path is NULL");
-    if (tr->shared)
-        return nbi_shard_resume(tr, path);
-    nb_safetensors *f = nb_safetensors_open(tr->ctx, path);
-    if (!f)
-        return nb_error(tr->ctx);
-    int rc = nbi_trainer_resume_file(tr, f, path);
-    nb_safetensors_close(f);
-    return rc;
-}

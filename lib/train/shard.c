@@ -1,7 +1,9 @@
 /*
  * shard.c - a trainer whose batches several processes share (data
- * parallelism): nb_trainer_set_comm, and what trainer.c and checkpoint.c
- * ask of it.
+ * parallelism): nb_trainer_set_comm, which checks that they train alike,
+ * and nb_trainer_resume, where rank 0 reads the checkpoint for all.  The
+ * steps' share of each batch and the agreed counts are trainer.c's; this
+ * file sits above it and checkpoint.c.
  *
  * Every process holds the whole data set, the model and the optimizer.
  * Each draws the same order of the examples from the same seed, splits
@@ -17,44 +19,6 @@
 #include "train/trainer.h"
 
 #include <inttypes.h>
-
-int64_t nbi_shard_part(const nb_trainer *tr, int64_t n, int64_t *first, bool *empty)
-{
-    *first = 0;
-    *empty = false;
-    if (!tr->shared)
-        return n;
-    int64_t count;
-    nb_batch_share(n, tr->comm.rank, tr->comm.size, first, &count);
-    if (count > 0)
-        return count;
-    /* Any one example: the ops run on it and count it for nothing. */
-    *first = 0;
-    *empty = true;
-    return 1;
-}
-
-void nbi_shard_batch(nb_trainer *tr, int64_t n)
-{
-    /* The comm was checked by nb_trainer_set_comm: this cannot fail. */
-    if (tr->shared)
-        nb_ctx_set_batch(tr->ctx, n, n > 0 ? &tr->comm : NULL);
-}
-
-int nbi_shard_answer(nb_trainer *tr, int *answer)
-{
-    if (!tr->shared)
-        return NB_OK;
-    int64_t v = *answer;
-    int rc = nb_comm_first(tr->ctx, &tr->comm, &v, NULL);
-    *answer = (int)v;
-    return rc;
-}
-
-int nbi_shard_sum(nb_trainer *tr, int64_t *vals, int n)
-{
-    return tr->shared ? nb_comm_sum_i64(tr->ctx, &tr->comm, vals, n) : NB_OK;
-}
 
 /* ---- every process trains alike ------------------------------------------- */
 
@@ -205,7 +169,8 @@ static int agree_status(nb_trainer *tr, int rc, const char *path, const char *wh
                     nb_status_str((int)v));
 }
 
-int nbi_shard_resume(nb_trainer *tr, const char *path)
+/* Rank 0 reads the checkpoint and sends it to the others. */
+static int resume_shared(nb_trainer *tr, const char *path)
 {
     nb_ctx *ctx = tr->ctx;
     char *buf = NULL;
@@ -230,5 +195,22 @@ int nbi_shard_resume(nb_trainer *tr, const char *path)
     nb_safetensors_close(f);
 out:
     nbi_free(ctx, buf);
+    return rc;
+}
+
+int nb_trainer_resume(nb_trainer *tr, const char *path)
+{
+    if (!tr->opt)
+        return nbi_fail(tr->ctx, NB_ERR_ARG, "trainer: made without an optimizer, it has no "
+                        "training to resume");
+    if (!path)
+        return nbi_fail(tr->ctx, NB_ERR_ARG, "trainer_resume: path is NULL");
+    if (tr->shared)
+        return resume_shared(tr, path);
+    nb_safetensors *f = nb_safetensors_open(tr->ctx, path);
+    if (!f)
+        return nb_error(tr->ctx);
+    int rc = nbi_trainer_resume_file(tr, f, path);
+    nb_safetensors_close(f);
     return rc;
 }

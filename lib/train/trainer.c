@@ -188,6 +188,53 @@ static int split(nb_trainer *tr, int64_t limit)
     return NB_OK;
 }
 
+/* ---- processes sharing the batches (nb_trainer_set_comm) ----------------- */
+
+/* The part of a batch of n examples this process feeds: *first (from the
+ * batch's start) and the count; a process whose share is empty feeds the
+ * batch's first example (*empty), which counts for nothing. */
+static int64_t shard_part(const nb_trainer *tr, int64_t n, int64_t *first, bool *empty)
+{
+    *first = 0;
+    *empty = false;
+    if (!tr->shared)
+        return n;
+    int64_t count;
+    nb_batch_share(n, tr->comm.rank, tr->comm.size, first, &count);
+    if (count > 0)
+        return count;
+    /* Any one example: the ops run on it and count it for nothing. */
+    *first = 0;
+    *empty = true;
+    return 1;
+}
+
+/* Tells the ops that batches now are of n examples shared by the
+ * processes (n 0: each batch whole here again). */
+static void shard_batch(nb_trainer *tr, int64_t n)
+{
+    /* The comm was checked by nb_trainer_set_comm: this cannot fail. */
+    if (tr->shared)
+        nb_ctx_set_batch(tr->ctx, n, n > 0 ? &tr->comm : NULL);
+}
+
+/* A callback's answer, agreed: the first non-zero one in rank order. */
+static int shard_answer(nb_trainer *tr, int *answer)
+{
+    if (!tr->shared)
+        return NB_OK;
+    int64_t v = *answer;
+    int rc = nb_comm_first(tr->ctx, &tr->comm, &v, NULL);
+    *answer = (int)v;
+    return rc;
+}
+
+/* vals[0, n): sums over the processes. */
+static int shard_sum(nb_trainer *tr, int64_t *vals, int n)
+{
+    return tr->shared ? nb_comm_sum_i64(tr->ctx, &tr->comm, vals, n) : NB_OK;
+}
+
 /* ---- batches ----------------------------------------------------------- */
 
 /* v as views of the first n examples of the batch buffers. */
@@ -237,10 +284,10 @@ int nbi_trainer_views(nb_trainer *tr)
      * made ready here, so that no step allocates. */
     int64_t first, bs = tr->t.batch_size, rest = tr->ntrain % bs;
     bool empty;
-    int64_t full = nbi_shard_part(tr, bs, &first, &empty);
+    int64_t full = shard_part(tr, bs, &first, &empty);
     int rc = full != bs ? view_of(tr, &tr->mine, full) : NB_OK;
     if (rc == NB_OK && rest)
-        rc = view_of(tr, &tr->last, nbi_shard_part(tr, rest, &first, &empty));
+        rc = view_of(tr, &tr->last, shard_part(tr, rest, &first, &empty));
     return rc;
 }
 
@@ -341,8 +388,8 @@ static int step(nb_trainer *tr, int64_t b)
     bool empty;
     /* Shared, this process feeds its part of the batch; the ops' sums and
      * the loss are the whole batch's all the same. */
-    int64_t k = nbi_shard_part(tr, n, &first, &empty);
-    nbi_shard_batch(tr, n);
+    int64_t k = shard_part(tr, n, &first, &empty);
+    shard_batch(tr, n);
     nb_tensor *target;
     nb_tensor *x = load(tr, tr->data, tr->order + start + first, k, n == bs ? &tr->mine : &tr->last,
                         &target);
@@ -366,7 +413,7 @@ static int step(nb_trainer *tr, int64_t b)
     nb_optim_step(tr->opt);
     nb_optim_zero_grad(tr->opt);
     nb_graph_reset(ctx);
-    if (tr->shared && nbi_shard_sum(tr, &right, 1) != NB_OK)
+    if (tr->shared && shard_sum(tr, &right, 1) != NB_OK)
         return step_fail(tr, b, nb_error(ctx), NULL, BLAME_NONE);
     tr->p.loss_sum += value * (double)n;
     tr->p.correct += right;
@@ -391,8 +438,8 @@ static int evaluate(nb_trainer *tr, const nb_dataset *ds, const int64_t *idx, in
     for (int64_t start = 0; start < n; start += bs) {
         int64_t k = start + bs <= n ? bs : n - start, first;
         bool empty;
-        int64_t mine = nbi_shard_part(tr, k, &first, &empty);
-        nbi_shard_batch(tr, k);
+        int64_t mine = shard_part(tr, k, &first, &empty);
+        shard_batch(tr, k);
         nb_tensor *target;
         nb_tensor *x = load(tr, ds, idx + start + first, mine, k == bs ? &tr->mine : &tr->part,
                             &target);
@@ -407,9 +454,9 @@ static int evaluate(nb_trainer *tr, const nb_dataset *ds, const int64_t *idx, in
         right += empty ? 0 : count_correct(tr, y, mine, confusion);
         nb_graph_reset(ctx);
     }
-    nbi_shard_batch(tr, 0);
-    if (rc == NB_OK && tr->shared && (rc = nbi_shard_sum(tr, &right, 1)) == NB_OK && confusion)
-        rc = nbi_shard_sum(tr, confusion, tr->nlabels * tr->nlabels);
+    shard_batch(tr, 0);
+    if (rc == NB_OK && tr->shared && (rc = shard_sum(tr, &right, 1)) == NB_OK && confusion)
+        rc = shard_sum(tr, confusion, tr->nlabels * tr->nlabels);
     nb_set_grad_enabled(ctx, grad);
     nb_set_training(ctx, was_training);
     r->examples = n;
@@ -476,7 +523,7 @@ static int run_epoch(nb_trainer *tr, const nb_trainer_callbacks *cb)
         p->batch++;
         p->seconds = now() - start;
         int answer = cb->on_batch ? cb->on_batch(tr, p, cb->ud) : 0;
-        if ((rc = nbi_shard_answer(tr, &answer)) != NB_OK || (rc = stop_code(answer)) != NB_OK)
+        if ((rc = shard_answer(tr, &answer)) != NB_OK || (rc = stop_code(answer)) != NB_OK)
             return rc;
     }
     nb_epoch_metrics e = {
@@ -506,7 +553,7 @@ static int run_epoch(nb_trainer *tr, const nb_trainer_callbacks *cb)
     p->correct = p->seen = 0;
     p->seconds = 0;
     int answer = cb->on_epoch ? cb->on_epoch(tr, &e, cb->ud) : 0;
-    return (rc = nbi_shard_answer(tr, &answer)) != NB_OK ? rc : stop_code(answer);
+    return (rc = shard_answer(tr, &answer)) != NB_OK ? rc : stop_code(answer);
 }
 
 int nb_trainer_fit(nb_trainer *tr, const nb_trainer_callbacks *cb)
@@ -519,7 +566,7 @@ int nb_trainer_fit(nb_trainer *tr, const nb_trainer_callbacks *cb)
     int rc = NB_OK;
     while (rc == NB_OK && tr->p.epoch < tr->t.epochs)
         rc = run_epoch(tr, cb ? cb : &none);
-    nbi_shard_batch(tr, 0);
+    shard_batch(tr, 0);
     nb_set_grad_enabled(tr->ctx, grad);
     nb_set_training(tr->ctx, was_training);
     return rc;

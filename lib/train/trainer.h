@@ -87,20 +87,4 @@ int nbi_trainer_resume_file(nb_trainer *tr, nb_safetensors *f, const char *path)
  * vals[i] (room for NBI_CKPT_MAX_META of each); returns how many. */
 int nbi_ckpt_settings(const nb_trainer *tr, const char **keys, char (*vals)[72]);
 
-/* ---- shard.c: processes sharing the batches ------------------------------ */
-
-/* The part of a batch of n examples this process feeds: *first (from the
- * batch's start) and the count; a process whose share is empty feeds the
- * batch's first example (*empty true), which counts for nothing. */
-int64_t nbi_shard_part(const nb_trainer *tr, int64_t n, int64_t *first, bool *empty);
-/* Tells the ops that the batches now are of `n` examples shared by the
- * processes (n 0: each batch whole here again). */
-void nbi_shard_batch(nb_trainer *tr, int64_t n);
-/* A callback's answer, agreed: the first non-zero one in rank order. */
-int nbi_shard_answer(nb_trainer *tr, int *answer);
-/* vals[0, n): sums over the processes. */
-int nbi_shard_sum(nb_trainer *tr, int64_t *vals, int n);
-/* nb_trainer_resume when shared: rank 0 reads the file and sends it. */
-int nbi_shard_resume(nb_trainer *tr, const char *path);
-
 #endif
