@@ -179,6 +179,8 @@ typedef struct job {
     nb_train_progress p;
     unsigned char weights[4096];
     size_t nweights;
+    nb_ctx *ctx;
+    uint64_t allocs[2];         /* the allocator's calls after epochs 1 and 2 */
 } job;
 
 static job jobs[MAXP];
@@ -190,11 +192,20 @@ static int stop_batch(nb_trainer *tr, const nb_train_progress *p, void *ud)
     return j->stop_at && p->steps == j->stop_at;
 }
 
+static int count_allocs(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
+{
+    (void)tr;
+    job *j = ud;
+    if (e->epoch <= 2)
+        j->allocs[e->epoch - 1] = nb_alloc_count(j->ctx);
+    return 0;
+}
+
 /* One rank (or, with p NULL, a process alone): a trainer of the net on
  * the data, shared through the world, fit, and its results in j. */
 static void train_one(peer *p, job *j)
 {
-    nb_ctx *ctx = nb_ctx_new();
+    nb_ctx *ctx = j->ctx = nb_ctx_new();
     char json[2048];
     snprintf(json, sizeof json, net_fmt, j->outputs, j->lr, j->batch);
     nb_model *m = nb_model_parse(ctx, json, strlen(json), "net.json", NB_F32);
@@ -215,7 +226,7 @@ static void train_one(peer *p, job *j)
         snprintf(j->msg, sizeof j->msg, "%s", nb_errmsg(ctx));
     }
     if (j->set_rc == NB_OK && j->resume_rc == NB_OK) {
-        nb_trainer_callbacks cb = {stop_batch, NULL, j};
+        nb_trainer_callbacks cb = {stop_batch, count_allocs, j};
         j->fit_rc = nb_trainer_fit(tr, &cb);
         j->p = *nb_trainer_progress(tr);
         if (j->save && (!p || p->rank == 0))
@@ -327,6 +338,8 @@ START_TEST(test_sharded_fit)
         ck_assert_int_eq(jobs[r].p.steps, one.p.steps);
         ck_assert_int_eq(jobs[r].p.correct, jobs[0].p.correct);
         ck_assert_int_eq(jobs[r].nweights, one.nweights);
+        /* The second epoch allocates nothing: its steps and validation are warm. */
+        ck_assert_uint_eq(jobs[r].allocs[1], jobs[r].allocs[0]);
         if (ops_exchange()) {
             ck_assert(memcmp(jobs[r].weights, one.weights, one.nweights) == 0);
             ck_assert_int_eq(jobs[r].p.correct, one.p.correct);
