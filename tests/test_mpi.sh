@@ -148,6 +148,16 @@ wait_line() {
     i=0
     until grep -q "^$2" "$1" 2>/dev/null || [ $i -ge 1200 ]; do sleep 0.1; i=$((i + 1)); done
 }
+# launcher JOB: the mpirun under JOB, a background `mpi` (a subshell, its
+# timeout, then mpirun).
+launcher() {
+    p=$1
+    for _ in 1 2 3; do
+        p=$(pgrep -P "$p" | head -n 1)
+        [ -n "$p" ] || return 0
+        if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = mpirun ]; then echo "$p"; return 0; fi
+    done
+}
 # rank_pid PID RANK: the process of rank RANK among mpirun PID's children.
 rank_pid() {
     for c in $(pgrep -P "$1"); do
@@ -162,10 +172,10 @@ rank_pid() {
 #    bound, mpirun names the rank, the checkpoint of epoch 1 resumes.
 set -- "$models/keras-cnn.json" --limit 6000 --epochs 2 --threads 1
 train kill-ref "$nabla" train "$@"
-mpirun --oversubscribe -np 2 "$nabla" train "$@" --data "$data" --out "$tmp/kill" > "$tmp/kill.log" 2>&1 &
+mpi 120 -np 2 "$nabla" train "$@" --data "$data" --out "$tmp/kill" > "$tmp/kill.log" 2>&1 &
 job=$!
 wait_line "$tmp/kill.log" "epoch 1/2"
-victim=$(rank_pid "$job" 1)
+victim=$(rank_pid "$(launcher "$job")" 1)
 start=$(date +%s)
 [ -n "$victim" ] && kill -KILL "$victim"
 wait "$job"
@@ -179,12 +189,13 @@ same "resumed after SIGKILL" "$tmp/kill-ref/weights.safetensors" "$tmp/kill/weig
 
 # 6. SIGINT to mpirun: it sends SIGTERM to every process (SIGKILL a second
 #    later); they stop after the same batch, rank 0 writes the checkpoint.
-mpirun --oversubscribe -np 2 "$nabla" train "$@" --data "$data" --out "$tmp/int" > "$tmp/int.log" 2>&1 &
+mpi 120 -np 2 "$nabla" train "$@" --data "$data" --out "$tmp/int" > "$tmp/int.log" 2>&1 &
 job=$!
 wait_line "$tmp/int.log" "epoch 1/2"
 sleep 0.3
 start=$(date +%s)
-kill -INT "$job"
+mp=$(launcher "$job")
+[ -n "$mp" ] && kill -INT "$mp"
 wait "$job"
 took=$(($(date +%s) - start))
 [ "$took" -le $((10 * slow)) ] && ok || bad "SIGINT: the job took $took s to end"
