@@ -21,6 +21,13 @@ kills=${1:-50}
 nabla=${NABLA:-build/tools/nabla}
 data=${NABLA_DATA:-/usr/share/datasets/fashion-mnist}
 [ -x "$nabla" ] || { echo "kill-test: no $nabla (run scripts/setup.sh)" >&2; exit 2; }
+# The program itself, not libtool's wrapper script: a kill at one of the
+# wrapper's own calls would fail it with libtool's message, not nabla's.
+if head -n 1 "$nabla" | grep -q '^#!' && [ -x "$(dirname "$nabla")/.libs/$(basename "$nabla")" ]; then
+    libs=$(cd "$(dirname "$nabla")/../lib/.libs" && pwd)
+    export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    nabla=$(dirname "$nabla")/.libs/$(basename "$nabla")
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-kill.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 args=(train models/keras-cnn.json --data "$data" --limit 1200 --epochs 3 --threads 2)
