@@ -114,7 +114,7 @@ uint64_t nb_ctx_memory_limit(const nb_ctx *ctx);
  * this one being `rank` (0 <= rank < size).  allgather puts every rank r's
  * bytes[r] bytes (from its own send) into recv at offset bytes[0] + ... +
  * bytes[r - 1], on every rank; it returns 0, or -1 after writing why into
- * why (why_size bytes, one line).  nb_mpi_comm (distributed builds) is one. */
+ * why (why_size bytes, one line).  nb_dist_comm (below) is one. */
 typedef struct nb_comm {
     int rank, size;
     int (*allgather)(void *ud, const void *send, void *recv, const size_t *bytes, char *why,

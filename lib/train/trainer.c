@@ -6,7 +6,11 @@
  * and the context's allocator, and knows nothing of terminals, signals or
  * output files: it never prints, and tells the caller everything through
  * the callbacks, the progress and the context's message.  Checkpoints are
- * checkpoint.c's.
+ * checkpoint.c's.  When processes share the batches (shard.c's
+ * nb_trainer_set_comm), each step and each evaluation batch feeds this
+ * process's share of it, the counts are added over the processes and the
+ * callbacks' answers agreed (the shard_* functions below); alone, they do
+ * nothing and every batch is whole here, as before.
  */
 #include "train/trainer.h"
 
