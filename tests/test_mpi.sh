@@ -7,7 +7,8 @@
 #     batch and in evaluation's);
 #  2. a run resumed under another process count reaches the same weights;
 #  3. processes given different model files are refused in one line;
-#  4. a bad data directory on one process is one line naming its rank;
+#  4. a bad data directory (or too little memory) on one process is one
+#     line naming its rank;
 #  5. a process killed by SIGKILL ends the job in bounded time with
 #     mpirun's message, and the last checkpoint resumes;
 #  6. SIGINT to mpirun writes one checkpoint, which resumes.
@@ -142,6 +143,12 @@ mpi 60 -np 2 "$nabla" train "$models/lenet.json" --limit 700 --data "$data" --ou
     > /dev/null 2> "$tmp/err"
 status=$?
 expect_fail 2 "bad data on rank 2" "rank 2: $tmp/nowhere"
+# ... and a memory limit too low on one: exit 1.
+mpi 60 -np 1 "$nabla" train "$models/lenet.json" --limit 700 --data "$data" --out "$tmp/bad" : \
+    -np 1 env NABLA_MAX_MEMORY=2M "$nabla" train "$models/lenet.json" --limit 700 --data "$data" \
+    --out "$tmp/bad" > /dev/null 2> "$tmp/err"
+status=$?
+expect_fail 1 "too little memory on rank 1" "rank 1: model \"lenet\": training with sgd on batches of 64 needs"
 
 # wait_line FILE TEXT: waits (up to 120 s) for a line starting TEXT.
 wait_line() {
