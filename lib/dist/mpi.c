@@ -117,9 +117,11 @@ static void name_library(void)
 
 static int start_mpi(int *argc, char ***argv)
 {
-    int on = 0, provided;
+    int on = 0, done = 0, provided;
     MPI_Initialized(&on);
-    if (!on && !launched())
+    MPI_Finalized(&done);
+    /* MPI starts once per process: after its end, a world of one. */
+    if ((!on && !launched()) || done)
         return NB_OK;
     /* Only the thread that called nb_dist_init exchanges: OpenMP's threads
      * run between exchanges, never inside one. */
@@ -131,6 +133,7 @@ static int start_mpi(int *argc, char ***argv)
     MPI_Comm_set_errhandler(w.comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(w.comm, &w.rank);
     MPI_Comm_size(w.comm, &w.size);
+    /* The world has no context to allocate from: malloc, once. */
     w.counts = malloc((size_t)w.size * sizeof *w.counts);
     w.displs = malloc((size_t)w.size * sizeof *w.displs);
     if (!w.counts || !w.displs)
