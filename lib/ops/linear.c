@@ -47,15 +47,28 @@ static void K(linear_fwd)(const T *x, const T *w, const T *b, T *y, T *tmp, int6
     }
 }
 
+/* dw[:, c0 + c] += pk[o nc + c] for the nc columns of a block */
+static void K(linear_add_block)(T *restrict dw, const T *restrict pk, int64_t c0, int64_t nc,
+                                int64_t nx, int64_t ny)
+{
+    for (int64_t o = 0; o < ny; o++) {
+        T *restrict d = dw + o * nx + c0;
+        const T *restrict p = pk + o * nc;
+#pragma omp simd
+        for (int64_t c = 0; c < nc; c++)
+            d[c] += p[c];
+    }
+}
+
 /* The backward's items, shared by the threads in any order (each writes
  * its own memory, so the order changes no bit): dx_g += dy_g W for each
  * group g of rows; then for each block k of LINEAR_DW_COLS columns of W,
  * every group's dW_g = dy_g^T x_g on them, into part (block k's groups
  * side by side, [groups][out][cols of k]), and with local (no comm) the
- * tree of the groups at once, while the block is in cache.  dbp[g] gets
- * group g's column sums of dy. */
-#define LINEAR_DW_COLS 128
-static void K(linear_bwd)(const T *x, const T *w, const T *dy, T *dx, T *part, T *dbp,
+ * tree of the groups and dw's columns += its sum at once, while the block
+ * is in cache.  dbp[g] gets group g's column sums of dy. */
+#define LINEAR_DW_COLS 64
+static void K(linear_bwd)(const T *x, const T *w, const T *dy, T *dx, T *dw, T *part, T *dbp,
                           bool local, int64_t rows, int64_t nx, int64_t ny, bool par)
 {
     int64_t groups = nbi_batch_groups(rows), nblk = part ? (nx + LINEAR_DW_COLS - 1) / LINEAR_DW_COLS : 0;
@@ -82,20 +95,19 @@ static void K(linear_bwd)(const T *x, const T *w, const T *dy, T *dx, T *part, T
             nbi_gemm1(DT, true, false, (int)ny, (int)nc, (int)nr, 1.0, dy + r0 * ny, (int)ny,
                       x + r0 * nx + c0, (int)nx, 0.0, pk + g * ny * nc, (int)nc);
         }
-        if (local)
+        if (local) {
             nbi_batch_tree(DT, pk, groups, (size_t)(ny * nc));
+            K(linear_add_block)(dw, pk, c0, nc, nx, ny);
+        }
     }
 }
 
-/* dw[:, block k] += the sum block k's groups left in part[k][0] */
+/* dw += the sums nbi_batch_sum left in part[k][0] for each block k */
 static void K(linear_add_dw)(T *dw, const T *part, int64_t groups, int64_t nx, int64_t ny)
 {
     for (int64_t c0 = 0; c0 < nx; c0 += LINEAR_DW_COLS) {
         int64_t nc = nx - c0 < LINEAR_DW_COLS ? nx - c0 : LINEAR_DW_COLS;
-        const T *pk = part + c0 * ny * groups;
-        for (int64_t o = 0; o < ny; o++)
-            for (int64_t c = 0; c < nc; c++)
-                dw[o * nx + c0 + c] += pk[o * nc + c];
+        K(linear_add_block)(dw, part + c0 * ny * groups, c0, nc, nx, ny);
     }
 }
 
@@ -217,8 +229,9 @@ static int linear_backward(nb_ctx *ctx, nbi_node *node)
         return ctx->status;
     char *dbp = part ? part + (size_t)groups * nw * es : NULL;
     bool local = nbi_batch_local(ctx);
-    NBI_CALL(x->dtype, linear_bwd, x->data, w->data, y->grad->data, dx, nw ? (void *)part : NULL,
-             nb ? (void *)dbp : NULL, local, rows, nx, ny, linear_par(rows, nx, ny));
+    NBI_CALL(x->dtype, linear_bwd, x->data, w->data, y->grad->data, dx, dw,
+             nw ? (void *)part : NULL, nb ? (void *)dbp : NULL, local, rows, nx, ny,
+             linear_par(rows, nx, ny));
     for (int64_t c0 = 0; nw && !local && c0 < nx; c0 += LINEAR_DW_COLS) {
         int64_t nc = nx - c0 < LINEAR_DW_COLS ? nx - c0 : LINEAR_DW_COLS;
         char *pk = part + (size_t)(c0 * ny * groups) * es;
@@ -226,7 +239,7 @@ static int linear_backward(nb_ctx *ctx, nbi_node *node)
         if (rc)
             return rc;
     }
-    if (nw)
+    if (nw && !local)
         NBI_CALL(x->dtype, linear_add_dw, dw, (void *)part, groups, nx, ny);
     if (nb) {
         int rc = nbi_batch_sum(ctx, "linear", x->dtype, rows, dbp, nb, dbp);
