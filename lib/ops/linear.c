@@ -66,7 +66,7 @@ static void K(linear_add_block)(T *restrict dw, const T *restrict pk, int64_t c0
  * every group's dW_g = dy_g^T x_g on them, into part (block k's groups
  * side by side, [groups][out][cols of k]), and with local (no comm) the
  * tree of the groups and dw's columns += its sum at once, while the block
- * is in cache.  dbp[g] gets group g's column sums of dy. */
+ * is in cache (nbi_batch_sum adds them otherwise).  dbp[g] gets group g's column sums of dy. */
 #define LINEAR_DW_COLS 64
 static void K(linear_bwd)(const T *x, const T *w, const T *dy, T *dx, T *dw, T *part, T *dbp,
                           bool local, int64_t rows, int64_t nx, int64_t ny, bool par)
@@ -92,11 +92,16 @@ static void K(linear_bwd)(const T *x, const T *w, const T *dy, T *dx, T *dw, T *
         T *pk = part + c0 * ny * groups;
         for (int64_t g = 0; g < groups; g++) {
             int64_t r0 = g * NB_BATCH_GROUP, nr = rows - r0 < NB_BATCH_GROUP ? rows - r0 : NB_BATCH_GROUP;
+            /* local: the GEMM of group 2i + 1 adds onto group 2i's sum in slot
+             * i (beta 1), giving the tree's first level, fl(P_2i + P_2i+1),
+             * without a pass of its own or a buffer */
+            bool onto = local && g % 2;
             nbi_gemm1(DT, true, false, (int)ny, (int)nc, (int)nr, 1.0, dy + r0 * ny, (int)ny,
-                      x + r0 * nx + c0, (int)nx, 0.0, pk + g * ny * nc, (int)nc);
+                      x + r0 * nx + c0, (int)nx, onto ? 1.0 : 0.0,
+                      pk + (local ? g / 2 : g) * ny * nc, (int)nc);
         }
-        if (local) {
-            nbi_batch_tree(DT, pk, groups, (size_t)(ny * nc));
+        if (local) { /* the pairs' tree is the groups' from the second level on */
+            nbi_batch_tree(DT, pk, (groups + 1) / 2, (size_t)(ny * nc));
             K(linear_add_block)(dw, pk, c0, nc, nx, ny);
         }
     }
