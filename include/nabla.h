@@ -335,7 +335,9 @@ nb_tensor *nb_sub(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_mul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
 /* y = s * x */
 nb_tensor *nb_scale(nb_ctx *ctx, nb_tensor *x, double s);
-/* Sum and mean of all elements: a scalar. */
+/* Sum and mean of all elements: a scalar, the same bits on any thread
+ * count.  Not split-aware: they take the elements here alone, whatever
+ * nb_ctx_set_batch says (the losses are what sums over a split batch). */
 nb_tensor *nb_sum(nb_ctx *ctx, nb_tensor *x);
 nb_tensor *nb_mean(nb_ctx *ctx, nb_tensor *x);
 
@@ -398,7 +400,10 @@ nb_tensor *nb_log_softmax(nb_ctx *ctx, nb_tensor *x, int dim);
 /* Inverted dropout: in train mode each element (dropout) or each [n, c]
  * channel (dropout2d) is zeroed with probability p and the rest scaled by
  * 1/(1-p); in eval mode (or p = 0), the identity: the result then shares
- * x's data.  0 <= p < 1. */
+ * x's data.  0 <= p < 1.  A call in train mode draws one number from rng,
+ * a key; the mask is a hash of it and each entry's place in the whole
+ * batch (dropout.c), so a process holding part of a batch draws for it
+ * what one holding all of it would. */
 nb_tensor *nb_dropout(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng);
 nb_tensor *nb_dropout2d(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng);
 
@@ -407,12 +412,14 @@ nb_tensor *nb_dropout2d(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng);
  * running statistics (r = (1 - momentum) r + momentum s, with the unbiased
  * variance), eval mode uses the running statistics.  weight, bias [C] may
  * be NULL (no affine); running_mean, running_var [C] may be NULL (batch
- * statistics always).  PyTorch's defaults: momentum 0.1, eps 1e-5. */
+ * statistics always).  PyTorch's defaults: momentum 0.1, eps 1e-5.  The
+ * statistics are the whole batch's when nb_ctx_set_batch splits it. */
 nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
                          nb_tensor *bias, nb_tensor *running_mean,
                          nb_tensor *running_var, double momentum, double eps);
 
-/* Losses, means over the batch; each returns a scalar. */
+/* Losses, means over the batch (the whole batch's, when nb_ctx_set_batch
+ * splits it: every process gets the same value); each returns a scalar. */
 /* Softmax cross-entropy of logits [N, C] with class indices labels[N] in
  * [0, C) (copied). */
 nb_tensor *nb_cross_entropy(nb_ctx *ctx, nb_tensor *logits,
@@ -832,7 +839,8 @@ typedef struct nb_memory_report {
 /* Fills r for batches of `batch` examples: for training with an optimizer
  * of these options (every part), or for inference without recording
  * (optim NULL: params, input and activations).  Not counted: the shared
- * scratch of one op at a time (conv's column buffer), the data set, the
+ * scratch of one op at a time (conv's column buffer, a linear layer's
+ * partial sums of its weight's gradient, one per 16 examples), the data set, the
  * allocator's overhead, and the step arena's growth during the first step
  * (its chunks double, then merge into one of the peak's size).  Works on a
  * model loaded with NB_MODEL_SHAPES_ONLY.  NB_ERR_ARG for batch < 1 or an

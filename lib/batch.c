@@ -63,16 +63,19 @@ int64_t nbi_batch_first(const nb_ctx *ctx)
     return first;
 }
 
-/* Level s of the tree: group i + s into group i, for i a multiple of 2 s. */
+/* Level s of the tree: group i + s into group i, for i a multiple of 2 s,
+ * on elements [lo, hi) of every group.  Each element's adds are the same
+ * whatever the block, so the blocks can be spread over threads; a block
+ * of every group stays in cache through all the levels. */
 #define TREE_SUM(T, name)                                                        \
-    static void name(T *p, int64_t groups, size_t len)                           \
+    static void name(T *p, int64_t groups, size_t len, size_t lo, size_t hi)     \
     {                                                                            \
         for (int64_t s = 1; s < groups; s *= 2)                                  \
             for (int64_t i = 0; i + s < groups; i += 2 * s) {                    \
-                T *a = p + (size_t)i * len;                                      \
-                const T *b = p + (size_t)(i + s) * len;                          \
-                _Pragma("omp parallel for simd num_threads(nbi_threads()) if (nbi_par((int64_t)len))") \
-                for (size_t j = 0; j < len; j++)                                 \
+                T *restrict a = p + (size_t)i * len;                             \
+                const T *restrict b = p + (size_t)(i + s) * len;                 \
+                _Pragma("omp simd")                                              \
+                for (size_t j = lo; j < hi; j++)                                 \
                     a[j] += b[j];                                                \
             }                                                                    \
     }
@@ -82,10 +85,34 @@ TREE_SUM(double, tree_sum_f64)
 
 static void tree_sum(nb_dtype dtype, void *part, int64_t groups, size_t len)
 {
+    enum { BLOCK = 2048 };
+    if (groups < 2)
+        return;
+    int64_t nblk = (int64_t)((len + BLOCK - 1) / BLOCK);
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (nblk > 1 && nbi_par((int64_t)len * groups))
+    for (int64_t k = 0; k < nblk; k++) {
+        size_t lo = (size_t)k * BLOCK, hi = len - lo < BLOCK ? len : lo + BLOCK;
+        if (dtype == NB_F32)
+            tree_sum_f32(part, groups, len, lo, hi);
+        else
+            tree_sum_f64(part, groups, len, lo, hi);
+    }
+}
+
+void nbi_batch_tree(nb_dtype dtype, void *part, int64_t groups, size_t len)
+{
+    if (groups < 2)
+        return;
     if (dtype == NB_F32)
-        tree_sum_f32(part, groups, len);
+        tree_sum_f32(part, groups, len, 0, len);
     else
-        tree_sum_f64(part, groups, len);
+        tree_sum_f64(part, groups, len, 0, len);
+}
+
+bool nbi_batch_local(const nb_ctx *ctx)
+{
+    return ctx->batch_total <= 0;
 }
 
 /* The whole batch's groups' sums from every process, in group order. */
@@ -124,6 +151,10 @@ int nbi_batch_sum(nb_ctx *ctx, const char *op, nb_dtype dtype, int64_t n, void *
     void *sums = part;
     if (ctx->batch_total > 0 && !(sums = gather(ctx, op, es, n, part, len, &groups)))
         return ctx->status;
+    if (groups == 0) { /* an empty batch sums to zeros */
+        memset(out, 0, len * es);
+        return NB_OK;
+    }
     tree_sum(dtype, sums, groups, len);
     if (out != sums)
         memmove(out, sums, len * es);

@@ -1,7 +1,8 @@
 /* blas.c - the one place that calls CBLAS's GEMM.  OpenBLAS runs on one
  * thread (cpu.c): a GEMM called inside an OpenMP region runs on its
  * thread, and one called outside is split here into column (or row)
- * blocks, one per thread.  Knows only cpu.c.
+ * blocks that the threads share; the blocks depend on the sizes alone, so
+ * the thread count changes no bit.  Knows only cpu.c.
  *
  * OpenBLAS's GEMM works in a buffer of its own for each call running at
  * once, taken from a pool that keeps what it mapped: 128 MiB of address
@@ -145,25 +146,33 @@ static void gemm1(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int 
         plain_dgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+void nbi_gemm1(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
+               double alpha, const void *a, int lda, const void *b, int ldb,
+               double beta, void *c, int ldc)
+{
+    gemm1(dtype, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
               double alpha, const void *a, int lda, const void *b, int ldb,
               double beta, void *c, int ldc)
 {
-    int nt = nbi_threads();
     /* Below ~1 MFLOP a split costs more than it saves. */
-    if (nt < 2 || nbi_in_parallel() || (double)m * n * k < 5e5) {
+    if (nbi_in_parallel() || (double)m * n * k < 5e5) {
         gemm1(dtype, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-#ifdef _OPENMP
-    /* Split the larger side of C in blocks that are multiples of 16 (SIMD
-     * panels); each block is an independent GEMM on the same A or B. */
+    /* Split the larger side of C in GEMM_BLOCKS blocks, multiples of 16
+     * (SIMD panels), each an independent GEMM on the same A or B.
+     * OpenBLAS's bits for an element depend on the shape of the call it is
+     * in, so the blocks depend on the sizes alone, never on the threads. */
+    enum { GEMM_BLOCKS = 4 };
     size_t es = dtype == NB_F32 ? sizeof(float) : sizeof(double);
     bool by_cols = n >= m;
     int len = by_cols ? n : m;
-    int step = ((len + nt - 1) / nt + 15) / 16 * 16;
+    int step = ((len + GEMM_BLOCKS - 1) / GEMM_BLOCKS + 15) / 16 * 16;
     int blocks = (len + step - 1) / step;
-#pragma omp parallel for num_threads(blocks) schedule(static)
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (nbi_threads() > 1)
     for (int t = 0; t < blocks; t++) {
         int lo = t * step, cnt = len - lo < step ? len - lo : step;
         if (by_cols) {
@@ -176,5 +185,4 @@ void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
                   (char *)c + (size_t)lo * ldc * es, ldc);
         }
     }
-#endif
 }

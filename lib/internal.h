@@ -362,6 +362,12 @@ int nbi_batch_sum(nb_ctx *ctx, const char *op, nb_dtype dtype, int64_t n, void *
 int64_t nbi_batch_total(const nb_ctx *ctx, int64_t n);
 /* The index in the whole batch of this process's first example. */
 int64_t nbi_batch_first(const nb_ctx *ctx);
+/* True when this process holds each batch whole (no comm): then the sum
+ * nbi_batch_sum gives is the tree alone, which an op may run itself on
+ * parts of its partial sums as it makes them (nbi_batch_tree: the same
+ * bits, while they are in cache; thread-safe, on the calling thread). */
+bool nbi_batch_local(const nb_ctx *ctx);
+void nbi_batch_tree(nb_dtype dtype, void *part, int64_t groups, size_t len);
 /* Groups in a batch of n examples. */
 static inline int64_t nbi_batch_groups(int64_t n)
 {
@@ -460,10 +466,17 @@ extern const char *const nbi_optim_kind_names[];
 /* ---- BLAS (blas.c) --------------------------------------------------------
  * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers:
  * OpenBLAS's GEMM, or plain loops when its buffer would not fit in the
- * address space. */
+ * address space.  OpenBLAS's bits for an element of C depend on the shape
+ * of the call (its kernels take the edges of C their own way), so a
+ * caller that needs the same bits for an example however a batch is split
+ * makes the same calls: one per group of examples (nbi_gemm1). */
 void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
               double alpha, const void *a, int lda, const void *b, int ldb,
               double beta, void *c, int ldc);
+/* The same as one call on this thread, never split. */
+void nbi_gemm1(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
+               double alpha, const void *a, int lda, const void *b, int ldb,
+               double beta, void *c, int ldc);
 /* With true, nbi_gemm takes the plain loops always, so tests reach them;
  * returns the previous setting. */
 bool nbi_blas_avoid(bool avoid);

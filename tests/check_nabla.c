@@ -23,6 +23,7 @@ int main(void)
     srunner_add_suite(sr, tst_suite_fast());
     srunner_add_suite(sr, tst_suite_memory());
     srunner_add_suite(sr, tst_suite_nonfinite());
+    srunner_add_suite(sr, tst_suite_batch());
     srunner_add_suite(sr, tst_suite_gradcheck());
     srunner_add_suite(sr, tst_suite_registry());
     srunner_run_all(sr, CK_NORMAL);

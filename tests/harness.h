@@ -66,6 +66,7 @@ Suite *tst_suite_image(void);
 Suite *tst_suite_fast(void);
 Suite *tst_suite_memory(void);
 Suite *tst_suite_nonfinite(void);
+Suite *tst_suite_batch(void);
 #define TST_FAMILY(name) Suite *tst_suite_##name(void);
 #include "families.def"
 #undef TST_FAMILY

@@ -1,6 +1,7 @@
 /* test_dropout.c - dropout and dropout2d, in train and eval mode. */
 #include "harness.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,10 +62,25 @@ const tst_case tst_cases_dropout[] = {
     {0},
 };
 
-/* Known masks: the uniform draws of seed 3 are 0.691 0.641 0.218 0.534
- * 0.425 0.400 0.210 0.716, so p = 0.5 keeps elements 0, 1, 3 and 7 (and
- * doubles them); seed 1 starts 0.703 0.520 0.574 0.391 0.697 0.144, so
- * dropout2d keeps channels 0, 1, 2 and 4 of six. */
+/* The generator dropout.c documents, written again from its comment: u for
+ * entry j of example e under key. */
+static uint64_t ref_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}
+static double ref_u(uint64_t key, uint64_t e, uint64_t j)
+{
+    return (double)(ref_mix(ref_mix(key ^ (e * 0x9E3779B97F4A7C15u)) + j) >> 11) * 0x1.0p-53;
+}
+
+/* Known masks, from the generator computed apart (in Python): seed 3's key
+ * 0xb0cdabdae5668cc0 gives examples 0-7 of an [8] the draws 0.364 0.320
+ * 0.697 0.734 0.597 0.864 0.308 0.509, so p = 0.5 keeps 2, 3, 4, 5 and 7
+ * (and doubles them); seed 1's key 0xb3f2af6d0fc710c5 gives channels
+ * (n, c) of a [2, 3, 2] 0.797 0.215 0.797 / 0.940 0.857 0.406, so
+ * dropout2d keeps all but (0, 1) and (1, 2). */
 START_TEST(test_known_mask)
 {
     nb_ctx *ctx = nb_ctx_new();
@@ -73,28 +89,41 @@ START_TEST(test_known_mask)
     nb_tensor *x = tst_make(ctx, dt, 1, s, (double[]){1, 2, 3, 4, 5, 6, 7, 8});
     nb_rng rng;
     nb_rng_seed(&rng, 3);
-    tst_assert_values(nb_dropout(ctx, x, 0.5, &rng), 1, s, (double[]){2, 4, 0, 8, 0, 0, 0, 16},
+    ck_assert_uint_eq(nb_rng_next(&rng), 0xb0cdabdae5668cc0u);
+    ck_assert_double_eq_tol(ref_u(0xb0cdabdae5668cc0u, 1, 0), 0.320, 5e-4);
+    nb_rng_seed(&rng, 3);
+    tst_assert_values(nb_dropout(ctx, x, 0.5, &rng), 1, s, (double[]){0, 0, 6, 8, 10, 12, 0, 16},
                       0);
 
     int64_t s2[] = {2, 3, 2};
     nb_tensor *x2 = tst_make(ctx, dt, 3, s2, (double[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
     nb_rng_seed(&rng, 1);
     tst_assert_values(nb_dropout2d(ctx, x2, 0.5, &rng), 3, s2,
-                      (double[]){2, 4, 6, 8, 10, 12, 0, 0, 18, 20, 0, 0}, 0);
+                      (double[]){2, 4, 0, 0, 10, 12, 14, 16, 18, 20, 0, 0}, 0);
     nb_ctx_free(ctx);
 }
 END_TEST
 
-/* p = 0.25 on 100000 elements: about 3/4 kept, each exactly x (1/(1-p))
- * in the tensor's precision, element i kept iff the i-th draw is >= p, and
- * the caller's rng advanced by one draw per element. */
+/* A comm for an op that exchanges nothing (dropout): any call fails. */
+static int no_allgather(void *ud, const void *send, void *recv, const size_t *bytes, char *why,
+                        size_t why_size)
+{
+    snprintf(why, why_size, "no exchange expected");
+    return -1;
+}
+
+/* p = 0.25 on 1000 examples of 100 elements: about 3/4 kept, each exactly
+ * x (1/(1-p)) in the tensor's precision, element j of example e kept iff
+ * ref_u(key, e, j) >= p for the call's key, the caller's rng advanced by
+ * that one draw; and with the batch split (nb_ctx_set_batch), a process
+ * holding the second half draws for it what the whole batch did. */
 START_TEST(test_fraction)
 {
     nb_ctx *ctx = nb_ctx_new();
     nb_dtype dt = _i ? NB_F32 : NB_F64;
     const double p = 0.25;
-    int64_t s[] = {100000};
-    nb_tensor *x = nb_tensor_new(ctx, dt, 1, s);
+    int64_t s[] = {1000, 100};
+    nb_tensor *x = nb_tensor_new(ctx, dt, 2, s);
     nb_rng rng, replay;
     nb_rng_seed(&rng, 99);
     nb_fill_uniform(x, &rng, 1.0, 2.0); /* never 0: a zero means dropped */
@@ -102,16 +131,32 @@ START_TEST(test_fraction)
     nb_rng_seed(&replay, 5);
     nb_tensor *y = nb_dropout(ctx, x, p, &rng);
     ck_assert_ptr_nonnull(y);
+    uint64_t key = nb_rng_next(&replay);
     int64_t kept = 0;
     for (int64_t i = 0; i < x->numel; i++) {
         double xi = nb_get(x, i), yi = nb_get(y, i);
         double want = dt == NB_F32 ? (double)((float)xi * (float)(1 / (1 - p))) : xi * (1 / (1 - p));
-        bool keep = nb_rng_uniform(&replay) >= p;
+        bool keep = ref_u(key, (uint64_t)(i / 100), (uint64_t)(i % 100)) >= p;
         ck_assert_msg(yi == (keep ? want : 0), "element %lld: got %.10g", (long long)i, yi);
         kept += keep;
     }
     ck_assert_double_le(fabs((double)kept / (double)x->numel - 0.75), 0.01);
     ck_assert_uint_eq(nb_rng_next(&rng), nb_rng_next(&replay));
+
+    /* rank 1 of 2 holds examples [496, 1000): groups 31 to 62 of 63 */
+    nb_comm comm = {1, 2, no_allgather, NULL};
+    ck_assert_int_eq(nb_ctx_set_batch(ctx, 1000, &comm), NB_OK);
+    int64_t first, count;
+    nb_batch_share(1000, 1, 2, &first, &count);
+    ck_assert(first == 496 && count == 504);
+    size_t es = nb_dtype_size(dt);
+    int64_t s1[] = {count, 100};
+    nb_tensor *x1 = nb_tensor_wrap(ctx, dt, 2, s1, (char *)x->data + (size_t)first * 100 * es);
+    nb_rng_seed(&rng, 5);
+    nb_tensor *y1 = nb_dropout(ctx, x1, p, &rng);
+    ck_assert_ptr_nonnull(y1);
+    ck_assert_int_eq(memcmp(y1->data, (char *)y->data + (size_t)first * 100 * es,
+                            (size_t)count * 100 * es), 0);
     nb_ctx_free(ctx);
 }
 END_TEST

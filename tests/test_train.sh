@@ -81,22 +81,20 @@ grep -q '^test accuracy: 0\.[0-9]*$' "$tmp/a.log" && ok || bad "no test accuracy
 cmp -s "$tmp/a/weights.safetensors" "$tmp/b/weights.safetensors" && ok ||
     bad "two runs with the same seed differ"
 
-# 2b. One thread or two: the same training up to float rounding (the
-# batch is split differently and partial sums add in another order).  SGD,
-# as RMSprop's first steps divide by tiny running averages and magnify it.
+# 2b. One thread or two: the same weights, bit for bit (every sum over a
+# batch adds its examples in fixed groups and a fixed tree, whatever the
+# threads).  The run must also have learned: chance is ln 10 = 2.30.
 for t in 1 2; do
     "$nabla" train "$models/keras-cnn.json" --data "$data" --limit 3200 --epochs 1 \
         --optimizer sgd --lr 0.1 --threads $t --out "$tmp/t$t" > /dev/null 2>&1 ||
         bad "train --threads $t exited $?"
 done
-l1=$(sed -n 2p "$tmp/t1/metrics.csv" | cut -d, -f2,4)
-l2=$(sed -n 2p "$tmp/t2/metrics.csv" | cut -d, -f2,4)
-awk -v a="$l1" -v b="$l2" 'BEGIN {
-    split(a, x, ","); split(b, y, ",")
-    if (x[1] == "" || y[1] == "") exit 1
-    if (x[2] > 2.25) exit 1   # it learned: chance is ln 10 = 2.30
-    for (i = 1; i <= 2; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > 1e-3 * x[i]) exit 1 }
-}' && ok || bad "losses on 1 and 2 threads differ beyond rounding: $l1 vs $l2"
+s1=$(sha256sum < "$tmp/t1/weights.safetensors" | cut -d' ' -f1)
+s2=$(sha256sum < "$tmp/t2/weights.safetensors" | cut -d' ' -f1)
+[ -n "$s1" ] && [ "$s1" = "$s2" ] && ok || bad "weights on 1 and 2 threads differ: $s1 vs $s2"
+l1=$(sed -n 2p "$tmp/t1/metrics.csv" | cut -d, -f4)
+awk -v a="$l1" 'BEGIN { exit !(a != "" && a < 2.25) }' && ok ||
+    bad "keras-cnn did not learn on 1 thread: val_loss $l1"
 
 # 3. Interrupted and resumed: the same final weights.  Wherever the signal
 # lands (even before the first batch or after the last), the resumed run

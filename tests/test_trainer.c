@@ -724,9 +724,17 @@ START_TEST(test_resume_other_settings)
     case 9: o.beta2 = 0.99; snprintf(want, sizeof want, "beta2 is 0.999 in the checkpoint but 0.99 here"); break;
     case 10: o.weight_decay = 0.001; snprintf(want, sizeof want, "weight_decay is 0 in the checkpoint but 0.001 here"); break;
     case 11: t.epochs = 1; snprintf(want, sizeof want, "epochs is 1 here, but the checkpoint has begun epoch 2"); break;
-    case 12:
-        nb_set_num_threads(threads + 1);
-        snprintf(want, sizeof want, "threads is %d in the checkpoint but %d here", threads, threads + 1);
+    case 12: /* the kernels change bits; the thread count does not (test_resume_same_weights) */
+        if (!nbi_avx2()) {
+            fprintf(stderr, "test_resume_other_settings: kernels skipped: this CPU has no AVX2\n");
+            nb_dataset_free(ds);
+            nb_ctx_free(ctx);
+            remove(path);
+            rmdir(dir);
+            return;
+        }
+        nbi_avoid_avx2(true);
+        snprintf(want, sizeof want, "kernels is \"avx2\" in the checkpoint but \"baseline\" here");
         break;
     case 13: {
         uint8_t px[NDATA * 16];
@@ -759,6 +767,7 @@ START_TEST(test_resume_other_settings)
     tst_assert_error(ctx, NB_ERR_ARG, want);
     ck_assert_int_eq(nb_trainer_progress(tr)->steps, 0);
     nb_set_num_threads(threads);
+    nbi_avoid_avx2(false);
     nb_trainer_free(tr);
     nb_model_free(m);
     nb_dataset_free(ds);
@@ -897,8 +906,9 @@ static const stopper stops[] = {
 };
 
 /* A fit stopped by a callback, saved, and resumed by a new process (a new
- * context and a model drawn from another seed), ends with the weights of
- * a fit never stopped, bit for bit; so does calling fit again. */
+ * context and a model drawn from another seed) on another thread count,
+ * ends with the weights of a fit never stopped, bit for bit; so does
+ * calling fit again. */
 START_TEST(test_resume_same_weights)
 {
     unsigned char *want = malloc(1 << 16), *got = malloc(1 << 16);
@@ -922,9 +932,11 @@ START_TEST(test_resume_same_weights)
     ck_assert_int_eq(nb_trainer_fit(cut.tr, &cb), NB_TRAIN_STOPPED);
     ck_assert_int_eq(nb_trainer_save(cut.tr, path), NB_OK);
     rig_free(&cut);
+    int threads = nb_set_num_threads(nbi_threads() + 1);
     rig resumed = rig_new(NB_F32, 42);
-    ck_assert_int_eq(nb_trainer_resume(resumed.tr, path), NB_OK);
+    ck_assert_msg(nb_trainer_resume(resumed.tr, path) == NB_OK, "%s", nb_errmsg(resumed.ctx));
     ck_assert_int_eq(nb_trainer_fit(resumed.tr, NULL), NB_OK);
+    nb_set_num_threads(threads);
     ck_assert_uint_eq(weights_of(resumed.m, got, 1 << 16), n);
     ck_assert_msg(memcmp(want, got, n) == 0, "resumed weights differ");
     rig_free(&resumed);

@@ -6,41 +6,42 @@
  */
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
-/* Channels are independent: each kernel shares them among the threads.
- * Sums over a channel run in 8 lanes along each plane, combined in a fixed
- * order, so they do not depend on the thread count. */
+/* The sums over the batch come in partial sums per group of
+ * NB_BATCH_GROUP examples (nbi_batch_sum adds them); a group's sum of a
+ * channel runs in 8 lanes along each plane, combined in a fixed order.
+ * The (group, channel) pairs, or the channels, are independent: the
+ * threads share them. */
 
-/* mean = sum(x) / m, var = sum((x - mean)^2) / m (biased) per channel, two
- * passes accumulated in double, m = N plane */
-static void K(bn_stats)(const T *x, int64_t N, int64_t C, int64_t plane, double *mean,
-                        double *var)
+/* part[g][c] = sum over the examples n of group g of x[n][c] (mean NULL),
+ * or of (x[n][c] - mean[c])^2, in double */
+static void K(bn_group_sums)(const T *x, int64_t N, int64_t C, int64_t plane, const double *mean,
+                             double *part)
 {
-    double m = (double)(N * plane);
+    int64_t groups = nbi_batch_groups(N);
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
-    if (C > 1 && nbi_par(N * C * plane))
-    for (int64_t c = 0; c < C; c++) {
-        double s[8] = {0}, q[8] = {0};
-        for (int64_t n = 0; n < N; n++) {
+    if (groups * C > 1 && nbi_par(N * C * plane))
+    for (int64_t gc = 0; gc < groups * C; gc++) {
+        int64_t g = gc / C, c = gc % C, n0 = g * NB_BATCH_GROUP;
+        int64_t n1 = n0 + NB_BATCH_GROUP < N ? n0 + NB_BATCH_GROUP : N;
+        double s[8] = {0}, mu = mean ? mean[c] : 0;
+        for (int64_t n = n0; n < n1; n++) {
             const T *restrict xc = x + (n * C + c) * plane;
             int64_t i = 0;
+            if (!mean) {
+                for (; i + 8 <= plane; i += 8)
+                    for (int k = 0; k < 8; k++)
+                        s[k] += xc[i + k];
+                for (; i < plane; i++)
+                    s[i & 7] += xc[i];
+                continue;
+            }
             for (; i + 8 <= plane; i += 8)
                 for (int k = 0; k < 8; k++)
-                    s[k] += xc[i + k];
+                    s[k] += ((double)xc[i + k] - mu) * ((double)xc[i + k] - mu);
             for (; i < plane; i++)
-                s[i & 7] += xc[i];
+                s[i & 7] += ((double)xc[i] - mu) * ((double)xc[i] - mu);
         }
-        double mu = NBI_LANES_SUM(s) / m;
-        for (int64_t n = 0; n < N; n++) {
-            const T *restrict xc = x + (n * C + c) * plane;
-            int64_t i = 0;
-            for (; i + 8 <= plane; i += 8)
-                for (int k = 0; k < 8; k++)
-                    q[k] += ((double)xc[i + k] - mu) * ((double)xc[i + k] - mu);
-            for (; i < plane; i++)
-                q[i & 7] += ((double)xc[i] - mu) * ((double)xc[i] - mu);
-        }
-        mean[c] = mu;
-        var[c] = NBI_LANES_SUM(q) / m;
+        part[gc] = NBI_LANES_SUM(s);
     }
 }
 
@@ -62,20 +63,20 @@ static void K(bn_fwd)(const T *x, T *y, const T *w, const T *b, const double *me
     }
 }
 
-/* xhat = (x - mean) invstd;  db += sum(dy), dw += sum(dy xhat);
- * batch statistics: dx += w invstd / m (m dy - sum(dy) - xhat sum(dy xhat));
- * running statistics (constants): dx += dy w invstd */
-static void K(bn_bwd)(const T *x, const T *dy, const T *w, const double *mean,
-                      const double *invstd, bool batch, T *dx, T *dw, T *db, int64_t N,
-                      int64_t C, int64_t plane)
+/* xhat = (x - mean) invstd; per group g of examples,
+ * part[g][c] = sum(dy), part[g][C + c] = sum(dy xhat), in double */
+static void K(bn_bwd_sums)(const T *x, const T *dy, const double *mean, const double *invstd,
+                           int64_t N, int64_t C, int64_t plane, double *part)
 {
-    double m = (double)(N * plane);
+    int64_t groups = nbi_batch_groups(N);
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
-    if (C > 1 && nbi_par(N * C * plane))
-    for (int64_t c = 0; c < C; c++) {
+    if (groups * C > 1 && nbi_par(N * C * plane))
+    for (int64_t gc = 0; gc < groups * C; gc++) {
+        int64_t g = gc / C, c = gc % C, n0 = g * NB_BATCH_GROUP;
+        int64_t n1 = n0 + NB_BATCH_GROUP < N ? n0 + NB_BATCH_GROUP : N;
         const double mu = mean[c], is = invstd[c];
         double sd[8] = {0}, sx[8] = {0};
-        for (int64_t n = 0; n < N; n++) {
+        for (int64_t n = n0; n < n1; n++) {
             const int64_t at = (n * C + c) * plane;
             const T *restrict xc = x + at, *restrict dyc = dy + at;
             int64_t i = 0;
@@ -89,7 +90,23 @@ static void K(bn_bwd)(const T *x, const T *dy, const T *w, const double *mean,
                 sx[i & 7] += dyc[i] * ((double)xc[i] - mu) * is;
             }
         }
-        double sdy = NBI_LANES_SUM(sd), sdyx = NBI_LANES_SUM(sx);
+        part[g * 2 * C + c] = NBI_LANES_SUM(sd);
+        part[g * 2 * C + C + c] = NBI_LANES_SUM(sx);
+    }
+}
+
+/* With the batch's sums sum[c] = sum(dy), sum[C + c] = sum(dy xhat) and m
+ * values per channel in the whole batch:  db += sum(dy), dw += sum(dy xhat);
+ * batch statistics: dx += w invstd / m (m dy - sum(dy) - xhat sum(dy xhat));
+ * running statistics (constants): dx += dy w invstd */
+static void K(bn_bwd)(const T *x, const T *dy, const T *w, const double *mean,
+                      const double *invstd, bool batch, double m, const double *sum, T *dx,
+                      T *dw, T *db, int64_t N, int64_t C, int64_t plane)
+{
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (C > 1 && nbi_par(N * C * plane))
+    for (int64_t c = 0; c < C; c++) {
+        const double mu = mean[c], is = invstd[c], sdy = sum[c], sdyx = sum[C + c];
         if (dw)
             dw[c] += (T)sdyx;
         if (db)
@@ -142,6 +159,7 @@ typedef struct bn_node {
     nb_tensor *weight, *bias;
     double *mean, *invstd;
     bool batch; /* batch statistics, which depend on x */
+    double m;   /* values per channel in the whole batch */
 } bn_node;
 
 static const char *const bn_chan_names[4] = {"weight", "bias", "running_mean", "running_var"};
@@ -198,7 +216,8 @@ nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
     if (!running_mean != !running_var)
         return nbi_fail_null(ctx, NB_ERR_ARG,
                              "batch_norm: running_mean and running_var must both be given or both be NULL");
-    int64_t N = x->shape[0], C = x->shape[1], plane = x->numel / (N * C), m = N * plane;
+    int64_t N = x->shape[0], C = x->shape[1], plane = x->numel / (N * C);
+    int64_t m = nbi_batch_total(ctx, N) * plane; /* the whole batch's, split or not */
     /* Without running statistics, eval mode uses the batch's too, as PyTorch's
      * BatchNorm with track_running_stats=False. */
     bool batch = nb_training(ctx) || !running_mean;
@@ -210,11 +229,21 @@ nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
     double *mean = nbi_scratch(ctx, sizeof *mean * (size_t)C);
     double *var = nbi_scratch(ctx, sizeof *var * (size_t)C);
     double *invstd = nbi_scratch(ctx, sizeof *invstd * (size_t)C);
+    double *part = batch ? nbi_scratch(ctx, sizeof *part * (size_t)(nbi_batch_groups(N) * C)) : NULL;
     nb_tensor *y = nbi_step_tensor(ctx, x->dtype, ys.ndim, ys.d);
-    if (!mean || !var || !invstd || !y)
+    if (!mean || !var || !invstd || !y || (batch && !part))
         return NULL;
-    if (batch) {
-        NBI_CALL(x->dtype, bn_stats, x->data, N, C, plane, mean, var);
+    if (batch) { /* mean = sum(x) / m, var = sum((x - mean)^2) / m (biased): two passes */
+        NBI_CALL(x->dtype, bn_group_sums, x->data, N, C, plane, NULL, part);
+        if (nbi_batch_sum(ctx, "batch_norm", NB_F64, N, part, (size_t)C, mean))
+            return NULL;
+        for (int64_t c = 0; c < C; c++)
+            mean[c] /= (double)m;
+        NBI_CALL(x->dtype, bn_group_sums, x->data, N, C, plane, mean, part);
+        if (nbi_batch_sum(ctx, "batch_norm", NB_F64, N, part, (size_t)C, var))
+            return NULL;
+        for (int64_t c = 0; c < C; c++)
+            var[c] /= (double)m;
     } else {
         for (int64_t c = 0; c < C; c++) {
             mean[c] = nb_get(running_mean, c);
@@ -241,6 +270,7 @@ nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
         n->mean = mean;
         n->invstd = invstd;
         n->batch = batch;
+        n->m = (double)m;
     }
     /* Last, so that a failed call leaves the running statistics alone. */
     if (batch && running_mean)
@@ -263,8 +293,15 @@ static int bn_backward(nb_ctx *ctx, nbi_node *node)
         (n->bias && n->bias->requires_grad && !db))
         return ctx->status;
     int64_t N = x->shape[0], C = x->shape[1], plane = x->numel / (N * C);
+    double *part = nbi_scratch(ctx, sizeof *part * (size_t)(nbi_batch_groups(N) * 2 * C));
+    if (!part)
+        return ctx->status;
+    NBI_CALL(x->dtype, bn_bwd_sums, x->data, y->grad->data, n->mean, n->invstd, N, C, plane, part);
+    int rc = nbi_batch_sum(ctx, "batch_norm", NB_F64, N, part, (size_t)(2 * C), part);
+    if (rc)
+        return rc;
     NBI_CALL(x->dtype, bn_bwd, x->data, y->grad->data, n->weight ? n->weight->data : NULL,
-             n->mean, n->invstd, n->batch, dx, dw, db, N, C, plane);
+             n->mean, n->invstd, n->batch, n->m, part, dx, dw, db, N, C, plane);
     return NB_OK;
 }
 

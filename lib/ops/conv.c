@@ -176,8 +176,8 @@ static void K(conv_fwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo
             for (int64_t q = 0; q < ld; q++)
                 yg[oc * ld + q] = v;
         }
-        nbi_gemm(DT, false, false, (int)o, (int)ld, (int)ckk, 1.0, w, (int)ckk, cg, (int)ld,
-                 1.0, yg, (int)ld);
+        nbi_gemm1(DT, false, false, (int)o, (int)ld, (int)ckk, 1.0, w, (int)ckk, cg, (int)ld,
+                  1.0, yg, (int)ld);
         if (g->relu)
             K(relu_inplace)(yg, o * ld);
         if (gi > 1)
@@ -188,50 +188,68 @@ static void K(conv_fwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo
     }
 }
 
-/* Images [lo, hi), grouped as in the forward, with dY[O, group P] (times
- * [not y <= 0] with relu, y the output):
- *     db += sum_P dY;  dW += dY col^T;  dx += col2im(W^T dY).
- * Any of dx, dw, db may be NULL; saved is the forward's columns, or NULL
- * and they are built again.  dW reads each column where an output reads
- * it, padding zeros included, and dx gets only what outputs read, so
- * infinities and NaN land where PyTorch puts them. */
-static void K(conv_bwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
-                             int64_t hi, const T *x, const T *w, const T *y, const T *dy,
-                             T *dx, T *dw, T *db, const T *saved, T *col, T *buf)
+/* dY of the gi images from n0 as one [O, gi P] block (times [not y <= 0]
+ * with relu, y the output): dy itself for one image without relu, else
+ * copied into buf. */
+static const T *K(conv_dy)(const conv_geom *g, int64_t n0, int64_t gi, const T *y, const T *dy,
+                           T *buf)
+{
+    int64_t o = g->o, p = g->oh * g->ow, ld = gi * p;
+    if (gi == 1 && !g->relu)
+        return dy + n0 * o * p;
+    for (int64_t j = 0; j < gi; j++)
+        for (int64_t oc = 0; oc < o; oc++) {
+            const T *src = dy + ((n0 + j) * o + oc) * p, *yv = y + ((n0 + j) * o + oc) * p;
+            T *dst = buf + oc * ld + j * p;
+            if (g->relu)
+                K(mask_copy)(dst, src, yv, p);
+            else
+                memcpy(dst, src, (size_t)p * sizeof(T));
+        }
+    return buf;
+}
+
+/* Images [lo, hi) of one group of the batch, pl->group per GEMM as in the
+ * forward, with dY as K(conv_dy) makes it:
+ *     db += sum_P dY;  dW += dY col^T
+ * (either may be NULL).  saved is the forward's columns, or NULL and they
+ * are built again.  dW reads each column where an output reads it, padding
+ * zeros included, so infinities and NaN land where PyTorch puts them. */
+static void K(conv_dw_part)(const conv_geom *g, const conv_plan *pl, int64_t lo, int64_t hi,
+                            const T *x, const T *y, const T *dy, T *dw, T *db, const T *saved,
+                            T *col, T *buf)
 {
     int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
     for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
         int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
-        const T *dyg = dy + n0 * o * p;
-        if (gi > 1 || g->relu) {
-            for (int64_t j = 0; j < gi; j++)
-                for (int64_t oc = 0; oc < o; oc++) {
-                    const T *src = dy + ((n0 + j) * o + oc) * p, *yv = y + ((n0 + j) * o + oc) * p;
-                    T *dst = buf + oc * ld + j * p;
-                    if (g->relu)
-                        K(mask_copy)(dst, src, yv, p);
-                    else
-                        memcpy(dst, src, (size_t)p * sizeof(T));
-                }
-            dyg = buf;
-        }
+        const T *dyg = K(conv_dy)(g, n0, gi, y, dy, buf);
         if (db)
             for (int64_t oc = 0; oc < o; oc++)
                 db[oc] += K(sum)(dyg + oc * ld, ld);
-        if (dw) {
-            const T *cg = saved ? saved + n0 * ckk * p : col;
-            if (!saved)
-                for (int64_t j = 0; j < gi; j++)
-                    K(im2col)(g, x + (n0 + j) * chw, col + j * p, ld);
-            nbi_gemm(DT, false, true, (int)o, (int)ckk, (int)ld, 1.0, dyg, (int)ld, cg, (int)ld,
-                     1.0, dw, (int)ckk);
-        }
-        if (dx) {
-            nbi_gemm(DT, true, false, (int)ckk, (int)ld, (int)o, 1.0, w, (int)ckk, dyg, (int)ld,
-                     0.0, col, (int)ld);
+        if (!dw)
+            continue;
+        const T *cg = saved ? saved + n0 * ckk * p : col;
+        if (!saved)
             for (int64_t j = 0; j < gi; j++)
-                K(col2im)(g, col + j * p, ld, dx + (n0 + j) * chw);
-        }
+                K(im2col)(g, x + (n0 + j) * chw, col + j * p, ld);
+        nbi_gemm1(DT, false, true, (int)o, (int)ckk, (int)ld, 1.0, dyg, (int)ld, cg, (int)ld,
+                  1.0, dw, (int)ckk);
+    }
+}
+
+/* Images [lo, hi), pl->group per GEMM:  dx += col2im(W^T dY).  dx gets
+ * only what outputs read. */
+static void K(conv_dx_part)(const conv_geom *g, const conv_plan *pl, int64_t lo, int64_t hi,
+                            const T *w, const T *y, const T *dy, T *dx, T *col, T *buf)
+{
+    int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
+    for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
+        int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
+        const T *dyg = K(conv_dy)(g, n0, gi, y, dy, buf);
+        nbi_gemm1(DT, true, false, (int)ckk, (int)ld, (int)o, 1.0, w, (int)ckk, dyg, (int)ld,
+                  0.0, col, (int)ld);
+        for (int64_t j = 0; j < gi; j++)
+            K(col2im)(g, col + j * p, ld, dx + (n0 + j) * chw);
     }
 }
 
@@ -462,67 +480,90 @@ static void K(direct_dx_outputs)(const conv_geom *g, const direct_geom *d, const
             }
 }
 
-/* Images [lo, hi): dY (times [not y <= 0] with relu) goes to zeroed planes
- * gp, rows ws apart, after a front margin of fo zeros; then
- *     db[o] += sum dY[o];   dw[o][c][tap] += sum_q dY[o][q] xp[c][q + off];
+/* Image n's dY (times [not y <= 0] with relu) into the planes gp, rows ws
+ * apart, after a front margin of fo zeros;  db[o] += sum dY[o] (db may be
+ * NULL). */
+static void K(direct_dy)(const conv_geom *g, const direct_geom *d, int64_t n, const T *y,
+                         const T *dy, T *gp, T *db)
+{
+    int64_t p = g->oh * g->ow;
+    for (int64_t oc = 0; oc < g->o; oc++) {
+        const T *src = dy + (n * g->o + oc) * p, *yv = y + (n * g->o + oc) * p;
+        T *plane = gp + oc * d->gs + d->fo;
+        T sum = 0;
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            sum += K(copy_sum)(plane + oy * d->ws, src + oy * g->ow,
+                               g->relu ? yv + oy * g->ow : NULL, g->ow);
+        if (db)
+            db[oc] += sum;
+    }
+}
+
+/* Images [lo, hi) of one group:  db[o] += sum dY[o];
+ *     dw[o][c][tap] += sum_q dY[o][q] xp[c][q + off]  (dw or db may be NULL).
+ * scr: the padded image xp, then dY's planes gp, both zeroed by the caller
+ * (only their interiors are ever written). */
+static void K(direct_dw_part)(const conv_geom *g, const direct_geom *d, int64_t lo, int64_t hi,
+                              const T *x, const T *y, const T *dy, T *dw, T *db, T *scr)
+{
+    T *xp = scr, *gp = scr + d->xpsize;
+    int64_t khw = g->kh * g->kw, chw = g->c * g->h * g->w;
+    K(flat) fw = {g->o, g->c, khw, d->off, d->wk, g->c * khw, khw, xp, d->xs, d->wlen};
+    bool avx2 = nbi_avx2();
+    for (int64_t n = lo; n < hi; n++) {
+        K(direct_dy)(g, d, n, y, dy, gp, db);
+        if (!dw)
+            continue;
+        K(pad_image)(g, d, x + n * chw, xp);
+        if (K(all_finite)(x + n * chw, chw))
+            (avx2 ? K(flat_dw_avx2) : K(flat_dw_base))(&fw, gp + d->fo, d->gs, dw);
+        else
+            K(direct_dw_outputs)(g, d, gp + d->fo, xp, dw);
+    }
+}
+
+/* Images [lo, hi), scratch as K(direct_dw_part)'s, then dx's sums dxp:
  *     dxp[c][r] = sum_{o, tap} w[o][c][tap] dY[o][r - off],  dx += dxp's interior.
  * w_finite: every weight is finite (else dx sums over the outputs only). */
-static void K(direct_bwd_part)(const conv_geom *g, const direct_geom *d, int64_t lo,
-                               int64_t hi, const T *x, const T *w, bool w_finite, const T *y,
-                               const T *dy, T *dx, T *dw, T *db, T *scr)
+static void K(direct_dx_part)(const conv_geom *g, const direct_geom *d, int64_t lo, int64_t hi,
+                              const T *w, bool w_finite, const T *y, const T *dy, T *dx, T *scr)
 {
-    T *xp = scr, *gp = scr + d->xpsize, *dxp = gp + d->gpsize;
-    int64_t khw = g->kh * g->kw, p = g->oh * g->ow, ckhw = g->c * khw, chw = g->c * g->h * g->w;
-    memset(scr, 0, (d->xpsize + d->gpsize) * sizeof(T));
+    T *gp = scr + d->xpsize, *dxp = gp + d->gpsize;
+    int64_t khw = g->kh * g->kw, ckhw = g->c * khw;
     int64_t neg[CONV_DIRECT_KK];
     for (int64_t k = 0; k < khw; k++)
         neg[k] = -d->off[k];
-    /* dW: outputs o by inputs c; dx: outputs c by inputs o, offsets negated. */
-    K(flat) fw = {g->o, g->c, khw, d->off, d->wk, ckhw, khw, xp, d->xs, d->wlen};
+    /* outputs c by inputs o, offsets negated */
     K(flat) fx = {g->c, g->o, khw, neg, d->wk, khw, ckhw, gp + d->fo, d->gs, d->xlen};
     bool avx2 = nbi_avx2();
     for (int64_t n = lo; n < hi; n++) {
-        for (int64_t oc = 0; oc < g->o; oc++) {
-            const T *src = dy + (n * g->o + oc) * p, *yv = y + (n * g->o + oc) * p;
-            T *plane = gp + oc * d->gs + d->fo;
-            T sum = 0;
-            for (int64_t oy = 0; oy < g->oh; oy++)
-                sum += K(copy_sum)(plane + oy * d->ws, src + oy * g->ow,
-                                   g->relu ? yv + oy * g->ow : NULL, g->ow);
-            if (db)
-                db[oc] += sum;
-        }
-        if (dw) {
-            K(pad_image)(g, d, x + n * chw, xp);
-            if (K(all_finite)(x + n * chw, chw))
-                (avx2 ? K(flat_dw_avx2) : K(flat_dw_base))(&fw, gp + d->fo, d->gs, dw);
-            else
-                K(direct_dw_outputs)(g, d, gp + d->fo, xp, dw);
-        }
-        if (dx) {
-            if (w_finite)
-                (avx2 ? K(flat_sum_avx2) : K(flat_sum_base))(&fx, w, NULL, dxp, d->xlen);
-            else
-                K(direct_dx_outputs)(g, d, w, gp + d->fo, dxp);
-            for (int64_t c = 0; c < g->c; c++)
-                for (int64_t iy = 0; iy < g->h; iy++)
-                    K(add_row)(dx + ((n * g->c + c) * g->h + iy) * g->w,
-                               dxp + c * d->xlen + (iy + g->pt) * d->ws + g->pl, g->w);
-        }
+        K(direct_dy)(g, d, n, y, dy, gp, NULL);
+        if (w_finite)
+            (avx2 ? K(flat_sum_avx2) : K(flat_sum_base))(&fx, w, NULL, dxp, d->xlen);
+        else
+            K(direct_dx_outputs)(g, d, w, gp + d->fo, dxp);
+        for (int64_t c = 0; c < g->c; c++)
+            for (int64_t iy = 0; iy < g->h; iy++)
+                K(add_row)(dx + ((n * g->c + c) * g->h + iy) * g->w,
+                           dxp + c * d->xlen + (iy + g->pt) * d->ws + g->pl, g->w);
     }
 }
 #endif /* __GNUC__ */
 
-/* The batch split in pl->nt contiguous runs, one per thread, each with
- * its own scratch (scratch + t pl->scratch: col, then buf). */
+/* The batch split in pl->nt contiguous runs of whole GEMM groups
+ * (pl->group images), one per thread, each with its own scratch
+ * (scratch + t pl->scratch: col, then buf). */
 static void K(conv_fwd)(const conv_geom *g, const conv_plan *pl, const T *x, const T *w,
                         const T *b, T *y, T *saved, T *scratch)
 {
     int nt = pl->nt;
+    int64_t units = (g->n + pl->group - 1) / pl->group;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int t = 0; t < nt; t++) {
         T *col = scratch + (size_t)t * pl->scratch;
-        int64_t lo = g->n * t / nt, hi = g->n * (t + 1) / nt;
+        int64_t lo = units * t / nt * pl->group, hi = units * (t + 1) / nt * pl->group;
+        if (hi > g->n)
+            hi = g->n;
 #if defined(__GNUC__)
         if (pl->direct) {
             K(direct_fwd_part)(g, &pl->d, lo, hi, x, w, b, y, col);
@@ -533,46 +574,61 @@ static void K(conv_fwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
     }
 }
 
-/* Thread 0 adds into dw and db; thread t > 0 into its own zeroed partial
- * sums (part + (t - 1) (|dw| + |db|)), added afterwards in thread order so
- * a given thread count always gives the same sums. */
+/* The batch's sums, one partial per group of NB_BATCH_GROUP images:
+ * part[k] = [dW, db] of group k (nw and nb elements, either 0 when not
+ * wanted), each summed in image order by one thread.  Thread t takes the
+ * groups conv_share gives it and the images of dx it gives it. */
 static void K(conv_bwd)(const conv_geom *g, const conv_plan *pl, const T *x, const T *w,
-                        const T *y, const T *dy, T *dx, T *dw, T *db, const T *saved,
+                        const T *y, const T *dy, T *dx, bool dw, bool db, const T *saved,
                         T *scratch, T *part)
 {
     int nt = pl->nt;
-    size_t nw = (size_t)(g->o * g->c * g->kh * g->kw), nb = (size_t)g->o;
+    int64_t nw = dw ? g->o * g->c * g->kh * g->kw : 0, nb = db ? g->o : 0, len = nw + nb;
 #if defined(__GNUC__)
-    bool w_finite = !pl->direct_bwd || !dx || K(all_finite)(w, (int64_t)nw);
+    bool w_finite = !pl->direct_bwd || !dx || K(all_finite)(w, g->o * g->c * g->kh * g->kw);
 #endif
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int t = 0; t < nt; t++) {
-        T *pw = dw, *pb = db;
-        if (t > 0) {
-            T *mine = part + (size_t)(t - 1) * (nw + nb);
-            pw = dw ? mine : NULL;
-            pb = db ? mine + nw : NULL;
-            memset(mine, 0, (nw + nb) * sizeof(T));
-        }
         T *col = scratch + (size_t)t * pl->scratch;
-        int64_t lo = g->n * t / nt, hi = g->n * (t + 1) / nt;
+        conv_share sh = conv_share_of(g->n, pl->group, t, nt, len > 0, dx != NULL);
+#if defined(__GNUC__)
+        if (pl->direct_bwd)
+            memset(col, 0, (pl->d.xpsize + pl->d.gpsize) * sizeof(T));
+#endif
+        for (int64_t k = sh.g0; k < sh.g1; k++) {
+            T *pk = part + k * len;
+            int64_t lo = k * NB_BATCH_GROUP, hi = lo + NB_BATCH_GROUP < g->n ? lo + NB_BATCH_GROUP : g->n;
+            memset(pk, 0, (size_t)len * sizeof(T));
+#if defined(__GNUC__)
+            if (pl->direct_bwd) {
+                K(direct_dw_part)(g, &pl->d, lo, hi, x, y, dy, dw ? pk : NULL, db ? pk + nw : NULL,
+                                  col);
+                continue;
+            }
+#endif
+            K(conv_dw_part)(g, pl, lo, hi, x, y, dy, dw ? pk : NULL, db ? pk + nw : NULL, saved,
+                            col, col + pl->colsize);
+        }
+        if (sh.x0 == sh.x1)
+            continue;
 #if defined(__GNUC__)
         if (pl->direct_bwd) {
-            K(direct_bwd_part)(g, &pl->d, lo, hi, x, w, w_finite, y, dy, dx, pw, pb, col);
+            K(direct_dx_part)(g, &pl->d, sh.x0, sh.x1, w, w_finite, y, dy, dx, col);
             continue;
         }
 #endif
-        K(conv_bwd_part)(g, pl, lo, hi, x, w, y, dy, dx, pw, pb, saved, col, col + pl->colsize);
+        K(conv_dx_part)(g, pl, sh.x0, sh.x1, w, y, dy, dx, col, col + pl->colsize);
     }
-    for (int t = 1; t < nt; t++) {
-        const T *mine = part + (size_t)(t - 1) * (nw + nb);
-        if (dw)
-            for (size_t i = 0; i < nw; i++)
-                dw[i] += mine[i];
-        if (db)
-            for (size_t i = 0; i < nb; i++)
-                db[i] += mine[nw + i];
-    }
+}
+
+/* dw += the batch's dW, db += its db, from the sums nbi_batch_sum left in
+ * part (either may be NULL). */
+static void K(conv_add_sums)(T *dw, T *db, const T *part, int64_t nw, int64_t nb)
+{
+    for (int64_t i = 0; dw && i < nw; i++)
+        dw[i] += part[i];
+    for (int64_t i = 0; db && i < nb; i++)
+        db[i] += part[nw + i];
 }
 
 #else /* ---- builders and backward ----------------------------------------- */
@@ -609,8 +665,11 @@ typedef struct direct_geom {
 
 /* How a batch is cut: nt threads, each over a contiguous run of images,
  * taken `group` images per GEMM so that small outputs still make long
- * GEMM rows.  Each thread's scratch holds colsize elements of columns and
- * then bufsize of Y (or dY) for a group; scratch = the two, aligned. */
+ * GEMM rows.  group is a power of two that divides NB_BATCH_GROUP and the
+ * runs are whole groups, so an image is in the same GEMM, of the same
+ * shape, however the batch is split (OpenBLAS's bits depend on the shape).
+ * Each thread's scratch holds colsize elements of columns and then bufsize
+ * of Y (or dY) for a group; scratch = the two, aligned. */
 typedef struct conv_plan {
     int nt;
     int64_t group;
@@ -618,6 +677,38 @@ typedef struct conv_plan {
     bool direct, direct_bwd; /* forward, backward: taps summed directly (d) */
     direct_geom d;
 } conv_plan;
+
+/* Thread t's share of a backward: the batch's groups [g0, g1) for the
+ * sums, and the images [x0, x1) for dx, whole GEMM groups.  The sums go by
+ * whole groups, which may not spread evenly; dx, per image, evens out the
+ * work: each thread's images of both come to about 2n / nt. */
+typedef struct conv_share {
+    int64_t g0, g1, x0, x1;
+} conv_share;
+
+static conv_share conv_share_of(int64_t n, int64_t group, int t, int nt, bool sums, bool dx)
+{
+    int64_t groups = nbi_batch_groups(n), units = (n + group - 1) / group;
+    conv_share sh = {0, 0, 0, 0};
+    double target = (double)((sums ? n : 0) + (dx ? n : 0)) / nt, want = 0;
+    int64_t u = 0;
+    for (int k = 0; k <= t; k++) {
+        int64_t g0 = sums ? groups * k / nt : 0, g1 = sums ? groups * (k + 1) / nt : 0;
+        int64_t lo = g0 * NB_BATCH_GROUP, hi = g1 * NB_BATCH_GROUP < n ? g1 * NB_BATCH_GROUP : n;
+        double q = target - (double)(hi > lo ? hi - lo : 0);
+        want += q > 0 ? q : 0;
+        int64_t start = u;
+        u = (int64_t)(want / (double)group + 0.5);
+        u = u < units ? u : units;
+        if (k == t)
+            sh = (conv_share){g0, g1, start * group, (k == nt - 1 ? units : u) * group};
+    }
+    if (!dx)
+        sh.x0 = sh.x1 = 0;
+    sh.x0 = sh.x0 < n ? sh.x0 : n;
+    sh.x1 = sh.x1 < n ? sh.x1 : n;
+    return sh;
+}
 
 #define T float
 #define K(f) f##_f32
@@ -858,7 +949,8 @@ int64_t nbi_conv_kept_elems(const nbi_shape *w, const nb_conv_opts *o, int64_t p
 }
 
 /* One thread per image at most, and one when the work is too small to
- * split; groups of images fill CONV_GEMM_COLS columns. */
+ * split; groups of images fill CONV_GEMM_COLS columns, a power of two up
+ * to NB_BATCH_GROUP. */
 static conv_plan conv_plan_for(const conv_geom *g, nb_dtype dtype)
 {
     conv_plan pl;
@@ -869,12 +961,9 @@ static conv_plan conv_plan_for(const conv_geom *g, nb_dtype dtype)
         pl.nt = (int)g->n;
     if (macs < 2e5 || nbi_in_parallel())
         pl.nt = 1;
-    int64_t per_thread = (g->n + pl.nt - 1) / pl.nt;
-    pl.group = CONV_GEMM_COLS / p;
-    if (pl.group > per_thread)
-        pl.group = per_thread;
-    if (pl.group < 1)
-        pl.group = 1;
+    pl.group = 1;
+    while (pl.group < NB_BATCH_GROUP && 2 * pl.group * p <= CONV_GEMM_COLS)
+        pl.group *= 2;
     size_t es = nb_dtype_size(dtype);
     pl.colsize = align_elems((size_t)(ckk * p * pl.group), es);
     /* buf: Y or dY of a group, or the masked dY of one image with relu */
@@ -939,15 +1028,22 @@ static int conv2d_backward(nb_ctx *ctx, nbi_node *node)
         (b && b->requires_grad && !db))
         return ctx->status;
     size_t es = nb_dtype_size(x->dtype);
+    int64_t nw = dw ? g->o * g->c * g->kh * g->kw : 0, nb = db ? g->o : 0;
+    size_t len = (size_t)(nw + nb);
     void *part = NULL;
-    size_t npart = (size_t)(g->o * g->c * g->kh * g->kw + g->o);
-    if ((dw || db) && pl->nt > 1 && !(part = nbi_scratch(ctx, (size_t)(pl->nt - 1) * npart * es)))
+    if (len && !(part = nbi_scratch(ctx, (size_t)nbi_batch_groups(g->n) * len * es)))
         return ctx->status;
     void *scratch = nbi_work(ctx, (size_t)pl->nt * pl->scratch * es);
     if (!scratch)
         return ctx->status;
     NBI_CALL(x->dtype, conv_bwd, g, pl, x->data, w->data, node->out->data,
-             node->out->grad->data, dx, dw, db, cn->cols, scratch, part);
+             node->out->grad->data, dx, dw != NULL, db != NULL, cn->cols, scratch, part);
+    if (!len)
+        return NB_OK;
+    int rc = nbi_batch_sum(ctx, "conv2d", x->dtype, g->n, part, len, part);
+    if (rc)
+        return rc;
+    NBI_CALL(x->dtype, conv_add_sums, dw, db, part, nw, nb);
     return NB_OK;
 }
 

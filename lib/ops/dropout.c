@@ -3,25 +3,42 @@
  * channel plane (dropout2d).  Both record the one op "dropout": a mask
  * entry scales `plane` consecutive elements, 1 for dropout and the product
  * of the sizes after C for dropout2d.
+ *
+ * The masks come from a counter-based generator, so that a process holding
+ * part of a batch draws for its examples what one process holding the
+ * whole batch would: each call draws one 64-bit key from its nb_rng, and
+ * entry j of example e (e counted in the whole batch, nbi_batch_first +
+ * the index here) keeps its elements when u(key, e, j) >= p, with
+ *     h = mix(mix(key ^ (e * 0x9E3779B97F4A7C15)) + j),
+ *     u = (h >> 11) 2^-53,
+ * mix splitmix64's finaliser: z ^= z >> 30, z *= 0xBF58476D1CE4E5B9,
+ * z ^= z >> 27, z *= 0x94D049BB133111EB, z ^= z >> 31.
  */
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
-/* y = x m, m = [u >= p] / (1 - p) with u uniform, one draw per mask entry
- * in row-major order; saves m when mask is not NULL.  The draws are one
- * stream, so they stay on one thread; the products are vectorised. */
+/* y = x m, m = [u >= p] / (1 - p), u = drop_u(key, e, j) for entry j of
+ * example e (e0 + the row), `per` entries a row; saves m when mask is not
+ * NULL.  Each entry is a function of its indices alone: the threads share
+ * the rows. */
 static void K(dropout_fwd)(const T *restrict x, T *restrict y, T *restrict mask, int64_t nmask,
-                           int64_t plane, double p, nb_rng *rng)
+                           int64_t per, int64_t plane, double p, uint64_t key, int64_t e0)
 {
     T scale = (T)(1.0 / (1.0 - p));
-    for (int64_t j = 0; j < nmask; j++) {
-        T m = nb_rng_uniform(rng) >= p ? scale : 0;
-        if (mask)
-            mask[j] = m;
-        const T *restrict xj = x + j * plane;
-        T *restrict yj = y + j * plane;
+    int64_t rows = nmask / per;
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (rows > 1 && nbi_par(nmask * plane))
+    for (int64_t r = 0; r < rows; r++) {
+        uint64_t ke = drop_mix(key ^ ((uint64_t)(e0 + r) * 0x9E3779B97F4A7C15u));
+        for (int64_t j = r * per; j < (r + 1) * per; j++) {
+            T m = drop_u(ke, (uint64_t)(j - r * per)) >= p ? scale : 0;
+            if (mask)
+                mask[j] = m;
+            const T *restrict xj = x + j * plane;
+            T *restrict yj = y + j * plane;
 #pragma omp simd
-        for (int64_t k = 0; k < plane; k++)
-            yj[k] = xj[k] * m;
+            for (int64_t k = 0; k < plane; k++)
+                yj[k] = xj[k] * m;
+        }
     }
 }
 
@@ -57,6 +74,20 @@ static void K(dropout_bwd)(const T *restrict dy, T *restrict dx, const T *restri
 #else /* ---- builders and backward ----------------------------------------- */
 
 #include "internal.h"
+
+/* splitmix64's finaliser: a bijection that mixes every bit into every bit */
+static inline uint64_t drop_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}
+
+/* u in [0, 1) with 53 bits for entry j of the example whose mixed key is ke */
+static inline double drop_u(uint64_t ke, uint64_t j)
+{
+    return (double)(drop_mix(ke + j) >> 11) * 0x1.0p-53;
+}
 
 #define T float
 #define K(f) f##_f32
@@ -133,7 +164,11 @@ static nb_tensor *dropout(nb_ctx *ctx, const char *op, nb_tensor *x, double p,
         if (!mask)
             return NULL;
     }
-    NBI_CALL(x->dtype, dropout_fwd, x->data, y->data, mask, nmask, plane, p, rng);
+    /* One key per call, drawn in the same order on every process. */
+    uint64_t key = nb_rng_next(rng);
+    int64_t per = x->ndim ? nmask / x->shape[0] : nmask; /* entries per example */
+    NBI_CALL(x->dtype, dropout_fwd, x->data, y->data, mask, nmask, per, plane, p, key,
+             nbi_batch_first(ctx));
     if (record) {
         dropout_node *n = nbi_record(ctx, &nbi_op_dropout, sizeof *n, y, 1, &x);
         if (!n)

@@ -1,16 +1,20 @@
 /*
  * loss.c - scalar losses, each a mean over the batch as PyTorch's default
  * reduction='mean': softmax cross-entropy on class indices, mean squared
- * error, hinge.  Sums are accumulated in double.
+ * error, hinge.  Sums are accumulated in double, one per group of
+ * NB_BATCH_GROUP examples (the first dimension), added by nbi_batch_sum,
+ * and divided by the whole batch's count (nbi_batch_total), so a batch
+ * split among threads or processes gives the same loss.
  */
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
 /* loss = (1/N) sum_i (lse_i - z[i, y_i]),
  * lse_i = m_i + log sum_j e^(z_ij - m_i), m_i = max_j z_ij (no overflow);
- * lse (N values) keeps each lse_i for backward.  The rows' lse are
- * independent (the threads share them); the loss then adds the rows in
- * order, as on one thread. */
-static void K(cross_entropy_fwd)(const T *z, const int32_t *labels, T *loss, double *lse,
+ * lse (n values) keeps each lse_i for backward and part[g] gets the terms
+ * of group g's rows, added in order (nbi_batch_sum adds the groups, the
+ * builder divides by the batch's N).  The rows' lse are independent (the
+ * threads share them). */
+static void K(cross_entropy_fwd)(const T *z, const int32_t *labels, double *lse, double *part,
                                  int64_t n, int64_t c)
 {
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (n > 1 && nbi_par(n * c))
@@ -23,19 +27,21 @@ static void K(cross_entropy_fwd)(const T *z, const int32_t *labels, T *loss, dou
             s += exp((double)row[j] - m);
         lse[i] = m + log(s);
     }
-    double acc = 0;
-    for (int64_t i = 0; i < n; i++)
-        acc += lse[i] - (double)z[i * c + labels[i]];
-    loss[0] = (T)(acc / (double)n);
+    for (int64_t g = 0; g < nbi_batch_groups(n); g++) {
+        double acc = 0;
+        for (int64_t i = g * NB_BATCH_GROUP; i < n && i < (g + 1) * NB_BATCH_GROUP; i++)
+            acc += lse[i] - (double)z[i * c + labels[i]];
+        part[g] = acc;
+    }
 }
 
-/* dz_ij += g (softmax(z_i)_j - [j == y_i]) / N, softmax(z_i)_j = e^(z_ij - lse_i).
- * An infinite g takes PyTorch's order, g p - g at the label (NaN there, as
- * inf - inf), where g (p - 1) would be infinite. */
+/* dz_ij += g (softmax(z_i)_j - [j == y_i]) / N, softmax(z_i)_j = e^(z_ij - lse_i),
+ * N the batch's.  An infinite g takes PyTorch's order, g p - g at the label
+ * (NaN there, as inf - inf), where g (p - 1) would be infinite. */
 static void K(cross_entropy_bwd)(const T *z, const int32_t *labels, const double *lse,
-                                 const T *dloss, T *dz, int64_t n, int64_t c)
+                                 const T *dloss, T *dz, int64_t n, int64_t c, double total)
 {
-    double g = (double)dloss[0] / (double)n;
+    double g = (double)dloss[0] / total;
     bool finite = isfinite(g);
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (n > 1 && nbi_par(n * c))
     for (int64_t i = 0; i < n; i++)
@@ -82,24 +88,28 @@ static double K(hinge_range)(const void *arg, int64_t lo, int64_t hi)
     return NBI_LANES_SUM(acc);
 }
 
-/* The sum of n terms (hinge's, or mse's) of a and b. */
-static double K(loss_sum)(bool hinge, const T *a, const T *b, int64_t n)
+/* part[g] = the sum of the terms (hinge's, or mse's) of a and b over the
+ * examples of group g, `per` elements each, n examples in all. */
+static void K(loss_groups)(bool hinge, const T *a, const T *b, int64_t n, int64_t per,
+                           double *part)
 {
     const T *pair[2] = {a, b};
-    return nbi_blocked_sum(n, hinge ? K(hinge_range) : K(mse_range), pair);
+    double (*range)(const void *, int64_t, int64_t) = hinge ? K(hinge_range) : K(mse_range);
+    int64_t groups = nbi_batch_groups(n);
+#pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
+    if (groups > 1 && nbi_par(n * per))
+    for (int64_t g = 0; g < groups; g++) {
+        int64_t hi = (g + 1) * NB_BATCH_GROUP < n ? (g + 1) * NB_BATCH_GROUP : n;
+        part[g] = range(pair, g * NB_BATCH_GROUP * per, hi * per);
+    }
 }
 
-/* loss = (1/n) sum_i (p_i - t_i)^2 */
-static void K(mse_fwd)(const T *p, const T *t, T *loss, int64_t n)
+/* dp += g 2 (p - t) / m;  dt -= g 2 (p - t) / m  over the n elements here, m
+ * the batch's (dp or dt may be NULL; when p and t are one tensor, each
+ * element gets dp's share first) */
+static void K(mse_bwd)(const T *p, const T *t, const T *dloss, T *dp, T *dt, int64_t n, double m)
 {
-    loss[0] = (T)(K(loss_sum)(false, p, t, n) / (double)n);
-}
-
-/* dp += g 2 (p - t) / n;  dt -= g 2 (p - t) / n  (dp or dt may be NULL;
- * when p and t are one tensor, each element gets dp's share first) */
-static void K(mse_bwd)(const T *p, const T *t, const T *dloss, T *dp, T *dt, int64_t n)
-{
-    double g = 2.0 * (double)dloss[0] / (double)n;
+    double g = 2.0 * (double)dloss[0] / m;
     if (dp) {
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
         for (int64_t i = 0; i < n; i++)
@@ -112,19 +122,15 @@ static void K(mse_bwd)(const T *p, const T *t, const T *dloss, T *dp, T *dt, int
     }
 }
 
-/* loss = (1/n) sum_i max(0, 1 - y_i f_i) */
-static void K(hinge_fwd)(const T *f, const T *y, T *loss, int64_t n)
-{
-    loss[0] = (T)(K(loss_sum)(true, f, y, n) / (double)n);
-}
-
-/* As PyTorch's chain rule through relu(1 - y f): dv = g / n where not
+/* As PyTorch's chain rule through relu(1 - y f): dv = g / m (m the batch's
+ * elements, n here) where not
  * 1 - y f <= 0 (NaN included), else 0;  df += dv (-y), dy += dv (-f) (df or
  * dy may be NULL), products, so that an infinite or NaN factor gives NaN
  * even where dv is 0. */
-static void K(hinge_bwd)(const T *f, const T *y, const T *dloss, T *df, T *dy, int64_t n)
+static void K(hinge_bwd)(const T *f, const T *y, const T *dloss, T *df, T *dy, int64_t n,
+                         double m)
 {
-    double g = (double)dloss[0] / (double)n;
+    double g = (double)dloss[0] / m;
     if (df) {
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
         for (int64_t i = 0; i < n; i++) {
@@ -186,17 +192,20 @@ nb_tensor *nb_cross_entropy(nb_ctx *ctx, nb_tensor *logits, const int32_t *label
 
     nb_tensor *loss = nbi_step_tensor(ctx, logits->dtype, 0, NULL);
     double *lse = nbi_scratch(ctx, (size_t)n * sizeof *lse);
-    if (!loss || !lse)
+    double *part = nbi_scratch(ctx, (size_t)nbi_batch_groups(n) * sizeof *part);
+    if (!loss || !lse || !part)
         return NULL;
-    if (!nbi_needs_grad(ctx, 1, &logits)) {
-        NBI_CALL(logits->dtype, cross_entropy_fwd, logits->data, labels, loss->data, lse, n, c);
+    bool record = nbi_needs_grad(ctx, 1, &logits);
+    int32_t *saved = record ? nbi_scratch(ctx, (size_t)n * sizeof *saved) : NULL;
+    if (record && !saved)
+        return NULL;
+    NBI_CALL(logits->dtype, cross_entropy_fwd, logits->data, labels, lse, part, n, c);
+    if (nbi_batch_sum(ctx, "cross_entropy", NB_F64, n, part, 1, part))
+        return NULL;
+    nb_set(loss, 0, part[0] / (double)nbi_batch_total(ctx, n));
+    if (!record)
         return loss;
-    }
-    int32_t *saved = nbi_scratch(ctx, (size_t)n * sizeof *saved);
-    if (!saved)
-        return NULL;
     memcpy(saved, labels, (size_t)n * sizeof *saved);
-    NBI_CALL(logits->dtype, cross_entropy_fwd, logits->data, labels, loss->data, lse, n, c);
     cross_entropy_node *node =
         nbi_record(ctx, &nbi_op_cross_entropy, sizeof *node, loss, 1, &logits);
     if (!node)
@@ -214,13 +223,38 @@ static int cross_entropy_backward(nb_ctx *ctx, nbi_node *node)
     if (!dz)
         return ctx->status;
     NBI_CALL(z->dtype, cross_entropy_bwd, z->data, n->labels, n->lse, node->out->grad->data, dz,
-             z->shape[0], z->shape[1]);
+             z->shape[0], z->shape[1], (double)nbi_batch_total(ctx, z->shape[0]));
     return NB_OK;
 }
 
 const nbi_op nbi_op_cross_entropy = {"cross_entropy", cross_entropy_backward};
 
 /* ---- mse_loss: pred and target of one shape ----------------------------- */
+
+/* A loss over x's examples (its first dimension; one for a scalar): their
+ * count here, and the elements of the whole batch's, for the mean. */
+static int64_t loss_examples(const nb_ctx *ctx, const nb_tensor *x, double *m)
+{
+    int64_t n = x->ndim ? x->shape[0] : 1, per = n ? x->numel / n : 0;
+    *m = (double)nbi_batch_total(ctx, n) * (double)per;
+    return n;
+}
+
+/* loss = (1/m) sum of the terms over the batch's m elements */
+static nb_tensor *loss_mean(nb_ctx *ctx, const char *op, bool hinge, nb_tensor *a, nb_tensor *b)
+{
+    double m;
+    int64_t n = loss_examples(ctx, a, &m), per = n ? a->numel / n : 0;
+    nb_tensor *loss = nbi_step_tensor(ctx, a->dtype, 0, NULL);
+    double *part = nbi_scratch(ctx, (size_t)nbi_batch_groups(n) * sizeof *part);
+    if (!loss || !part)
+        return NULL;
+    NBI_CALL(a->dtype, loss_groups, hinge, a->data, b->data, n, per, part);
+    if (nbi_batch_sum(ctx, op, NB_F64, n, part, 1, part))
+        return NULL;
+    nb_set(loss, 0, part[0] / m);
+    return loss;
+}
 
 nb_tensor *nb_mse_loss(nb_ctx *ctx, nb_tensor *pred, nb_tensor *target)
 {
@@ -232,10 +266,10 @@ nb_tensor *nb_mse_loss(nb_ctx *ctx, nb_tensor *pred, nb_tensor *target)
         return nbi_fail_null(ctx, NB_ERR_ARG, "mse_loss: pred %s and target %s differ in shape",
                              nb_shape_str(pred, sp, sizeof sp), nb_shape_str(target, st, sizeof st));
     }
-    nb_tensor *loss = nbi_step_tensor(ctx, pred->dtype, 0, NULL);
+    /* loss = (1/m) sum_i (p_i - t_i)^2 */
+    nb_tensor *loss = loss_mean(ctx, "mse_loss", false, pred, target);
     if (!loss)
         return NULL;
-    NBI_CALL(pred->dtype, mse_fwd, pred->data, target->data, loss->data, pred->numel);
     if (nbi_needs_grad(ctx, 2, in) &&
         !nbi_record(ctx, &nbi_op_mse_loss, sizeof(nbi_node), loss, 2, in))
         return NULL;
@@ -249,7 +283,9 @@ static int mse_backward(nb_ctx *ctx, nbi_node *node)
     void *dt = nbi_grad(ctx, t);
     if ((p->requires_grad && !dp) || (t->requires_grad && !dt))
         return ctx->status;
-    NBI_CALL(p->dtype, mse_bwd, p->data, t->data, node->out->grad->data, dp, dt, p->numel);
+    double m;
+    loss_examples(ctx, p, &m);
+    NBI_CALL(p->dtype, mse_bwd, p->data, t->data, node->out->grad->data, dp, dt, p->numel, m);
     return NB_OK;
 }
 
@@ -271,10 +307,10 @@ nb_tensor *nb_hinge_loss(nb_ctx *ctx, nb_tensor *f, nb_tensor *y)
                              nb_shape_str(f, sf, sizeof sf), (long long)f->numel,
                              nb_shape_str(y, sy, sizeof sy), (long long)y->numel);
     }
-    nb_tensor *loss = nbi_step_tensor(ctx, f->dtype, 0, NULL);
+    /* loss = (1/m) sum_i max(0, 1 - y_i f_i) */
+    nb_tensor *loss = loss_mean(ctx, "hinge_loss", true, f, y);
     if (!loss)
         return NULL;
-    NBI_CALL(f->dtype, hinge_fwd, f->data, y->data, loss->data, f->numel);
     if (nbi_needs_grad(ctx, 2, in) &&
         !nbi_record(ctx, &nbi_op_hinge_loss, sizeof(nbi_node), loss, 2, in))
         return NULL;
@@ -288,7 +324,9 @@ static int hinge_backward(nb_ctx *ctx, nbi_node *node)
     void *dy = nbi_grad(ctx, y);
     if ((f->requires_grad && !df) || (y->requires_grad && !dy))
         return ctx->status;
-    NBI_CALL(f->dtype, hinge_bwd, f->data, y->data, node->out->grad->data, df, dy, f->numel);
+    double m;
+    loss_examples(ctx, f, &m);
+    NBI_CALL(f->dtype, hinge_bwd, f->data, y->data, node->out->grad->data, df, dy, f->numel, m);
     return NB_OK;
 }
 

@@ -15,8 +15,8 @@
  *   history        the metrics of each epoch finished: "loss,accuracy,
  *                  val_loss,val_accuracy,lr,seconds" joined by ";"
  * What made it (see SETTINGS below): the training and optimizer settings,
- * the thread count and kernels (they change the last bits of the sums),
- * the data (classes, the examples used and a digest of them, where they
+ * the kernels (AVX2 or not: they change the last bits of the sums), the
+ * thread count (for information only: it changes no bit), the data (classes, the examples used and a digest of them, where they
  * came from) and the model's digest (nb_model_digest).
  *
  * Resuming reads every value strictly (the whole string, its type and its
@@ -445,7 +445,7 @@ static int check_settings(const nb_trainer *tr, const nb_safetensors *f, const c
     }
     for (int i = 0; i < NSETTINGS; i++) {
         s = nb_safetensors_meta(f, settings[i].key);
-        if (same_value(settings[i].kind, s, now[i]) || i == S_DATA_SIZE)
+        if (same_value(settings[i].kind, s, now[i]) || i == S_DATA_SIZE || i == S_THREADS)
             continue;
         if (i == S_EPOCHS && tr->t.schedule != NB_SCHEDULE_COSINE)
             continue; /* checked against the progress */
