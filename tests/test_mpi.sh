@@ -177,7 +177,7 @@ rank_pid() {
 
 # 5. SIGKILL to rank 1 after the first epoch: the job ends within a
 #    bound, mpirun names the rank, the checkpoint of epoch 1 resumes.
-set -- "$models/keras-cnn.json" --limit 6000 --epochs 2 --threads 1
+set -- "$models/keras-cnn.json" --limit 12000 --epochs 2 --threads 1
 train kill-ref "$nabla" train "$@"
 mpi 120 -np 2 "$nabla" train "$@" --data "$data" --out "$tmp/kill" > "$tmp/kill.log" 2>&1 &
 job=$!
@@ -199,7 +199,6 @@ same "resumed after SIGKILL" "$tmp/kill-ref/weights.safetensors" "$tmp/kill/weig
 mpi 120 -np 2 "$nabla" train "$@" --data "$data" --out "$tmp/int" > "$tmp/int.log" 2>&1 &
 job=$!
 wait_line "$tmp/int.log" "epoch 1/2"
-sleep 0.3
 start=$(date +%s)
 mp=$(launcher "$job")
 [ -n "$mp" ] && kill -INT "$mp"
