@@ -113,6 +113,7 @@ NBI_INLINE void K(lin_tile)(int mr, const T *a, int64_t ra, int64_t ka, const T 
     typedef K(lv) V;
     V c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
     V c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+#pragma GCC unroll 4
     for (int64_t kk = 0; kk < depth; kk++) {
         V b0, b1;
         VLOAD(b0, bp + kk * ldb), VLOAD(b1, bp + kk * ldb + K(ll));
