@@ -469,7 +469,9 @@ extern const char *const nbi_optim_kind_names[];
  * address space.  OpenBLAS's bits for an element of C depend on the shape
  * of the call (its kernels take the edges of C their own way), so a
  * caller that needs the same bits for an example however a batch is split
- * makes the same calls: one per group of examples (nbi_gemm1). */
+ * makes the same calls: one per group of examples (nbi_gemm1, conv2d), or
+ * has kernels of its own whose elements do not depend on the call
+ * (linear's: each element one chain of multiply-adds in a fixed order). */
 void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
               double alpha, const void *a, int lda, const void *b, int ldb,
               double beta, void *c, int ldc);

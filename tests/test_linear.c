@@ -2,6 +2,8 @@
 #include "harness.h"
 #include "internal.h" /* nbi_gemm, nbi_blas_avoid */
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +229,130 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* ---- the fixed-order kernels against plain loops ------------------------
+ * The reference twin of linear.c's kernels: each element one chain in the
+ * same order (over k for y, over o for dx, over a group's rows for dW's and
+ * db's group sums, then nbi_batch_sum's tree), fused as the AVX2 kernels
+ * are or a product then an add as the baseline's (this file is built
+ * -std=c11, so nothing here is contracted). */
+#define LIN_REF(T, name, fmaT)                                                                \
+    static T name##_dot(const T *a, int64_t as, const T *b, int64_t bs, int64_t n, bool fused) \
+    {                                                                                          \
+        T s = 0;                                                                               \
+        for (int64_t i = 0; i < n; i++)                                                        \
+            s = fused ? fmaT(a[i * as], b[i * bs], s) : s + a[i * as] * b[i * bs];             \
+        return s;                                                                              \
+    }                                                                                          \
+    static void name##_tree(T *p, int64_t groups, int64_t len)                                 \
+    {                                                                                          \
+        for (int64_t s = 1; s < groups; s *= 2)                                                \
+            for (int64_t i = 0; i + s < groups; i += 2 * s)                                    \
+                for (int64_t j = 0; j < len; j++)                                              \
+                    p[i * len + j] += p[(i + s) * len + j];                                    \
+    }                                                                                          \
+    /* y, dx, dw, db of y = x W^T + b and loss sum(y r), for x [n, k], W [o, k] */             \
+    static void name(const T *x, const T *w, const T *b, const T *r, int64_t n, int64_t k,     \
+                     int64_t o, bool fused, T *y, T *dx, T *dw, T *db)                         \
+    {                                                                                          \
+        int64_t groups = (n + 15) / 16;                                                        \
+        T *p = calloc((size_t)(groups * o * (k + 1)), sizeof(T)), *pb = p + groups * o * k;     \
+        for (int64_t i = 0; i < n; i++)                                                        \
+            for (int64_t j = 0; j < o; j++)                                                    \
+                y[i * o + j] = name##_dot(x + i * k, 1, w + j * k, 1, k, fused) + b[j];        \
+        for (int64_t i = 0; i < n; i++)                                                        \
+            for (int64_t c = 0; c < k; c++)                                                    \
+                dx[i * k + c] = 0 + name##_dot(r + i * o, 1, w + c, k, o, fused);              \
+        for (int64_t g = 0; g < groups; g++) {                                                 \
+            int64_t r0 = 16 * g, nr = n - r0 < 16 ? n - r0 : 16;                               \
+            for (int64_t j = 0; j < o; j++) {                                                  \
+                for (int64_t c = 0; c < k; c++)                                                \
+                    p[(g * o + j) * k + c] =                                                   \
+                        name##_dot(r + r0 * o + j, o, x + r0 * k + c, k, nr, fused);           \
+                double s = 0;                                                                  \
+                for (int64_t i = 0; i < nr; i++)                                               \
+                    s += r[(r0 + i) * o + j];                                                  \
+                pb[g * o + j] = (T)s;                                                          \
+            }                                                                                  \
+        }                                                                                      \
+        name##_tree(p, groups, o * k);                                                         \
+        name##_tree(pb, groups, o);                                                            \
+        for (int64_t j = 0; j < o * k; j++)                                                    \
+            dw[j] = 0 + p[j];                                                                  \
+        for (int64_t j = 0; j < o; j++)                                                        \
+            db[j] = 0 + pb[j];                                                                 \
+        free(p);                                                                               \
+    }
+LIN_REF(float, ref_linear_f32, fmaf)
+LIN_REF(double, ref_linear_f64, fma)
+#undef LIN_REF
+
+/* Odd shapes: rows not a multiple of a tile or a group, 10 outputs, 1
+ * input, MNIST's 784, more rows than outputs and fewer (the forward packs
+ * the smaller side), and more than 64 groups (their sums then go through
+ * nbi_batch_sum instead of the kernels' own tree). */
+static const int64_t ref_shapes[][3] = {
+    {37, 784, 10}, {5, 1, 10}, {17, 33, 23}, {1, 1, 1}, {70, 200, 129},
+    {100, 9, 70},  {3, 16, 16}, {1030, 3, 5}, {64, 784, 40},
+};
+
+/* The kernels' y, dx, dW and db bit for bit the reference's, for each shape,
+ * f32 and f64 (_i % 2), on 1 and 2 threads (_i / 2 % 2), with the AVX2 and
+ * the baseline kernels (_i / 4); AVX2 is skipped on a machine without it. */
+START_TEST(test_linear_kernels_match_reference)
+{
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    bool baseline = _i / 4, old_avoid = nbi_avoid_avx2(baseline);
+    int old = nb_set_num_threads(1 + _i / 2 % 2);
+    nb_ctx *ctx = nb_ctx_new();
+    if (!baseline && !nbi_avx2()) {
+        printf("linear kernels vs reference: AVX2 with FMA: skipped, this machine lacks it\n");
+        nb_ctx_free(ctx);
+        nb_set_num_threads(old);
+        nbi_avoid_avx2(old_avoid);
+        return;
+    }
+    bool fused = nbi_avx2();
+    nb_rng rng;
+    nb_rng_seed(&rng, 11 + (uint64_t)_i);
+    for (size_t s = 0; s < sizeof ref_shapes / sizeof *ref_shapes; s++) {
+        int64_t n = ref_shapes[s][0], k = ref_shapes[s][1], o = ref_shapes[s][2];
+        int64_t sx[] = {n, k}, sw[] = {o, k}, sb[] = {o}, sy[] = {n, o};
+        nb_graph_reset(ctx);
+        nb_tensor *x = nb_tensor_new(ctx, dt, 2, sx), *w = nb_tensor_new(ctx, dt, 2, sw);
+        nb_tensor *b = nb_tensor_new(ctx, dt, 1, sb), *r = nb_tensor_new(ctx, dt, 2, sy);
+        nb_fill_uniform(x, &rng, -1, 1), nb_fill_uniform(w, &rng, -1, 1);
+        nb_fill_uniform(b, &rng, -1, 1), nb_fill_uniform(r, &rng, -1, 1);
+        nb_requires_grad(x, true), nb_requires_grad(w, true), nb_requires_grad(b, true);
+        nb_tensor *y = nb_linear(ctx, x, w, b);
+        ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+        size_t es = nb_dtype_size(dt), ny = (size_t)(n * o), nx = (size_t)(n * k);
+        size_t nw = (size_t)(o * k);
+        char *want = malloc((ny + nx + nw + (size_t)o) * es);
+        char *wy = want, *wdx = wy + ny * es, *wdw = wdx + nx * es, *wdb = wdw + nw * es;
+        if (dt == NB_F32)
+            ref_linear_f32(x->data, w->data, b->data, r->data, n, k, o, fused, (float *)wy,
+                           (float *)wdx, (float *)wdw, (float *)wdb);
+        else
+            ref_linear_f64(x->data, w->data, b->data, r->data, n, k, o, fused, (double *)wy,
+                           (double *)wdx, (double *)wdw, (double *)wdb);
+        const char *what[] = {"y", "dx", "dW", "db"};
+        const void *got[] = {y->data, x->grad->data, w->grad->data, b->grad->data};
+        const char *exp[] = {wy, wdx, wdw, wdb};
+        size_t len[] = {ny, nx, nw, (size_t)o};
+        for (int t = 0; t < 4; t++)
+            ck_assert_msg(!memcmp(got[t], exp[t], len[t] * es),
+                          "%s of [%lld, %lld] x [%lld, %lld]^T (%s, %s, %d threads) differs "
+                          "from the reference", what[t], (long long)n, (long long)k,
+                          (long long)o, (long long)k, dt == NB_F32 ? "f32" : "f64",
+                          fused ? "avx2" : "baseline", 1 + _i / 2 % 2);
+        free(want);
+    }
+    nb_ctx_free(ctx);
+    nb_set_num_threads(old);
+    nbi_avoid_avx2(old_avoid);
+}
+END_TEST
+
 Suite *tst_suite_linear(void)
 {
     Suite *s = suite_create("linear");
@@ -237,6 +363,7 @@ Suite *tst_suite_linear(void)
     tcase_add_loop_test(tc, test_linear_nonfinite, 0, 4);
     tcase_add_loop_test(tc, test_plain_gemm, 0, 2);
     tcase_add_test(tc, test_errors);
+    tcase_add_loop_test(tc, test_linear_kernels_match_reference, 0, 8);
     suite_add_tcase(s, tc);
     return s;
 }
