@@ -184,8 +184,9 @@ nb_comm nb_dist_comm(void);
 /* Ends the world (MPI_Finalize when nb_dist_init started MPI). */
 void nb_dist_finalize(void);
 /* For a fatal error in a program: flushes stdout and stderr, then ends
- * every process of the job with exit status `code` (MPI_Abort), or exits
- * with it when alone.  The library itself never calls it. */
+ * every process of the job with exit status `code` (MPI_Abort).  Alone (no
+ * job of several processes) it returns, and the caller exits as it would
+ * have.  The library itself never calls it. */
 void nb_dist_abort(int code);
 
 /* ---- random numbers ---------------------------------------------------- */

@@ -220,6 +220,7 @@ void nb_dist_abort(int code)
 #ifdef HAVE_MPI
     if (w.mpi && w.size > 1)
         MPI_Abort(MPI_COMM_WORLD, code);
+#else
+    (void)code;
 #endif
-    exit(code);
 }
