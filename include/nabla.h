@@ -310,6 +310,18 @@ bool nb_training(const nb_ctx *ctx);
  * same results. */
 int nb_set_num_threads(int n);
 
+/* The CPU kernels in use, for the whole process: "baseline" (x86-64),
+ * "avx2" (AVX2 with FMA) or "avx512" (AVX-512 F, BW, VL, DQ), the widest
+ * the CPU has unless the environment's NABLA_CPU names another (a context
+ * made while NABLA_CPU names kernels the CPU lacks reports it in its error
+ * and runs the widest).  avx2 and avx512 give the same bits; baseline,
+ * without fused multiply-adds, differs in the last bits. */
+const char *nb_cpu_kernels(void);
+/* Chooses them by name; NB_ERR_ARG, with a line in why (size bytes; why
+ * may be NULL), for a name unknown or a variant this CPU cannot run, and
+ * the kernels stay as they were. */
+int nb_set_cpu_kernels(const char *name, char *why, size_t size);
+
 /* Number of nodes recorded since the last reset, and the name of an op
  * by its registry index (NULL past the end): for tools and tests. */
 int nb_graph_size(const nb_ctx *ctx);

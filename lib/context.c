@@ -207,7 +207,8 @@ nb_ctx *nb_ctx_new(void)
 nb_ctx *nb_ctx_new_with(const nb_allocator *allocator)
 {
     nb_allocator a = {default_alloc, default_free, NULL};
-    nbi_cpu_init();
+    char why[160];
+    int cpu = nbi_cpu_init(why, sizeof why);
     if (allocator)
         a = *allocator;
     nb_ctx *ctx = a.alloc(a.ud, sizeof *ctx);
@@ -219,6 +220,8 @@ nb_ctx *nb_ctx_new_with(const nb_allocator *allocator)
     ctx->grad_enabled = true;
     ctx->training = true;
     ctx->persistent.next_ = ctx->persistent.prev_ = &ctx->persistent;
+    if (cpu) /* the context works, on the widest kernels; its error says why */
+        nbi_fail(ctx, cpu, "%s", why);
     return ctx;
 }
 

@@ -11,6 +11,11 @@
 
 #include "internal.h"
 
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
 #include <cblas.h>
 #endif
@@ -34,25 +39,101 @@ bool nbi_in_parallel(void)
 #endif
 }
 
-static bool has_avx2, avoid_avx2;
+/* The widest kernels the CPU runs, and the ones in use (lower when
+ * NABLA_CPU or a test asks).  AVX-512 needs F, BW, VL and DQ, and the
+ * operating system's support for its registers (libgcc's check reads
+ * XGETBV); valgrind reports none of it, so it runs the AVX2 kernels. */
+static nbi_cpu best_cpu, used_cpu;
+static const char *const cpu_names[] = {"baseline", "avx2", "avx512"};
+
+nbi_cpu nbi_cpu_level(void)
+{
+    return used_cpu;
+}
+
+nbi_cpu nbi_cpu_best(void)
+{
+    return best_cpu;
+}
+
+const char *nbi_cpu_name(nbi_cpu c)
+{
+    return cpu_names[c];
+}
 
 bool nbi_avx2(void)
 {
-    return has_avx2 && !avoid_avx2;
+    return used_cpu >= NBI_CPU_AVX2;
 }
 
-bool nbi_avoid_avx2(bool avoid)
+bool nbi_avx512(void)
 {
-    bool old = avoid_avx2;
-    avoid_avx2 = avoid;
-    return old;
+    return used_cpu >= NBI_CPU_AVX512;
 }
 
-void nbi_cpu_init(void)
+int nbi_cpu_use(nbi_cpu c)
+{
+    if (c > best_cpu)
+        return -1;
+    nbi_cpu old = used_cpu;
+    used_cpu = c;
+    return (int)old;
+}
+
+static void read_features(void)
 {
 #if defined(__GNUC__) && defined(__x86_64__)
-    has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        best_cpu = NBI_CPU_AVX2;
+    if (best_cpu == NBI_CPU_AVX2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        best_cpu = NBI_CPU_AVX512;
 #endif
+    used_cpu = best_cpu;
+}
+
+static int cpu_by_name(const char *name)
+{
+    for (int c = 0; c <= NBI_CPU_AVX512; c++)
+        if (strcmp(name, cpu_names[c]) == 0)
+            return c;
+    return -1;
+}
+
+int nb_set_cpu_kernels(const char *name, char *why, size_t size)
+{
+    nbi_cpu_init(NULL, 0);
+    int c = name ? cpu_by_name(name) : -1;
+    if (c < 0) {
+        if (why)
+            snprintf(why, size, "unknown kernels \"%s\": expected baseline, avx2 or avx512",
+                     name ? name : "(null)");
+        return NB_ERR_ARG;
+    }
+    if (nbi_cpu_use((nbi_cpu)c) < 0) {
+        if (why)
+            snprintf(why, size, "kernels %s need a CPU with %s; this one runs %s at most", name,
+                     c == NBI_CPU_AVX512 ? "AVX-512 (F, BW, VL, DQ)" : "AVX2 and FMA",
+                     cpu_names[best_cpu]);
+        return NB_ERR_ARG;
+    }
+    return NB_OK;
+}
+
+const char *nb_cpu_kernels(void)
+{
+    nbi_cpu_init(NULL, 0);
+    return cpu_names[used_cpu];
+}
+
+int nbi_cpu_init(char *why, size_t size)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    static int env_status;
+    static char env_why[160];
+    pthread_once(&once, read_features);
 #if defined(HAVE_OPENBLAS_SET_NUM_THREADS) && defined(_OPENMP)
     static int done;
     if (!done) {
@@ -60,6 +141,22 @@ void nbi_cpu_init(void)
         done = 1;
     }
 #endif
+    /* NABLA_CPU, read by the first caller: a name it cannot take is an
+     * error every later context reports too. */
+    static bool env_read;
+    if (!env_read) {
+        env_read = true;
+        const char *env = getenv("NABLA_CPU");
+        if (env && *env) {
+            char msg[128];
+            env_status = nb_set_cpu_kernels(env, msg, sizeof msg);
+            if (env_status)
+                snprintf(env_why, sizeof env_why, "NABLA_CPU=%s: %s", env, msg);
+        }
+    }
+    if (env_status && why)
+        snprintf(why, size, "%s", env_why);
+    return env_status;
 }
 
 int nb_set_num_threads(int n)

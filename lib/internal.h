@@ -379,26 +379,38 @@ static inline int64_t nbi_batch_groups(int64_t n)
     (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])))
 /* True inside an OpenMP region (and always when built without OpenMP). */
 bool nbi_in_parallel(void);
-/* Keeps OpenBLAS's own threads off and reads the CPU's features;
- * nb_ctx_new calls it. */
-void nbi_cpu_init(void);
+/* Keeps OpenBLAS's own threads off, reads the CPU's features and, once,
+ * NABLA_CPU; nb_ctx_new calls it.  Returns NB_ERR_ARG, with why, when
+ * NABLA_CPU names kernels this CPU cannot run (or none). */
+int nbi_cpu_init(char *why, size_t size);
 
 /* ---- CPU features (cpu.c) -------------------------------------------------
- * A hot loop written with GCC's vector extensions is compiled twice: for
- * the x86-64 baseline, and marked NBI_AVX2 for AVX2 with FMA; nbi_avx2()
- * picks at run time.  Not AVX-512: valgrind cannot run it. */
+ * A hot loop written with GCC's vector extensions is compiled for each
+ * variant: the x86-64 baseline, NBI_AVX2 (AVX2 with FMA) and NBI_AVX512
+ * (AVX-512 F, BW, VL, DQ), and nbi_cpu_level() picks at run time: the
+ * widest the CPU has, or lower when NABLA_CPU or nbi_cpu_use asks.  The
+ * AVX2 and AVX-512 variants of a kernel give the same bits: each element
+ * is the same chain of fused multiply-adds, whatever the vector width. */
+typedef enum nbi_cpu { NBI_CPU_BASELINE, NBI_CPU_AVX2, NBI_CPU_AVX512 } nbi_cpu;
 #if defined(__GNUC__) && defined(__x86_64__)
 #define NBI_AVX2 __attribute__((target("avx2,fma")))
+#define NBI_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq")))
 #else
 #define NBI_AVX2
+#define NBI_AVX512
 #endif
 #if defined(__GNUC__)
 #define NBI_INLINE static inline __attribute__((always_inline))
 #endif
+nbi_cpu nbi_cpu_level(void);
+nbi_cpu nbi_cpu_best(void);
+const char *nbi_cpu_name(nbi_cpu c);
+/* At least AVX2 (and FMA); at least AVX-512 in use. */
 bool nbi_avx2(void);
-/* With true, nbi_avx2() says no, so tests reach the baseline code too;
- * returns the previous setting. */
-bool nbi_avoid_avx2(bool avoid);
+bool nbi_avx512(void);
+/* Runs the kernels of c from now on, so tests reach each variant; returns
+ * the previous variant, or -1 (changing nothing) when the CPU lacks c. */
+int nbi_cpu_use(nbi_cpu c);
 
 /* ---- sliding windows ------------------------------------------------------
  * Outputs o in [0, count) read the window [o s - p, o s - p + k) of an axis
@@ -462,6 +474,27 @@ void nbi_atomic_abort(nb_ctx *ctx, nbi_atomic *a);
 
 /* "sgd", "adam", "adamw", "rmsprop" by nb_optim_kind, ended by NULL. */
 extern const char *const nbi_optim_kind_names[];
+
+/* ---- fixed-order GEMM (gemm.c) -------------------------------------------
+ * C = A B (+ a bias per row or per column), or C += A B, on the calling
+ * thread, each element of C one chain over the depth in order: its bits
+ * depend on neither the call's shape nor the threads, and the AVX2 and
+ * AVX-512 variants agree.  Element (i, j) of a matrix X is at
+ * x[i xrs + j xcs]; pack holds nbi_gemm_pack_elems(dtype, k) elements. */
+typedef struct nbi_gemm_args {
+    int64_t m, n, k;
+    const void *a;
+    int64_t ars, acs;                /* A [m, k] */
+    const void *b;
+    int64_t brs, bcs;                /* B [k, n] */
+    void *c;
+    int64_t crs, ccs;                /* C [m, n] */
+    const void *row_bias, *col_bias; /* C = A B + bias[i] or bias[j] (or NULL) */
+    bool add;                        /* C += A B instead (biases ignored) */
+    void *pack;
+} nbi_gemm_args;
+size_t nbi_gemm_pack_elems(nb_dtype dtype, int64_t k);
+void nbi_gemm_fixed(nb_dtype dtype, const nbi_gemm_args *g);
 
 /* ---- BLAS (blas.c) --------------------------------------------------------
  * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers:

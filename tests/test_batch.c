@@ -448,33 +448,57 @@ static const char *const thread_models[] = {"lenet", "keras-cnn", "cnn3", "mlp",
 
 START_TEST(test_threads)
 {
-    const char *model = thread_models[_i / 2];
-    bool baseline = _i % 2;
-    nbi_cpu_init(); /* reads the CPU's features */
-    bool old_avoid = nbi_avoid_avx2(baseline);
-    if (!baseline && !nbi_avx2()) {
-        fprintf(stderr, "test_threads: %s on AVX2 skipped: this CPU has no AVX2 with FMA\n",
-                model ? model : "bn");
-        nbi_avoid_avx2(old_avoid);
+    const char *model = thread_models[_i / 3], *kernels = tst_kernels[_i % 3];
+    const char *old_kernels = nb_cpu_kernels();
+    char what[128];
+    snprintf(what, sizeof what, "test_threads: %s", model ? model : "bn");
+    if (!tst_use_kernels(kernels, what))
         return;
-    }
     int64_t per = model ? 28 * 28 : 2 * 10 * 10;
     batch_data d;
     make_data(&d, 40, per);
-    run_spec s = {model, 40, NULL, _i % 4 < 2 ? NB_SGD : NB_ADAM, 2};
+    run_spec s = {model, 40, NULL, _i % 2 ? NB_SGD : NB_ADAM, 2};
     run_out one, two;
     int old = nb_set_num_threads(1);
     run(&s, &d, &one);
     nb_set_num_threads(2);
     run(&s, &d, &two);
     nb_set_num_threads(old);
-    nbi_avoid_avx2(old_avoid);
-    char what[128];
-    snprintf(what, sizeof what, "%s (%s), 1 and 2 threads", model ? model : "bn",
-             baseline ? "baseline" : "AVX2");
+    nb_set_cpu_kernels(old_kernels, NULL, 0);
+    snprintf(what, sizeof what, "%s (%s), 1 and 2 threads", model ? model : "bn", kernels);
     assert_same(&one, &two, 2, what);
     free_out(&one);
     free_out(&two);
+    free_data(&d);
+}
+END_TEST
+
+/* The AVX-512 kernels give the AVX2 kernels' bits: two steps of each model
+ * on 2 threads, with one and then the other. */
+START_TEST(test_kernels_agree)
+{
+    const char *model = thread_models[_i], *old_kernels = nb_cpu_kernels();
+    char what[128];
+    snprintf(what, sizeof what, "test_kernels_agree: %s", model ? model : "bn");
+    if (!tst_use_kernels("avx2", what) || !tst_use_kernels("avx512", what)) {
+        nb_set_cpu_kernels(old_kernels, NULL, 0);
+        return;
+    }
+    int64_t per = model ? 28 * 28 : 2 * 10 * 10;
+    batch_data d;
+    make_data(&d, 40, per);
+    run_spec s = {model, 40, NULL, _i % 2 ? NB_SGD : NB_ADAM, 2};
+    run_out wide, narrow;
+    int old = nb_set_num_threads(2);
+    run(&s, &d, &wide);
+    nb_set_cpu_kernels("avx2", NULL, 0);
+    run(&s, &d, &narrow);
+    nb_set_num_threads(old);
+    nb_set_cpu_kernels(old_kernels, NULL, 0);
+    snprintf(what, sizeof what, "%s, avx512 and avx2 kernels", model ? model : "bn");
+    assert_same(&wide, &narrow, 2, what);
+    free_out(&wide);
+    free_out(&narrow);
     free_data(&d);
 }
 END_TEST
@@ -491,7 +515,8 @@ Suite *tst_suite_batch(void)
     tcase_set_timeout(steps, 600);
     tcase_add_loop_test(steps, test_split, 0, (int)(sizeof split_cases / sizeof split_cases[0]));
     int nmodels = (int)(sizeof thread_models / sizeof thread_models[0]);
-    tcase_add_loop_test(steps, test_threads, 0, 2 * nmodels);
+    tcase_add_loop_test(steps, test_threads, 0, 3 * nmodels);
+    tcase_add_loop_test(steps, test_kernels_agree, 0, nmodels);
     suite_add_tcase(s, steps);
     return s;
 }

@@ -1,7 +1,7 @@
 /* test_conv.c - conv2d (im2col + GEMM, and the direct kernels) against a
  * reference loop, and conv1d built on it. */
 #include "harness.h"
-#include "internal.h" /* nbi_avoid_avx2 */
+#include "internal.h"
 
 #include <string.h>
 
@@ -310,14 +310,18 @@ static void assert_close32(const nb_tensor *got, const nb_tensor *want)
     }
 }
 
-/* Each case on 1 and on 2 threads, and with the AVX2 kernels and the
- * baseline ones (_i / NREF = 0..3): the batch split and each compiled
- * kernel must give the reference loop's values, NaN and infinities where
- * it has them. */
+/* Each case on 1 and on 2 threads, with each CPU variant's kernels
+ * (_i / NREF = 0..5; a variant the CPU lacks is skipped): the batch split
+ * and each compiled kernel must give the reference loop's values, NaN and
+ * infinities where it has them. */
 START_TEST(test_matches_reference)
 {
+    const char *old_kernels = nb_cpu_kernels(), *kernels = tst_kernels[_i / NREF / 2];
+    char what[96];
+    snprintf(what, sizeof what, "conv2d against the reference, case %d", _i % NREF);
+    if (!tst_use_kernels(kernels, what))
+        return;
     int old = nb_set_num_threads(1 + _i / NREF % 2);
-    bool old_avoid = nbi_avoid_avx2(_i / NREF >= 2);
     _i %= NREF;
     nb_ctx *ctx = nb_ctx_new();
     ref_geom g = {ref_cases[_i].n, ref_cases[_i].c, ref_cases[_i].h, ref_cases[_i].w,
@@ -390,7 +394,7 @@ START_TEST(test_matches_reference)
         assert_close32(got[k], want[k]);
     nb_ctx_free(ctx);
     nb_set_num_threads(old);
-    nbi_avoid_avx2(old_avoid);
+    nb_set_cpu_kernels(old_kernels, NULL, 0);
 }
 END_TEST
 
@@ -690,7 +694,7 @@ Suite *tst_suite_conv(void)
     Suite *s = suite_create("conv");
     TCase *tc = tcase_create("conv2d");
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_matches_reference, 0, 4 * NREF);
+    tcase_add_loop_test(tc, test_matches_reference, 0, 6 * NREF);
     tcase_add_loop_test(tc, test_course_example, 0, 2);
     tcase_add_loop_test(tc, test_sobel, 0, 2);
     tcase_add_loop_test(tc, test_nonfinite_values, 0, 2);

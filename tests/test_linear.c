@@ -1,6 +1,6 @@
 /* test_linear.c - linear (with and without bias) and matmul. */
 #include "harness.h"
-#include "internal.h" /* nbi_gemm, nbi_blas_avoid */
+#include "internal.h" /* nbi_gemm, nbi_gemm_fixed, nbi_blas_avoid */
 
 #include <math.h>
 #include <stdio.h>
@@ -296,22 +296,17 @@ static const int64_t ref_shapes[][3] = {
 };
 
 /* The kernels' y, dx, dW and db bit for bit the reference's, for each shape,
- * f32 and f64 (_i % 2), on 1 and 2 threads (_i / 2 % 2), with the AVX2 and
- * the baseline kernels (_i / 4); AVX2 is skipped on a machine without it. */
+ * f32 and f64 (_i % 2), on 1 and 2 threads (_i / 2 % 2), with each CPU
+ * variant's kernels (_i / 4); a variant the machine lacks is skipped. */
 START_TEST(test_linear_kernels_match_reference)
 {
     nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
-    bool baseline = _i / 4, old_avoid = nbi_avoid_avx2(baseline);
+    const char *old_kernels = nb_cpu_kernels(), *kernels = tst_kernels[_i / 4];
+    if (!tst_use_kernels(kernels, "linear kernels vs reference"))
+        return;
     int old = nb_set_num_threads(1 + _i / 2 % 2);
     nb_ctx *ctx = nb_ctx_new();
-    if (!baseline && !nbi_avx2()) {
-        printf("linear kernels vs reference: AVX2 with FMA: skipped, this machine lacks it\n");
-        nb_ctx_free(ctx);
-        nb_set_num_threads(old);
-        nbi_avoid_avx2(old_avoid);
-        return;
-    }
-    bool fused = nbi_avx2();
+    bool fused = strcmp(kernels, "baseline") != 0;
     nb_rng rng;
     nb_rng_seed(&rng, 11 + (uint64_t)_i);
     for (size_t s = 0; s < sizeof ref_shapes / sizeof *ref_shapes; s++) {
@@ -344,12 +339,112 @@ START_TEST(test_linear_kernels_match_reference)
                           "%s of [%lld, %lld] x [%lld, %lld]^T (%s, %s, %d threads) differs "
                           "from the reference", what[t], (long long)n, (long long)k,
                           (long long)o, (long long)k, dt == NB_F32 ? "f32" : "f64",
-                          fused ? "avx2" : "baseline", 1 + _i / 2 % 2);
+                          kernels, 1 + _i / 2 % 2);
         free(want);
     }
     nb_ctx_free(ctx);
     nb_set_num_threads(old);
-    nbi_avoid_avx2(old_avoid);
+    nb_set_cpu_kernels(old_kernels, NULL, 0);
+}
+END_TEST
+
+/* nbi_gemm_fixed bit for bit a chain per element, a_0 b_0 + a_1 b_1 + ...
+ * in order (fused with AVX2 and AVX-512, a multiply then an add on the
+ * baseline), then the bias or C's old value: for each variant (_i / 2), in
+ * f32 and f64 (_i % 2), over shapes with partial tiles and panels, every
+ * layout of A, B and C, and each of bias per row, per column, none, add. */
+#define GEMM_REF(T, name, fmaf_)                                                     \
+    static T name(const T *a, int64_t ars, int64_t acs, const T *b, int64_t brs,    \
+                  int64_t bcs, int64_t i, int64_t j, int64_t k, bool fused)         \
+    {                                                                               \
+        T acc = 0;                                                                  \
+        for (int64_t kk = 0; kk < k; kk++) {                                        \
+            T x = a[i * ars + kk * acs], y = b[kk * brs + j * bcs];                \
+            if (fused)                                                              \
+                acc = fmaf_(x, y, acc);                                             \
+            else {                                                                  \
+                T p = x * y;                                                        \
+                acc = acc + p;                                                      \
+            }                                                                       \
+        }                                                                           \
+        return acc;                                                                 \
+    }
+GEMM_REF(float, gemm_ref_f32, fmaf)
+GEMM_REF(double, gemm_ref_f64, fma)
+
+START_TEST(test_fixed_gemm)
+{
+    const char *old_kernels = nb_cpu_kernels(), *kernels = tst_kernels[_i / 2];
+    if (!tst_use_kernels(kernels, "fixed-order GEMM vs its chains"))
+        return;
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    bool fused = strcmp(kernels, "baseline") != 0;
+    size_t es = nb_dtype_size(dt);
+    static const int64_t shapes[][3] = {{1, 1, 1},  {5, 7, 3},   {12, 32, 9},  {13, 33, 40},
+                                        {30, 70, 17}, {24, 64, 0}, {7, 100, 288}, {64, 5, 31}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 5 + (uint64_t)_i);
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int layout = 0; layout < 8; layout++)
+            for (int mode = 0; mode < 4; mode++) {
+                int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                bool at = layout & 1, bt = layout & 2, ct = layout & 4;
+                int64_t ars = at ? 1 : k, acs = at ? m : 1, brs = bt ? 1 : n, bcs = bt ? k : 1;
+                int64_t crs = ct ? 1 : n, ccs = ct ? m : 1;
+                double *a = malloc((size_t)(m * k + 1) * sizeof(double));
+                double *b = malloc((size_t)(k * n + 1) * sizeof(double));
+                double *bias = malloc((size_t)(m + n) * sizeof(double));
+                char *c = malloc((size_t)(m * n) * es), *want = malloc((size_t)(m * n) * es);
+                void *pack = malloc(nbi_gemm_pack_elems(dt, k) * es + 1);
+                void *av = malloc((size_t)(m * k + 1) * es), *bv = malloc((size_t)(k * n + 1) * es);
+                void *biasv = malloc((size_t)(m + n) * es);
+                for (int64_t i = 0; i < m * k; i++)
+                    a[i] = nb_rng_uniform(&rng) * 2 - 1;
+                for (int64_t i = 0; i < k * n; i++)
+                    b[i] = nb_rng_uniform(&rng) * 2 - 1;
+                for (int64_t i = 0; i < m + n; i++)
+                    bias[i] = nb_rng_uniform(&rng) - 0.5;
+                for (int64_t i = 0; i < m * n; i++) {
+                    double v = nb_rng_uniform(&rng);
+                    if (dt == NB_F32)
+                        ((float *)c)[i] = (float)v;
+                    else
+                        ((double *)c)[i] = v;
+                }
+                memcpy(want, c, (size_t)(m * n) * es);
+                for (int64_t i = 0; i < m * k; i++)
+                    dt == NB_F32 ? (void)(((float *)av)[i] = (float)a[i]) : (void)(((double *)av)[i] = a[i]);
+                for (int64_t i = 0; i < k * n; i++)
+                    dt == NB_F32 ? (void)(((float *)bv)[i] = (float)b[i]) : (void)(((double *)bv)[i] = b[i]);
+                for (int64_t i = 0; i < m + n; i++)
+                    dt == NB_F32 ? (void)(((float *)biasv)[i] = (float)bias[i]) : (void)(((double *)biasv)[i] = bias[i]);
+                const void *rb = mode == 0 ? biasv : NULL;
+                const void *cb = mode == 1 ? (const char *)biasv + (size_t)m * es : NULL;
+                bool add = mode == 3;
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        int64_t at_ = i * crs + j * ccs;
+                        if (dt == NB_F32) {
+                            float v = gemm_ref_f32(av, ars, acs, bv, brs, bcs, i, j, k, fused);
+                            float *w = (float *)want + at_;
+                            *w = add ? *w + v : rb ? v + ((const float *)rb)[i] : cb ? v + ((const float *)cb)[j] : v;
+                        } else {
+                            double v = gemm_ref_f64(av, ars, acs, bv, brs, bcs, i, j, k, fused);
+                            double *w = (double *)want + at_;
+                            *w = add ? *w + v : rb ? v + ((const double *)rb)[i] : cb ? v + ((const double *)cb)[j] : v;
+                        }
+                    }
+                nbi_gemm_fixed(dt, &(nbi_gemm_args){m, n, k, av, ars, acs, bv, brs, bcs, c, crs,
+                                                    ccs, rb, cb, add, pack});
+                ck_assert_msg(!memcmp(c, want, (size_t)(m * n) * es),
+                              "[%lld x %lld] x [%lld x %lld] (layout %d, mode %d, %s, %s) "
+                              "differs from its chains", (long long)m, (long long)k,
+                              (long long)k, (long long)n, layout, mode,
+                              dt == NB_F32 ? "f32" : "f64", kernels);
+                free(a), free(b), free(bias), free(c), free(want), free(pack);
+                free(av), free(bv), free(biasv);
+            }
+    nb_set_cpu_kernels(old_kernels, NULL, 0);
 }
 END_TEST
 
@@ -363,7 +458,8 @@ Suite *tst_suite_linear(void)
     tcase_add_loop_test(tc, test_linear_nonfinite, 0, 4);
     tcase_add_loop_test(tc, test_plain_gemm, 0, 2);
     tcase_add_test(tc, test_errors);
-    tcase_add_loop_test(tc, test_linear_kernels_match_reference, 0, 8);
+    tcase_add_loop_test(tc, test_linear_kernels_match_reference, 0, 12);
+    tcase_add_loop_test(tc, test_fixed_gemm, 0, 6);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 nb_tensor *tst_make(nb_ctx *ctx, nb_dtype dtype, int ndim,
@@ -56,4 +57,15 @@ void tst_failing_free(void *ud, void *p)
 {
     (void)ud;
     free(p);
+}
+
+const char *const tst_kernels[] = {"baseline", "avx2", "avx512", NULL};
+
+bool tst_use_kernels(const char *name, const char *what)
+{
+    char why[160];
+    if (nb_set_cpu_kernels(name, why, sizeof why) == NB_OK)
+        return true;
+    printf("%s: %s kernels skipped: %s\n", what, name, why);
+    return false;
 }

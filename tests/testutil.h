@@ -7,6 +7,7 @@
 #define NABLA_TEST_UTIL_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -44,5 +45,13 @@ void tst_failing_free(void *ud, void *p);
         ck_assert_msg(strstr(nb_errmsg(ctx), (needle)) != NULL,               \
                       "message \"%s\" lacks \"%s\"", nb_errmsg(ctx), (needle)); \
     } while (0)
+
+/* The CPU kernels the tests run in turn, ended by NULL. */
+extern const char *const tst_kernels[];
+
+/* Switches to kernels `name` and returns true; or, on a CPU without them,
+ * prints "WHAT: NAME kernels skipped: why" and returns false.  Restore the
+ * previous ones (nb_cpu_kernels() before) with nb_set_cpu_kernels. */
+bool tst_use_kernels(const char *name, const char *what);
 
 #endif

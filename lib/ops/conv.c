@@ -162,7 +162,7 @@ static T K(sum)(const T *v, int64_t n)
  * to the thread's col; buf holds Y when the group has several images. */
 static void K(conv_fwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
                              int64_t hi, const T *x, const T *w, const T *b, T *y, T *saved,
-                             T *col, T *buf)
+                             T *col, T *buf, T *pack)
 {
     int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
     for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
@@ -171,13 +171,8 @@ static void K(conv_fwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo
         for (int64_t j = 0; j < gi; j++)
             K(im2col)(g, x + (n0 + j) * chw, cg + j * p, ld);
         T *yg = gi == 1 ? y + n0 * o * p : buf;
-        for (int64_t oc = 0; oc < o; oc++) {
-            T v = b ? b[oc] : 0;
-            for (int64_t q = 0; q < ld; q++)
-                yg[oc * ld + q] = v;
-        }
-        nbi_gemm1(DT, false, false, (int)o, (int)ld, (int)ckk, 1.0, w, (int)ckk, cg, (int)ld,
-                  1.0, yg, (int)ld);
+        nbi_gemm_fixed(DT, &(nbi_gemm_args){o, ld, ckk, w, ckk, 1, cg, ld, 1, yg, ld, 1, b,
+                                            NULL, false, pack});
         if (g->relu)
             K(relu_inplace)(yg, o * ld);
         if (gi > 1)
@@ -211,13 +206,13 @@ static const T *K(conv_dy)(const conv_geom *g, int64_t n0, int64_t gi, const T *
 
 /* Images [lo, hi) of one group of the batch, pl->group per GEMM as in the
  * forward, with dY as K(conv_dy) makes it:
- *     db += sum_P dY;  dW += dY col^T
+ *     db += sum_P dY;  dW^T += col dY^T
  * (either may be NULL).  saved is the forward's columns, or NULL and they
  * are built again.  dW reads each column where an output reads it, padding
  * zeros included, so infinities and NaN land where PyTorch puts them. */
 static void K(conv_dw_part)(const conv_geom *g, const conv_plan *pl, int64_t lo, int64_t hi,
                             const T *x, const T *y, const T *dy, T *dw, T *db, const T *saved,
-                            T *col, T *buf)
+                            T *col, T *buf, T *pack)
 {
     int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
     for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
@@ -232,22 +227,23 @@ static void K(conv_dw_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
         if (!saved)
             for (int64_t j = 0; j < gi; j++)
                 K(im2col)(g, x + (n0 + j) * chw, col + j * p, ld);
-        nbi_gemm1(DT, false, true, (int)o, (int)ckk, (int)ld, 1.0, dyg, (int)ld, cg, (int)ld,
-                  1.0, dw, (int)ckk);
+        /* rows of dW^T are col's: C kh kw of them, long GEMM columns */
+        nbi_gemm_fixed(DT, &(nbi_gemm_args){ckk, o, ld, cg, ld, 1, dyg, 1, ld, dw, 1, ckk, NULL,
+                                            NULL, true, pack});
     }
 }
 
 /* Images [lo, hi), pl->group per GEMM:  dx += col2im(W^T dY).  dx gets
  * only what outputs read. */
 static void K(conv_dx_part)(const conv_geom *g, const conv_plan *pl, int64_t lo, int64_t hi,
-                            const T *w, const T *y, const T *dy, T *dx, T *col, T *buf)
+                            const T *w, const T *y, const T *dy, T *dx, T *col, T *buf, T *pack)
 {
     int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
     for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
         int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
         const T *dyg = K(conv_dy)(g, n0, gi, y, dy, buf);
-        nbi_gemm1(DT, true, false, (int)ckk, (int)ld, (int)o, 1.0, w, (int)ckk, dyg, (int)ld,
-                  0.0, col, (int)ld);
+        nbi_gemm_fixed(DT, &(nbi_gemm_args){ckk, ld, o, w, 1, ckk, dyg, ld, 1, col, ld, 1, NULL,
+                                            NULL, false, pack});
         for (int64_t j = 0; j < gi; j++)
             K(col2im)(g, col + j * p, ld, dx + (n0 + j) * chw);
     }
@@ -570,7 +566,8 @@ static void K(conv_fwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
             continue;
         }
 #endif
-        K(conv_fwd_part)(g, pl, lo, hi, x, w, b, y, saved, col, col + pl->colsize);
+        K(conv_fwd_part)(g, pl, lo, hi, x, w, b, y, saved, col, col + pl->colsize,
+                         col + pl->packat);
     }
 }
 
@@ -607,7 +604,7 @@ static void K(conv_bwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
             }
 #endif
             K(conv_dw_part)(g, pl, lo, hi, x, y, dy, dw ? pk : NULL, db ? pk + nw : NULL, saved,
-                            col, col + pl->colsize);
+                            col, col + pl->colsize, col + pl->packat);
         }
         if (sh.x0 == sh.x1)
             continue;
@@ -617,7 +614,8 @@ static void K(conv_bwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
             continue;
         }
 #endif
-        K(conv_dx_part)(g, pl, sh.x0, sh.x1, w, y, dy, dx, col, col + pl->colsize);
+        K(conv_dx_part)(g, pl, sh.x0, sh.x1, w, y, dy, dx, col, col + pl->colsize,
+                        col + pl->packat);
     }
 }
 
@@ -666,14 +664,14 @@ typedef struct direct_geom {
 /* How a batch is cut: nt threads, each over a contiguous run of images,
  * taken `group` images per GEMM so that small outputs still make long
  * GEMM rows.  group is a power of two that divides NB_BATCH_GROUP and the
- * runs are whole groups, so an image is in the same GEMM, of the same
- * shape, however the batch is split (OpenBLAS's bits depend on the shape).
- * Each thread's scratch holds colsize elements of columns and then bufsize
- * of Y (or dY) for a group; scratch = the two, aligned. */
+ * runs are whole groups, so an image is in the same GEMMs however the
+ * batch is split (dW sums a GEMM's images in one chain).  Each thread's
+ * scratch holds colsize elements of columns, then Y (or dY) for a group,
+ * then from packat on the GEMM's packed panel; scratch = all, aligned. */
 typedef struct conv_plan {
     int nt;
     int64_t group;
-    size_t colsize, scratch;
+    size_t colsize, packat, scratch;
     bool direct, direct_bwd; /* forward, backward: taps summed directly (d) */
     direct_geom d;
 } conv_plan;
@@ -968,7 +966,10 @@ static conv_plan conv_plan_for(const conv_geom *g, nb_dtype dtype)
     pl.colsize = align_elems((size_t)(ckk * p * pl.group), es);
     /* buf: Y or dY of a group, or the masked dY of one image with relu */
     bool buf = pl.group > 1 || g->relu;
-    pl.scratch = pl.colsize + (buf ? align_elems((size_t)(g->o * p * pl.group), es) : 0);
+    int64_t ld = p * pl.group, depth = ckk > ld ? ckk : ld;
+    depth = depth > g->o ? depth : g->o; /* the forward's, dW's and dx's */
+    pl.packat = pl.colsize + (buf ? align_elems((size_t)(g->o * ld), es) : 0);
+    pl.scratch = pl.packat + align_elems(nbi_gemm_pack_elems(dtype, depth), es);
     pl.direct = takes_direct(g);
     pl.direct_bwd = pl.direct && ckk <= CONV_DIRECT_BWD_TAPS;
     if (pl.direct) {

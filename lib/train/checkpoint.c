@@ -15,7 +15,8 @@
  *   history        the metrics of each epoch finished: "loss,accuracy,
  *                  val_loss,val_accuracy,lr,seconds" joined by ";"
  * What made it (see SETTINGS below): the training and optimizer settings,
- * the kernels (AVX2 or not: they change the last bits of the sums), the
+ * the kernels (fused multiply-adds or not: they change the last bits of the
+ * sums; AVX-512's give AVX2's bits and record "avx2" too), the
  * thread count (for information only: it changes no bit), the data (classes, the examples used and a digest of them, where they
  * came from) and the model's digest (nb_model_digest).
  *
