@@ -126,6 +126,24 @@ NBI_INLINE void K(put)(const K(v) *acc, int mr, int64_t nc, T *c, int64_t rs, in
         }
 }
 
+/* The tile's chains for chunks of the depth, each on its own, then
+ * nbi_batch_sum's tree over them: acc = the sum of chunk sums. */
+NBI_INLINE void K(tile_tree)(int mr, const T *a, int64_t ra, int64_t ka, const T *bp,
+                             int64_t depth, int64_t chunk, K(v) *acc)
+{
+    K(v) buf[NBI_GEMM_CHUNKS][2 * MR];
+    int64_t nch = (depth + chunk - 1) / chunk;
+    for (int64_t h = 0; h < nch; h++) {
+        int64_t k0 = h * chunk, nk = depth - k0 < chunk ? depth - k0 : chunk;
+        K(tile_n)(mr, a + k0 * ka, ra, ka, bp + k0 * NR, nk, buf[h]);
+    }
+    for (int64_t s = 1; s < nch; s *= 2)
+        for (int64_t i = 0; i + s < nch; i += 2 * s)
+            for (int v = 0; v < 2 * mr; v++)
+                buf[i][v] += buf[i + s][v];
+    memcpy(acc, buf[0], (size_t)(2 * mr) * sizeof(K(v)));
+}
+
 ATTR static void K(gemm)(const nbi_gemm_args *g)
 {
     const T *a = g->a, *b = g->b, *rbias = g->add ? NULL : g->row_bias;
@@ -137,7 +155,10 @@ ATTR static void K(gemm)(const nbi_gemm_args *g)
         K(pack)(b + j0 * g->bcs, g->brs, g->bcs, g->k, nj, bp);
         for (int64_t i0 = 0; i0 < g->m; i0 += MR) {
             int mr = (int)(g->m - i0 < MR ? g->m - i0 : MR);
-            K(tile_n)(mr, a + i0 * g->ars, g->ars, g->acs, bp, g->k, acc);
+            if (g->chunk && g->k > g->chunk)
+                K(tile_tree)(mr, a + i0 * g->ars, g->ars, g->acs, bp, g->k, g->chunk, acc);
+            else
+                K(tile_n)(mr, a + i0 * g->ars, g->ars, g->acs, bp, g->k, acc);
             K(put)(acc, mr, nj, c + i0 * g->crs + j0 * g->ccs, g->crs, g->ccs,
                    rbias ? rbias + i0 : NULL, cbias ? cbias + j0 : NULL, g->add);
         }
@@ -215,6 +236,40 @@ void nbi_gemm_fixed(nb_dtype dtype, const nbi_gemm_args *g)
     case NBI_CPU_AVX512: (f32 ? gemm_f32_avx512 : gemm_f64_avx512)(g); break;
     case NBI_CPU_AVX2: (f32 ? gemm_f32_avx2 : gemm_f64_avx2)(g); break;
     default: (f32 ? gemm_f32_base : gemm_f64_base)(g); break;
+    }
+}
+
+/* Rows split in multiples of AVX-512's 12-row tiles, columns in its
+ * panels: no thread's share adds a partial tile another's would not. */
+void nbi_gemm_fixed_par(nb_dtype dtype, const nbi_gemm_args *g, bool by_cols, int nt)
+{
+    int64_t unit = by_cols ? 128 / (int64_t)nb_dtype_size(dtype) : 12;
+    int64_t len = by_cols ? g->n : g->m, units = (len + unit - 1) / unit;
+    if (nt > units)
+        nt = (int)units;
+    if (nt <= 1 || nbi_in_parallel()) {
+        nbi_gemm_fixed(dtype, g);
+        return;
+    }
+    size_t es = nb_dtype_size(dtype), pe = nbi_gemm_pack_elems(dtype, g->k);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t lo = units * t / nt * unit, hi = units * (t + 1) / nt * unit;
+        hi = hi < len ? hi : len;
+        nbi_gemm_args s = *g;
+        s.pack = (char *)g->pack + (size_t)t * pe * es;
+        if (by_cols) {
+            s.n = hi - lo;
+            s.b = (const char *)g->b + (size_t)(lo * g->bcs) * es;
+            s.c = (char *)g->c + (size_t)(lo * g->ccs) * es;
+            s.col_bias = g->col_bias ? (const char *)g->col_bias + (size_t)lo * es : NULL;
+        } else {
+            s.m = hi - lo;
+            s.a = (const char *)g->a + (size_t)(lo * g->ars) * es;
+            s.c = (char *)g->c + (size_t)(lo * g->crs) * es;
+            s.row_bias = g->row_bias ? (const char *)g->row_bias + (size_t)lo * es : NULL;
+        }
+        nbi_gemm_fixed(dtype, &s);
     }
 }
 

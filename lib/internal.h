@@ -479,8 +479,12 @@ extern const char *const nbi_optim_kind_names[];
  * C = A B (+ a bias per row or per column), or C += A B, on the calling
  * thread, each element of C one chain over the depth in order: its bits
  * depend on neither the call's shape nor the threads, and the AVX2 and
- * AVX-512 variants agree.  Element (i, j) of a matrix X is at
- * x[i xrs + j xcs]; pack holds nbi_gemm_pack_elems(dtype, k) elements. */
+ * AVX-512 variants agree.  With chunk, the depth is cut in chunks of that
+ * many, each its own chain, and their sum is nbi_batch_sum's tree (at most
+ * NBI_GEMM_CHUNKS chunks): a batch's sum over its groups of examples, in
+ * registers.  Element (i, j) of a matrix X is at x[i xrs + j xcs]; pack
+ * holds nbi_gemm_pack_elems(dtype, k) elements. */
+#define NBI_GEMM_CHUNKS 64
 typedef struct nbi_gemm_args {
     int64_t m, n, k;
     const void *a;
@@ -491,10 +495,14 @@ typedef struct nbi_gemm_args {
     int64_t crs, ccs;                /* C [m, n] */
     const void *row_bias, *col_bias; /* C = A B + bias[i] or bias[j] (or NULL) */
     bool add;                        /* C += A B instead (biases ignored) */
+    int64_t chunk;                   /* 0: one chain over the depth */
     void *pack;
 } nbi_gemm_args;
 size_t nbi_gemm_pack_elems(nb_dtype dtype, int64_t k);
 void nbi_gemm_fixed(nb_dtype dtype, const nbi_gemm_args *g);
+/* The same on nt threads (one inside a parallel region), each over its
+ * share of C's columns (by_cols) or rows, with the pack of nt of them. */
+void nbi_gemm_fixed_par(nb_dtype dtype, const nbi_gemm_args *g, bool by_cols, int nt);
 
 /* ---- BLAS (blas.c) --------------------------------------------------------
  * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers:

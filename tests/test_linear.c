@@ -352,13 +352,14 @@ END_TEST
  * in order (fused with AVX2 and AVX-512, a multiply then an add on the
  * baseline), then the bias or C's old value: for each variant (_i / 2), in
  * f32 and f64 (_i % 2), over shapes with partial tiles and panels, every
- * layout of A, B and C, and each of bias per row, per column, none, add. */
+ * layout of A, B and C, and each of bias per row, per column, none, add,
+ * and add of chunks of 4 (each its chain) summed by nbi_batch_sum's tree. */
 #define GEMM_REF(T, name, fmaf_)                                                     \
     static T name(const T *a, int64_t ars, int64_t acs, const T *b, int64_t brs,    \
-                  int64_t bcs, int64_t i, int64_t j, int64_t k, bool fused)         \
+                  int64_t bcs, int64_t i, int64_t j, int64_t k0, int64_t k, bool fused) \
     {                                                                               \
         T acc = 0;                                                                  \
-        for (int64_t kk = 0; kk < k; kk++) {                                        \
+        for (int64_t kk = k0; kk < k; kk++) {                                       \
             T x = a[i * ars + kk * acs], y = b[kk * brs + j * bcs];                \
             if (fused)                                                              \
                 acc = fmaf_(x, y, acc);                                             \
@@ -368,6 +369,21 @@ END_TEST
             }                                                                       \
         }                                                                           \
         return acc;                                                                 \
+    }                                                                               \
+    /* chunks of 4 deep, summed by nbi_batch_sum's tree */                          \
+    static T name##_tree(const T *a, int64_t ars, int64_t acs, const T *b,          \
+                         int64_t brs, int64_t bcs, int64_t i, int64_t j, int64_t k, \
+                         bool fused)                                                \
+    {                                                                               \
+        T part[64];                                                                 \
+        int64_t nch = (k + 3) / 4;                                                  \
+        for (int64_t h = 0; h < nch; h++)                                           \
+            part[h] = name(a, ars, acs, b, brs, bcs, i, j, 4 * h,                   \
+                           4 * h + 4 < k ? 4 * h + 4 : k, fused);                   \
+        for (int64_t s = 1; s < nch; s *= 2)                                        \
+            for (int64_t h = 0; h + s < nch; h += 2 * s)                            \
+                part[h] += part[h + s];                                             \
+        return nch ? part[0] : 0;                                                   \
     }
 GEMM_REF(float, gemm_ref_f32, fmaf)
 GEMM_REF(double, gemm_ref_f64, fma)
@@ -386,7 +402,7 @@ START_TEST(test_fixed_gemm)
     nb_rng_seed(&rng, 5 + (uint64_t)_i);
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
         for (int layout = 0; layout < 8; layout++)
-            for (int mode = 0; mode < 4; mode++) {
+            for (int mode = 0; mode < 5; mode++) {
                 int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
                 bool at = layout & 1, bt = layout & 2, ct = layout & 4;
                 int64_t ars = at ? 1 : k, acs = at ? m : 1, brs = bt ? 1 : n, bcs = bt ? k : 1;
@@ -420,22 +436,25 @@ START_TEST(test_fixed_gemm)
                     dt == NB_F32 ? (void)(((float *)biasv)[i] = (float)bias[i]) : (void)(((double *)biasv)[i] = bias[i]);
                 const void *rb = mode == 0 ? biasv : NULL;
                 const void *cb = mode == 1 ? (const char *)biasv + (size_t)m * es : NULL;
-                bool add = mode == 3;
+                bool add = mode >= 3, tree = mode == 4 && k <= 4 * NBI_GEMM_CHUNKS;
                 for (int64_t i = 0; i < m; i++)
                     for (int64_t j = 0; j < n; j++) {
                         int64_t at_ = i * crs + j * ccs;
                         if (dt == NB_F32) {
-                            float v = gemm_ref_f32(av, ars, acs, bv, brs, bcs, i, j, k, fused);
+                            float v = tree ? gemm_ref_f32_tree(av, ars, acs, bv, brs, bcs, i, j, k, fused)
+                                           : gemm_ref_f32(av, ars, acs, bv, brs, bcs, i, j, 0, k, fused);
                             float *w = (float *)want + at_;
                             *w = add ? *w + v : rb ? v + ((const float *)rb)[i] : cb ? v + ((const float *)cb)[j] : v;
                         } else {
-                            double v = gemm_ref_f64(av, ars, acs, bv, brs, bcs, i, j, k, fused);
+                            double v = tree ? gemm_ref_f64_tree(av, ars, acs, bv, brs, bcs, i, j, k, fused)
+                                            : gemm_ref_f64(av, ars, acs, bv, brs, bcs, i, j, 0, k, fused);
                             double *w = (double *)want + at_;
                             *w = add ? *w + v : rb ? v + ((const double *)rb)[i] : cb ? v + ((const double *)cb)[j] : v;
                         }
                     }
                 nbi_gemm_fixed(dt, &(nbi_gemm_args){m, n, k, av, ars, acs, bv, brs, bcs, c, crs,
-                                                    ccs, rb, cb, add, pack});
+                                                    ccs, rb, cb, add, tree ? 4 : 0,
+                                                    pack});
                 ck_assert_msg(!memcmp(c, want, (size_t)(m * n) * es),
                               "[%lld x %lld] x [%lld x %lld] (layout %d, mode %d, %s, %s) "
                               "differs from its chains", (long long)m, (long long)k,

@@ -172,7 +172,7 @@ static void K(conv_fwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo
             K(im2col)(g, x + (n0 + j) * chw, cg + j * p, ld);
         T *yg = gi == 1 ? y + n0 * o * p : buf;
         nbi_gemm_fixed(DT, &(nbi_gemm_args){o, ld, ckk, w, ckk, 1, cg, ld, 1, yg, ld, 1, b,
-                                            NULL, false, pack});
+                                            NULL, false, 0, pack});
         if (g->relu)
             K(relu_inplace)(yg, o * ld);
         if (gi > 1)
@@ -229,7 +229,7 @@ static void K(conv_dw_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
                 K(im2col)(g, x + (n0 + j) * chw, col + j * p, ld);
         /* rows of dW^T are col's: C kh kw of them, long GEMM columns */
         nbi_gemm_fixed(DT, &(nbi_gemm_args){ckk, o, ld, cg, ld, 1, dyg, 1, ld, dw, 1, ckk, NULL,
-                                            NULL, true, pack});
+                                            NULL, true, 0, pack});
     }
 }
 
@@ -243,7 +243,7 @@ static void K(conv_dx_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
         int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
         const T *dyg = K(conv_dy)(g, n0, gi, y, dy, buf);
         nbi_gemm_fixed(DT, &(nbi_gemm_args){ckk, ld, o, w, 1, ckk, dyg, ld, 1, col, ld, 1, NULL,
-                                            NULL, false, pack});
+                                            NULL, false, 0, pack});
         for (int64_t j = 0; j < gi; j++)
             K(col2im)(g, col + j * p, ld, dx + (n0 + j) * chw);
     }
@@ -372,7 +372,125 @@ NBI_INLINE void K(flat_dw)(const K(flat) *f, const T *g, int64_t gs, T *dw)
 #undef VLOAD
 #undef VSTORE
 
-/* Each body compiled for the baseline and for AVX2 with FMA. */
+/* ---- the same sums in 64-byte vectors, for AVX-512 ----------------------
+ * Each output is the same chain as above, so the bits are AVX2's: the
+ * forward takes four outputs at a time (16 accumulators of 32 registers);
+ * dW keeps AVX2's 32-byte lanes, two outputs side by side in one vector
+ * (its lanes' chains and their sum are AVX2's). */
+typedef T K(zvec) __attribute__((vector_size(64)));
+enum { K(zlanes) = 64 / sizeof(T) };
+#define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
+#define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
+
+/* K(flat_sum), len a multiple of 4 zvecs. */
+NBI_INLINE void K(flat_sum_z)(const K(flat) *f, const T *w, const T *init, T *out, int64_t os)
+{
+    typedef K(zvec) V;
+    const int64_t L = K(zlanes), nout = f->nout, nin = f->nin, ntap = f->ntap;
+    const int64_t so = f->so, sc = f->sc, is = f->is, len = f->len;
+    const int64_t *off = f->off, *wk = f->wk;
+    const T *in = f->in;
+    for (int64_t o = 0; o < nout; o += 4) {
+        int64_t no = nout - o < 4 ? nout - o : 4;
+        const T *w0 = w + o * so, *w1 = no > 1 ? w0 + so : w0;
+        const T *w2 = no > 2 ? w0 + 2 * so : w0, *w3 = no > 3 ? w0 + 3 * so : w0;
+        T i0 = init ? init[o] : 0, i1 = init && no > 1 ? init[o + 1] : 0;
+        T i2 = init && no > 2 ? init[o + 2] : 0, i3 = init && no > 3 ? init[o + 3] : 0;
+        for (int64_t q = 0; q < len; q += 4 * L) {
+            V a0 = (V){0} + i0, a1 = a0, a2 = a0, a3 = a0, b0 = (V){0} + i1, b1 = b0, b2 = b0,
+              b3 = b0, c0 = (V){0} + i2, c1 = c0, c2 = c0, c3 = c0, d0 = (V){0} + i3, d1 = d0,
+              d2 = d0, d3 = d0;
+            for (int64_t c = 0; c < nin; c++)
+                for (int64_t k = 0; k < ntap; k++) {
+                    const T *src = in + c * is + q + off[k];
+                    int64_t at = c * sc + wk[k];
+                    T u0 = w0[at], u1 = w1[at], u2 = w2[at], u3 = w3[at];
+                    V v0, v1, v2, v3;
+                    VLOAD(v0, src), VLOAD(v1, src + L);
+                    VLOAD(v2, src + 2 * L), VLOAD(v3, src + 3 * L);
+                    a0 += u0 * v0, a1 += u0 * v1, a2 += u0 * v2, a3 += u0 * v3;
+                    b0 += u1 * v0, b1 += u1 * v1, b2 += u1 * v2, b3 += u1 * v3;
+                    c0 += u2 * v0, c1 += u2 * v1, c2 += u2 * v2, c3 += u2 * v3;
+                    d0 += u3 * v0, d1 += u3 * v1, d2 += u3 * v2, d3 += u3 * v3;
+                }
+            T *p = out + o * os + q;
+            VSTORE(p, a0), VSTORE(p + L, a1), VSTORE(p + 2 * L, a2), VSTORE(p + 3 * L, a3);
+            if (no > 1)
+                p += os, VSTORE(p, b0), VSTORE(p + L, b1), VSTORE(p + 2 * L, b2),
+                    VSTORE(p + 3 * L, b3);
+            if (no > 2)
+                p += os, VSTORE(p, c0), VSTORE(p + L, c1), VSTORE(p + 2 * L, c2),
+                    VSTORE(p + 3 * L, c3);
+            if (no > 3)
+                p += os, VSTORE(p, d0), VSTORE(p + L, d1), VSTORE(p + 2 * L, d2),
+                    VSTORE(p + 3 * L, d3);
+        }
+    }
+}
+
+/* K(dw_taps) with g0's lanes and g1's side by side: r[k] holds the chains
+ * of tap k for both outputs, g0's in its low half. */
+NBI_INLINE void K(dw_taps_z)(const T *g0, const T *g1, const T *const *s, int nk, int64_t len,
+                             K(zvec) *r)
+{
+    typedef K(vec) H;
+    typedef K(zvec) V;
+    const int64_t L = K(lanes);
+    V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int64_t q = 0; q < len; q += L) {
+        H x, y, h;
+        VLOAD(x, g0 + q), VLOAD(y, g1 + q);
+        V u = __builtin_shufflevector(x, y, JOIN_LANES), v;
+        VLOAD(h, s[0] + q), v = __builtin_shufflevector(h, h, JOIN_LANES), a0 += u * v;
+        if (nk > 1)
+            VLOAD(h, s[1] + q), v = __builtin_shufflevector(h, h, JOIN_LANES), a1 += u * v;
+        if (nk > 2)
+            VLOAD(h, s[2] + q), v = __builtin_shufflevector(h, h, JOIN_LANES), a2 += u * v;
+        if (nk > 3)
+            VLOAD(h, s[3] + q), v = __builtin_shufflevector(h, h, JOIN_LANES), a3 += u * v;
+    }
+    r[0] = a0, r[1] = a1, r[2] = a2, r[3] = a3;
+}
+
+/* K(flat_dw) on K(dw_taps_z): the same taps in the same groups, the same
+ * sums of lanes. */
+NBI_INLINE void K(flat_dw_z)(const K(flat) *f, const T *g, int64_t gs, T *dw)
+{
+    const int64_t L = K(lanes), nout = f->nout, nin = f->nin, ntap = f->ntap;
+    const int64_t so = f->so, sc = f->sc, is = f->is, len = f->len;
+    const int64_t groups = (ntap + 3) / 4, per = (ntap + groups - 1) / groups;
+    const int64_t *off = f->off, *wk = f->wk;
+    const T *in = f->in;
+    for (int64_t o = 0; o < nout; o += 2) {
+        bool two = o + 1 < nout;
+        const T *g0 = g + o * gs, *g1 = two ? g0 + gs : g0;
+        for (int64_t c = 0; c < nin; c++)
+            for (int64_t k0 = 0; k0 < ntap; k0 += per) {
+                int nk = (int)(ntap - k0 < per ? ntap - k0 : per);
+                const T *s[4];
+                for (int k = 0; k < nk; k++)
+                    s[k] = in + c * is + off[k0 + k];
+                K(zvec) r[4];
+                switch (nk) {
+                case 1: K(dw_taps_z)(g0, g1, s, 1, len, r); break;
+                case 2: K(dw_taps_z)(g0, g1, s, 2, len, r); break;
+                case 3: K(dw_taps_z)(g0, g1, s, 3, len, r); break;
+                default: K(dw_taps_z)(g0, g1, s, 4, len, r); break;
+                }
+                for (int h = 0; h <= two; h++)
+                    for (int k = 0; k < nk; k++) {
+                        T sum = 0;
+                        for (int l = 0; l < L; l++)
+                            sum += r[k][h * L + l];
+                        dw[(o + h) * so + c * sc + wk[k0 + k]] += sum;
+                    }
+            }
+    }
+}
+#undef VLOAD
+#undef VSTORE
+
+/* Each body compiled for the baseline, AVX2 with FMA and AVX-512. */
 static void K(flat_sum_base)(const K(flat) *f, const T *w, const T *init, T *out, int64_t os)
 {
     K(flat_sum)(f, w, init, out, os);
@@ -382,6 +500,11 @@ NBI_AVX2 static void K(flat_sum_avx2)(const K(flat) *f, const T *w, const T *ini
 {
     K(flat_sum)(f, w, init, out, os);
 }
+NBI_AVX512 static void K(flat_sum_avx512)(const K(flat) *f, const T *w, const T *init, T *out,
+                                          int64_t os)
+{
+    K(flat_sum_z)(f, w, init, out, os);
+}
 static void K(flat_dw_base)(const K(flat) *f, const T *g, int64_t gs, T *dw)
 {
     K(flat_dw)(f, g, gs, dw);
@@ -389,6 +512,21 @@ static void K(flat_dw_base)(const K(flat) *f, const T *g, int64_t gs, T *dw)
 NBI_AVX2 static void K(flat_dw_avx2)(const K(flat) *f, const T *g, int64_t gs, T *dw)
 {
     K(flat_dw)(f, g, gs, dw);
+}
+NBI_AVX512 static void K(flat_dw_avx512)(const K(flat) *f, const T *g, int64_t gs, T *dw)
+{
+    K(flat_dw_z)(f, g, gs, dw);
+}
+
+typedef void (*K(flat_sum_fn))(const K(flat) *, const T *, const T *, T *, int64_t);
+typedef void (*K(flat_dw_fn))(const K(flat) *, const T *, int64_t, T *);
+static K(flat_sum_fn) K(flat_sum_for)(void)
+{
+    return nbi_avx512() ? K(flat_sum_avx512) : nbi_avx2() ? K(flat_sum_avx2) : K(flat_sum_base);
+}
+static K(flat_dw_fn) K(flat_dw_for)(void)
+{
+    return nbi_avx512() ? K(flat_dw_avx512) : nbi_avx2() ? K(flat_dw_avx2) : K(flat_dw_base);
 }
 
 /* The image's pixels into the interior of the zeroed planes xp. */
@@ -411,7 +549,7 @@ static void K(direct_fwd_part)(const conv_geom *g, const direct_geom *d, int64_t
     memset(xp, 0, d->xpsize * sizeof(T));
     for (int64_t n = lo; n < hi; n++) {
         K(pad_image)(g, d, x + n * g->c * g->h * g->w, xp);
-        (nbi_avx2() ? K(flat_sum_avx2) : K(flat_sum_base))(&f, w, b, sums, d->ylen);
+        K(flat_sum_for)()(&f, w, b, sums, d->ylen);
         for (int64_t oc = 0; oc < g->o; oc++)
             for (int64_t oy = 0; oy < g->oh; oy++) {
                 T *dst = y + (n * g->o + oc) * p + oy * g->ow;
@@ -505,14 +643,14 @@ static void K(direct_dw_part)(const conv_geom *g, const direct_geom *d, int64_t 
     T *xp = scr, *gp = scr + d->xpsize;
     int64_t khw = g->kh * g->kw, chw = g->c * g->h * g->w;
     K(flat) fw = {g->o, g->c, khw, d->off, d->wk, g->c * khw, khw, xp, d->xs, d->wlen};
-    bool avx2 = nbi_avx2();
+    K(flat_dw_fn) flat_dw = K(flat_dw_for)();
     for (int64_t n = lo; n < hi; n++) {
         K(direct_dy)(g, d, n, y, dy, gp, db);
         if (!dw)
             continue;
         K(pad_image)(g, d, x + n * chw, xp);
         if (K(all_finite)(x + n * chw, chw))
-            (avx2 ? K(flat_dw_avx2) : K(flat_dw_base))(&fw, gp + d->fo, d->gs, dw);
+            flat_dw(&fw, gp + d->fo, d->gs, dw);
         else
             K(direct_dw_outputs)(g, d, gp + d->fo, xp, dw);
     }
@@ -531,11 +669,11 @@ static void K(direct_dx_part)(const conv_geom *g, const direct_geom *d, int64_t 
         neg[k] = -d->off[k];
     /* outputs c by inputs o, offsets negated */
     K(flat) fx = {g->c, g->o, khw, neg, d->wk, khw, ckhw, gp + d->fo, d->gs, d->xlen};
-    bool avx2 = nbi_avx2();
+    K(flat_sum_fn) flat_sum = K(flat_sum_for)();
     for (int64_t n = lo; n < hi; n++) {
         K(direct_dy)(g, d, n, y, dy, gp, NULL);
         if (w_finite)
-            (avx2 ? K(flat_sum_avx2) : K(flat_sum_base))(&fx, w, NULL, dxp, d->xlen);
+            flat_sum(&fx, w, NULL, dxp, d->xlen);
         else
             K(direct_dx_outputs)(g, d, w, gp + d->fo, dxp);
         for (int64_t c = 0; c < g->c; c++)
@@ -708,20 +846,25 @@ static conv_share conv_share_of(int64_t n, int64_t group, int t, int nt, bool su
     return sh;
 }
 
+/* JOIN_LANES: the lanes of two 32-byte vectors of T, as one of 64 bytes. */
 #define T float
 #define K(f) f##_f32
 #define DT NB_F32
+#define JOIN_LANES 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
 #include "conv.c"
 #undef T
 #undef K
 #undef DT
+#undef JOIN_LANES
 #define T double
 #define K(f) f##_f64
 #define DT NB_F64
+#define JOIN_LANES 0, 1, 2, 3, 4, 5, 6, 7
 #include "conv.c"
 #undef T
 #undef K
 #undef DT
+#undef JOIN_LANES
 
 /* ---- the shape rule ------------------------------------------------------ */
 
@@ -894,11 +1037,14 @@ static size_t align_elems(size_t n, size_t es)
  * so every read stays in zeroed slack (bounds in the comments). */
 static size_t direct_layout(const conv_geom *g, size_t es, direct_geom *d, bool bwd)
 {
-    int64_t lanes = (int64_t)(32 / es), hp = g->h + g->pt + g->pb;
+    /* the forward's sums and dx's take 4 vectors of 64 bytes at a time (AVX-512;
+     * the columns past the outputs are discarded), dW's 32 bytes on every
+     * variant: its chains run over the whole length, the same one */
+    int64_t lanes = (int64_t)(64 / es), wlanes = (int64_t)(32 / es), hp = g->h + g->pt + g->pb;
     d->ws = g->w + g->pl + g->pr;
     d->xs = hp * d->ws;
     d->ylen = (g->oh * d->ws + 4 * lanes - 1) / (4 * lanes) * (4 * lanes);
-    d->wlen = (g->oh * d->ws + lanes - 1) / lanes * lanes;
+    d->wlen = (g->oh * d->ws + wlanes - 1) / wlanes * wlanes;
     d->xlen = (d->xs + 4 * lanes - 1) / (4 * lanes) * (4 * lanes);
     /* Reads of xp reach (C-1) xs + ylen - 1 + max off < C xs + kw + 4 lanes. */
     d->xpsize = align_elems((size_t)(g->c * d->xs + g->kw + 4 * lanes), es);
