@@ -103,6 +103,12 @@ static int parse_args(int argc, char **argv, options *o)
     *o = (options){.threads = 2, .steps = 50, .warmup = 5, .repeats = 5, .dtype = NB_F32};
     if (env && parse_int("NABLA_NUM_THREADS", env, 1, 1024, &o->threads))
         return 2;
+    const char *cpu = getenv("NABLA_CPU");
+    char why[160];
+    if (cpu && *cpu && nb_set_cpu_kernels(cpu, why, sizeof why)) {
+        fprintf(stderr, "train-throughput: NABLA_CPU: %s\n", why);
+        return 2;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
@@ -470,6 +476,7 @@ static int bench_model(const options *o)
            o->data ? o->data : "fashion-mnist", b.npool);
     printf("FLOPs per step (conv and linear layers): forward %.4f GFLOP, training %.4f GFLOP\n",
            fwd * 1e-9, train * 1e-9);
+    printf("kernels: %s\n", nb_cpu_kernels());
 
     timing tt, ti;
     if (run(&b, o, train_step, &tt))

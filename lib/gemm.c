@@ -36,18 +36,22 @@ static void K(pack)(const T *b, int64_t rs, int64_t cs, int64_t depth, int64_t n
                     bp[kk * NR + j] = b[kk * rs + j * cs];
 }
 
-/* acc[2 i + h] = sum_{kk < depth} a[i ra + kk ka] bp[kk][h L ..], i < mr:
- * inlined with mr a constant, so absent rows cost nothing. */
+/* acc[2 i + h] = init[2 i + h] + sum_{kk < depth} a[i ra + kk ka] bp[kk][h L ..],
+ * for i < mr (init NULL for 0): inlined with mr a constant, so absent rows
+ * cost nothing. */
 #define ROW(i)                                                                  \
     if (mr > i) {                                                               \
         T ai = a[i * ra + kk * ka];                                             \
         c##i##0 += ai * b0, c##i##1 += ai * b1;                                 \
     }
+#define IN(i)                                                                   \
+    if (mr > i && init)                                                         \
+        c##i##0 = init[2 * i], c##i##1 = init[2 * i + 1];
 #define OUT(i)                                                                  \
     if (mr > i)                                                                 \
         acc[2 * i] = c##i##0, acc[2 * i + 1] = c##i##1;
 NBI_INLINE void K(tile)(int mr, const T *a, int64_t ra, int64_t ka, const T *bp, int64_t depth,
-                        K(v) *acc)
+                        const K(v) *init, K(v) *acc)
 {
     typedef K(v) V;
     V c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
@@ -56,6 +60,10 @@ NBI_INLINE void K(tile)(int mr, const T *a, int64_t ra, int64_t ka, const T *bp,
     V c60 = {0}, c61 = {0}, c70 = {0}, c71 = {0}, c80 = {0}, c81 = {0};
     V c90 = {0}, c91 = {0}, cA0 = {0}, cA1 = {0}, cB0 = {0}, cB1 = {0};
     enum { A = 10, B = 11 }; /* rows 10 and 11, named A and B */
+#endif
+    IN(0) IN(1) IN(2) IN(3) IN(4) IN(5)
+#if MR > 6
+    IN(6) IN(7) IN(8) IN(9) IN(A) IN(B)
 #endif
 #pragma GCC unroll 4
     for (int64_t kk = 0; kk < depth; kk++) {
@@ -72,34 +80,35 @@ NBI_INLINE void K(tile)(int mr, const T *a, int64_t ra, int64_t ka, const T *bp,
 #endif
 }
 #undef ROW
+#undef IN
 #undef OUT
 
 /* The tile of mr rows (any mr <= MR), through a constant count. */
 NBI_INLINE void K(tile_n)(int mr, const T *a, int64_t ra, int64_t ka, const T *bp,
-                          int64_t depth, K(v) *acc)
+                          int64_t depth, const K(v) *init, K(v) *acc)
 {
     switch (mr) {
-    case 1: K(tile)(1, a, ra, ka, bp, depth, acc); break;
-    case 2: K(tile)(2, a, ra, ka, bp, depth, acc); break;
-    case 3: K(tile)(3, a, ra, ka, bp, depth, acc); break;
-    case 4: K(tile)(4, a, ra, ka, bp, depth, acc); break;
-    case 5: K(tile)(5, a, ra, ka, bp, depth, acc); break;
+    case 1: K(tile)(1, a, ra, ka, bp, depth, init, acc); break;
+    case 2: K(tile)(2, a, ra, ka, bp, depth, init, acc); break;
+    case 3: K(tile)(3, a, ra, ka, bp, depth, init, acc); break;
+    case 4: K(tile)(4, a, ra, ka, bp, depth, init, acc); break;
+    case 5: K(tile)(5, a, ra, ka, bp, depth, init, acc); break;
 #if MR > 6
-    case 6: K(tile)(6, a, ra, ka, bp, depth, acc); break;
-    case 7: K(tile)(7, a, ra, ka, bp, depth, acc); break;
-    case 8: K(tile)(8, a, ra, ka, bp, depth, acc); break;
-    case 9: K(tile)(9, a, ra, ka, bp, depth, acc); break;
-    case 10: K(tile)(10, a, ra, ka, bp, depth, acc); break;
-    case 11: K(tile)(11, a, ra, ka, bp, depth, acc); break;
+    case 6: K(tile)(6, a, ra, ka, bp, depth, init, acc); break;
+    case 7: K(tile)(7, a, ra, ka, bp, depth, init, acc); break;
+    case 8: K(tile)(8, a, ra, ka, bp, depth, init, acc); break;
+    case 9: K(tile)(9, a, ra, ka, bp, depth, init, acc); break;
+    case 10: K(tile)(10, a, ra, ka, bp, depth, init, acc); break;
+    case 11: K(tile)(11, a, ra, ka, bp, depth, init, acc); break;
 #endif
-    default: K(tile)(MR, a, ra, ka, bp, depth, acc); break;
+    default: K(tile)(MR, a, ra, ka, bp, depth, init, acc); break;
     }
 }
 
-/* The tile's mr x nc values into c (rows rs, columns cs apart): c + acc
- * with add, else acc + the row's or the column's bias, or acc alone. */
+/* The tile's mr x nc values into c (rows rs, columns cs apart), or added
+ * to it with add: c + acc. */
 NBI_INLINE void K(put)(const K(v) *acc, int mr, int64_t nc, T *c, int64_t rs, int64_t cs,
-                       const T *rbias, const T *cbias, bool add)
+                       bool add)
 {
     typedef K(v) V;
     if (nc == NR && cs == 1) { /* whole vectors: the same adds, lane by lane */
@@ -109,10 +118,6 @@ NBI_INLINE void K(put)(const K(v) *acc, int mr, int64_t nc, T *c, int64_t rs, in
                 V v = acc[2 * i + h], u;
                 if (add)
                     VLOAD(u, ci), v = u + v;
-                else if (rbias)
-                    v = v + rbias[i];
-                else if (cbias)
-                    VLOAD(u, cbias + h * K(l)), v = v + u;
                 VSTORE(ci, v);
             }
         return;
@@ -122,7 +127,7 @@ NBI_INLINE void K(put)(const K(v) *acc, int mr, int64_t nc, T *c, int64_t rs, in
     for (int i = 0; i < mr; i++)
         for (int64_t j = 0; j < nc; j++) {
             T v = t[i * NR + j], *cij = c + i * rs + j * cs;
-            *cij = add ? *cij + v : rbias ? v + rbias[i] : cbias ? v + cbias[j] : v;
+            *cij = add ? *cij + v : v;
         }
 }
 
@@ -135,7 +140,7 @@ NBI_INLINE void K(tile_tree)(int mr, const T *a, int64_t ra, int64_t ka, const T
     int64_t nch = (depth + chunk - 1) / chunk;
     for (int64_t h = 0; h < nch; h++) {
         int64_t k0 = h * chunk, nk = depth - k0 < chunk ? depth - k0 : chunk;
-        K(tile_n)(mr, a + k0 * ka, ra, ka, bp + k0 * NR, nk, buf[h]);
+        K(tile_n)(mr, a + k0 * ka, ra, ka, bp + k0 * NR, nk, NULL, buf[h]);
     }
     for (int64_t s = 1; s < nch; s *= 2)
         for (int64_t i = 0; i + s < nch; i += 2 * s)
@@ -144,23 +149,44 @@ NBI_INLINE void K(tile_tree)(int mr, const T *a, int64_t ra, int64_t ka, const T
     memcpy(acc, buf[0], (size_t)(2 * mr) * sizeof(K(v)));
 }
 
+/* The chains' first values for rows [i0, i0 + mr) of a panel of nj
+ * columns from j0: the rows' bias, or the columns' (zero past nj). */
+NBI_INLINE const K(v) *K(init)(const nbi_gemm_args *g, int64_t i0, int mr, int64_t j0,
+                               int64_t nj, K(v) *init)
+{
+    const T *rb = g->row_bias, *cb = g->col_bias;
+    if (g->add || (!rb && !cb))
+        return NULL;
+    if (rb) {
+        for (int i = 0; i < mr; i++)
+            init[2 * i] = init[2 * i + 1] = (K(v)){0} + rb[i0 + i];
+        return init;
+    }
+    T row[NR] = {0};
+    memcpy(row, cb + j0, (size_t)nj * sizeof(T));
+    memcpy(&init[0], row, sizeof(K(v))), memcpy(&init[1], row + K(l), sizeof(K(v)));
+    for (int i = 1; i < mr; i++)
+        init[2 * i] = init[0], init[2 * i + 1] = init[1];
+    return init;
+}
+
 ATTR static void K(gemm)(const nbi_gemm_args *g)
 {
-    const T *a = g->a, *b = g->b, *rbias = g->add ? NULL : g->row_bias;
-    const T *cbias = g->add || rbias ? NULL : g->col_bias;
+    const T *a = g->a, *b = g->b;
     T *c = g->c, *bp = g->pack;
-    K(v) acc[2 * MR];
+    K(v) acc[2 * MR], init[2 * MR];
     for (int64_t j0 = 0; j0 < g->n; j0 += NR) {
         int64_t nj = g->n - j0 < NR ? g->n - j0 : NR;
         K(pack)(b + j0 * g->bcs, g->brs, g->bcs, g->k, nj, bp);
         for (int64_t i0 = 0; i0 < g->m; i0 += MR) {
             int mr = (int)(g->m - i0 < MR ? g->m - i0 : MR);
-            if (g->chunk && g->k > g->chunk)
-                K(tile_tree)(mr, a + i0 * g->ars, g->ars, g->acs, bp, g->k, g->chunk, acc);
+            const T *ai = a + i0 * g->ars;
+            if (g->add && g->chunk && g->k > g->chunk)
+                K(tile_tree)(mr, ai, g->ars, g->acs, bp, g->k, g->chunk, acc);
             else
-                K(tile_n)(mr, a + i0 * g->ars, g->ars, g->acs, bp, g->k, acc);
-            K(put)(acc, mr, nj, c + i0 * g->crs + j0 * g->ccs, g->crs, g->ccs,
-                   rbias ? rbias + i0 : NULL, cbias ? cbias + j0 : NULL, g->add);
+                K(tile_n)(mr, ai, g->ars, g->acs, bp, g->k, K(init)(g, i0, mr, j0, nj, init),
+                          acc);
+            K(put)(acc, mr, nj, c + i0 * g->crs + j0 * g->ccs, g->crs, g->ccs, g->add);
         }
     }
 }

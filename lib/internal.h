@@ -475,14 +475,20 @@ void nbi_atomic_abort(nb_ctx *ctx, nbi_atomic *a);
 /* "sgd", "adam", "adamw", "rmsprop" by nb_optim_kind, ended by NULL. */
 extern const char *const nbi_optim_kind_names[];
 
+/* Tests: conv2d's forward sums taps directly up to this many (C kh kw),
+ * for stride 1 and kernels up to 5x5, whatever the CPU (-1: its own
+ * choice); returns the previous bound.  Both ways give the same bits. */
+int64_t nbi_conv_direct_taps(int64_t bound);
+
 /* ---- fixed-order GEMM (gemm.c) -------------------------------------------
  * C = A B (+ a bias per row or per column), or C += A B, on the calling
- * thread, each element of C one chain over the depth in order: its bits
+ * thread, each element of C one chain over the depth in order, from its
+ * bias (or 0) on: its bits
  * depend on neither the call's shape nor the threads, and the AVX2 and
- * AVX-512 variants agree.  With chunk, the depth is cut in chunks of that
- * many, each its own chain, and their sum is nbi_batch_sum's tree (at most
- * NBI_GEMM_CHUNKS chunks): a batch's sum over its groups of examples, in
- * registers.  Element (i, j) of a matrix X is at x[i xrs + j xcs]; pack
+ * AVX-512 variants agree.  With add and chunk, the depth is cut in chunks
+ * of that many, each its own chain, and their sum is nbi_batch_sum's tree
+ * (at most NBI_GEMM_CHUNKS chunks): a batch's sum over its groups of
+ * examples, in registers.  Element (i, j) of a matrix X is at x[i xrs + j xcs]; pack
  * holds nbi_gemm_pack_elems(dtype, k) elements. */
 #define NBI_GEMM_CHUNKS 64
 typedef struct nbi_gemm_args {
@@ -493,7 +499,7 @@ typedef struct nbi_gemm_args {
     int64_t brs, bcs;                /* B [k, n] */
     void *c;
     int64_t crs, ccs;                /* C [m, n] */
-    const void *row_bias, *col_bias; /* C = A B + bias[i] or bias[j] (or NULL) */
+    const void *row_bias, *col_bias; /* each chain from bias[i] or bias[j] (or NULL) */
     bool add;                        /* C += A B instead (biases ignored) */
     int64_t chunk;                   /* 0: one chain over the depth */
     void *pack;

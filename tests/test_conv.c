@@ -400,6 +400,53 @@ END_TEST
 
 /* ---- known values -------------------------------------------------------- */
 
+
+/* The forward's two ways, taps summed directly and im2col + GEMM, give the
+ * same bits: each output one chain from its bias over (c, kh, kw) in order.
+ * Every stride-1 case, f32 and f64 (_i % 2), with each variant's kernels
+ * (_i / 2); values that are not finite left out (NaN keeps no payload). */
+START_TEST(test_direct_is_gemm)
+{
+    const char *old_kernels = nb_cpu_kernels(), *kernels = tst_kernels[_i / 2];
+    if (!tst_use_kernels(kernels, "conv2d's direct forward against its GEMM"))
+        return;
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    int checked = 0;
+    for (int k = 0; k < NREF; k++) {
+        const nb_conv_opts *o = &ref_cases[k].opts;
+        if (o->stride[0] > 1 || o->stride[1] > 1 || ref_cases[k].poison != P_NONE ||
+            ref_cases[k].kh * ref_cases[k].kw > 25)
+            continue;
+        nb_ctx *ctx = nb_ctx_new();
+        nb_rng rng;
+        nb_rng_seed(&rng, 70 + (uint64_t)k);
+        int64_t xs[] = {ref_cases[k].n, ref_cases[k].c, ref_cases[k].h, ref_cases[k].w};
+        int64_t ws[] = {ref_cases[k].o, ref_cases[k].c, ref_cases[k].kh, ref_cases[k].kw};
+        int64_t bs[] = {ref_cases[k].o};
+        nb_tensor *x = nb_tensor_new(ctx, dt, 4, xs), *w = nb_tensor_new(ctx, dt, 4, ws);
+        nb_tensor *b = ref_cases[k].bias ? nb_tensor_new(ctx, dt, 1, bs) : NULL;
+        nb_fill_uniform(x, &rng, -1, 1);
+        nb_fill_uniform(w, &rng, -1, 1);
+        if (b)
+            nb_fill_uniform(b, &rng, -1, 1);
+        int64_t old = nbi_conv_direct_taps(0);
+        nb_tensor *gemm = nb_conv2d(ctx, x, w, b, o);
+        nbi_conv_direct_taps(1 << 20);
+        nb_tensor *direct = nb_conv2d(ctx, x, w, b, o);
+        nbi_conv_direct_taps(old);
+        ck_assert_ptr_nonnull(gemm);
+        ck_assert_ptr_nonnull(direct);
+        ck_assert_msg(!memcmp(gemm->data, direct->data, (size_t)gemm->numel * nb_dtype_size(dt)),
+                      "case %d (%s, %s): the direct forward differs from the GEMM's", k,
+                      dt == NB_F32 ? "f32" : "f64", kernels);
+        checked++;
+        nb_ctx_free(ctx);
+    }
+    ck_assert_int_ge(checked, 10);
+    nb_set_cpu_kernels(old_kernels, NULL, 0);
+}
+END_TEST
+
 /* The course's example, by hand: x = [[1,2,3],[2,3,4],[3,4,5]] padded by 1
  * and K = [[1,0,0],[0,1,0],[0,0,2]].  Cross-correlation (conv2d without
  * flip) gives the course's [[7,10,3],[10,14,6],[3,6,8]]:
@@ -695,6 +742,7 @@ Suite *tst_suite_conv(void)
     TCase *tc = tcase_create("conv2d");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_matches_reference, 0, 6 * NREF);
+    tcase_add_loop_test(tc, test_direct_is_gemm, 0, 6);
     tcase_add_loop_test(tc, test_course_example, 0, 2);
     tcase_add_loop_test(tc, test_sobel, 0, 2);
     tcase_add_loop_test(tc, test_nonfinite_values, 0, 2);

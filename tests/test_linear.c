@@ -231,14 +231,14 @@ END_TEST
 
 /* ---- the fixed-order kernels against plain loops ------------------------
  * The reference twin of linear.c's kernels: each element one chain in the
- * same order (over k for y, over o for dx, over a group's rows for dW's and
+ * same order (over k for y, from its bias on, over o for dx, over a group's rows for dW's and
  * db's group sums, then nbi_batch_sum's tree), fused as the AVX2 kernels
  * are or a product then an add as the baseline's (this file is built
  * -std=c11, so nothing here is contracted). */
 #define LIN_REF(T, name, fmaT)                                                                \
-    static T name##_dot(const T *a, int64_t as, const T *b, int64_t bs, int64_t n, bool fused) \
+    static T name##_dot(const T *a, int64_t as, const T *b, int64_t bs, int64_t n, bool fused, \
+                        T s)                                                                   \
     {                                                                                          \
-        T s = 0;                                                                               \
         for (int64_t i = 0; i < n; i++)                                                        \
             s = fused ? fmaT(a[i * as], b[i * bs], s) : s + a[i * as] * b[i * bs];             \
         return s;                                                                              \
@@ -258,16 +258,16 @@ END_TEST
         T *p = calloc((size_t)(groups * o * (k + 1)), sizeof(T)), *pb = p + groups * o * k;     \
         for (int64_t i = 0; i < n; i++)                                                        \
             for (int64_t j = 0; j < o; j++)                                                    \
-                y[i * o + j] = name##_dot(x + i * k, 1, w + j * k, 1, k, fused) + b[j];        \
+                y[i * o + j] = name##_dot(x + i * k, 1, w + j * k, 1, k, fused, b[j]);         \
         for (int64_t i = 0; i < n; i++)                                                        \
             for (int64_t c = 0; c < k; c++)                                                    \
-                dx[i * k + c] = 0 + name##_dot(r + i * o, 1, w + c, k, o, fused);              \
+                dx[i * k + c] = 0 + name##_dot(r + i * o, 1, w + c, k, o, fused, 0);           \
         for (int64_t g = 0; g < groups; g++) {                                                 \
             int64_t r0 = 16 * g, nr = n - r0 < 16 ? n - r0 : 16;                               \
             for (int64_t j = 0; j < o; j++) {                                                  \
                 for (int64_t c = 0; c < k; c++)                                                \
                     p[(g * o + j) * k + c] =                                                   \
-                        name##_dot(r + r0 * o + j, o, x + r0 * k + c, k, nr, fused);           \
+                        name##_dot(r + r0 * o + j, o, x + r0 * k + c, k, nr, fused, 0);        \
                 double s = 0;                                                                  \
                 for (int64_t i = 0; i < nr; i++)                                               \
                     s += r[(r0 + i) * o + j];                                                  \
@@ -349,16 +349,16 @@ START_TEST(test_linear_kernels_match_reference)
 END_TEST
 
 /* nbi_gemm_fixed bit for bit a chain per element, a_0 b_0 + a_1 b_1 + ...
- * in order (fused with AVX2 and AVX-512, a multiply then an add on the
- * baseline), then the bias or C's old value: for each variant (_i / 2), in
+ * in order from its bias (fused with AVX2 and AVX-512, a multiply then an
+ * add on the baseline), then C's old value with add: for each variant (_i / 2), in
  * f32 and f64 (_i % 2), over shapes with partial tiles and panels, every
  * layout of A, B and C, and each of bias per row, per column, none, add,
  * and add of chunks of 4 (each its chain) summed by nbi_batch_sum's tree. */
 #define GEMM_REF(T, name, fmaf_)                                                     \
     static T name(const T *a, int64_t ars, int64_t acs, const T *b, int64_t brs,    \
-                  int64_t bcs, int64_t i, int64_t j, int64_t k0, int64_t k, bool fused) \
+                  int64_t bcs, int64_t i, int64_t j, int64_t k0, int64_t k, bool fused, \
+                  T acc)                                                            \
     {                                                                               \
-        T acc = 0;                                                                  \
         for (int64_t kk = k0; kk < k; kk++) {                                       \
             T x = a[i * ars + kk * acs], y = b[kk * brs + j * bcs];                \
             if (fused)                                                              \
@@ -379,7 +379,7 @@ END_TEST
         int64_t nch = (k + 3) / 4;                                                  \
         for (int64_t h = 0; h < nch; h++)                                           \
             part[h] = name(a, ars, acs, b, brs, bcs, i, j, 4 * h,                   \
-                           4 * h + 4 < k ? 4 * h + 4 : k, fused);                   \
+                           4 * h + 4 < k ? 4 * h + 4 : k, fused, 0);                \
         for (int64_t s = 1; s < nch; s *= 2)                                        \
             for (int64_t h = 0; h + s < nch; h += 2 * s)                            \
                 part[h] += part[h + s];                                             \
@@ -441,15 +441,17 @@ START_TEST(test_fixed_gemm)
                     for (int64_t j = 0; j < n; j++) {
                         int64_t at_ = i * crs + j * ccs;
                         if (dt == NB_F32) {
+                            float v0 = rb ? ((const float *)rb)[i] : cb ? ((const float *)cb)[j] : 0;
                             float v = tree ? gemm_ref_f32_tree(av, ars, acs, bv, brs, bcs, i, j, k, fused)
-                                           : gemm_ref_f32(av, ars, acs, bv, brs, bcs, i, j, 0, k, fused);
+                                           : gemm_ref_f32(av, ars, acs, bv, brs, bcs, i, j, 0, k, fused, v0);
                             float *w = (float *)want + at_;
-                            *w = add ? *w + v : rb ? v + ((const float *)rb)[i] : cb ? v + ((const float *)cb)[j] : v;
+                            *w = add ? *w + v : v;
                         } else {
+                            double v0 = rb ? ((const double *)rb)[i] : cb ? ((const double *)cb)[j] : 0;
                             double v = tree ? gemm_ref_f64_tree(av, ars, acs, bv, brs, bcs, i, j, k, fused)
-                                            : gemm_ref_f64(av, ars, acs, bv, brs, bcs, i, j, 0, k, fused);
+                                            : gemm_ref_f64(av, ars, acs, bv, brs, bcs, i, j, 0, k, fused, v0);
                             double *w = (double *)want + at_;
-                            *w = add ? *w + v : rb ? v + ((const double *)rb)[i] : cb ? v + ((const double *)cb)[j] : v;
+                            *w = add ? *w + v : v;
                         }
                     }
                 nbi_gemm_fixed(dt, &(nbi_gemm_args){m, n, k, av, ars, acs, bv, brs, bcs, c, crs,

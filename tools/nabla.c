@@ -51,7 +51,10 @@ static void usage(FILE *out)
                  "\n"
                  "Files, models and batches are checked against a memory limit before\n"
                  "they are allocated: this machine's memory, or NABLA_MAX_MEMORY (a size\n"
-                 "such as 512M or 4G).\n");
+                 "such as 512M or 4G).\n"
+                 "\n"
+                 "The kernels are the widest this CPU runs (avx512, avx2 or baseline), or\n"
+                 "those NABLA_CPU names; avx512 and avx2 give the same results.\n");
 }
 
 static const verb *find_verb(const char *name)
@@ -130,6 +133,10 @@ int main(int argc, char **argv)
     if (max && *max && !cli_size(max, &bytes))
         return cli_fail(CLI_USAGE, "NABLA_MAX_MEMORY: '%s' is not a size (such as 512M or 4G)",
                         max);
+    const char *cpu = getenv("NABLA_CPU");
+    char why[160];
+    if (cpu && *cpu && nb_set_cpu_kernels(cpu, why, sizeof why))
+        return cli_fail(CLI_USAGE, "NABLA_CPU: %s", why);
     const verb *v = find_verb(arg);
     if (!v)
         return cli_fail(CLI_USAGE, "unknown verb '%s' (see nabla --help)", arg);

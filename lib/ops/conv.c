@@ -15,12 +15,16 @@
 
 /* col[(c kh + i) kw + j][oy ow + ox] = x[c][oy sh - pt + i'][ox sw - pl + j'],
  * zero in the padding; (i', j') = (i, j), or (kh-1-i, kw-1-j) when flipped.
- * x is one image [C, H, W]; col's rows are ld apart, so the columns of
- * several images can sit side by side.  The padded border of each row is
- * filled apart so the inner copy has no branch. */
-static void K(im2col)(const conv_geom *g, const T *x, T *col, int64_t ld)
+ * x is one image [C, H, W] of a batch that ends at xend; col's rows are ld
+ * apart, so the columns of several images can sit side by side.  With
+ * stride 1 a row's pixels go over in blocks of 64 bytes, which may write
+ * past its end: into the next rows of the same image, written afterwards
+ * (the zeros of a row's border after its copy), never past the image's
+ * part of col and never reading past xend. */
+static void K(im2col)(const conv_geom *g, const T *x, const T *xend, T *col, int64_t ld)
 {
-    int64_t ow = g->ow, sw = g->sw;
+    enum { CH = 64 / sizeof(T) };
+    int64_t ow = g->ow, sw = g->sw, p = g->oh * ow;
     for (int64_t c = 0; c < g->c; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
@@ -30,23 +34,25 @@ static void K(im2col)(const conv_geom *g, const T *x, T *col, int64_t ld)
                 nbi_inside_range(g->w, 1, sw, g->pl - kj, ow, &lo, &hi);
                 const T *xc = x + c * g->h * g->w;
                 T *out = col + ((c * g->kh + i) * g->kw + j) * ld;
-                for (int64_t oy = 0; oy < g->oh; oy++, out += ow) {
+                for (int64_t oy = 0, at = 0; oy < g->oh; oy++, out += ow, at += ow) {
                     int64_t iy = oy * g->sh - g->pt + ki;
                     if (iy < 0 || iy >= g->h) {
                         memset(out, 0, (size_t)ow * sizeof(T));
                         continue;
                     }
                     const T *src = xc + iy * g->w + kj - g->pl;
-                    for (int64_t ox = 0; ox < lo; ox++)
-                        out[ox] = 0;
-                    if (sw == 1) /* rows are short: a loop beats a memcpy call */
-#pragma omp simd
-                        for (int64_t ox = lo; ox < hi; ox++)
+                    int64_t ox = lo;
+                    if (sw == 1) {
+                        for (; ox < hi && at + ox + CH <= p && src + ox + CH <= xend; ox += CH)
+                            memcpy(out + ox, src + ox, CH * sizeof(T));
+                        for (; ox < hi; ox++)
                             out[ox] = src[ox];
-                    else
-                        for (int64_t ox = lo; ox < hi; ox++)
+                    } else
+                        for (; ox < hi; ox++)
                             out[ox] = src[ox * sw];
-                    for (int64_t ox = hi; ox < ow; ox++)
+                    for (ox = 0; ox < lo; ox++)
+                        out[ox] = 0;
+                    for (ox = hi; ox < ow; ox++)
                         out[ox] = 0;
                 }
             }
@@ -169,7 +175,7 @@ static void K(conv_fwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo
         int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
         T *cg = saved ? saved + n0 * ckk * p : col;
         for (int64_t j = 0; j < gi; j++)
-            K(im2col)(g, x + (n0 + j) * chw, cg + j * p, ld);
+            K(im2col)(g, x + (n0 + j) * chw, x + g->n * chw, cg + j * p, ld);
         T *yg = gi == 1 ? y + n0 * o * p : buf;
         nbi_gemm_fixed(DT, &(nbi_gemm_args){o, ld, ckk, w, ckk, 1, cg, ld, 1, yg, ld, 1, b,
                                             NULL, false, 0, pack});
@@ -226,7 +232,7 @@ static void K(conv_dw_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
         const T *cg = saved ? saved + n0 * ckk * p : col;
         if (!saved)
             for (int64_t j = 0; j < gi; j++)
-                K(im2col)(g, x + (n0 + j) * chw, col + j * p, ld);
+                K(im2col)(g, x + (n0 + j) * chw, x + g->n * chw, col + j * p, ld);
         /* rows of dW^T are col's: C kh kw of them, long GEMM columns */
         nbi_gemm_fixed(DT, &(nbi_gemm_args){ckk, o, ld, cg, ld, 1, dyg, 1, ld, dw, 1, ckk, NULL,
                                             NULL, true, 0, pack});
@@ -788,8 +794,8 @@ typedef struct nbi_conv_geom {
 } conv_geom;
 
 /* The direct path's layout (see "direct convolution" above), in elements.
- * Kernel tap k = i kw + j reads flat offset off[k] = i ws + j and weight
- * wk[k] within a channel's kh kw (rotated when flipped). */
+ * Kernel tap k = i kw + j has weight wk[k] = k within a channel's kh kw and
+ * reads flat offset off[k] = i ws + j ((kh-1-i) ws + kw-1-j when flipped). */
 #define CONV_DIRECT_KK 25 /* kernels up to 5x5 */
 typedef struct direct_geom {
     int64_t ws, xs;          /* padded row and plane */
@@ -1052,26 +1058,46 @@ static size_t direct_layout(const conv_geom *g, size_t es, direct_geom *d, bool 
     d->fo = (g->kh - 1) * d->ws + g->kw - 1;
     d->gs = d->fo + d->xlen;
     d->gpsize = align_elems((size_t)(g->o * d->gs), es);
+    /* taps in the weights' order, as im2col's rows: the same chains */
     for (int64_t i = 0, k = 0; i < g->kh; i++)
         for (int64_t j = 0; j < g->kw; j++, k++) {
-            d->off[k] = i * d->ws + j;
-            d->wk[k] = g->flip ? g->kh * g->kw - 1 - k : k;
+            int64_t ki = g->flip ? g->kh - 1 - i : i, kj = g->flip ? g->kw - 1 - j : j;
+            d->off[k] = ki * d->ws + kj;
+            d->wk[k] = k;
         }
     size_t fwd = align_elems((size_t)(g->o * d->ylen), es);
     size_t back = bwd ? d->gpsize + align_elems((size_t)(g->c * d->xlen), es) : 0;
     return d->xpsize + (fwd > back ? fwd : back);
 }
 
-/* Whether the forward sums its taps directly (vector extensions needed). */
+/* Whether the forward sums its taps directly (vector extensions needed):
+ * up to CONV_DIRECT_TAPS taps, or on AVX-512 (four outputs at a time) up
+ * to CONV_DIRECT_TAPS_512 when at least 3/4 of the sums computed are
+ * outputs (ow of ws columns): 1.2-2x the GEMM's speed there, measured
+ * with bench/train-throughput --ops.  Either way gives the same bits. */
+#define CONV_DIRECT_TAPS_512 576
+static int64_t direct_taps = -1; /* nbi_conv_direct_taps's bound, or -1 */
 static bool takes_direct(const conv_geom *g)
 {
 #if defined(__GNUC__)
-    return g->sh == 1 && g->sw == 1 && g->kh * g->kw <= CONV_DIRECT_KK &&
-           g->c * g->kh * g->kw <= CONV_DIRECT_TAPS;
+    int64_t taps = g->c * g->kh * g->kw, ws = g->w + g->pl + g->pr;
+    if (g->sh != 1 || g->sw != 1 || g->kh * g->kw > CONV_DIRECT_KK)
+        return false;
+    if (direct_taps >= 0)
+        return taps <= direct_taps;
+    return taps <= CONV_DIRECT_TAPS ||
+           (nbi_avx512() && taps <= CONV_DIRECT_TAPS_512 && 4 * g->ow >= 3 * ws);
 #else
     (void)g;
     return false;
 #endif
+}
+
+int64_t nbi_conv_direct_taps(int64_t bound)
+{
+    int64_t old = direct_taps;
+    direct_taps = bound;
+    return old;
 }
 
 /* dW reads every image's columns again.  Keeping the forward's saves

@@ -187,7 +187,7 @@ static int linear_backward(nb_ctx *ctx, nbi_node *node)
     linear_bwd(x->dtype, x->data, w->data, y->grad->data, dx, dw, part, tree, pack, rows, nx, ny);
     for (int64_t g = 0; nb && g < groups; g++) {
         int64_t r0 = g * NB_BATCH_GROUP, nr = rows - r0 < NB_BATCH_GROUP ? rows - r0 : NB_BATCH_GROUP;
-        NBI_CALL(x->dtype, bias_sum, (const char *)y->grad->data + (size_t)(r0 * ny) * es,
+        NBI_CALL(x->dtype, bias_sum, (const void *)((const char *)y->grad->data + (size_t)(r0 * ny) * es),
                  (void *)(dbp + (size_t)(g * ny) * es), nr, ny);
     }
     if (nw) {
