@@ -6,9 +6,11 @@ batch size, thread count and optimizer, with the batches held as float
 tensors before timing; then a table.  Each side runs in --procs separate
 processes, taking turns: PyTorch's two-thread speed changes from process to
 process, so the table gives the median process and PyTorch's fastest one.
-With --memory, the peak RSS of
-`nabla train` against PyTorch training on the same examples.  Needs
-Debian's python3-torch; nabla's build and tests never run it.
+nabla's GFLOP/s is also given as a fraction of the machine's FP32 FMA peak
+at the width of nabla's kernels, as bench/fma-peak measures it on the same
+thread count.  With --memory, the peak RSS of `nabla train` against PyTorch
+training on the same examples.  Needs Debian's python3-torch; nabla's build
+and tests never run it.
 docs/performance.md explains every column.
 
     /usr/bin/python3 bench/compare.py [--models keras-cnn,lenet,cnn3,mlp] [--threads N]
@@ -48,6 +50,46 @@ def find_program(rel):
         if os.path.isfile(c) and os.access(c, os.X_OK):
             return c
     return None
+
+
+def cpu_info():
+    """The CPU's model name and the widest kernels nabla can run on it
+    (lib/cpu.c's rule: AVX-512 needs F, BW, VL and DQ; AVX2 needs FMA)."""
+    model, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key.strip() == "model name" and model == "unknown":
+                    model = val.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(val.split())
+    except OSError:
+        pass
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        widest = "avx512"
+    elif {"avx2", "fma"} <= flags:
+        widest = "avx2"
+    else:
+        widest = "baseline"
+    return model, widest
+
+
+def fma_peak(a, width):
+    """bench/fma-peak --json on --threads threads: (GFLOP/s at width, or
+    None, and a note for the header)."""
+    prog = os.path.join(os.path.dirname(a.nabla), "fma-peak")
+    prog = prog if os.access(prog, os.X_OK) else find_program("bench/fma-peak")
+    if not prog:
+        return None, "bench/fma-peak not found (build it): no fraction-of-peak column"
+    out, err, rc, _, _ = run_child([prog, "--threads", str(a.threads), "--json"])
+    try:
+        gflops = json.loads(out.strip().splitlines()[-1])["gflops"][width][str(a.threads)]
+    except (ValueError, IndexError, KeyError):
+        return None, (f"{prog} gave no {width} figure on {a.threads} threads (exit {rc}): "
+                      "no fraction-of-peak column")
+    return gflops, (f"{gflops:.1f} GFLOP/s ({width}, {a.threads} thread"
+                    f"{'s' if a.threads > 1 else ''}, {prog})")
 
 
 def run_child(argv, env=None):
@@ -303,6 +345,22 @@ def main():
     models = [m for m in a.models.split(",") if m]
     print(f"batch {a.batch}, {a.threads} threads, {a.repeats} repeats of {a.steps} steps "
           f"after {a.warmup}; data {a.data or 'fashion-mnist'}; nabla: {a.nabla}", flush=True)
+    # nabla's kernels: NABLA_CPU when set (train-throughput refuses kernels
+    # the CPU lacks, and prints the ones it runs), else the widest.
+    cpu_model, widest = cpu_info()
+    names = ["baseline", "avx2", "avx512"]
+    env_cpu = os.environ.get("NABLA_CPU", "")
+    if env_cpu and not (env_cpu in names and names.index(env_cpu) <= names.index(widest)):
+        sys.exit(f"compare.py: NABLA_CPU={env_cpu}: not kernels this CPU runs "
+                 f"(baseline, avx2 or avx512, up to {widest})")
+    if env_cpu:
+        kernels, kernels_note = env_cpu, f"{env_cpu} (NABLA_CPU)"
+    else:
+        kernels, kernels_note = widest, f"{widest}, the widest (NABLA_CPU unset)"
+    peak, peak_note = (None, "") if a.memory_only else fma_peak(a, kernels)
+    print(f"CPU: {cpu_model}; widest vector width: {widest}; nabla kernels: {kernels_note}"
+          + (f"; FMA peak: {peak_note}" if peak_note else ""), flush=True)
+    of_peak = lambda gf: [f"{gf / peak:.3f}"] if peak else []
 
     def median(v):
         v = sorted(v)
@@ -321,16 +379,19 @@ def main():
         nb = {key: median([r[key]["median"] for r in nbs]) for key in ("train", "inference")}
         pt = {key: median([r[key]["median"] for r in pts]) for key in ("train", "inference")}
         pt_fast = max(r["train"]["median"] for r in pts)
+        pt_ifast = max(r["inference"]["median"] for r in pts)
+        gf = {key: median([r[key]["gflops"] for r in nbs]) for key in ("train", "inference")}
         kann = KANN_REF.get(model)
         best = max(pt["train"], kann or 0)
         rows.append([model, f"{nb['train']:.0f}", f"{pt['train']:.0f}",
                      f"{nb['train'] / pt['train']:.2f}", f"{pt_fast:.0f}",
                      f"{nb['train'] / pt_fast:.2f}", f"{kann}" if kann else "-",
-                     f"{nb['train'] / best:.2f}",
-                     f"{median([r['train']['gflops'] for r in nbs]):.1f}"])
+                     f"{nb['train'] / best:.2f}", f"{gf['train']:.1f}"] + of_peak(gf["train"]))
         irows.append([model, f"{nb['inference']:.0f}", f"{pt['inference']:.0f}",
-                      f"{nb['inference'] / pt['inference']:.2f}",
-                      f"{max(r['rss'] for r in nbs):.0f}", f"{max(r['rss'] for r in pts):.0f}",
+                      f"{nb['inference'] / pt['inference']:.2f}", f"{pt_ifast:.0f}",
+                      f"{nb['inference'] / pt_ifast:.2f}", f"{gf['inference']:.1f}"]
+                     + of_peak(gf["inference"]) +
+                     [f"{max(r['rss'] for r in nbs):.0f}", f"{max(r['rss'] for r in pts):.0f}",
                       f"{max(r['allocs'][0] for r in nbs):g}"])
         each = lambda rs, key: ", ".join(f"{r[key]['median']:.0f}" for r in rs)
         details.append(f"{model}: nabla train {each(nbs, 'train')}, inference "
@@ -341,11 +402,12 @@ def main():
     if rows:
         print(f"\ntraining, images/s (the median of {a.procs} processes' medians)")
         print(table(["model", "nabla", "PyTorch", "nabla/PyTorch", "PyTorch fastest",
-                     "nabla/fastest", "KANN (ref)", "nabla/best", "nabla GFLOP/s"], rows,
-                    a.markdown))
+                     "nabla/fastest", "KANN (ref)", "nabla/best", "nabla GFLOP/s"]
+                    + ["fraction of peak"] * bool(peak), rows, a.markdown))
         print("\ninference, images/s (median), and peak RSS of each process, MiB")
-        print(table(["model", "nabla", "PyTorch", "nabla/PyTorch", "nabla RSS", "PyTorch RSS",
-                     "nabla allocs/step"], irows, a.markdown))
+        print(table(["model", "nabla", "PyTorch", "nabla/PyTorch", "PyTorch fastest",
+                     "nabla/fastest", "nabla GFLOP/s"] + ["fraction of peak"] * bool(peak)
+                    + ["nabla RSS", "PyTorch RSS", "nabla allocs/step"], irows, a.markdown))
         print("\neach process's median:")
         for d in details:
             print("  " + d)
