@@ -146,13 +146,6 @@ static void gemm1(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int 
         plain_dgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void nbi_gemm1(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
-               double alpha, const void *a, int lda, const void *b, int ldb,
-               double beta, void *c, int ldc)
-{
-    gemm1(dtype, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
 void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
               double alpha, const void *a, int lda, const void *b, int ldb,
               double beta, void *c, int ldc)

@@ -248,9 +248,15 @@ ATTR static void K(gemm)(const nbi_gemm_args *g)
 #undef ATTR
 
 /* The widest panel, two 64-byte vectors: any variant fits in it. */
+/* Elements of a dtype (gemm.c sits below tensor.c's nb_dtype_size). */
+static size_t elem_size(nb_dtype dtype)
+{
+    return dtype == NB_F32 ? sizeof(float) : sizeof(double);
+}
+
 size_t nbi_gemm_pack_elems(nb_dtype dtype, int64_t depth)
 {
-    return (size_t)depth * (128 / nb_dtype_size(dtype));
+    return (size_t)depth * (128 / elem_size(dtype));
 }
 
 void nbi_gemm_fixed(nb_dtype dtype, const nbi_gemm_args *g)
@@ -269,7 +275,7 @@ void nbi_gemm_fixed(nb_dtype dtype, const nbi_gemm_args *g)
  * panels: no thread's share adds a partial tile another's would not. */
 void nbi_gemm_fixed_par(nb_dtype dtype, const nbi_gemm_args *g, bool by_cols, int nt)
 {
-    int64_t unit = by_cols ? 128 / (int64_t)nb_dtype_size(dtype) : 12;
+    int64_t unit = by_cols ? 128 / (int64_t)elem_size(dtype) : 12;
     int64_t len = by_cols ? g->n : g->m, units = (len + unit - 1) / unit;
     if (nt > units)
         nt = (int)units;
@@ -277,7 +283,7 @@ void nbi_gemm_fixed_par(nb_dtype dtype, const nbi_gemm_args *g, bool by_cols, in
         nbi_gemm_fixed(dtype, g);
         return;
     }
-    size_t es = nb_dtype_size(dtype), pe = nbi_gemm_pack_elems(dtype, g->k);
+    size_t es = elem_size(dtype), pe = nbi_gemm_pack_elems(dtype, g->k);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int t = 0; t < nt; t++) {
         int64_t lo = units * t / nt * unit, hi = units * (t + 1) / nt * unit;

@@ -514,18 +514,12 @@ void nbi_gemm_fixed_par(nb_dtype dtype, const nbi_gemm_args *g, bool by_cols, in
  * C = alpha op(A) op(B) + beta C, row-major, on float or double buffers:
  * OpenBLAS's GEMM, or plain loops when its buffer would not fit in the
  * address space.  OpenBLAS's bits for an element of C depend on the shape
- * of the call (its kernels take the edges of C their own way), so a
- * caller that needs the same bits for an example however a batch is split
- * makes the same calls: one per group of examples (nbi_gemm1, conv2d), or
- * has kernels of its own whose elements do not depend on the call
- * (linear's: each element one chain of multiply-adds in a fixed order). */
+ * of the call (its kernels take the edges of C their own way): the ops
+ * over a batch, whose bits must not depend on its split, use the
+ * fixed-order GEMM instead (gemm.c); nb_matmul uses this one. */
 void nbi_gemm(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
               double alpha, const void *a, int lda, const void *b, int ldb,
               double beta, void *c, int ldc);
-/* The same as one call on this thread, never split. */
-void nbi_gemm1(nb_dtype dtype, bool trans_a, bool trans_b, int m, int n, int k,
-               double alpha, const void *a, int lda, const void *b, int ldb,
-               double beta, void *c, int ldc);
 /* With true, nbi_gemm takes the plain loops always, so tests reach them;
  * returns the previous setting. */
 bool nbi_blas_avoid(bool avoid);

@@ -17,7 +17,7 @@ bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 rank() {
     case $1 in
     cpu|text) echo 0 ;;
-    blas|context|memory) echo 1 ;;
+    blas|gemm|context|memory) echo 1 ;;
     tensor|rng|batch) echo 2 ;;
     graph) echo 3 ;;
     ops/registry) echo 5 ;;
