@@ -269,6 +269,15 @@ static const struct {
     {3, 16, 5, 7, 4, 3, 3, {.padding = {2, 0}, .flip = true}, true, 2, 0, 7, 5, P_X_INF},
     {3, 16, 5, 7, 4, 3, 3, {.padding = {2, 0}, .flip = true, .relu = true}, true, 2, 0, 7, 5,
      P_W_NAN},
+    /* More than 64 taps, rows mostly output: a direct forward (on every
+     * CPU up to 144 taps, on AVX-512 up to 576), the GEMM's backward; plain,
+     * flipped, and not finite. */
+    {3, 8, 9, 12, 5, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 9, 12, P_NONE},
+    {3, 8, 9, 12, 5, 3, 3, {.padding = {1, 1}, .flip = true}, false, 1, 1, 9, 12, P_NONE},
+    {2, 3, 8, 20, 17, 5, 5, {.same = true}, true, 2, 2, 8, 20, P_NONE},
+    {3, 8, 9, 12, 5, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 9, 12, P_X_INF},
+    {3, 8, 9, 12, 5, 3, 3, {.padding = {1, 1}}, true, 1, 1, 9, 12, P_DY_NAN},
+    {3, 8, 9, 12, 5, 3, 3, {.padding = {1, 1}}, true, 1, 1, 9, 12, P_W_INF},
 };
 #define NREF ((int)(sizeof ref_cases / sizeof *ref_cases))
 

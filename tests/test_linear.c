@@ -442,21 +442,23 @@ START_TEST(test_fixed_gemm)
                         int64_t at_ = i * crs + j * ccs;
                         if (dt == NB_F32) {
                             float v0 = rb ? ((const float *)rb)[i] : cb ? ((const float *)cb)[j] : 0;
-                            float v = tree ? gemm_ref_f32_tree(av, ars, acs, bv, brs, bcs, i, j, k, fused)
+                                                        float v = tree ? gemm_ref_f32_tree(av, ars, acs, bv, brs, bcs, i, j, k, fused)
                                            : gemm_ref_f32(av, ars, acs, bv, brs, bcs, i, j, 0, k, fused, v0);
                             float *w = (float *)want + at_;
                             *w = add ? *w + v : v;
                         } else {
                             double v0 = rb ? ((const double *)rb)[i] : cb ? ((const double *)cb)[j] : 0;
-                            double v = tree ? gemm_ref_f64_tree(av, ars, acs, bv, brs, bcs, i, j, k, fused)
+                                                        double v = tree ? gemm_ref_f64_tree(av, ars, acs, bv, brs, bcs, i, j, k, fused)
                                             : gemm_ref_f64(av, ars, acs, bv, brs, bcs, i, j, 0, k, fused, v0);
                             double *w = (double *)want + at_;
                             *w = add ? *w + v : v;
                         }
                     }
-                nbi_gemm_fixed(dt, &(nbi_gemm_args){m, n, k, av, ars, acs, bv, brs, bcs, c, crs,
-                                                    ccs, rb, cb, add, tree ? 4 : 0,
-                                                    pack});
+                nbi_gemm_fixed(dt, &(nbi_gemm_args){.m = m, .n = n, .k = k, .a = av, .ars = ars,
+                                                    .acs = acs, .b = bv, .brs = brs, .bcs = bcs,
+                                                    .c = c, .crs = crs, .ccs = ccs,
+                                                    .row_bias = rb, .col_bias = cb, .add = add,
+                                                    .chunk = tree ? 4 : 0, .pack = pack});
                 ck_assert_msg(!memcmp(c, want, (size_t)(m * n) * es),
                               "[%lld x %lld] x [%lld x %lld] (layout %d, mode %d, %s, %s) "
                               "differs from its chains", (long long)m, (long long)k,

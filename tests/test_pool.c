@@ -355,6 +355,63 @@ START_TEST(test_output_sizes)
 }
 END_TEST
 
+
+/* Max-pooling's rows of windows, compiled for the baseline and for AVX2
+ * (which AVX-512 runs too), against plain loops: the values and the
+ * gradient, exactly, for each variant (_i / 3) and three geometries (_i %
+ * 3): 2x2 stride 2 on odd planes, 3x3 stride 1, 3x2 stride (2, 1) padded. */
+START_TEST(test_max_kernels)
+{
+    static const nb_pool_opts geo[] = {{{2, 2}, {2, 2}, {0, 0}},
+                                       {{3, 3}, {1, 1}, {0, 0}},
+                                       {{3, 2}, {2, 1}, {1, 1}}};
+    const char *old_kernels = nb_cpu_kernels(), *kernels = tst_kernels[_i / 3];
+    if (!tst_use_kernels(kernels, "max_pool2d's rows against plain loops"))
+        return;
+    const nb_pool_opts *o = &geo[_i % 3];
+    nb_ctx *ctx = nb_ctx_new();
+    int64_t n = 2, c = 3, h = 17, w = 23, s[] = {n, c, h, w};
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, s);
+    nb_rng rng;
+    nb_rng_seed(&rng, 3 + (uint64_t)_i);
+    nb_fill_uniform(x, &rng, -1, 1);
+    nb_requires_grad(x, true);
+    nb_tensor *y = nb_max_pool2d(ctx, x, o);
+    ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, y)), NB_OK);
+    int kh = o->kernel[0], kw = o->kernel[1], sh = o->stride[0], sw = o->stride[1];
+    int ph = o->padding[0], pw = o->padding[1];
+    int64_t oh = (h + 2 * ph - kh) / sh + 1, ow = (w + 2 * pw - kw) / sw + 1;
+    ck_assert_int_eq(y->shape[2], oh);
+    ck_assert_int_eq(y->shape[3], ow);
+    double *dx = calloc((size_t)x->numel, sizeof(double));
+    for (int64_t p = 0; p < n * c; p++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t best = -1;
+                for (int i = 0; i < kh; i++)
+                    for (int j = 0; j < kw; j++) {
+                        int64_t iy = oy * sh - ph + i, ix = ox * sw - pw + j;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                            continue;
+                        int64_t at = p * h * w + iy * w + ix;
+                        if (best < 0 || nb_get(x, at) > nb_get(x, best))
+                            best = at;
+                    }
+                ck_assert_msg(nb_get(y, (p * oh + oy) * ow + ox) == nb_get(x, best),
+                              "%s kernels: output (%lld, %lld, %lld) is not its window's max",
+                              kernels, (long long)p, (long long)oy, (long long)ox);
+                dx[best] += 1;
+            }
+    for (int64_t i = 0; i < x->numel; i++)
+        ck_assert_msg(nb_get(x->grad, i) == dx[i], "%s kernels: dx[%lld] is %g, not %g",
+                      kernels, (long long)i, nb_get(x->grad, i), dx[i]);
+    free(dx);
+    nb_ctx_free(ctx);
+    nb_set_cpu_kernels(old_kernels, NULL, 0);
+}
+END_TEST
+
 /* The argmax is saved only when the op is recorded. */
 START_TEST(test_no_grad_records_nothing)
 {
@@ -444,6 +501,7 @@ Suite *tst_suite_pool(void)
     tcase_add_test(tc, test_output_sizes);
     tcase_add_test(tc, test_no_grad_records_nothing);
     tcase_add_test(tc, test_errors);
+    tcase_add_loop_test(tc, test_max_kernels, 0, 9);
     suite_add_tcase(s, tc);
     return s;
 }

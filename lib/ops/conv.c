@@ -177,8 +177,9 @@ static void K(conv_fwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo
         for (int64_t j = 0; j < gi; j++)
             K(im2col)(g, x + (n0 + j) * chw, x + g->n * chw, cg + j * p, ld);
         T *yg = gi == 1 ? y + n0 * o * p : buf;
-        nbi_gemm_fixed(DT, &(nbi_gemm_args){o, ld, ckk, w, ckk, 1, cg, ld, 1, yg, ld, 1, b,
-                                            NULL, false, 0, pack});
+        nbi_gemm_fixed(DT, &(nbi_gemm_args){.m = o, .n = ld, .k = ckk, .a = w, .ars = ckk,
+                                            .acs = 1, .b = cg, .brs = ld, .bcs = 1, .c = yg,
+                                            .crs = ld, .ccs = 1, .row_bias = b, .pack = pack});
         if (g->relu)
             K(relu_inplace)(yg, o * ld);
         if (gi > 1)
@@ -234,8 +235,9 @@ static void K(conv_dw_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
             for (int64_t j = 0; j < gi; j++)
                 K(im2col)(g, x + (n0 + j) * chw, x + g->n * chw, col + j * p, ld);
         /* rows of dW^T are col's: C kh kw of them, long GEMM columns */
-        nbi_gemm_fixed(DT, &(nbi_gemm_args){ckk, o, ld, cg, ld, 1, dyg, 1, ld, dw, 1, ckk, NULL,
-                                            NULL, true, 0, pack});
+        nbi_gemm_fixed(DT, &(nbi_gemm_args){.m = ckk, .n = o, .k = ld, .a = cg, .ars = ld,
+                                            .acs = 1, .b = dyg, .brs = 1, .bcs = ld, .c = dw,
+                                            .crs = 1, .ccs = ckk, .add = true, .pack = pack});
     }
 }
 
@@ -248,8 +250,9 @@ static void K(conv_dx_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
     for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
         int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
         const T *dyg = K(conv_dy)(g, n0, gi, y, dy, buf);
-        nbi_gemm_fixed(DT, &(nbi_gemm_args){ckk, ld, o, w, 1, ckk, dyg, ld, 1, col, ld, 1, NULL,
-                                            NULL, false, 0, pack});
+        nbi_gemm_fixed(DT, &(nbi_gemm_args){.m = ckk, .n = ld, .k = o, .a = w, .ars = 1,
+                                            .acs = ckk, .b = dyg, .brs = ld, .bcs = 1, .c = col,
+                                            .crs = ld, .ccs = 1, .pack = pack});
         for (int64_t j = 0; j < gi; j++)
             K(col2im)(g, col + j * p, ld, dx + (n0 + j) * chw);
     }

@@ -72,11 +72,15 @@ static void linear_fwd(nb_dtype dt, const void *x, const void *w, const void *b,
 {
     int nt = linear_threads(rows, nx, ny);
     if (rows < ny)
-        nbi_gemm_fixed_par(dt, &(nbi_gemm_args){ny, rows, nx, w, nx, 1, x, 1, nx, y, 1, ny, b,
-                                                NULL, false, 0, pack}, false, nt);
+        nbi_gemm_fixed_par(dt, &(nbi_gemm_args){.m = ny, .n = rows, .k = nx, .a = w, .ars = nx,
+                                                .acs = 1, .b = x, .brs = 1, .bcs = nx, .c = y,
+                                                .crs = 1, .ccs = ny, .row_bias = b, .pack = pack},
+                           false, nt);
     else
-        nbi_gemm_fixed_par(dt, &(nbi_gemm_args){rows, ny, nx, x, nx, 1, w, 1, nx, y, ny, 1, NULL,
-                                                b, false, 0, pack}, true, nt);
+        nbi_gemm_fixed_par(dt, &(nbi_gemm_args){.m = rows, .n = ny, .k = nx, .a = x, .ars = nx,
+                                                .acs = 1, .b = w, .brs = 1, .bcs = nx, .c = y,
+                                                .crs = ny, .ccs = 1, .col_bias = b, .pack = pack},
+                           true, nt);
 }
 
 /* dx += dy W, and dW += the tree of the groups' dy_g^T x_g (tree: in the
@@ -88,17 +92,25 @@ static void linear_bwd(nb_dtype dt, const void *x, const void *w, const void *dy
     int nt = linear_threads(rows, nx, ny);
     size_t es = nb_dtype_size(dt);
     if (dx)
-        nbi_gemm_fixed_par(dt, &(nbi_gemm_args){rows, nx, ny, dy, ny, 1, w, nx, 1, dx, nx, 1, NULL,
-                                                NULL, true, 0, pack}, true, nt);
+        nbi_gemm_fixed_par(dt, &(nbi_gemm_args){.m = rows, .n = nx, .k = ny, .a = dy, .ars = ny,
+                                                .acs = 1, .b = w, .brs = nx, .bcs = 1, .c = dx,
+                                                .crs = nx, .ccs = 1, .add = true, .pack = pack},
+                           true, nt);
     if (dw && tree)
-        nbi_gemm_fixed_par(dt, &(nbi_gemm_args){ny, nx, rows, dy, 1, ny, x, nx, 1, dw, nx, 1, NULL,
-                                                NULL, true, NB_BATCH_GROUP, pack}, true, nt);
+        nbi_gemm_fixed_par(dt, &(nbi_gemm_args){.m = ny, .n = nx, .k = rows, .a = dy, .ars = 1,
+                                                .acs = ny, .b = x, .brs = nx, .bcs = 1, .c = dw,
+                                                .crs = nx, .ccs = 1, .add = true,
+                                                .chunk = NB_BATCH_GROUP, .pack = pack},
+                           true, nt);
     for (int64_t g = 0; dw && !tree && g < nbi_batch_groups(rows); g++) {
         int64_t r0 = g * NB_BATCH_GROUP, nr = rows - r0 < NB_BATCH_GROUP ? rows - r0 : NB_BATCH_GROUP;
-        nbi_gemm_fixed_par(dt, &(nbi_gemm_args){ny, nx, nr, (const char *)dy + (size_t)(r0 * ny) * es,
-                                                1, ny, (const char *)x + (size_t)(r0 * nx) * es, nx,
-                                                1, (char *)part + (size_t)(g * nx * ny) * es, nx, 1,
-                                                NULL, NULL, false, 0, pack}, true, nt);
+        const char *dyg = (const char *)dy + (size_t)(r0 * ny) * es;
+        const char *xg = (const char *)x + (size_t)(r0 * nx) * es;
+        char *pg = (char *)part + (size_t)(g * nx * ny) * es;
+        nbi_gemm_fixed_par(dt, &(nbi_gemm_args){.m = ny, .n = nx, .k = nr, .a = dyg, .ars = 1,
+                                                .acs = ny, .b = xg, .brs = nx, .bcs = 1, .c = pg,
+                                                .crs = nx, .ccs = 1, .pack = pack},
+                           true, nt);
     }
 }
 
