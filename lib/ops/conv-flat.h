@@ -263,9 +263,13 @@ NBI_AVX512 static void K(flat_dw_avx512)(const K(flat) *f, const T *g, int64_t g
 
 typedef void (*K(flat_sum_fn))(const K(flat) *, const T *, const T *, T *, int64_t);
 typedef void (*K(flat_dw_fn))(const K(flat) *, const T *, int64_t, T *);
-static K(flat_sum_fn) K(flat_sum_for)(void)
+/* The forward's and dx's sums for a layout whose lengths are whole steps
+ * of the AVX-512 kernel (wide) or of the others. */
+static K(flat_sum_fn) K(flat_sum_for)(bool wide)
 {
-    return nbi_avx512() ? K(flat_sum_avx512) : nbi_avx2() ? K(flat_sum_avx2) : K(flat_sum_base);
+    return wide && nbi_avx512() ? K(flat_sum_avx512)
+           : nbi_avx2()         ? K(flat_sum_avx2)
+                                : K(flat_sum_base);
 }
 static K(flat_dw_fn) K(flat_dw_for)(void)
 {

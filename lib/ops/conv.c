@@ -291,7 +291,7 @@ static void K(direct_fwd_part)(const conv_geom *g, const direct_geom *d, int64_t
     memset(xp, 0, d->xpsize * sizeof(T));
     for (int64_t n = lo; n < hi; n++) {
         K(pad_image)(g, d, x + n * g->c * g->h * g->w, xp);
-        K(flat_sum_for)()(&f, w, b, sums, d->ylen);
+        K(flat_sum_for)(d->wide)(&f, w, b, sums, d->ylen);
         for (int64_t oc = 0; oc < g->o; oc++)
             for (int64_t oy = 0; oy < g->oh; oy++) {
                 T *dst = y + (n * g->o + oc) * p + oy * g->ow;
@@ -411,7 +411,7 @@ static void K(direct_dx_part)(const conv_geom *g, const direct_geom *d, int64_t 
         neg[k] = -d->off[k];
     /* outputs c by inputs o, offsets negated */
     K(flat) fx = {g->c, g->o, khw, neg, d->wk, khw, ckhw, gp + d->fo, d->gs, d->xlen};
-    K(flat_sum_fn) flat_sum = K(flat_sum_for)();
+    K(flat_sum_fn) flat_sum = K(flat_sum_for)(d->wide);
     for (int64_t n = lo; n < hi; n++) {
         K(direct_dy)(g, d, n, y, dy, gp, NULL);
         if (w_finite)
@@ -538,6 +538,7 @@ typedef struct direct_geom {
     int64_t ylen, wlen, xlen; /* flat lengths summed: outputs, dW's, dx's */
     int64_t fo, gs;          /* dY planes: zeros before the data, stride */
     size_t xpsize, gpsize;   /* the padded image, the dY planes */
+    bool wide;               /* lengths in steps of the AVX-512 sums */
     int64_t off[CONV_DIRECT_KK], wk[CONV_DIRECT_KK];
 } direct_geom;
 
@@ -779,10 +780,13 @@ static size_t align_elems(size_t n, size_t es)
  * so every read stays in zeroed slack (bounds in the comments). */
 static size_t direct_layout(const conv_geom *g, size_t es, direct_geom *d, bool bwd)
 {
-    /* the forward's sums and dx's take 4 vectors of 64 bytes at a time (AVX-512;
-     * the columns past the outputs are discarded), dW's 32 bytes on every
-     * variant: its chains run over the whole length, the same one */
-    int64_t lanes = (int64_t)(64 / es), wlanes = (int64_t)(32 / es), hp = g->h + g->pt + g->pb;
+    /* the forward's sums and dx's take 4 vectors at a time, of 64 bytes on
+     * AVX-512 (wide), else 32 (the columns past the outputs are
+     * discarded); dW's 32 bytes on every variant: its chains run over the
+     * whole length, which must be the same */
+    d->wide = nbi_avx512();
+    int64_t lanes = (int64_t)((d->wide ? 64 : 32) / es), wlanes = (int64_t)(32 / es);
+    int64_t hp = g->h + g->pt + g->pb;
     d->ws = g->w + g->pl + g->pr;
     d->xs = hp * d->ws;
     d->ylen = (g->oh * d->ws + 4 * lanes - 1) / (4 * lanes) * (4 * lanes);
