@@ -350,43 +350,69 @@ END_TEST
 
 /* nbi_gemm_fixed bit for bit a chain per element, a_0 b_0 + a_1 b_1 + ...
  * in order from its bias (fused with AVX2 and AVX-512, a multiply then an
- * add on the baseline), then C's old value with add: for each variant (_i / 2), in
- * f32 and f64 (_i % 2), over shapes with partial tiles and panels, every
- * layout of A, B and C, and each of bias per row, per column, none, add,
- * and add of chunks of 4 (each its chain) summed by nbi_batch_sum's tree. */
-#define GEMM_REF(T, name, fmaf_)                                                     \
-    static T name(const T *a, int64_t ars, int64_t acs, const T *b, int64_t brs,    \
-                  int64_t bcs, int64_t i, int64_t j, int64_t k0, int64_t k, bool fused, \
-                  T acc)                                                            \
-    {                                                                               \
-        for (int64_t kk = k0; kk < k; kk++) {                                       \
-            T x = a[i * ars + kk * acs], y = b[kk * brs + j * bcs];                \
-            if (fused)                                                              \
-                acc = fmaf_(x, y, acc);                                             \
-            else {                                                                  \
-                T p = x * y;                                                        \
-                acc = acc + p;                                                      \
-            }                                                                       \
-        }                                                                           \
-        return acc;                                                                 \
-    }                                                                               \
-    /* chunks of 4 deep, summed by nbi_batch_sum's tree */                          \
-    static T name##_tree(const T *a, int64_t ars, int64_t acs, const T *b,          \
-                         int64_t brs, int64_t bcs, int64_t i, int64_t j, int64_t k, \
-                         bool fused)                                                \
-    {                                                                               \
-        T part[64];                                                                 \
-        int64_t nch = (k + 3) / 4;                                                  \
-        for (int64_t h = 0; h < nch; h++)                                           \
-            part[h] = name(a, ars, acs, b, brs, bcs, i, j, 4 * h,                   \
-                           4 * h + 4 < k ? 4 * h + 4 : k, fused, 0);                \
-        for (int64_t s = 1; s < nch; s *= 2)                                        \
-            for (int64_t h = 0; h + s < nch; h += 2 * s)                            \
-                part[h] += part[h + s];                                             \
-        return nch ? part[0] : 0;                                                   \
+ * add on the baseline), then C's old value with add: for each variant
+ * (_i / 2), in f32 and f64 (_i % 2), over shapes with partial tiles and
+ * panels, every layout of A, B and C, and each of bias per row, per
+ * column, none, add, and add of chunks of 4 (each its own chain) summed by
+ * nbi_batch_sum's tree. */
+#define GEMM_REF(T, name, fmaT)                                                               \
+    static T name##_chain(const nbi_gemm_args *g, int64_t i, int64_t j, int64_t k0,          \
+                          int64_t k1, bool fused, T acc)                                     \
+    {                                                                                        \
+        const T *a = g->a, *b = g->b;                                                        \
+        for (int64_t kk = k0; kk < k1; kk++) {                                               \
+            T x = a[i * g->ars + kk * g->acs], y = b[kk * g->brs + j * g->bcs];              \
+            if (fused)                                                                       \
+                acc = fmaT(x, y, acc);                                                       \
+            else {                                                                           \
+                T p = x * y;                                                                 \
+                acc = acc + p;                                                               \
+            }                                                                                \
+        }                                                                                    \
+        return acc;                                                                          \
+    }                                                                                        \
+    static void name(const nbi_gemm_args *g, bool fused, T *want)                            \
+    {                                                                                        \
+        const T *rb = g->row_bias, *cb = g->col_bias;                                        \
+        for (int64_t i = 0; i < g->m; i++)                                                   \
+            for (int64_t j = 0; j < g->n; j++) {                                             \
+                T v, part[64];                                                               \
+                int64_t nch = g->chunk ? (g->k + g->chunk - 1) / g->chunk : 0;               \
+                if (nch > 1) {                                                               \
+                    for (int64_t h = 0; h < nch; h++) {                                      \
+                        int64_t k1 = (h + 1) * g->chunk < g->k ? (h + 1) * g->chunk : g->k;  \
+                        part[h] = name##_chain(g, i, j, h * g->chunk, k1, fused, 0);         \
+                    }                                                                        \
+                    for (int64_t s = 1; s < nch; s *= 2)                                     \
+                        for (int64_t h = 0; h + s < nch; h += 2 * s)                         \
+                            part[h] += part[h + s];                                          \
+                    v = part[0];                                                             \
+                } else {                                                                     \
+                    T init = g->add ? 0 : rb ? rb[i] : cb ? cb[j] : 0;                       \
+                    v = name##_chain(g, i, j, 0, g->k, fused, init);                         \
+                }                                                                            \
+                T *w = want + i * g->crs + j * g->ccs;                                       \
+                *w = g->add ? *w + v : v;                                                    \
+            }                                                                                \
     }
 GEMM_REF(float, gemm_ref_f32, fmaf)
 GEMM_REF(double, gemm_ref_f64, fma)
+#undef GEMM_REF
+
+/* n values of dtype dt, uniform in [lo, lo + 1) */
+static void *gemm_values(nb_dtype dt, int64_t n, nb_rng *rng, double lo)
+{
+    size_t es = nb_dtype_size(dt);
+    char *p = malloc((size_t)(n + 1) * es);
+    for (int64_t i = 0; i < n; i++) {
+        double v = lo + nb_rng_uniform(rng);
+        if (dt == NB_F32)
+            ((float *)p)[i] = (float)v;
+        else
+            ((double *)p)[i] = v;
+    }
+    return p;
+}
 
 START_TEST(test_fixed_gemm)
 {
@@ -405,67 +431,34 @@ START_TEST(test_fixed_gemm)
             for (int mode = 0; mode < 5; mode++) {
                 int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
                 bool at = layout & 1, bt = layout & 2, ct = layout & 4;
-                int64_t ars = at ? 1 : k, acs = at ? m : 1, brs = bt ? 1 : n, bcs = bt ? k : 1;
-                int64_t crs = ct ? 1 : n, ccs = ct ? m : 1;
-                double *a = malloc((size_t)(m * k + 1) * sizeof(double));
-                double *b = malloc((size_t)(k * n + 1) * sizeof(double));
-                double *bias = malloc((size_t)(m + n) * sizeof(double));
-                char *c = malloc((size_t)(m * n) * es), *want = malloc((size_t)(m * n) * es);
+                void *a = gemm_values(dt, m * k, &rng, -0.5);
+                void *b = gemm_values(dt, k * n, &rng, -0.5);
+                void *bias = gemm_values(dt, m + n, &rng, -0.5);
+                void *c = gemm_values(dt, m * n, &rng, 0);
+                void *want = malloc((size_t)(m * n + 1) * es);
                 void *pack = malloc(nbi_gemm_pack_elems(dt, k) * es + 1);
-                void *av = malloc((size_t)(m * k + 1) * es), *bv = malloc((size_t)(k * n + 1) * es);
-                void *biasv = malloc((size_t)(m + n) * es);
-                for (int64_t i = 0; i < m * k; i++)
-                    a[i] = nb_rng_uniform(&rng) * 2 - 1;
-                for (int64_t i = 0; i < k * n; i++)
-                    b[i] = nb_rng_uniform(&rng) * 2 - 1;
-                for (int64_t i = 0; i < m + n; i++)
-                    bias[i] = nb_rng_uniform(&rng) - 0.5;
-                for (int64_t i = 0; i < m * n; i++) {
-                    double v = nb_rng_uniform(&rng);
-                    if (dt == NB_F32)
-                        ((float *)c)[i] = (float)v;
-                    else
-                        ((double *)c)[i] = v;
-                }
                 memcpy(want, c, (size_t)(m * n) * es);
-                for (int64_t i = 0; i < m * k; i++)
-                    dt == NB_F32 ? (void)(((float *)av)[i] = (float)a[i]) : (void)(((double *)av)[i] = a[i]);
-                for (int64_t i = 0; i < k * n; i++)
-                    dt == NB_F32 ? (void)(((float *)bv)[i] = (float)b[i]) : (void)(((double *)bv)[i] = b[i]);
-                for (int64_t i = 0; i < m + n; i++)
-                    dt == NB_F32 ? (void)(((float *)biasv)[i] = (float)bias[i]) : (void)(((double *)biasv)[i] = bias[i]);
-                const void *rb = mode == 0 ? biasv : NULL;
-                const void *cb = mode == 1 ? (const char *)biasv + (size_t)m * es : NULL;
-                bool add = mode >= 3, tree = mode == 4 && k <= 4 * NBI_GEMM_CHUNKS;
-                for (int64_t i = 0; i < m; i++)
-                    for (int64_t j = 0; j < n; j++) {
-                        int64_t at_ = i * crs + j * ccs;
-                        if (dt == NB_F32) {
-                            float v0 = rb ? ((const float *)rb)[i] : cb ? ((const float *)cb)[j] : 0;
-                                                        float v = tree ? gemm_ref_f32_tree(av, ars, acs, bv, brs, bcs, i, j, k, fused)
-                                           : gemm_ref_f32(av, ars, acs, bv, brs, bcs, i, j, 0, k, fused, v0);
-                            float *w = (float *)want + at_;
-                            *w = add ? *w + v : v;
-                        } else {
-                            double v0 = rb ? ((const double *)rb)[i] : cb ? ((const double *)cb)[j] : 0;
-                                                        double v = tree ? gemm_ref_f64_tree(av, ars, acs, bv, brs, bcs, i, j, k, fused)
-                                            : gemm_ref_f64(av, ars, acs, bv, brs, bcs, i, j, 0, k, fused, v0);
-                            double *w = (double *)want + at_;
-                            *w = add ? *w + v : v;
-                        }
-                    }
-                nbi_gemm_fixed(dt, &(nbi_gemm_args){.m = m, .n = n, .k = k, .a = av, .ars = ars,
-                                                    .acs = acs, .b = bv, .brs = brs, .bcs = bcs,
-                                                    .c = c, .crs = crs, .ccs = ccs,
-                                                    .row_bias = rb, .col_bias = cb, .add = add,
-                                                    .chunk = tree ? 4 : 0, .pack = pack});
+                nbi_gemm_args g = {.m = m, .n = n, .k = k, .a = a, .ars = at ? 1 : k,
+                                   .acs = at ? m : 1, .b = b, .brs = bt ? 1 : n,
+                                   .bcs = bt ? k : 1, .c = c, .crs = ct ? 1 : n,
+                                   .ccs = ct ? m : 1, .add = mode >= 3, .pack = pack};
+                if (mode == 0)
+                    g.row_bias = bias;
+                if (mode == 1)
+                    g.col_bias = (const char *)bias + (size_t)m * es;
+                if (mode == 4 && k <= 4 * NBI_GEMM_CHUNKS)
+                    g.chunk = 4;
+                if (dt == NB_F32)
+                    gemm_ref_f32(&g, fused, want);
+                else
+                    gemm_ref_f64(&g, fused, want);
+                nbi_gemm_fixed(dt, &g);
                 ck_assert_msg(!memcmp(c, want, (size_t)(m * n) * es),
                               "[%lld x %lld] x [%lld x %lld] (layout %d, mode %d, %s, %s) "
                               "differs from its chains", (long long)m, (long long)k,
                               (long long)k, (long long)n, layout, mode,
                               dt == NB_F32 ? "f32" : "f64", kernels);
                 free(a), free(b), free(bias), free(c), free(want), free(pack);
-                free(av), free(bv), free(biasv);
             }
     nb_set_cpu_kernels(old_kernels, NULL, 0);
 }

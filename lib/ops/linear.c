@@ -103,7 +103,8 @@ static void linear_bwd(nb_dtype dt, const void *x, const void *w, const void *dy
                                                 .chunk = NB_BATCH_GROUP, .pack = pack},
                            true, nt);
     for (int64_t g = 0; dw && !tree && g < nbi_batch_groups(rows); g++) {
-        int64_t r0 = g * NB_BATCH_GROUP, nr = rows - r0 < NB_BATCH_GROUP ? rows - r0 : NB_BATCH_GROUP;
+        int64_t r0 = g * NB_BATCH_GROUP;
+        int64_t nr = rows - r0 < NB_BATCH_GROUP ? rows - r0 : NB_BATCH_GROUP;
         const char *dyg = (const char *)dy + (size_t)(r0 * ny) * es;
         const char *xg = (const char *)x + (size_t)(r0 * nx) * es;
         char *pg = (char *)part + (size_t)(g * nx * ny) * es;
@@ -170,7 +171,8 @@ nb_tensor *nb_linear(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b)
     if (!pack)
         return NULL;
     linear_fwd(x->dtype, x->data, w->data, b ? b->data : NULL, y->data, pack, rows, nx, ny);
-    if (nbi_needs_grad(ctx, nin, in) && !nbi_record(ctx, &nbi_op_linear, sizeof(nbi_node), y, nin, in))
+    if (nbi_needs_grad(ctx, nin, in) &&
+        !nbi_record(ctx, &nbi_op_linear, sizeof(nbi_node), y, nin, in))
         return NULL;
     return y;
 }
@@ -191,16 +193,18 @@ static int linear_backward(nb_ctx *ctx, nbi_node *node)
     int64_t groups = nbi_batch_groups(rows), depth = rows > ny ? rows : ny;
     bool tree = nbi_batch_local(ctx) && groups <= NBI_GEMM_CHUNKS;
     size_t es = nb_dtype_size(x->dtype), nw = dw && !tree ? (size_t)(nx * ny) : 0;
-    size_t nb = db ? (size_t)ny : 0, np = (size_t)nbi_threads() * nbi_gemm_pack_elems(x->dtype, depth);
+    size_t nb = db ? (size_t)ny : 0;
+    size_t np = (size_t)nbi_threads() * nbi_gemm_pack_elems(x->dtype, depth); /* per thread */
     char *pack = nbi_work(ctx, (np + (size_t)groups * (nw + nb)) * es);
     if (!pack)
         return ctx->status;
     char *part = pack + np * es, *dbp = part + (size_t)groups * nw * es;
     linear_bwd(x->dtype, x->data, w->data, y->grad->data, dx, dw, part, tree, pack, rows, nx, ny);
-    for (int64_t g = 0; nb && g < groups; g++) {
-        int64_t r0 = g * NB_BATCH_GROUP, nr = rows - r0 < NB_BATCH_GROUP ? rows - r0 : NB_BATCH_GROUP;
-        NBI_CALL(x->dtype, bias_sum, (const void *)((const char *)y->grad->data + (size_t)(r0 * ny) * es),
-                 (void *)(dbp + (size_t)(g * ny) * es), nr, ny);
+    for (int64_t g = 0; nb && g < groups; g++) { /* each group's column sums of dy */
+        int64_t r0 = g * NB_BATCH_GROUP;
+        int64_t nr = rows - r0 < NB_BATCH_GROUP ? rows - r0 : NB_BATCH_GROUP;
+        const void *dyg = (const char *)y->grad->data + (size_t)(r0 * ny) * es;
+        NBI_CALL(x->dtype, bias_sum, dyg, (void *)(dbp + (size_t)(g * ny) * es), nr, ny);
     }
     if (nw) {
         int rc = nbi_batch_sum(ctx, "linear", x->dtype, rows, part, nw, part);

@@ -138,9 +138,9 @@ static void K(max_pool_fwd)(const pool_geom *g, int64_t planes, const T *x, T *y
     pool_span s = pool_interior(g);
     /* AVX2 pays from a vector of windows on; on shorter rows its tail loop
      * costs more than it saves */
+    bool wide = nbi_avx2() && s.ox1 - s.ox0 >= (int64_t)(32 / sizeof(T));
     void (*max_row)(const pool_geom *, const T *restrict, int64_t, int, int, T *restrict,
-                    int32_t *restrict) =
-        nbi_avx2() && s.ox1 - s.ox0 >= (int64_t)(32 / sizeof(T)) ? K(max_row_avx2) : K(max_row_base);
+                    int32_t *restrict) = wide ? K(max_row_avx2) : K(max_row_base);
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
     if (planes > 1 && nbi_par(planes * g->h * g->w))
     for (int64_t p = 0; p < planes; p++) {
