@@ -80,20 +80,6 @@ int nbi_cpu_use(nbi_cpu c)
     return (int)old;
 }
 
-static void read_features(void)
-{
-#if defined(__GNUC__) && defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        best_cpu = NBI_CPU_AVX2;
-    if (best_cpu == NBI_CPU_AVX2 && __builtin_cpu_supports("avx512f") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512dq"))
-        best_cpu = NBI_CPU_AVX512;
-#endif
-    used_cpu = best_cpu;
-}
-
 static int cpu_by_name(const char *name)
 {
     for (int c = 0; c <= NBI_CPU_AVX512; c++)
@@ -102,9 +88,9 @@ static int cpu_by_name(const char *name)
     return -1;
 }
 
-int nb_set_cpu_kernels(const char *name, char *why, size_t size)
+/* Kernels by name, once the features are read. */
+static int set_kernels(const char *name, char *why, size_t size)
 {
-    nbi_cpu_init(NULL, 0);
     int c = name ? cpu_by_name(name) : -1;
     if (c < 0) {
         if (why)
@@ -122,17 +108,32 @@ int nb_set_cpu_kernels(const char *name, char *why, size_t size)
     return NB_OK;
 }
 
-const char *nb_cpu_kernels(void)
+/* NABLA_CPU's setting, read with the features: a name it cannot take is
+ * an error every context made afterwards reports. */
+static int env_status;
+static char env_why[160];
+
+static void read_features(void)
 {
-    nbi_cpu_init(NULL, 0);
-    return cpu_names[used_cpu];
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        best_cpu = NBI_CPU_AVX2;
+    if (best_cpu == NBI_CPU_AVX2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        best_cpu = NBI_CPU_AVX512;
+#endif
+    used_cpu = best_cpu;
+    const char *env = getenv("NABLA_CPU");
+    char msg[128];
+    if (env && *env && (env_status = set_kernels(env, msg, sizeof msg)))
+        snprintf(env_why, sizeof env_why, "NABLA_CPU=%s: %s", env, msg);
 }
 
 int nbi_cpu_init(char *why, size_t size)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    static int env_status;
-    static char env_why[160];
     pthread_once(&once, read_features);
 #if defined(HAVE_OPENBLAS_SET_NUM_THREADS) && defined(_OPENMP)
     static int done;
@@ -141,22 +142,21 @@ int nbi_cpu_init(char *why, size_t size)
         done = 1;
     }
 #endif
-    /* NABLA_CPU, read by the first caller: a name it cannot take is an
-     * error every later context reports too. */
-    static bool env_read;
-    if (!env_read) {
-        env_read = true;
-        const char *env = getenv("NABLA_CPU");
-        if (env && *env) {
-            char msg[128];
-            env_status = nb_set_cpu_kernels(env, msg, sizeof msg);
-            if (env_status)
-                snprintf(env_why, sizeof env_why, "NABLA_CPU=%s: %s", env, msg);
-        }
-    }
     if (env_status && why)
         snprintf(why, size, "%s", env_why);
     return env_status;
+}
+
+int nb_set_cpu_kernels(const char *name, char *why, size_t size)
+{
+    nbi_cpu_init(NULL, 0);
+    return set_kernels(name, why, size);
+}
+
+const char *nb_cpu_kernels(void)
+{
+    nbi_cpu_init(NULL, 0);
+    return cpu_names[used_cpu];
 }
 
 int nb_set_num_threads(int n)

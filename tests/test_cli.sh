@@ -391,6 +391,19 @@ expect_error 2 "summary --max-memory 1x" "--max-memory: '1x' is not a size"
 NABLA_MAX_MEMORY=lots "$nabla" summary "$tiny" > "$tmp/out" 2> "$tmp/err"; rc=$?
 expect_error 2 "NABLA_MAX_MEMORY=lots" "nabla: NABLA_MAX_MEMORY: 'lots' is not a size"
 
+# NABLA_CPU: kernels by name; an unknown name is bad input, and so are
+# kernels the CPU lacks (AVX-512's, when it has none).
+NABLA_CPU=avx9 "$nabla" summary "$tiny" > "$tmp/out" 2> "$tmp/err"; rc=$?
+expect_error 2 "NABLA_CPU=avx9" 'nabla: NABLA_CPU: unknown kernels "avx9": expected baseline, avx2 or avx512'
+NABLA_CPU=baseline "$nabla" summary "$tiny" > "$tmp/out" 2> "$tmp/err"; rc=$?
+expect_rc 0 "NABLA_CPU=baseline"
+if grep -q '^flags.* avx512f' /proc/cpuinfo 2>/dev/null; then
+    echo "test_cli: NABLA_CPU for kernels the CPU lacks skipped: this CPU has AVX-512"
+else
+    NABLA_CPU=avx512 "$nabla" summary "$tiny" > "$tmp/out" 2> "$tmp/err"; rc=$?
+    expect_error 2 "NABLA_CPU=avx512" "kernels avx512 need a CPU with AVX-512"
+fi
+
 # A model of 9e9 parameters (36 GB) in a 4 KB file: summary and graph need
 # no parameter, so they run under a 1 GB address space (or, without one,
 # NABLA_MAX_MEMORY=1G); the verbs that make its parameters refuse before
