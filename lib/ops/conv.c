@@ -91,7 +91,7 @@ static T K(copy_sum)(T *restrict dst, const T *restrict src, const T *restrict y
     if (y) {
 #pragma omp simd reduction(+ : s)
         for (int64_t i = 0; i < n; i++) {
-            T v = y[i] <= 0 ? 0 : src[i];
+            T u = src[i], v = y[i] <= 0 ? 0 : u; /* an unconditional load vectorises */
             dst[i] = v;
             s += v;
         }
