@@ -78,8 +78,10 @@ NBI_INLINE void K(dw_taps)(const T *g0, const T *g1, const T *const *s, int nk, 
 /* dw[o so + c sc + wk[k]] += sum_{q < len} g[o gs + q] in[c is + q + off[k]],
  * len a multiple of a vector.  Two outputs and up to four taps at a time
  * (taps split in groups of near-equal size): each load of the input feeds
- * two FMAs. */
-NBI_INLINE void K(flat_dw)(const K(flat) *f, const T *g, int64_t gs, T *dw)
+ * two FMAs, or with wide one of 64 bytes (K(dw_taps_z), defined below). */
+NBI_INLINE void K(dw_taps_z)(const T *g0, const T *g1, const T *const *s, int nk, int64_t len,
+                             K(vec) *r);
+NBI_INLINE void K(flat_dw)(const K(flat) *f, const T *g, int64_t gs, T *dw, bool wide)
 {
     const int64_t L = K(lanes), nout = f->nout, nin = f->nin, ntap = f->ntap;
     const int64_t so = f->so, sc = f->sc, is = f->is, len = f->len;
@@ -96,12 +98,20 @@ NBI_INLINE void K(flat_dw)(const K(flat) *f, const T *g, int64_t gs, T *dw)
                 for (int k = 0; k < nk; k++)
                     s[k] = in + c * is + off[k0 + k];
                 K(vec) r[8];
-                switch (nk) {
-                case 1: K(dw_taps)(g0, g1, s, 1, len, r); break;
-                case 2: K(dw_taps)(g0, g1, s, 2, len, r); break;
-                case 3: K(dw_taps)(g0, g1, s, 3, len, r); break;
-                default: K(dw_taps)(g0, g1, s, 4, len, r); break;
-                }
+                if (wide)
+                    switch (nk) {
+                    case 1: K(dw_taps_z)(g0, g1, s, 1, len, r); break;
+                    case 2: K(dw_taps_z)(g0, g1, s, 2, len, r); break;
+                    case 3: K(dw_taps_z)(g0, g1, s, 3, len, r); break;
+                    default: K(dw_taps_z)(g0, g1, s, 4, len, r); break;
+                    }
+                else
+                    switch (nk) {
+                    case 1: K(dw_taps)(g0, g1, s, 1, len, r); break;
+                    case 2: K(dw_taps)(g0, g1, s, 2, len, r); break;
+                    case 3: K(dw_taps)(g0, g1, s, 3, len, r); break;
+                    default: K(dw_taps)(g0, g1, s, 4, len, r); break;
+                    }
                 for (int h = 0; h <= two; h++)
                     for (int k = 0; k < nk; k++) {
                         T sum = 0;
@@ -171,10 +181,10 @@ NBI_INLINE void K(flat_sum_z)(const K(flat) *f, const T *w, const T *init, T *ou
     }
 }
 
-/* K(dw_taps) with g0's lanes and g1's side by side: r[k] holds the chains
- * of tap k for both outputs, g0's in its low half. */
+/* K(dw_taps) with g0's lanes and g1's side by side in one register, the
+ * chains of tap k for both outputs; r as K(dw_taps) leaves it. */
 NBI_INLINE void K(dw_taps_z)(const T *g0, const T *g1, const T *const *s, int nk, int64_t len,
-                             K(zvec) *r)
+                             K(vec) *r)
 {
     typedef K(vec) H;
     typedef K(zvec) V;
@@ -192,44 +202,11 @@ NBI_INLINE void K(dw_taps_z)(const T *g0, const T *g1, const T *const *s, int nk
         if (nk > 3)
             VLOAD(h, s[3] + q), v = __builtin_shufflevector(h, h, JOIN_LANES), a3 += u * v;
     }
-    r[0] = a0, r[1] = a1, r[2] = a2, r[3] = a3;
+    V z[4] = {a0, a1, a2, a3};
+    for (int k = 0; k < 4; k++) /* K(dw_taps)'s layout: g0's chains, then g1's */
+        memcpy(&r[k], &z[k], sizeof(H)), memcpy(&r[4 + k], (char *)&z[k] + sizeof(H), sizeof(H));
 }
 
-/* K(flat_dw) on K(dw_taps_z): the same taps in the same groups, the same
- * sums of lanes. */
-NBI_INLINE void K(flat_dw_z)(const K(flat) *f, const T *g, int64_t gs, T *dw)
-{
-    const int64_t L = K(lanes), nout = f->nout, nin = f->nin, ntap = f->ntap;
-    const int64_t so = f->so, sc = f->sc, is = f->is, len = f->len;
-    const int64_t groups = (ntap + 3) / 4, per = (ntap + groups - 1) / groups;
-    const int64_t *off = f->off, *wk = f->wk;
-    const T *in = f->in;
-    for (int64_t o = 0; o < nout; o += 2) {
-        bool two = o + 1 < nout;
-        const T *g0 = g + o * gs, *g1 = two ? g0 + gs : g0;
-        for (int64_t c = 0; c < nin; c++)
-            for (int64_t k0 = 0; k0 < ntap; k0 += per) {
-                int nk = (int)(ntap - k0 < per ? ntap - k0 : per);
-                const T *s[4];
-                for (int k = 0; k < nk; k++)
-                    s[k] = in + c * is + off[k0 + k];
-                K(zvec) r[4];
-                switch (nk) {
-                case 1: K(dw_taps_z)(g0, g1, s, 1, len, r); break;
-                case 2: K(dw_taps_z)(g0, g1, s, 2, len, r); break;
-                case 3: K(dw_taps_z)(g0, g1, s, 3, len, r); break;
-                default: K(dw_taps_z)(g0, g1, s, 4, len, r); break;
-                }
-                for (int h = 0; h <= two; h++)
-                    for (int k = 0; k < nk; k++) {
-                        T sum = 0;
-                        for (int l = 0; l < L; l++)
-                            sum += r[k][h * L + l];
-                        dw[(o + h) * so + c * sc + wk[k0 + k]] += sum;
-                    }
-            }
-    }
-}
 #undef VLOAD
 #undef VSTORE
 
@@ -250,15 +227,15 @@ NBI_AVX512 static void K(flat_sum_avx512)(const K(flat) *f, const T *w, const T 
 }
 static void K(flat_dw_base)(const K(flat) *f, const T *g, int64_t gs, T *dw)
 {
-    K(flat_dw)(f, g, gs, dw);
+    K(flat_dw)(f, g, gs, dw, false);
 }
 NBI_AVX2 static void K(flat_dw_avx2)(const K(flat) *f, const T *g, int64_t gs, T *dw)
 {
-    K(flat_dw)(f, g, gs, dw);
+    K(flat_dw)(f, g, gs, dw, false);
 }
 NBI_AVX512 static void K(flat_dw_avx512)(const K(flat) *f, const T *g, int64_t gs, T *dw)
 {
-    K(flat_dw_z)(f, g, gs, dw);
+    K(flat_dw)(f, g, gs, dw, true);
 }
 
 typedef void (*K(flat_sum_fn))(const K(flat) *, const T *, const T *, T *, int64_t);
