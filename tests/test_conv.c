@@ -99,8 +99,8 @@ static void setup_c1(tst_env *e, nb_rng *rng)
     setup_conv(e, rng, (int64_t[]){2, 1, 6, 6}, (int64_t[]){3, 1, 3, 3}, true);
 }
 
-/* Stride 1 takes the direct kernels up to 64 taps (C kh kw), GEMM for the
- * backward above that and for both above 144. */
+/* Stride 1 takes the direct kernels up to 64 taps (C kh kw), GEMM for dW
+ * above that and for everything above 144. */
 static void setup_c8(tst_env *e, nb_rng *rng)
 {
     setup_conv(e, rng, (int64_t[]){2, 8, 4, 3}, (int64_t[]){3, 8, 3, 3}, true);
@@ -234,7 +234,7 @@ static const struct {
     {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .relu = true}, true, 1, 0, 4, 2, P_NONE},
     {7, 3, 17, 15, 16, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 17, 15, P_NONE},
     /* Stride 1 by C kh kw: up to 64 direct both ways, up to 144 direct
-     * forward and GEMM backward, above that GEMM both ways. */
+     * forward and dx and GEMM dW, above that GEMM both ways. */
     {3, 1, 9, 40, 5, 5, 5, {.flip = true}, true, 0, 0, 5, 36, P_NONE},
     {5, 1, 6, 70, 3, 3, 3, {.same = true, .relu = true}, false, 1, 1, 6, 70, P_NONE},
     {3, 8, 6, 9, 5, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 6, 9, P_NONE},
@@ -245,7 +245,7 @@ static const struct {
     {2, 1, 9, 9, 2, 6, 6, {.padding = {1, 1}}, true, 1, 1, 6, 6, P_NONE},
     /* NaN and infinities, through each path: GEMM both ways (stride 2,
      * one image per GEMM; 17 channels, several), direct both ways (up to 64
-     * taps, over threads), direct forward and GEMM backward (16 channels);
+     * taps, over threads), direct forward and dx, GEMM dW (16 channels);
      * with relu fused or not. */
     {2, 3, 7, 5, 4, 3, 2, {.stride = {2, 2}, .padding = {1, 0}, .relu = true}, true, 1, 0, 4, 2,
      P_X_NAN},
