@@ -1,6 +1,7 @@
 /* test_pool.c - max_pool2d, avg_pool2d, global_avg_pool2d. */
 #include "harness.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,10 +357,12 @@ START_TEST(test_output_sizes)
 END_TEST
 
 
-/* Max-pooling's rows of windows, compiled for the baseline and for AVX2
- * (which AVX-512 runs too), against plain loops: the values and the
- * gradient, exactly, for each variant (_i / 3) and three geometries (_i %
- * 3): 2x2 stride 2 on odd planes, 3x3 stride 1, 3x2 stride (2, 1) padded. */
+/* Max-pooling's kernels (rows of windows for the baseline and AVX2, whole
+ * planes of 2x2 windows for AVX-512) against plain loops: the values and
+ * the gradient, exactly, for each variant (_i / 3) and three geometries
+ * (_i % 3): 2x2 stride 2 on odd planes 18 windows wide (a vector of 16 and
+ * a masked rest), 3x3 stride 1, 3x2 stride (2, 1) padded; a few NaN, which
+ * win their windows (the last one when several do). */
 START_TEST(test_max_kernels)
 {
     static const nb_pool_opts geo[] = {{{2, 2}, {2, 2}, {0, 0}},
@@ -370,11 +373,14 @@ START_TEST(test_max_kernels)
         return;
     const nb_pool_opts *o = &geo[_i % 3];
     nb_ctx *ctx = nb_ctx_new();
-    int64_t n = 2, c = 3, h = 17, w = 23, s[] = {n, c, h, w};
+    int64_t n = 2, c = 3, h = 17, w = 37, s[] = {n, c, h, w};
     nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, s);
     nb_rng rng;
     nb_rng_seed(&rng, 3 + (uint64_t)_i);
     nb_fill_uniform(x, &rng, -1, 1);
+    static const int64_t nans[] = {40, 41, 77, 78, 500, 1001, 1002};
+    for (size_t i = 0; i < sizeof nans / sizeof *nans; i++)
+        nb_set(x, nans[i], NAN);
     nb_requires_grad(x, true);
     nb_tensor *y = nb_max_pool2d(ctx, x, o);
     ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
@@ -395,10 +401,12 @@ START_TEST(test_max_kernels)
                         if (iy < 0 || iy >= h || ix < 0 || ix >= w)
                             continue;
                         int64_t at = p * h * w + iy * w + ix;
-                        if (best < 0 || nb_get(x, at) > nb_get(x, best))
+                        double v = nb_get(x, at);
+                        if (best < 0 || v > nb_get(x, best) || isnan(v))
                             best = at;
                     }
-                ck_assert_msg(nb_get(y, (p * oh + oy) * ow + ox) == nb_get(x, best),
+                double got = nb_get(y, (p * oh + oy) * ow + ox), want = nb_get(x, best);
+                ck_assert_msg(got == want || (isnan(got) && isnan(want)),
                               "%s kernels: output (%lld, %lld, %lld) is not its window's max",
                               kernels, (long long)p, (long long)oy, (long long)ox);
                 dx[best] += 1;

@@ -141,12 +141,17 @@ static void K(max_pool_fwd)(const pool_geom *g, int64_t planes, const T *x, T *y
     bool wide = nbi_avx2() && s.ox1 - s.ox0 >= (int64_t)(32 / sizeof(T));
     void (*max_row)(const pool_geom *, const T *restrict, int64_t, int, int, T *restrict,
                     int32_t *restrict) = wide ? K(max_row_avx2) : K(max_row_base);
+    K(max_plane_fn) max_plane = K(max_plane_for)(g);
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) \
     if (planes > 1 && nbi_par(planes * g->h * g->w))
     for (int64_t p = 0; p < planes; p++) {
         const T *xp = x + p * g->h * g->w;
         T *yp = y + p * nout;
         int32_t *ap = argmax ? argmax + p * nout : NULL;
+        if (max_plane) {
+            max_plane(g, xp, yp, ap);
+            continue;
+        }
         for (int64_t oy = 0; oy < g->oh; oy++) {
             T *yr = yp + oy * g->ow;
             int32_t *ar = ap ? ap + oy * g->ow : NULL, a;
@@ -331,6 +336,79 @@ static pool_span pool_interior(const pool_geom *g)
     nbi_inside_range(g->h, g->kh, g->sh, g->ph, g->oh, &s.oy0, &s.oy1);
     nbi_inside_range(g->w, g->kw, g->sw, g->pw, g->ow, &s.ox0, &s.ox1);
     return s;
+}
+
+/* 2x2 windows at stride 2 without padding, a plane at a time: the shape of
+ * nearly every CNN's pooling, worth a kernel of its own on AVX-512 (GCC's
+ * code for the strided rows of K(max_row_body) is slow there).  Returns
+ * NULL where there is none: other windows, other types, other CPUs. */
+typedef void (*max_plane_fn_f32)(const pool_geom *g, const float *xp, float *yp, int32_t *ap);
+typedef void (*max_plane_fn_f64)(const pool_geom *g, const double *xp, double *yp,
+                                 int32_t *ap);
+static bool is_2x2_stride_2(const pool_geom *g)
+{
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+/* Sixteen windows at a time: each row's 32 inputs split into their even
+ * and odd columns, then MAX2X2_ROW's compare and select (the same values
+ * and indices: the first maximum wins, a NaN wins); masks take the rest. */
+NBI_AVX512 static void max2x2_plane_avx512(const pool_geom *g, const float *xp, float *yp,
+                                           int32_t *ap)
+{
+    const int32_t w = (int32_t)g->w, ow = (int32_t)g->ow;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int32_t oy = 0; oy < (int32_t)g->oh; oy++) {
+        const float *r0 = xp + (int64_t)2 * oy * w, *r1 = r0 + w;
+        for (int32_t ox = 0; ox < ow; ox += 16) {
+            int32_t n = ow - ox < 16 ? ow - ox : 16, n2 = 2 * n;
+            __mmask16 m = (__mmask16)((1u << n) - 1);
+            __mmask16 mlo = (__mmask16)(n2 >= 16 ? 0xffffu : (1u << n2) - 1);
+            __mmask16 mhi = (__mmask16)(n2 > 16 ? (1u << (n2 - 16)) - 1 : 0);
+            __m512 u0 = _mm512_maskz_loadu_ps(mlo, r0 + 2 * ox);
+            __m512 u1 = _mm512_maskz_loadu_ps(mhi, r0 + 2 * ox + 16);
+            __m512 v0 = _mm512_maskz_loadu_ps(mlo, r1 + 2 * ox);
+            __m512 v1 = _mm512_maskz_loadu_ps(mhi, r1 + 2 * ox + 16);
+            __m512 a = _mm512_permutex2var_ps(u0, even, u1), b = _mm512_permutex2var_ps(u0, odd, u1);
+            __m512 d = _mm512_permutex2var_ps(v0, even, v1), e = _mm512_permutex2var_ps(v0, odd, v1);
+            __m512i c = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w + 2 * ox), even);
+            __m512 best = a;
+            __m512i arg = c;
+            __mmask16 t = _mm512_cmp_ps_mask(b, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+            best = _mm512_mask_blend_ps(t, best, b);
+            arg = _mm512_mask_blend_epi32(t, arg, _mm512_add_epi32(c, _mm512_set1_epi32(1)));
+            t = _mm512_cmp_ps_mask(d, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+            best = _mm512_mask_blend_ps(t, best, d);
+            arg = _mm512_mask_blend_epi32(t, arg, _mm512_add_epi32(c, _mm512_set1_epi32(w)));
+            t = _mm512_cmp_ps_mask(e, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(e, e, _CMP_UNORD_Q);
+            best = _mm512_mask_blend_ps(t, best, e);
+            arg = _mm512_mask_blend_epi32(t, arg, _mm512_add_epi32(c, _mm512_set1_epi32(w + 1)));
+            _mm512_mask_storeu_ps(yp + oy * ow + ox, m, best);
+            if (ap)
+                _mm512_mask_storeu_epi32(ap + oy * ow + ox, m, arg);
+        }
+    }
+}
+#endif
+
+static max_plane_fn_f32 max_plane_for_f32(const pool_geom *g)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (is_2x2_stride_2(g) && nbi_avx512())
+        return max2x2_plane_avx512;
+#endif
+    (void)g;
+    return NULL;
+}
+static max_plane_fn_f64 max_plane_for_f64(const pool_geom *g)
+{
+    (void)g;
+    return NULL;
 }
 
 #define T float
