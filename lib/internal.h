@@ -408,6 +408,9 @@ const char *nbi_cpu_name(nbi_cpu c);
 /* At least AVX2 (and FMA); at least AVX-512 in use. */
 bool nbi_avx2(void);
 bool nbi_avx512(void);
+/* fn's variant for the kernels in use, of a kernel compiled three times as
+ * fn##_base, fn##_avx2 (NBI_AVX2) and fn##_avx512 (NBI_AVX512). */
+#define NBI_CPU_PICK(fn) (nbi_avx512() ? fn##_avx512 : nbi_avx2() ? fn##_avx2 : fn##_base)
 /* Runs the kernels of c from now on, so tests reach each variant; returns
  * the previous variant, or -1 (changing nothing) when the CPU lacks c. */
 int nbi_cpu_use(nbi_cpu c);

@@ -91,7 +91,7 @@ END_TEST
  * dy for a NaN in relu6 and elu, its vectorised kernel (all the others)
  * gives 0 and NaN: these are the vectorised kernel's.  The values repeat
  * past the threads' threshold, so _i runs float32 and float64 (_i % 2) on
- * 1 and 2 threads (_i / 2). */
+ * 1 and 2 threads (_i / 2 % 2), with each kernel variant (_i / 4). */
 enum { NF = 14, NF_REP = 3000 };
 
 static double sg(double v) { return 1 / (1 + exp(-v)); }
@@ -143,7 +143,10 @@ START_TEST(test_nonfinite)
          {nan, 0, 0, dth(-2), 1, dth(3), dth(7), nan, inf, -inf, nan, inf, -inf, nan}},
     };
     nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
-    int old = nb_set_num_threads(1 + _i / 2);
+    const char *old_kernels = nb_cpu_kernels(), *kernels = tst_kernels[_i / 4];
+    if (!tst_use_kernels(kernels, "activations against PyTorch's values"))
+        return;
+    int old = nb_set_num_threads(1 + _i / 2 % 2);
     nb_ctx *ctx = nb_ctx_new();
     int64_t s[] = {NF * NF_REP};
     double *xv = malloc(sizeof *xv * NF * NF_REP), *rv = malloc(sizeof *rv * NF * NF_REP);
@@ -154,10 +157,12 @@ START_TEST(test_nonfinite)
         nb_requires_grad(xt, true);
         nb_tensor *y = acts[k].fwd(ctx, xt);
         ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
-        char what[64];
-        snprintf(what, sizeof what, "%s %s output", acts[k].name, nb_dtype_name(dt));
+        char what[96];
+        snprintf(what, sizeof what, "%s %s output (%s kernels)", acts[k].name,
+                 nb_dtype_name(dt), kernels);
         tst_assert_pattern(y, want[k][0], NF, dt == NB_F32 ? 1e-6 : 1e-12, what);
-        snprintf(what, sizeof what, "%s %s gradient", acts[k].name, nb_dtype_name(dt));
+        snprintf(what, sizeof what, "%s %s gradient (%s kernels)", acts[k].name,
+                 nb_dtype_name(dt), kernels);
         tst_assert_pattern(xt->grad, want[k][1], NF, dt == NB_F32 ? 1e-6 : 1e-12, what);
         nb_graph_reset(ctx);
     }
@@ -165,6 +170,7 @@ START_TEST(test_nonfinite)
     free(rv);
     nb_ctx_free(ctx);
     nb_set_num_threads(old);
+    nb_set_cpu_kernels(old_kernels, NULL, 0);
 }
 END_TEST
 
@@ -184,7 +190,7 @@ Suite *tst_suite_activation(void)
     TCase *tc = tcase_create("activation");
     tcase_add_loop_test(tc, test_values, 0, 2);
     tcase_add_test(tc, test_sigmoid_extremes);
-    tcase_add_loop_test(tc, test_nonfinite, 0, 4);
+    tcase_add_loop_test(tc, test_nonfinite, 0, 12);
     tcase_add_test(tc, test_null_input);
     suite_add_tcase(s, tc);
     return s;

@@ -17,7 +17,7 @@
  * gradient. */
 
 /* relu: y = max(x, 0), NaN for NaN;  dx += dy [not x <= 0] */
-static void K(relu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
+ATTR static void K(relu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     (void)a;
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
@@ -26,7 +26,7 @@ static void K(relu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
         y[i] = v <= 0 ? 0 : v;
     }
 }
-static void K(relu_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+ATTR static void K(relu_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
                         T *restrict dx, int64_t n, double a)
 {
     (void)y, (void)a;
@@ -38,7 +38,7 @@ static void K(relu_bwd)(const T *restrict x, const T *restrict y, const T *restr
 }
 
 /* relu's backward into a fresh gradient: dx = dy [not x <= 0] */
-static void K(relu_bwd_store)(const T *restrict x, const T *restrict y, const T *restrict dy,
+ATTR static void K(relu_bwd_store)(const T *restrict x, const T *restrict y, const T *restrict dy,
                               T *restrict dx, int64_t n, double a)
 {
     (void)y, (void)a;
@@ -51,7 +51,7 @@ static void K(relu_bwd_store)(const T *restrict x, const T *restrict y, const T 
 
 /* leaky_relu: y = x if x > 0 else a x;  dx += dy (x > 0 ? 1 : a), so a NaN
  * takes the slope a, as in PyTorch */
-static void K(leaky_relu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
+ATTR static void K(leaky_relu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     const T s = (T)a;
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
@@ -60,7 +60,7 @@ static void K(leaky_relu_fwd)(const T *restrict x, T *restrict y, int64_t n, dou
         y[i] = v > 0 ? v : s * v;
     }
 }
-static void K(leaky_relu_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+ATTR static void K(leaky_relu_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
                               T *restrict dx, int64_t n, double a)
 {
     const T s = (T)a;
@@ -75,13 +75,13 @@ static void K(leaky_relu_bwd)(const T *restrict x, const T *restrict y, const T 
 /* elu: y = x if x > 0 else a (e^x - 1);  dx += dy (x > 0 ? 1 : y + a), NaN
  * for NaN: PyTorch's vectorised kernel, which its scalar one (the last few
  * elements of a tensor, or a tiny one) contradicts by passing dy */
-static void K(elu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
+ATTR static void K(elu_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (nbi_par(n))
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] > 0 ? x[i] : (T)(a * expm1((double)x[i]));
 }
-static void K(elu_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+ATTR static void K(elu_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
                        T *restrict dx, int64_t n, double a)
 {
     const T s = (T)a;
@@ -94,14 +94,14 @@ static void K(elu_bwd)(const T *restrict x, const T *restrict y, const T *restri
 
 /* relu6: y = min(max(x, 0), 6), NaN for NaN;  dx += dy [0 < x < 6], 0 for NaN:
  * PyTorch's vectorised kernel again (its scalar one passes dy) */
-static void K(relu6_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
+ATTR static void K(relu6_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     (void)a;
 #pragma omp parallel for simd num_threads(nbi_threads()) schedule(static) if (parallel: nbi_par(n))
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] < 0 ? 0 : x[i] > 6 ? 6 : x[i];
 }
-static void K(relu6_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+ATTR static void K(relu6_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
                          T *restrict dx, int64_t n, double a)
 {
     (void)y, (void)a;
@@ -113,7 +113,7 @@ static void K(relu6_bwd)(const T *restrict x, const T *restrict y, const T *rest
 }
 
 /* sigmoid: y = 1 / (1 + e^-x);  dx += dy y (1 - y) */
-static void K(sigmoid_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
+ATTR static void K(sigmoid_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     (void)a;
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (nbi_par(n))
@@ -123,7 +123,7 @@ static void K(sigmoid_fwd)(const T *restrict x, T *restrict y, int64_t n, double
         y[i] = (T)(x[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
     }
 }
-static void K(sigmoid_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+ATTR static void K(sigmoid_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
                            T *restrict dx, int64_t n, double a)
 {
     (void)x, (void)a;
@@ -133,14 +133,14 @@ static void K(sigmoid_bwd)(const T *restrict x, const T *restrict y, const T *re
 }
 
 /* tanh: y = tanh x;  dx += dy (1 - y^2) */
-static void K(tanh_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
+ATTR static void K(tanh_fwd)(const T *restrict x, T *restrict y, int64_t n, double a)
 {
     (void)a;
 #pragma omp parallel for num_threads(nbi_threads()) schedule(static) if (nbi_par(n))
     for (int64_t i = 0; i < n; i++)
         y[i] = (T)tanh((double)x[i]);
 }
-static void K(tanh_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
+ATTR static void K(tanh_bwd)(const T *restrict x, const T *restrict y, const T *restrict dy,
                         T *restrict dx, int64_t n, double a)
 {
     (void)x, (void)a;
@@ -155,16 +155,41 @@ static void K(tanh_bwd)(const T *restrict x, const T *restrict y, const T *restr
 
 #include <math.h>
 
+/* The kernels for each type and CPU variant (NBI_CPU_PICK's names). */
 #define T float
-#define K(f) f##_f32
+#define ATTR
+#define K(f) f##_f32_base
 #include "activation.c"
-#undef T
+#undef ATTR
 #undef K
+#define ATTR NBI_AVX2
+#define K(f) f##_f32_avx2
+#include "activation.c"
+#undef ATTR
+#undef K
+#define ATTR NBI_AVX512
+#define K(f) f##_f32_avx512
+#include "activation.c"
+#undef ATTR
+#undef K
+#undef T
 #define T double
-#define K(f) f##_f64
+#define ATTR
+#define K(f) f##_f64_base
 #include "activation.c"
-#undef T
+#undef ATTR
 #undef K
+#define ATTR NBI_AVX2
+#define K(f) f##_f64_avx2
+#include "activation.c"
+#undef ATTR
+#undef K
+#define ATTR NBI_AVX512
+#define K(f) f##_f64_avx512
+#include "activation.c"
+#undef ATTR
+#undef K
+#undef T
 
 typedef void (*fwd_f32)(const float *, float *, int64_t, double);
 typedef void (*fwd_f64)(const double *, double *, int64_t, double);
@@ -182,6 +207,11 @@ typedef struct act_kernels {
     bwd_f64 store64;
 } act_kernels;
 
+/* An activation's kernels for each CPU variant, in nbi_cpu's order. */
+#define KERNELS(name, v)                                                      \
+    {name##_fwd_f32_##v, name##_fwd_f64_##v, name##_bwd_f32_##v, name##_bwd_f64_##v, NULL, NULL}
+#define VARIANTS(name) {KERNELS(name, base), KERNELS(name, avx2), KERNELS(name, avx512)}
+
 /* Every activation has the same node: its kernels and its parameter. */
 typedef struct act_node {
     nbi_node base;
@@ -189,11 +219,12 @@ typedef struct act_node {
     double a;
 } act_node;
 
-static nb_tensor *activation(nb_ctx *ctx, const nbi_op *op, const act_kernels *k,
+static nb_tensor *activation(nb_ctx *ctx, const nbi_op *op, const act_kernels *variants,
                              nb_tensor *x, double a)
 {
     if (!nbi_check_inputs(ctx, op->name, 1, &x))
         return NULL;
+    const act_kernels *k = &variants[nbi_cpu_level()];
     nb_tensor *y = nbi_step_tensor(ctx, x->dtype, x->ndim, x->shape);
     if (!y)
         return NULL;
@@ -230,12 +261,13 @@ static int activation_backward(nb_ctx *ctx, nbi_node *node)
 /* One registry entry, kernel table and builder per activation. */
 #define ACTIVATION(name)                                                      \
     const nbi_op nbi_op_##name = {#name, activation_backward};               \
-    static const act_kernels name##_kernels = {                               \
-        name##_fwd_f32, name##_fwd_f64, name##_bwd_f32, name##_bwd_f64, NULL, NULL};
+    static const act_kernels name##_kernels[3] = VARIANTS(name);
 
+#define RELU(v)                                                               \
+    {relu_fwd_f32_##v, relu_fwd_f64_##v, relu_bwd_f32_##v, relu_bwd_f64_##v,   \
+     relu_bwd_store_f32_##v, relu_bwd_store_f64_##v}
 const nbi_op nbi_op_relu = {"relu", activation_backward};
-static const act_kernels relu_kernels = {relu_fwd_f32, relu_fwd_f64, relu_bwd_f32,
-                                         relu_bwd_f64, relu_bwd_store_f32, relu_bwd_store_f64};
+static const act_kernels relu_kernels[3] = {RELU(base), RELU(avx2), RELU(avx512)};
 ACTIVATION(leaky_relu)
 ACTIVATION(elu)
 ACTIVATION(relu6)
@@ -244,32 +276,32 @@ ACTIVATION(tanh)
 
 nb_tensor *nb_relu(nb_ctx *ctx, nb_tensor *x)
 {
-    return activation(ctx, &nbi_op_relu, &relu_kernels, x, 0);
+    return activation(ctx, &nbi_op_relu, relu_kernels, x, 0);
 }
 
 nb_tensor *nb_leaky_relu(nb_ctx *ctx, nb_tensor *x, double negative_slope)
 {
-    return activation(ctx, &nbi_op_leaky_relu, &leaky_relu_kernels, x, negative_slope);
+    return activation(ctx, &nbi_op_leaky_relu, leaky_relu_kernels, x, negative_slope);
 }
 
 nb_tensor *nb_elu(nb_ctx *ctx, nb_tensor *x, double alpha)
 {
-    return activation(ctx, &nbi_op_elu, &elu_kernels, x, alpha);
+    return activation(ctx, &nbi_op_elu, elu_kernels, x, alpha);
 }
 
 nb_tensor *nb_relu6(nb_ctx *ctx, nb_tensor *x)
 {
-    return activation(ctx, &nbi_op_relu6, &relu6_kernels, x, 0);
+    return activation(ctx, &nbi_op_relu6, relu6_kernels, x, 0);
 }
 
 nb_tensor *nb_sigmoid(nb_ctx *ctx, nb_tensor *x)
 {
-    return activation(ctx, &nbi_op_sigmoid, &sigmoid_kernels, x, 0);
+    return activation(ctx, &nbi_op_sigmoid, sigmoid_kernels, x, 0);
 }
 
 nb_tensor *nb_tanh(nb_ctx *ctx, nb_tensor *x)
 {
-    return activation(ctx, &nbi_op_tanh, &tanh_kernels, x, 0);
+    return activation(ctx, &nbi_op_tanh, tanh_kernels, x, 0);
 }
 
 #endif
