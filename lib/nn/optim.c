@@ -142,45 +142,23 @@ static void K(scale_by)(T *x, int64_t n, double s)
 /* sqrtf for float, sqrt for double: float updates stay in float. */
 #define SQRT(v) _Generic((v), float: sqrtf, default: sqrt)(v)
 
+/* Clipping once per type, the updates once per type and CPU variant. */
+#define NBI_VARIANTS_OF "nn/optim.c" /* from cpu-variants.h's folder */
 #define T float
+#define TS f32
 #define K(f) f##_f32
 #include "optim.c"
 #undef K
-#define ATTR
-#define K(f) f##_f32_base
-#include "optim.c"
-#undef ATTR
-#undef K
-#define ATTR NBI_AVX2
-#define K(f) f##_f32_avx2
-#include "optim.c"
-#undef ATTR
-#undef K
-#define ATTR NBI_AVX512
-#define K(f) f##_f32_avx512
-#include "optim.c"
-#undef ATTR
-#undef K
+#include "cpu-variants.h"
+#undef TS
 #undef T
 #define T double
+#define TS f64
 #define K(f) f##_f64
 #include "optim.c"
 #undef K
-#define ATTR
-#define K(f) f##_f64_base
-#include "optim.c"
-#undef ATTR
-#undef K
-#define ATTR NBI_AVX2
-#define K(f) f##_f64_avx2
-#include "optim.c"
-#undef ATTR
-#undef K
-#define ATTR NBI_AVX512
-#define K(f) f##_f64_avx512
-#include "optim.c"
-#undef ATTR
-#undef K
+#include "cpu-variants.h"
+#undef TS
 #undef T
 
 /* An update for the kernels in use (NBI_CPU_PICK) and the dtype. */

@@ -156,39 +156,16 @@ ATTR static void K(tanh_bwd)(const T *restrict x, const T *restrict y, const T *
 #include <math.h>
 
 /* The kernels for each type and CPU variant (NBI_CPU_PICK's names). */
+#define NBI_VARIANTS_OF "ops/activation.c" /* from cpu-variants.h's folder */
 #define T float
-#define ATTR
-#define K(f) f##_f32_base
-#include "activation.c"
-#undef ATTR
-#undef K
-#define ATTR NBI_AVX2
-#define K(f) f##_f32_avx2
-#include "activation.c"
-#undef ATTR
-#undef K
-#define ATTR NBI_AVX512
-#define K(f) f##_f32_avx512
-#include "activation.c"
-#undef ATTR
-#undef K
+#define TS f32
+#include "cpu-variants.h"
+#undef TS
 #undef T
 #define T double
-#define ATTR
-#define K(f) f##_f64_base
-#include "activation.c"
-#undef ATTR
-#undef K
-#define ATTR NBI_AVX2
-#define K(f) f##_f64_avx2
-#include "activation.c"
-#undef ATTR
-#undef K
-#define ATTR NBI_AVX512
-#define K(f) f##_f64_avx512
-#include "activation.c"
-#undef ATTR
-#undef K
+#define TS f64
+#include "cpu-variants.h"
+#undef TS
 #undef T
 
 typedef void (*fwd_f32)(const float *, float *, int64_t, double);

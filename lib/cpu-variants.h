@@ -1,0 +1,25 @@
+/*
+ * cpu-variants.h - includes the file NBI_VARIANTS_OF once per CPU variant
+ * (internal.h, "CPU features"; a path from this folder), with ATTR as nothing, NBI_AVX2 or
+ * NBI_AVX512 and K(f) as f##_TS_base, f##_TS_avx2 or f##_TS_avx512, the
+ * names NBI_CPU_PICK chooses from.  The includer sets T and TS (f32 or
+ * f64); ATTR and K are undefined again after.
+ */
+#define NBI_VNAME_(f, ts, v) f##_##ts##_##v
+#define NBI_VNAME(f, ts, v) NBI_VNAME_(f, ts, v)
+
+#define ATTR
+#define K(f) NBI_VNAME(f, TS, base)
+#include NBI_VARIANTS_OF
+#undef ATTR
+#undef K
+#define ATTR NBI_AVX2
+#define K(f) NBI_VNAME(f, TS, avx2)
+#include NBI_VARIANTS_OF
+#undef ATTR
+#undef K
+#define ATTR NBI_AVX512
+#define K(f) NBI_VNAME(f, TS, avx512)
+#include NBI_VARIANTS_OF
+#undef ATTR
+#undef K
