@@ -379,7 +379,7 @@ static int load_pool(bench *b, const options *o, const nb_train_opts *t, nb_data
         } else {
             for (int64_t i = 0; i < b->batch; i++)
                 bidx[i] = idx[(p * b->batch + i) % nidx];
-            if (nb_dataset_batch(*ds, bidx, b->batch, b->xs[p], labels, t->mean, t->std)) {
+            if (nb_dataset_batch(*ds, bidx, b->batch, b->xs[p], labels, t->mean, t->std[0] != 0 ? t->std : NULL)) {
                 rc = lib_fail(ctx, "batch");
                 break;
             }

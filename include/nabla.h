@@ -37,6 +37,8 @@ extern "C" {
 
 #define NB_VERSION "0.1.0"
 #define NB_MAX_DIMS 8
+/* Channels an image of a data set may have (gray 1, RGB 3). */
+#define NB_MAX_CHANNELS 4
 
 /* ---- status codes ------------------------------------------------------ */
 
@@ -420,13 +422,16 @@ nb_tensor *nb_log_softmax(nb_ctx *ctx, nb_tensor *x, int dim);
 nb_tensor *nb_dropout(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng);
 nb_tensor *nb_dropout2d(nb_ctx *ctx, nb_tensor *x, double p, nb_rng *rng);
 
-/* Batch norm over [N, C] or [N, C, H, W], per channel.  Train mode
- * normalises with the batch's mean and biased variance and updates the
- * running statistics (r = (1 - momentum) r + momentum s, with the unbiased
- * variance), eval mode uses the running statistics.  weight, bias [C] may
- * be NULL (no affine); running_mean, running_var [C] may be NULL (batch
- * statistics always).  PyTorch's defaults: momentum 0.1, eps 1e-5.  The
- * statistics are the whole batch's when nb_ctx_set_batch splits it. */
+/* Batch norm over [N, C], [N, C, L] or [N, C, H, W], per channel: the
+ * statistics of a channel run over N and everything after C (PyTorch's
+ * BatchNorm1d for [N, C] and [N, C, L], BatchNorm2d for [N, C, H, W]).
+ * Train mode normalises with the batch's mean and biased variance and
+ * updates the running statistics (r = (1 - momentum) r + momentum s, with
+ * the unbiased variance), eval mode uses the running statistics.
+ * weight, bias [C] may be NULL (no affine); running_mean, running_var [C]
+ * may be NULL (batch statistics always).  PyTorch's defaults: momentum
+ * 0.1, eps 1e-5.  The statistics are the whole batch's when
+ * nb_ctx_set_batch splits it. */
 nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
                          nb_tensor *bias, nb_tensor *running_mean,
                          nb_tensor *running_var, double momentum, double eps);
@@ -536,8 +541,10 @@ double nb_lr_step(double lr, int epoch, int step_size, double gamma);
 double nb_lr_cosine(double lr, int epoch, int total, double min_lr);
 
 /* ---- data sets ----------------------------------------------------------
- * Images stay as uint8 in memory, [N, C, H, W], with an int32 label each;
- * batches are converted to float as they are drawn.  Splits, shuffles and
+ * Images stay in memory as they were read, uint8 (or float, from an .npz
+ * file of float images), [N, C, H, W] with C 1 (gray) or 3 (RGB), with an
+ * int32 label each; batches are converted to float, to the model's
+ * channels and normalised as they are drawn.  Splits, shuffles and
  * class filters are arrays of example indices, so the data is never
  * copied. */
 
@@ -553,12 +560,20 @@ typedef struct nb_dataset nb_dataset;
  * memory limit, the message naming the file. */
 nb_dataset *nb_dataset_load_idx(nb_ctx *ctx, const char *images,
                                 const char *labels);
-/* The training (train true) or test half of a data set directory: the four
- * standard IDX names (train-images-idx3-ubyte, train-labels-idx1-ubyte,
- * t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally .gz), or
- * PNG files in one folder per class (DIR/train/CLASS/x.png and
- * DIR/test/CLASS/x.png; classes sorted by name, images converted to gray
- * and all of one size).  The two splits must have the same class folders,
+/* The training (train true) or test half of a data set: a directory of
+ * the four standard IDX names (train-images-idx3-ubyte,
+ * train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
+ * each optionally .gz); or of CIFAR-10's or CIFAR-100's binary files
+ * (data_batch_1.bin ... data_batch_5.bin and test_batch.bin, or train.bin
+ * and test.bin, there or in cifar-10-batches-bin/ or cifar-100-binary/;
+ * [3, 32, 32], CIFAR-100's fine labels); or of PNG files in one folder per
+ * class (DIR/train/CLASS/x.png and DIR/test/CLASS/x.png; classes sorted by
+ * name, images all of one size and all gray or all colour: 1 or 3
+ * channels, alpha dropped); or an .npz file (NumPy's, as the 02456 lab's
+ * mnist.npz: X_train and y_train, with X_valid and y_valid after them as
+ * the data's own validation split, nb_dataset_validation; X_test and
+ * y_test; uint8 or float images of (N, D), (N, H, W), (N, C, H, W) or
+ * (N, H, W, C)).  The two splits must have the same class folders,
  * since a label is a folder's place among them: when the other split has
  * class folders (only their names are read), a name missing from either is
  * NB_ERR_FORMAT, as
@@ -572,9 +587,18 @@ int64_t nb_dataset_size(const nb_dataset *ds);
 int nb_dataset_shape(const nb_dataset *ds, int64_t *shape);
 /* 1 + the largest label. */
 int nb_dataset_num_classes(const nb_dataset *ds);
-/* The class folder's name for PNG data sets, NULL for IDX. */
+/* The class folder's name for PNG data sets (CIFAR's from its meta file),
+ * NULL for IDX. */
 const char *nb_dataset_class_name(const nb_dataset *ds, int label);
+/* Example i's [C, H, W] uint8 pixels, or NULL when out of range or when
+ * the data holds float values (nb_dataset_values). */
 const uint8_t *nb_dataset_image(const nb_dataset *ds, int64_t i);
+/* Example i's [C, H, W] float values for data read from float arrays, else
+ * NULL. */
+const float *nb_dataset_values(const nb_dataset *ds, int64_t i);
+/* How many of the last examples are the data's own validation split (an
+ * .npz file's X_valid); 0 for most data. */
+int64_t nb_dataset_validation(const nb_dataset *ds);
 int32_t nb_dataset_label(const nb_dataset *ds, int64_t i);
 
 /* The indices of the examples whose label is one of classes[n], in order;
@@ -584,15 +608,42 @@ int64_t nb_dataset_select(const nb_dataset *ds, int n, const int32_t *classes,
 /* Fisher-Yates shuffle of n indices with rng. */
 void nb_shuffle(int64_t *idx, int64_t n, nb_rng *rng);
 
-/* Fills x [n, ...] (any shape of n times the example's numel, f32 or f64)
- * with examples idx[0..n) scaled to [0, 1], then (v - mean) / std when std
- * is not 0, and labels[n] (if not NULL) with their labels. */
+/* Fills x [n, ...] (any shape of n examples, f32 or f64) with examples
+ * idx[0..n) scaled to [0, 1] (pixels p as p / 255; float values as they
+ * are), then (v - mean[c]) / std[c] per channel c when std is not NULL
+ * (mean NULL: 0), and labels[n] (if not NULL) with their labels.  An
+ * example of x holds C H W values with C the data's channels, or 1 (the
+ * mean of the data's channels: gray from colour), or 3 from gray data (the
+ * channel repeated); mean and std have C values. */
 int nb_dataset_batch(const nb_dataset *ds, const int64_t *idx, int64_t n,
-                     nb_tensor *x, int32_t *labels, double mean, double std);
+                     nb_tensor *x, int32_t *labels, const double *mean,
+                     const double *std);
+/* Seeded augmentation of the training batches (never of validation, test,
+ * evaluation or predictions): each example's draws come from the run's
+ * seed, the epoch and the example's place in the epoch's order, so a run
+ * is the same whatever its threads, processes or resumptions. */
+typedef struct nb_augment {
+    int crop_padding; /* a random crop of the image padded with this many
+                         black pixels a side (torchvision's RandomCrop with
+                         padding): a shift by up to that each way; 0 none */
+    int translate;    /* a random shift by up to this many pixels each way,
+                         the edge pixels repeated (Keras's RandomTranslation
+                         with fill_mode "nearest"); 0 none */
+    double hflip;     /* the probability of a horizontal flip; 0 none */
+} nb_augment;
+
+/* Augments in place the n examples of x [n, ...], each C planes of [h, w]
+ * (C = x's numel / (n h w), at most NB_MAX_CHANNELS), as aug says: a shift
+ * (crop_padding or translate), then a flip.  Example k draws from a
+ * generator seeded by seed and its place first + k, so the same seed and
+ * places give the same batch however it is split.  black[c] is what a
+ * black pixel is in channel c after normalisation (NULL: 0): the crop's
+ * padding.  NB_ERR_ARG for sizes or settings out of range. */
+int nb_augment_batch(nb_tensor *x, int64_t h, int64_t w, const nb_augment *aug,
+                     uint64_t seed, int64_t first, const double *black);
 /* A data set holding copies of n images of [c, h, w] (uint8, one after
- * the other) and their labels (>= 0).  Gray images only for now: c must be
- * 1.  NULL on error (NB_ERR_ARG naming the bad size or label,
- * NB_ERR_NOMEM). */
+ * the other; c from 1 to NB_MAX_CHANNELS) and their labels (>= 0).  NULL
+ * on error (NB_ERR_ARG naming the bad size or label, NB_ERR_NOMEM). */
 nb_dataset *nb_dataset_from(nb_ctx *ctx, int64_t n, int64_t c, int64_t h,
                             int64_t w, const uint8_t *images,
                             const int32_t *labels);
@@ -895,7 +946,12 @@ typedef struct nb_train_opts {
     uint64_t seed;            /* 0 */
     int nclasses;             /* 0: every class; else keep these labels */
     int32_t classes[NB_MAX_CLASSES]; /* and number them 0, 1, ... */
-    double mean, std;         /* input normalisation; std 0: none */
+    /* Input normalisation per channel, (x - mean) / std; std[0] 0: none.
+     * nmean and nstd say how many values the model file gave: one is
+     * every channel's (and is copied to each). */
+    double mean[NB_MAX_CHANNELS], std[NB_MAX_CHANNELS];
+    int nmean, nstd;
+    nb_augment augment;
     double clip_grad_norm;    /* 0: none */
     nb_schedule schedule;     /* learning rate by epoch */
     int step_size;            /* step: every step_size epochs (1) */

@@ -286,10 +286,10 @@ int nbi_global_avg_pool2d_shape(const nbi_shape *x, bool batch, nbi_shape *y, ch
 int nbi_linear_shape(const nbi_shape *x, bool batch, const nbi_shape *w, const nbi_shape *b,
                      nbi_shape *y, char *why);
 
-/* batch_norm: x [N, C] or [N, C, H, W] -> y of x's shape.  num_features
- * (0: none) and each per-channel tensor of chan (weight, bias,
- * running_mean, running_var; chan or any entry NULL: not given) must
- * agree with C. */
+/* batch_norm: x [N, C], [N, C, L] or [N, C, H, W] -> y of x's shape.
+ * num_features (0: none) and each per-channel tensor of chan (weight,
+ * bias, running_mean, running_var; chan or any entry NULL: not given)
+ * must agree with C. */
 int nbi_batch_norm_shape(const nbi_shape *x, bool batch, int64_t num_features,
                          const nbi_shape *const *chan, nbi_shape *y, char *why);
 
@@ -459,6 +459,8 @@ enum { NBI_FILE_REGULAR = 1u << 0 }; /* refuse pipes, devices, directories */
  * max. */
 int nbi_file_read(nb_ctx *ctx, const char *path, size_t max, unsigned flags, char **data,
                   size_t *len);
+/* "a/b", allocated from the context; NULL when out of memory. */
+char *nbi_path_join(nb_ctx *ctx, const char *a, const char *b);
 
 /* Writing a file atomically: write to a->f, then commit (err: an errno the
  * writer met, or 0), which flushes it to disk and renames it into place,

@@ -299,7 +299,7 @@ class Gen:
             shape = [self.r.randint(1, 4), self.r.randint(3, 20)]
             inp = list(shape)
             for _ in range(self.r.randint(1, 4)):
-                maker = self.pick(self.conv1d, self.conv1d, self.activation, self.dropout)
+                maker = self.pick(self.conv1d, self.conv1d, self.activation, self.dropout, self.batch_norm)
                 self.push(layers, shape, maker(shape))
                 shape = layers[-1][1]
             self.push(layers, shape, ({"type": "flatten"}, [shape[0] * shape[1]]))
@@ -443,7 +443,7 @@ class Twin(nn.Module):
             elif t == "linear":
                 mod = nn.Linear(ins[0][0], layer["out_features"], bias=layer.get("bias", True))
             elif t == "batch_norm":
-                cls = nn.BatchNorm1d if len(ins[0]) == 1 else nn.BatchNorm2d
+                cls = nn.BatchNorm1d if len(ins[0]) <= 2 else nn.BatchNorm2d
                 mod = cls(ins[0][0], eps=layer.get("eps", 1e-5), momentum=layer.get("momentum", 0.1),
                           affine=layer.get("affine", True))
             if mod is not None:

@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh model [seconds]         the JSON model loader
 #   scripts/fuzz.sh idx [seconds]           the IDX reader (raw and gzipped)
 #   scripts/fuzz.sh png [seconds]           the PNG reader and the resizer
+#   scripts/fuzz.sh npz [seconds]           the .npz reader (zip of .npy)
 #   scripts/fuzz.sh checkpoint [seconds]    resuming a trainer from edited
 #                                           checkpoint metadata
 # Everything goes to build-fuzz/: the binary fuzz_<target>, the corpus
@@ -19,10 +20,10 @@ export LC_ALL=C
 CC=${CC:-clang}
 out=build-fuzz
 # The library's dependencies, as configure.ac checks them.
-pkgs=(libcjson openblas libpng zlib)
+pkgs=(libcjson openblas libpng zlib libzip)
 
 usage() {
-    echo "usage: scripts/fuzz.sh safetensors|model|idx|png|checkpoint [seconds]" >&2
+    echo "usage: scripts/fuzz.sh safetensors|model|idx|png|npz|checkpoint [seconds]" >&2
     exit 2
 }
 
@@ -120,6 +121,58 @@ fuzz_png() {
     run png "$seconds" -dict=fuzz/png.dict -max_len=4096
 }
 
+# npy <dict> <data as printf escapes>: a .npy array, format 1.0, its header
+# not padded.
+npy() {
+    local dict=$1 data=$2 n=$((${#1} + 1))
+    # shellcheck disable=SC2059  # the format is the escape
+    printf "\\x93NUMPY\\x01\\x00\\x$(printf %02x $((n & 255)))\\x$(printf %02x $((n >> 8)))"
+    printf '%s\n' "$dict"
+    printf '%b' "$data"
+}
+
+# Seeds: the fixtures (as numpy.savez and savez_compressed write them), an
+# archive of no entries (its end of central directory record alone), and
+# arrays for the harness to zip, separated by "NPZ|" (see fuzz/fuzz_npz.c).
+fuzz_npz() {
+    local seconds=$1 c f h
+    build npz
+    c=$out/corpus-npz
+    if [ ! -d "$c" ]; then
+        mkdir -p "$c"
+        for f in tests/data/npz/*.npz; do cp "$f" "$c/"; done
+        printf 'PK\005\006%018d' 0 | tr 0 '\000' > "$c/empty-archive"
+        h="'fortran_order': False, 'shape':"
+        { npy "{'descr': '|u1', $h (2, 2, 2), }" '\x00\x01\x02\x03\xfc\xfd\xfe\xff'
+          printf 'NPZ|'; npy "{'descr': '|u1', $h (2,), }" '\x01\x00'; } > "$c/arrays-u8"
+        { npy "{'descr': '<f4', $h (1, 4), }" '\x00\x00\x00\x00\x00\x00\x80\x3f\x00\x00\x00\x3f\x00\x00\x80\x3e'
+          printf 'NPZ|'; npy "{'descr': '<i8', $h (1, 1), }" '\x03\x00\x00\x00\x00\x00\x00\x00'
+          printf 'NPZ|'; npy "{'descr': '<f4', $h (1, 1, 2, 2), }" '\x00\x00\x80\x3f\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
+          printf 'NPZ|'; npy "{'descr': '<u2', $h (1,), }" '\x02\x00'; } > "$c/arrays-f4-valid"
+        { npy "{'descr': '|u1', $h (1, 2, 2, 3), }" '\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c'
+          printf 'NPZ|'; npy "{'descr': '|i1', $h (1,), }" '\x05'; } > "$c/arrays-channels-last"
+        { npy "{'descr': '<f8', $h (1, 3, 1, 1), }" '\x00\x00\x00\x00\x00\x00\xf0\x3f\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xe0\x3f'
+          printf 'NPZ|'; npy "{'descr': '<u4', $h (1,), }" '\x09\x00\x00\x00'; } > "$c/arrays-f8-colour"
+    fi
+    run npz "$seconds" -dict=fuzz/npz.dict -max_len=4096
+}
+
+# Seeds: records of CIFAR-10 (3,073 bytes) and CIFAR-100 (3,074), one and
+# two, with labels in range and out of it.
+fuzz_cifar() {
+    local seconds=$1 c
+    build cifar
+    c=$out/corpus-cifar
+    if [ ! -d "$c" ]; then
+        mkdir -p "$c"
+        { printf '\x03'; head -c 3072 /dev/zero | tr '\000' '\200'; } > "$c/cifar10-one"
+        { cat "$c/cifar10-one"; printf '\x09'; head -c 3072 /dev/zero; } > "$c/cifar10-two"
+        { printf '\x0a'; head -c 3072 /dev/zero; } > "$c/cifar10-bad-label"
+        { printf '\x13\x63'; head -c 3072 /dev/zero | tr '\000' '\001'; } > "$c/cifar100-one"
+    fi
+    run cifar "$seconds" -max_len=8192
+}
+
 # Inputs are edits of a real checkpoint's metadata, a line "key=value" or
 # "key" (left out) each; the seeds include other positions that agree with
 # themselves, so that resumes which succeed are mutated too.
@@ -152,6 +205,8 @@ case "$target" in
     model) fuzz_model "$seconds" ;;
     idx) fuzz_idx "$seconds" ;;
     png) fuzz_png "$seconds" ;;
+    npz) fuzz_npz "$seconds" ;;
+    cifar) fuzz_cifar "$seconds" ;;
     checkpoint) fuzz_checkpoint "$seconds" ;;
     *) usage ;;
 esac

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # openmpi-bin and libopenmpi-dev for data-parallel training (configure
 # finds them; --without-mpi builds without, and MPICH works as well).
 packages=(gcc make autoconf automake libtool pkg-config check libcjson-dev
-          libpng-dev zlib1g-dev libopenblas-dev valgrind dataset-fashion-mnist
+          libpng-dev zlib1g-dev libzip-dev libopenblas-dev valgrind dataset-fashion-mnist
           openmpi-bin libopenmpi-dev)
 
 missing=()

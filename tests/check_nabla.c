@@ -19,6 +19,8 @@ int main(void)
     srunner_add_suite(sr, tst_suite_dist());
     srunner_add_suite(sr, tst_suite_optim());
     srunner_add_suite(sr, tst_suite_dataset());
+    srunner_add_suite(sr, tst_suite_npz());
+    srunner_add_suite(sr, tst_suite_cifar());
     srunner_add_suite(sr, tst_suite_image());
     srunner_add_suite(sr, tst_suite_fast());
     srunner_add_suite(sr, tst_suite_memory());

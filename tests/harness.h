@@ -62,6 +62,8 @@ Suite *tst_suite_dist(void);
 Suite *tst_suite_trainer(void);
 Suite *tst_suite_optim(void);
 Suite *tst_suite_dataset(void);
+Suite *tst_suite_npz(void);
+Suite *tst_suite_cifar(void);
 Suite *tst_suite_image(void);
 Suite *tst_suite_fast(void);
 Suite *tst_suite_memory(void);

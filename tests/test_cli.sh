@@ -457,5 +457,106 @@ cp -R "$tmp/shapes/test/dot" "$tmp/shapes/test/zebra"
 run eval "$models/lenet.json" --data "$tmp/shapes" --weights "$tmp/shapes-run/weights.safetensors"
 expect_error 2 "eval with an extra class folder in test/" "$tmp/shapes/train: no class folder \"zebra\" as in $tmp/shapes/test"
 
+# ---- stats ---------------------------------------------------------------------
+
+check_help stats data limit
+# Two 2x2 gray images, pixels 0, 51, 102, 153 and 204, 255, 255, 255: the
+# mean of v / 255 is 0.625, the population std sqrt(0.134375) = 0.366572.
+run stats --data "$data/stats-gray"
+expect_rc 0 "stats stats-gray"
+expect_out "images: 2 of [1, 2, 2]" "stats stats-gray"
+expect_out "channel 0: mean 0.625000  std 0.366572" "stats stats-gray"
+expect_out '"normalize": {"mean": [0.6250], "std": [0.3666]}' "stats stats-gray"
+if [ -s "$tmp/err" ]; then fail "stats stats-gray wrote on stderr: $(cat "$tmp/err")"; else pass; fi
+# Constant colour images, two blue (0, 51, 204) and two yellow (255, 255, 0):
+# per channel the mean and std of two values.
+colour="$data/colour"
+run stats --data "$colour"
+expect_rc 0 "stats colour"
+expect_out "images: 4 of [3, 4, 4]" "stats colour"
+expect_out "channel 0 (red): mean 0.500000  std 0.500000" "stats colour"
+expect_out "channel 1 (green): mean 0.600000  std 0.400000" "stats colour"
+expect_out "channel 2 (blue): mean 0.400000  std 0.400000" "stats colour"
+expect_out '"normalize": {"mean": [0.5000, 0.6000, 0.4000], "std": [0.5000, 0.4000, 0.4000]}' "stats colour"
+# --limit 1: the first image alone (blue, the first class folder), constant
+# in each channel: a warning for each std of 0.
+run stats --data "$colour" --limit 1
+expect_rc 0 "stats --limit 1"
+expect_out "images: 1 of [3, 4, 4]" "stats --limit 1"
+expect_out '"normalize": {"mean": [0.0000, 0.2000, 0.8000], "std": [0.0000, 0.0000, 0.0000]}' "stats --limit 1"
+if [ "$(grep -c '^nabla stats: warning: channel [012] is constant' "$tmp/err")" -eq 3 ]; then pass; else fail "stats --limit 1: $(cat "$tmp/err")"; fi
+# The IDX fixture (20 images of 28x28, raw and gzipped) against its own
+# bytes, summed by awk.
+idx="$top_srcdir/tests/data/idx"
+want=$(od -An -v -tu1 -j16 "$idx/raw/train-images-idx3-ubyte" |
+    awk '{ for (i = 1; i <= NF; i++) { v = $i / 255; s += v; q += v * v; n++ } }
+         END { m = s / n; printf "channel 0: mean %.6f  std %.6f", m, sqrt(q / n - m * m) }')
+for d in raw gz; do
+    run stats --data "$idx/$d"
+    expect_rc 0 "stats idx/$d"
+    expect_out "images: 20 of [1, 28, 28]" "stats idx/$d"
+    expect_out "$want" "stats idx/$d"
+done
+# Fashion-MNIST's training images: the usual 0.2860 and 0.3530.
+fashion=/usr/share/datasets/fashion-mnist
+if [ -d "$fashion" ]; then
+    run stats
+    expect_rc 0 "stats fashion-mnist"
+    expect_out "images: 60,000 of [1, 28, 28]" "stats fashion-mnist"
+    expect_out '"normalize": {"mean": [0.2860], "std": [0.3530]}' "stats fashion-mnist"
+else
+    echo "test_cli: stats of Fashion-MNIST skipped: no $fashion"
+fi
+run stats --data "$tmp/none"
+expect_error 2 "stats of a missing directory" "$tmp/none"
+run stats --data "$top_srcdir/tests/data/png/bad/not-a-png.png"
+expect_error 2 "stats of a file that is no data" "not-a-png.png"
+run stats --data "$top_srcdir/tests/data/png/mixed-sizes"
+expect_error 2 "stats of images of two sizes" "mixed-sizes"
+run stats --data "$colour" --limit 0
+expect_error 2 "stats --limit 0" "--limit: '0'"
+run stats "$colour"
+expect_error 2 "stats with a positional argument" "unexpected argument"
+
+# ---- predict: colour and gray models ----------------------------------------------
+
+# The colour images' classes are 0 blue and 1 yellow.  A colour model reads
+# them as RGB and inverts nothing unless --invert: then yellow, light on its
+# border, becomes (0, 0, 1), blue.
+rgb="$data/rgb-tiny.json"
+run train "$rgb" --data "$colour" --out "$tmp/rgb-run"
+expect_rc 0 "train the colour model"
+wrgb="$tmp/rgb-run/weights.safetensors"
+# predicted LINE: the class the last run printed on line LINE.
+predicted() { sed -n "$1p" "$tmp/out" | awk '{ print $2 }'; }
+run predict "$rgb" --weights "$wrgb" "$colour/test/blue/1.png" "$colour/test/yellow/1.png"
+expect_rc 0 "predict with the colour model"
+if [ "$(predicted 1)" = 0 ] && [ "$(predicted 2)" = 1 ]; then pass; else fail "colour predict: $(cat "$tmp/out")"; fi
+run predict "$rgb" --weights "$wrgb" --invert "$colour/test/blue/1.png" "$colour/test/yellow/1.png"
+expect_rc 0 "predict --invert with the colour model"
+if [ "$(predicted 1)" = 0 ] && [ "$(predicted 2)" = 0 ]; then pass; else fail "colour predict --invert: $(cat "$tmp/out")"; fi
+# Gray PNGs (gray, gray and alpha) and RGBA ones are read as RGB too.
+run predict "$rgb" --weights "$wrgb" "$top_srcdir/tests/data/png/gray8.png" \
+    "$top_srcdir/tests/data/png/ga8.png" "$top_srcdir/tests/data/png/rgba8.png"
+expect_rc 0 "predict gray and RGBA PNGs with the colour model"
+if [ "$(wc -l < "$tmp/out")" -eq 3 ]; then pass; else fail "colour predict of 3 PNGs: $(cat "$tmp/out")"; fi
+run predict "$rgb" --weights "$wrgb" --invert --no-invert "$colour/test/blue/1.png"
+expect_error 2 "predict --invert --no-invert" "--invert and --no-invert exclude each other"
+# A gray model of the same images (gray 1/3 blue, 2/3 yellow) inverts a
+# light-bordered image by default, as before: yellow becomes 1/3, blue;
+# --no-invert keeps it yellow.
+sed -e 's/"input": \[3, 4, 4\]/"input": [1, 4, 4]/' -e 's/"rgb-tiny"/"gray-tiny"/' "$rgb" > "$tmp/gray-tiny.json"
+run train "$tmp/gray-tiny.json" --data "$colour" --out "$tmp/gray-run"
+expect_rc 0 "train the gray model"
+wgray="$tmp/gray-run/weights.safetensors"
+run predict "$tmp/gray-tiny.json" --weights "$wgray" "$colour/test/blue/1.png" "$colour/test/yellow/1.png"
+expect_rc 0 "predict with the gray model"
+if [ "$(predicted 1)" = 0 ] && [ "$(predicted 2)" = 0 ]; then pass; else fail "gray predict: $(cat "$tmp/out")"; fi
+run predict "$tmp/gray-tiny.json" --weights "$wgray" --no-invert "$colour/test/blue/1.png" "$colour/test/yellow/1.png"
+if [ "$(predicted 1)" = 0 ] && [ "$(predicted 2)" = 1 ]; then pass; else fail "gray predict --no-invert: $(cat "$tmp/out")"; fi
+# The colour model's weights do not fit the gray model.
+run predict "$tmp/gray-tiny.json" --weights "$wrgb" "$colour/test/blue/1.png"
+expect_error 2 "predict with the colour model's weights in a gray model" "fc.weight"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

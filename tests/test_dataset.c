@@ -398,11 +398,11 @@ START_TEST(test_load_dir_errors)
     ck_assert_ptr_null(nb_dataset_load(ctx, fixture("idx/raw/train-labels-idx1-ubyte"), true));
     tst_assert_error(ctx, NB_ERR_IO, "train-labels-idx1-ubyte: not a directory");
     ck_assert_ptr_null(nb_dataset_load(ctx, fixture("idx/bad"), true));
-    snprintf(want, sizeof want, "%s: no train-images-idx3-ubyte(.gz) and no train/ folder of PNG classes",
+    snprintf(want, sizeof want, "%s: no train-images-idx3-ubyte(.gz), no CIFAR files and no train/ folder of PNG classes",
              fixture("idx/bad"));
     tst_assert_error(ctx, NB_ERR_IO, want);
     ck_assert_ptr_null(nb_dataset_load(ctx, fixture("idx/mixed"), false));
-    snprintf(want, sizeof want, "%s: no t10k-images-idx3-ubyte(.gz) and no test/ folder of PNG classes",
+    snprintf(want, sizeof want, "%s: no t10k-images-idx3-ubyte(.gz), no CIFAR files and no test/ folder of PNG classes",
              fixture("idx/mixed"));
     tst_assert_error(ctx, NB_ERR_IO, want);
     ck_assert_ptr_null(nb_dataset_load(ctx, fixture("idx/images-only"), true));
@@ -416,9 +416,9 @@ START_TEST(test_load_dir_errors)
 END_TEST
 
 /* tests/data/png/shapes: classes bar, dot, ring (labels 0, 1, 2), the
- * figure's gray level by file: train bar/a 200 (gray 8), bar/b 85 (RGB red:
- * the mean), dot/a 60 (palette (30, 60, 90)), dot/b 128 (16-bit 32896),
- * dot/c 255 (16-bit 65535), ring/a 100 (interlaced); test 10, 20, 30. */
+ * figure's gray level by file: train bar/a 200 (gray 8), bar/b 85 (gray and
+ * alpha), dot/a 60 (gray with tRNS), dot/b 128 (16-bit 32896), dot/c 255
+ * (16-bit 65535), ring/a 100 (interlaced); test 10, 20, 30. */
 START_TEST(test_load_png_folders)
 {
     nb_ctx *ctx = nb_ctx_new();
@@ -456,6 +456,68 @@ START_TEST(test_load_png_folders)
     ck_assert_int_eq(nb_dataset_image(ds, 2)[13 * 28 + 23], 30);
     ck_assert_int_eq(nb_dataset_label(ds, 2), 2);
     nb_dataset_free(ds);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* tests/data/png/shapes-rgb: the figures in colour, kept as 3 planes R, G,
+ * B: train bar/a (255, 0, 0) RGB, bar/b (0, 255, 0) RGBA (its alpha
+ * dropped), dot/a (30, 60, 90) palette, dot/b (255, 128, 0) 16-bit RGB,
+ * ring/a (10, 20, 30) interlaced; test (1, 2, 3), (4, 5, 6), (7, 8, 9). */
+START_TEST(test_load_colour_folders)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dataset *ds = nb_dataset_load(ctx, fixture("png/shapes-rgb"), true);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_dataset_size(ds), 5);
+    int64_t shape[3];
+    nb_dataset_shape(ds, shape);
+    ck_assert(shape[0] == 3 && shape[1] == 28 && shape[2] == 28);
+    const int rgb[5][3] = {{255, 0, 0}, {0, 255, 0}, {30, 60, 90}, {255, 128, 0}, {10, 20, 30}};
+    const int at[5] = {5 * 28 + 10, 5 * 28 + 10, 13 * 28 + 13, 13 * 28 + 13, 13 * 28 + 23};
+    for (int i = 0; i < 5; i++) {
+        const uint8_t *img = nb_dataset_image(ds, i);
+        for (int c = 0; c < 3; c++) {
+            ck_assert_int_eq(img[c * 784 + at[i]], rgb[i][c]);
+            ck_assert_int_eq(img[c * 784], 0);
+        }
+    }
+    ck_assert_int_eq(nb_dataset_label(ds, 4), 2);
+    /* A gray batch is the mean of the channels, a colour one the planes. */
+    nb_tensor *gray = nb_tensor_new(ctx, NB_F64, 4, (int64_t[]){1, 1, 28, 28});
+    nb_tensor *colour = nb_tensor_new(ctx, NB_F64, 4, (int64_t[]){1, 3, 28, 28});
+    ck_assert_int_eq(nb_dataset_batch(ds, (int64_t[]){2}, 1, gray, NULL, NULL, NULL), NB_OK);
+    ck_assert_double_eq_tol(nb_get(gray, at[2]), (30 + 60 + 90) / 3.0 / 255, 1e-15);
+    const double mean[3] = {0.5, 0.25, 0}, std[3] = {0.5, 0.25, 2};
+    ck_assert_int_eq(nb_dataset_batch(ds, (int64_t[]){2}, 1, colour, NULL, mean, std), NB_OK);
+    for (int c = 0; c < 3; c++)
+        ck_assert_double_eq_tol(nb_get(colour, c * 784 + at[2]),
+                                (rgb[2][c] / 255.0 - mean[c]) / std[c], 1e-15);
+    nb_dataset_free(ds);
+    ds = nb_dataset_load(ctx, fixture("png/shapes-rgb"), false);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    for (int i = 0; i < 3; i++)
+        for (int c = 0; c < 3; c++)
+            ck_assert_int_eq(nb_dataset_image(ds, i)[c * 784 + at[2 * i]], 3 * i + c + 1);
+    nb_dataset_free(ds);
+    /* Gray data in a colour batch: the channel three times. */
+    ds = nb_dataset_load(ctx, fixture("png/shapes"), true);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_dataset_batch(ds, (int64_t[]){0}, 1, colour, NULL, mean, std), NB_OK);
+    for (int c = 0; c < 3; c++)
+        ck_assert_double_eq_tol(nb_get(colour, c * 784 + at[0]), (200 / 255.0 - mean[c]) / std[c],
+                                1e-15);
+    nb_dataset_free(ds);
+    nb_tensor_free(gray);
+    nb_tensor_free(colour);
+    /* Gray and colour images together are refused. */
+    char want[2200], a[1024], b[1024];
+    ck_assert_ptr_null(nb_dataset_load(ctx, fixture("png/mixed-channels"), true));
+    snprintf(a, sizeof a, "%s", fixture("png/mixed-channels/train/a/1.png"));
+    snprintf(b, sizeof b, "%s", fixture("png/mixed-channels/train/b/1.png"));
+    snprintf(want, sizeof want, "%s: a colour image, but %s is gray (all must have the same "
+             "channels)", b, a);
+    tst_assert_error(ctx, NB_ERR_FORMAT, want);
     nb_ctx_free(ctx);
 }
 END_TEST
@@ -576,7 +638,7 @@ START_TEST(test_png_folder_memory_limit)
     nb_ctx_set_memory_limit(ctx, 10000);
     ck_assert_ptr_null(nb_dataset_load(ctx, dir, true));
     char want[400];
-    snprintf(want, sizeof want, "%s/train/a/00.png: holding 20 images of 28x28 (this one's "
+    snprintf(want, sizeof want, "%s/train/a/00.png: holding 20 images of 1x28x28 (this one's "
              "size) needs 15.3 KiB, more than the memory limit of 9.8 KiB", dir);
     tst_assert_error(ctx, NB_ERR_NOMEM, want);
     nb_ctx_set_memory_limit(ctx, 20000);
@@ -742,7 +804,7 @@ START_TEST(test_batch_values)
         for (int k = 0; k < 784; k++)
             ck_assert(fabs(nb_get(x, 784 + k) - train_pixel(6, k / 28, k % 28) / 255.0) <= tol);
         /* (v - 0.5) / 0.25: 0.2 -> -1.2, 1 -> 2, 0 -> -2. */
-        ck_assert_int_eq(nb_dataset_batch(ds, idx, 2, x, NULL, 0.5, 0.25), NB_OK);
+        ck_assert_int_eq(nb_dataset_batch(ds, idx, 2, x, NULL, (double[]){0.5}, (double[]){0.25}), NB_OK);
         ck_assert(fabs(nb_get(x, 2 * 28 + 9) + 1.2) <= 4 * tol);
         ck_assert(nb_get(x, 784 + 26 * 28 + 27) == 2.0);
         ck_assert(nb_get(x, 0) == -2.0);
@@ -756,6 +818,104 @@ START_TEST(test_batch_values)
     ck_assert_int_eq(nb_dataset_batch(ds, (int64_t[]){6, 6}, 2, line, NULL, 0, 0), NB_OK);
     ck_assert(nb_get(line, 26 * 28 + 27) == 1.0 && nb_get(line, 784 + 26 * 28 + 27) == 1.0);
     nb_dataset_free(ds);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* in [h, w] shifted by (dy, dx): out(y, x) = in(y + dy, x + dx), outside
+ * `fill` (edge false) or the nearest edge pixel. */
+static double shifted(const double *in, int h, int w, int y, int x, int dy, int dx, bool edge,
+                      double fill)
+{
+    int sy = y + dy, sx = x + dx;
+    if (!edge && (sy < 0 || sy >= h || sx < 0 || sx >= w))
+        return fill;
+    sy = sy < 0 ? 0 : sy >= h ? h - 1 : sy;
+    sx = sx < 0 ? 0 : sx >= w ? w - 1 : sx;
+    return in[sy * w + sx];
+}
+
+/* The offset (dy, dx) in [-r, r] and flip that make out of the two planes
+ * of in [2, h, w] (both moved alike), as index (dy + r) (2r + 1) + dx + r,
+ * plus (2r + 1)^2 when flipped; -1 when none does. */
+static int which_move(const double *in, const double *out, int h, int w, int r, bool edge,
+                      const double *fill)
+{
+    int side = 2 * r + 1;
+    for (int f = 0; f < 2; f++)
+        for (int dy = -r; dy <= r; dy++)
+            for (int dx = -r; dx <= r; dx++) {
+                bool same = true;
+                for (int c = 0; c < 2 && same; c++)
+                    for (int y = 0; y < h && same; y++)
+                        for (int x = 0; x < w && same; x++) {
+                            int sx = f ? w - 1 - x : x; /* the flip comes after the shift */
+                            same = out[(c * h + y) * w + x] ==
+                                   shifted(in + c * h * w, h, w, y, sx, dy, dx, edge, fill[c]);
+                        }
+                if (same)
+                    return f * side * side + (dy + r) * side + dx + r;
+            }
+    return -1;
+}
+
+/* Crops of the image padded with black, shifts repeating the edge, and
+ * flips, each checked against the move it must be; over 1000 draws every
+ * move happens, and the same seed and place draw the same. */
+START_TEST(test_augment_moves)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    enum { H = 3, W = 4, N = 1000 };
+    double in[2 * H * W];
+    for (int i = 0; i < 2 * H * W; i++)
+        in[i] = i + 1;
+    const double black[2] = {-7, -8};
+    nb_tensor *x = nb_tensor_new(ctx, _i ? NB_F32 : NB_F64, 4, (int64_t[]){1, 2, H, W});
+    for (int mode = 0; mode < 3; mode++) {
+        nb_augment aug = {0};
+        if (mode == 0)
+            aug.crop_padding = 1;
+        else if (mode == 1)
+            aug.translate = 2;
+        aug.hflip = mode == 2 ? 1 : 0.5;
+        int r = mode == 0 ? 1 : mode == 1 ? 2 : 0, side = 2 * r + 1;
+        int seen[2 * 25] = {0}, kinds = 0;
+        for (int k = 0; k < N; k++) {
+            for (int i = 0; i < 2 * H * W; i++)
+                nb_set(x, i, in[i]);
+            ck_assert_int_eq(nb_augment_batch(x, H, W, &aug, 11, k, black), NB_OK);
+            double out[2 * H * W];
+            for (int i = 0; i < 2 * H * W; i++)
+                out[i] = nb_get(x, i);
+            int move = which_move(in, out, H, W, r, mode == 1, black);
+            ck_assert_msg(move >= 0, "mode %d, draw %d: no move makes the result", mode, k);
+            kinds += !seen[move]++;
+        }
+        /* Every offset, flipped or not, except that mode 2 always flips. */
+        ck_assert_int_eq(kinds, mode == 2 ? 1 : 2 * side * side);
+    }
+    /* A batch of two draws as its examples would alone, at their places. */
+    nb_augment aug = {.crop_padding = 2, .hflip = 0.5};
+    nb_tensor *two = nb_tensor_new(ctx, x->dtype, 4, (int64_t[]){2, 2, H, W});
+    for (int i = 0; i < 4 * H * W; i++)
+        nb_set(two, i, in[i % (2 * H * W)] * (i < 2 * H * W ? 1 : -1));
+    ck_assert_int_eq(nb_augment_batch(two, H, W, &aug, 5, 40, NULL), NB_OK);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < 2 * H * W; i++)
+            nb_set(x, i, in[i] * (k ? -1 : 1));
+        ck_assert_int_eq(nb_augment_batch(x, H, W, &aug, 5, 40 + k, NULL), NB_OK);
+        for (int i = 0; i < 2 * H * W; i++)
+            ck_assert(nb_get(x, i) == nb_get(two, k * 2 * H * W + i));
+    }
+    /* Out of range. */
+    aug.hflip = 1.5;
+    ck_assert_int_eq(nb_augment_batch(x, H, W, &aug, 5, 0, NULL), NB_ERR_ARG);
+    tst_assert_error(ctx, NB_ERR_ARG, "augment_batch: crop padding 2, translate 0, hflip 1.5");
+    aug.hflip = 0;
+    ck_assert_int_eq(nb_augment_batch(x, 5, W, &aug, 5, 0, NULL), NB_ERR_ARG);
+    tst_assert_error(ctx, NB_ERR_ARG, "augment_batch: 24 values for 1 examples of [C, 5, 4] images");
+    nb_tensor_free(two);
+    nb_tensor_free(x);
     nb_ctx_free(ctx);
 }
 END_TEST
@@ -821,9 +981,9 @@ START_TEST(test_from_memory)
 
     ck_assert_ptr_null(nb_dataset_from(ctx, 0, 1, 2, 3, px, labels));
     tst_assert_error(ctx, NB_ERR_ARG,
-                     "dataset_from: 0 images of [1, 2, 3] (at least 1, of 1 channel)");
-    ck_assert_ptr_null(nb_dataset_from(ctx, 3, 3, 2, 3, px, labels));
-    tst_assert_error(ctx, NB_ERR_ARG, "dataset_from: 3 images of [3, 2, 3]");
+                     "dataset_from: 0 images of [1, 2, 3] (at least 1, of 1 to 4 channels)");
+    ck_assert_ptr_null(nb_dataset_from(ctx, 3, 5, 2, 3, px, labels));
+    tst_assert_error(ctx, NB_ERR_ARG, "dataset_from: 3 images of [5, 2, 3]");
     ck_assert_ptr_null(nb_dataset_from(ctx, 3, 1, 1 << 13, 1 << 12, px, labels));
     tst_assert_error(ctx, NB_ERR_ARG, "are too large (at most 2^24 pixels)");
     ck_assert_ptr_null(nb_dataset_from(ctx, 3, 1, 2, 3, NULL, labels));
@@ -904,6 +1064,7 @@ Suite *tst_suite_dataset(void)
     tcase_add_test(tc, test_load_dirs);
     tcase_add_test(tc, test_load_dir_errors);
     tcase_add_test(tc, test_load_png_folders);
+    tcase_add_test(tc, test_load_colour_folders);
     tcase_add_test(tc, test_png_folder_errors);
     tcase_add_test(tc, test_png_folder_memory_limit);
     tcase_add_loop_test(tc, test_png_splits_match, 0, sizeof splits / sizeof *splits);
@@ -914,6 +1075,7 @@ Suite *tst_suite_dataset(void)
     tcase_add_test(tc, test_shuffle);
     tcase_add_test(tc, test_batch_values);
     tcase_add_test(tc, test_batch_errors);
+    tcase_add_loop_test(tc, test_augment_moves, 0, 2);
     tcase_add_test(tc, test_from_memory);
     tcase_add_test(tc, test_origin);
     suite_add_tcase(s, tc);

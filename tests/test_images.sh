@@ -1,9 +1,11 @@
 #!/bin/sh
 # nabla visualize and nabla ascend end to end: the pictures visualize
-# writes and their sizes (read from the IHDR bytes); the course's Sobel-x
-# ascent, whose objective rises at every step; a class image of a LeNet
-# trained briefly on Fashion-MNIST that scores above every test image of
-# its class; and one line with exit status 2 for each bad usage or input.
+# writes and their sizes (read from the IHDR bytes), and for colour models
+# colour kernels and input (their colours read back with nabla stats); the
+# course's Sobel-x ascent, whose objective rises at every step; a class
+# image of a LeNet trained briefly on Fashion-MNIST that scores above every
+# test image of its class; and one line with exit status 2 for each bad
+# usage or input.
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -55,7 +57,7 @@ help_names() {
         grep -q -- "--$flag" "$tmp/help" && ok || bad "$verb --help does not describe --$flag"
     done
 }
-help_names visualize input out weights seed no-invert
+help_names visualize input out weights seed invert no-invert
 help_names ascend class layer channel objective weights steps lr seed every no-clamp zoom data out
 
 # ---- visualize ----------------------------------------------------------------
@@ -103,6 +105,90 @@ expect_png "$tmp/keras/sub/responses.png" "393 197 2"
     cmp -s "$tmp/vis/filters-conv2.png" "$tmp/vis2/filters-conv2.png" &&
     cmp -s "$tmp/vis/activations-5.png" "$tmp/vis2/activations-5.png" && ok ||
     bad "two runs of visualize differ"
+
+# ---- visualize: colour models ------------------------------------------------------
+
+# means PNG: the mean of each channel of a PNG, "R G B" to 6 decimals, read
+# back by nabla stats from a one-image data set.
+means() {
+    rm -rf "$tmp/st"
+    mkdir -p "$tmp/st/train/a"
+    cp "$1" "$tmp/st/train/a/x.png"
+    "$nabla" stats --data "$tmp/st" 2> /dev/null |
+        sed -n 's/^channel [0-9] ([a-z]*): mean \([0-9.]*\) .*/\1/p' | tr '\n' ' ' | sed 's/ $//'
+}
+# picture_means TILE_PX BORDER_PX R G B: the means of a picture of TILE_PX
+# pixels of 8-bit colour (R, G, B) and BORDER_PX of the grid's blue
+# (51, 102, 230), as means prints them.
+picture_means() {
+    awk -v t="$1" -v b="$2" -v r="$3" -v g="$4" -v bl="$5" 'BEGIN {
+        n = (t + b) * 255
+        printf "%.6f %.6f %.6f", (t * r + b * 51) / n, (t * g + b * 102) / n, (t * bl + b * 230) / n }'
+}
+cli="$top_srcdir/tests/data/cli"
+yellow="$cli/colour/test/yellow/1.png"  # 4x4 of (255, 255, 0)
+# rgb1x1: input [3, 2, 2] and one 1x1 kernel of weights 1, 0, 0.5 for R, G
+# and B: one colour tile (1, 0, 0.5) on its range 0..1, 8-bit (255, 0, 128),
+# magnified 24 times: 576 pixels in 26x26, 100 of them border.  input.png:
+# the yellow image at the model's 2x2, as it is (not made gray, not
+# inverted although light on its border), magnified to 48x48 in 50x50.
+"$nabla" visualize "$cli/rgb1x1.json" --weights "$cli/rgb1x1.safetensors" --input "$yellow" \
+    --out "$tmp/rgb1" > "$tmp/rgb1.log" 2> "$tmp/err" || bad "visualize rgb1x1: $(cat "$tmp/err")"
+expect_png "$tmp/rgb1/filters-c.png" "26 26 2"
+expect_png "$tmp/rgb1/activations-c.png" "50 50 2"
+expect_png "$tmp/rgb1/input.png" "50 50 2"
+expect_png "$tmp/rgb1/responses.png" "50 50 2"
+[ "$(ls "$tmp/rgb1" | wc -l)" -eq 4 ] && ok || bad "visualize rgb1x1 wrote $(ls "$tmp/rgb1" | tr '\n' ' ')"
+grep -q '^input.png  *50 x 50  *.*yellow/1.png as the model.s input \[3, 2, 2\]$' "$tmp/rgb1.log" && ok ||
+    bad "visualize rgb1x1's listing: $(cat "$tmp/rgb1.log")"
+want=$(picture_means 576 100 255 0 128)
+got=$(means "$tmp/rgb1/filters-c.png")
+[ "$got" = "$want" ] && ok || bad "rgb1x1's colour kernel: channel means $got, expected $want"
+want=$(picture_means 2304 196 255 255 0)
+got=$(means "$tmp/rgb1/input.png")
+[ "$got" = "$want" ] && ok || bad "rgb1x1's input.png of yellow: channel means $got, expected $want"
+# --invert: yellow, light on its border, becomes (0, 0, 1).
+"$nabla" visualize "$cli/rgb1x1.json" --weights "$cli/rgb1x1.safetensors" --input "$yellow" \
+    --invert --out "$tmp/rgb1i" > /dev/null 2> "$tmp/err" || bad "visualize --invert: $(cat "$tmp/err")"
+want=$(picture_means 2304 196 0 0 255)
+got=$(means "$tmp/rgb1i/input.png")
+[ "$got" = "$want" ] && ok || bad "input.png of yellow --invert: channel means $got, expected $want"
+# A gray PNG (pixels 204, 255, 255, 255) in a colour model: the gray
+# repeated in R, G and B, each pixel 576 times.
+"$nabla" visualize "$cli/rgb1x1.json" --weights "$cli/rgb1x1.safetensors" \
+    --input "$cli/stats-gray/train/b/1.png" --out "$tmp/rgb1g" > /dev/null 2> "$tmp/err" ||
+    bad "visualize a gray PNG: $(cat "$tmp/err")"
+want=$(awk 'BEGIN { s = 204 + 3 * 255; n = 2500 * 255
+    printf "%.6f %.6f %.6f", (576 * s + 196 * 51) / n, (576 * s + 196 * 102) / n, (576 * s + 196 * 230) / n }')
+got=$(means "$tmp/rgb1g/input.png")
+[ "$got" = "$want" ] && ok || bad "input.png of a gray PNG: channel means $got, expected $want"
+# A gray model's kernels are gray tiles: its picture's green and red means
+# differ by the border's alone (LeNet's conv1, 3 x 2 tiles of 24x24 in
+# 76x51: 3456 tile pixels, 420 of border of green - red = 51 of 255).
+got=$(means "$tmp/vis/filters-conv1.png")
+awk -v m="$got" 'BEGIN { split(m, c, " "); d = 420 * 51 / 255 / (76 * 51)
+    exit !(c[2] - c[1] > d - 2e-6 && c[2] - c[1] < d + 2e-6) }' && ok ||
+    bad "LeNet's conv1 kernels are not gray tiles: channel means $got"
+
+# A colour model of 4 kernels 3x3 over RGB: a colour tile per kernel, 2 x 2
+# of 24x24 (a gray layout would be 4 rows of 3 tiles, 76 x 101); its second
+# convolution, on 4 channels, keeps gray tiles: 2 rows of 4.  The input in
+# colour at the model's 8x8, magnified 6 times; the 2x2 image's responses
+# to c's kernels magnified 24 times, 2 x 2 tiles of 48x48.
+cat > "$tmp/rgb8.json" <<'EOF'
+{"name": "rgb8", "input": [3, 8, 8], "layers": [
+  {"name": "c", "type": "conv2d", "out_channels": 4, "kernel_size": 3, "activation": "relu"},
+  {"name": "c2", "type": "conv2d", "out_channels": 2, "kernel_size": 3},
+  {"type": "flatten"}, {"name": "fc", "type": "linear", "out_features": 2}]}
+EOF
+"$nabla" visualize "$tmp/rgb8.json" --seed 1 --input "$png/rgb8.png" --out "$tmp/rgb8" \
+    > "$tmp/rgb8.log" 2> "$tmp/err" || bad "visualize rgb8: $(cat "$tmp/err")"
+expect_png "$tmp/rgb8/filters-c.png" "51 51 2"
+expect_png "$tmp/rgb8/filters-c2.png" "101 51 2"
+expect_png "$tmp/rgb8/input.png" "50 50 2"
+expect_png "$tmp/rgb8/responses.png" "99 99 2"
+grep -q '^filters-c.png  *51 x 51  *c.weight \[4, 3, 3, 3\]$' "$tmp/rgb8.log" && ok ||
+    bad "visualize rgb8's listing: $(cat "$tmp/rgb8.log")"
 
 # ---- ascend: the course's Sobel-x exercise ----------------------------------------
 
@@ -215,8 +301,15 @@ expect_2 "visualize, wrong weights" visualize "$models/keras-cnn.json" --weights
 expect_2 "visualize, bad seed" visualize "$lenet" --seed -1 --input "$sample" --out "$tmp/x"
 expect_msg "visualize, no convolution" 'nabla visualize: the model "mlp" has no conv2d layer' \
     visualize "$models/mlp.json" --input "$sample" --out "$tmp/x"
-expect_msg "visualize, color model" 'nabla visualize: the model "rgb" does not take one gray image [1, H, W]' \
-    visualize "$tmp/rgb.json" --input "$sample" --out "$tmp/x"
+cat > "$tmp/two.json" <<'EOF'
+{"name": "two", "input": [2, 8, 8], "layers": [
+  {"name": "c", "type": "conv2d", "out_channels": 2, "kernel_size": 3},
+  {"type": "flatten"}, {"name": "fc", "type": "linear", "out_features": 2}]}
+EOF
+expect_msg "visualize, two-channel model" 'nabla visualize: the model "two" does not take one image [1, H, W] (gray) or [3, H, W] (colour)' \
+    visualize "$tmp/two.json" --input "$sample" --out "$tmp/x"
+expect_msg "visualize, --invert --no-invert" 'nabla visualize: --invert and --no-invert exclude each other: give one' \
+    visualize "$tmp/rgb.json" --invert --no-invert --input "$sample" --out "$tmp/x"
 [ ! -e "$tmp/x" ] && ok || bad "a failed visualize made its directory"
 
 expect_msg "ascend, no objective" 'nabla ascend: give --class K or --layer NAME --channel C (see nabla ascend --help)' \

@@ -41,17 +41,21 @@ static const struct {
     int64_t params;
     nb_loss_kind loss;
     int64_t buffers; /* batch norm's running statistics */
+    int64_t in[3];   /* the input; {0} for [1, 28, 28] */
 } course[] = {
-    {"keras-cnn.json", "keras-cnn", 93322, NB_LOSS_CROSS_ENTROPY, 0},
-    {"lenet.json", "lenet", 106154, NB_LOSS_CROSS_ENTROPY, 0},
-    {"cnn3.json", "cnn3", 98442, NB_LOSS_CROSS_ENTROPY, 0},
-    {"mlp.json", "mlp", 567434, NB_LOSS_CROSS_ENTROPY, 0},
-    {"binary.json", "binary", 6433, NB_LOSS_HINGE, 0},
-    {"dropout-net.json", "dropout-net", 923116, NB_LOSS_CROSS_ENTROPY, 0},
+    {"keras-cnn.json", "keras-cnn", 93322, NB_LOSS_CROSS_ENTROPY, 0, {0}},
+    {"lenet.json", "lenet", 106154, NB_LOSS_CROSS_ENTROPY, 0, {0}},
+    {"cnn3.json", "cnn3", 98442, NB_LOSS_CROSS_ENTROPY, 0, {0}},
+    {"mlp.json", "mlp", 567434, NB_LOSS_CROSS_ENTROPY, 0, {0}},
+    {"binary.json", "binary", 6433, NB_LOSS_HINGE, 0, {0}},
+    {"dropout-net.json", "dropout-net", 923116, NB_LOSS_CROSS_ENTROPY, 0, {0}},
     /* 8 (9 + 1) + 8 (72 + 1) + 10 (1568 + 1) */
-    {"resnet-mini.json", "resnet-mini", 16354, NB_LOSS_CROSS_ENTROPY, 0},
+    {"resnet-mini.json", "resnet-mini", 16354, NB_LOSS_CROSS_ENTROPY, 0, {0}},
     /* 80 + 16 (batch norm) + 1168 + 32 (batch norm) + 50240 + 650 */
-    {"bn-dropout.json", "bn-dropout", 52186, NB_LOSS_CROSS_ENTROPY, 8 + 8 + 16 + 16},
+    {"bn-dropout.json", "bn-dropout", 52186, NB_LOSS_CROSS_ENTROPY, 8 + 8 + 16 + 16, {0}},
+    /* convolutions without bias 3*32*9 + 32*32*9 + 32*64*9 + 64*64*9 + 64*128*9 + 128*128*9,
+     * batch norms 2 (32 + 32 + 64 + 64 + 128 + 128), the classifier 2048*10 + 10 */
+    {"vgg-cifar.json", "vgg-cifar", 286560 + 896 + 20490, NB_LOSS_CROSS_ENTROPY, 896, {3, 32, 32}},
 };
 
 START_TEST(test_course_models)
@@ -67,9 +71,10 @@ START_TEST(test_course_models)
     ck_assert_int_eq(nb_model_loss_kind(m), course[_i].loss);
     int64_t in[NB_MAX_DIMS];
     ck_assert_int_eq(nb_model_input_shape(m, in), 3);
-    ck_assert(in[0] == 1 && in[1] == 28 && in[2] == 28);
+    const int64_t *want = course[_i].in[0] ? course[_i].in : (const int64_t[]){1, 28, 28};
+    ck_assert(in[0] == want[0] && in[1] == want[1] && in[2] == want[2]);
     /* A batch of 2 runs and gives [2, output...]. */
-    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){2, 1, 28, 28});
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){2, in[0], in[1], in[2]});
     nb_tensor *y = nb_model_forward(ctx, m, x);
     ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
     int64_t out[NB_MAX_DIMS];
@@ -140,7 +145,7 @@ static const struct {
     {"bad-activation.json",
      ": layers[0].activation: unknown activation \"rleu\" (did you mean \"relu\"?)"},
     {"batch-norm-shape.json",
-     ": layers[0] (batch_norm \"0\"): input [4, 5] must be [C] or [C, H, W]"},
+     ": layers[0] (batch_norm \"0\"): input [2, 4, 5, 5] must be [C], [C, L] or [C, H, W]"},
     {"bool-field.json",
      ": layers[0].bias: expected true or false, got \"yes\""},
     {"both-forms.json",
@@ -784,7 +789,7 @@ START_TEST(test_train_opts)
     ck_assert_int_eq(t.epochs, 5);
     ck_assert_int_eq(t.batch_size, 64);
     ck_assert(t.validation_split == 0 && t.seed == 0 && t.nclasses == 0);
-    ck_assert(t.mean == 0 && t.std == 0 && t.clip_grad_norm == 0);
+    ck_assert(t.mean[0] == 0 && t.std[0] == 0 && t.nmean == 0 && t.clip_grad_norm == 0);
     ck_assert_int_eq(t.schedule, NB_SCHEDULE_NONE);
     ck_assert_int_eq(t.step_size, 1);
     ck_assert(t.gamma == 0.1 && t.min_lr == 0);
@@ -818,7 +823,8 @@ START_TEST(test_train_opts)
     ck_assert(t.seed == (uint64_t)1 << 53);
     ck_assert_int_eq(t.nclasses, 3);
     ck_assert(t.classes[0] == 7 && t.classes[1] == 2 && t.classes[2] == 5);
-    ck_assert(t.mean == 0.5 && t.std == 0.25);
+    for (int c = 0; c < NB_MAX_CHANNELS; c++)
+        ck_assert(t.mean[c] == 0.5 && t.std[c] == 0.25);
     ck_assert_int_eq(t.schedule, NB_SCHEDULE_STEP);
     ck_assert_int_eq(t.step_size, 3);
     ck_assert(t.gamma == 0.5 && t.min_lr == 0.01);

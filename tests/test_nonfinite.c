@@ -87,13 +87,13 @@ static const char conv_json[] =
     " \"loss\": {\"type\": \"cross_entropy\"}, \"optimizer\": {\"type\": \"sgd\", \"lr\": 0.1},"
     " \"training\": {\"batch_size\": 4, \"epochs\": 1}}";
 
-/* Training on NaN pixels stops at the first step, naming the layer whose
- * output is the first to hold a NaN: the conv layer, whose fused relu
+/* Training with a NaN weight stops at the first step, naming the layer
+ * whose output is the first to hold a NaN: the conv layer, whose fused relu
  * keeps the NaN, so the loss is NaN too (with relu(NaN) = 0 the loss was
  * finite, and only the gradient told, naming no layer).  A data set holds
- * 8-bit pixels: a NaN gets in only through the normalisation, here a NaN
- * mean, which makes every pixel NaN.  The weights stay as they were. */
-START_TEST(test_trainer_nan_pixels)
+ * finite values, and the trainer refuses a NaN normalisation, so the input
+ * cannot bring one.  The weights stay as they were. */
+START_TEST(test_trainer_nan_weight)
 {
     nb_ctx *ctx = nb_ctx_new();
     nb_model *m = nb_model_parse(ctx, conv_json, strlen(conv_json), "conv.json",
@@ -113,11 +113,18 @@ START_TEST(test_trainer_nan_pixels)
     nb_train_opts t;
     nb_optim_opts o;
     ck_assert_int_eq(nb_model_train_opts(ctx, m, &t, &o), NB_OK);
-    t.mean = NAN;
-    t.std = 1;
+    t.mean[0] = NAN;
+    t.std[0] = 1;
+    ck_assert_ptr_null(nb_trainer_new(ctx, m, ds, 0, &t, &o));
+    tst_assert_error(ctx, NB_ERR_ARG, "trainer: channel 0's normalisation, mean nan and std 1 "
+                     "(std > 0, both finite)");
+    t.mean[0] = 0;
+    t.std[0] = 0;
     nb_trainer *tr = nb_trainer_new(ctx, m, ds, 0, &t, &o);
     ck_assert_msg(tr != NULL, "%s", nb_errmsg(ctx));
-    nb_tensor *w = nb_model_find(m, "c.weight"), *w0 = nb_tensor_copy(ctx, w, w->dtype);
+    nb_tensor *w = nb_model_find(m, "c.weight");
+    nb_set(w, 0, NAN);
+    nb_tensor *w0 = nb_tensor_copy(ctx, w, w->dtype);
     ck_assert_int_eq(nb_trainer_fit(tr, NULL), NB_ERR_ARG);
     tst_assert_error(ctx, NB_ERR_ARG,
                      "step 1 (epoch 1, batch 1): the loss is nan; the output of layer c (conv2d) "
@@ -169,7 +176,7 @@ Suite *tst_suite_nonfinite(void)
     TCase *tc = tcase_create("nonfinite");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_lenet_nan_pixel, 0, 2);
-    tcase_add_loop_test(tc, test_trainer_nan_pixels, 0, 2);
+    tcase_add_loop_test(tc, test_trainer_nan_weight, 0, 2);
     tcase_add_test(tc, test_clip_nonfinite);
     suite_add_tcase(s, tc);
     return s;

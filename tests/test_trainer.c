@@ -81,10 +81,13 @@ typedef struct rig {
     nb_trainer *tr;
 } rig;
 
+/* The model rig_new makes: tiny_json, or another. */
+static const char *rig_json = tiny_json;
+
 static rig rig_new(nb_dtype dtype, uint64_t init_seed)
 {
     rig r = {nb_ctx_new(), NULL, NULL, NULL};
-    r.m = tiny(r.ctx, tiny_json, dtype, init_seed);
+    r.m = tiny(r.ctx, rig_json, dtype, init_seed);
     r.ds = tiny_data(r.ctx, NDATA);
     nb_train_opts t;
     nb_optim_opts o;
@@ -233,7 +236,8 @@ START_TEST(test_refusals)
         {none_json, "\"bare\" has no loss to train with"},
         {hinge_json, "the hinge loss of \"hinged\" needs two classes; the data has 3"},
         {two_json, "the data has 3 classes but the model \"two\" has 2 outputs"},
-        {big_json, "memory: images are 1x4x4 but the model \"big\" takes 25 values"},
+        {big_json, "memory: images are 1x4x4 but the model \"big\" takes 25 values ([1, 5, 5]; resize "
+                  "the images to the model's input)"},
     };
     nb_ctx *ctx = nb_ctx_new();
     nb_dataset *ds = tiny_data(ctx, NDATA);
@@ -619,6 +623,18 @@ static const struct edit {
     {"epochs", "abc", FMT, "epochs is \"abc\", not an integer"},
     {"epochs", "5", NB_OK, NULL},
     {"limit", "3", ARG, "limit is 3 in the checkpoint but 0 here"},
+    {"normalize_mean", "0,0,0,0", NB_OK, NULL},
+    {"normalize_mean", "0,0.5", ARG, "normalize_mean is 0,0.5 in the checkpoint but 0 here"},
+    {"normalize_mean", "0,,0", FMT, "normalize_mean is \"0,,0\", not numbers separated by commas"},
+    {"normalize_mean", "0,0,0,0,0", FMT, "not numbers separated by commas"},
+    {"normalize_std", "nan", FMT, "normalize_std is \"nan\", not numbers separated by commas"},
+    {"random_crop", "1", ARG, "random_crop is 1 in the checkpoint but 0 here"},
+    {"hflip", "0.5", ARG, "hflip is 0.5 in the checkpoint but 0 here"},
+    {"translate", "x", FMT, "translate is \"x\", not an integer"},
+    /* Checkpoints from before augmentation: none. */
+    {"random_crop", NULL, NB_OK, NULL},
+    {"translate", NULL, NB_OK, NULL},
+    {"hflip", NULL, NB_OK, NULL},
     {"kernels", "other", ARG, "kernels is \"other\" in the checkpoint but"},
     {"data_digest", "0123456789abcdef", ARG, "safetensors: the data is not the checkpoint's: "
                                              "22 examples of \"memory\" (digest 0123456789abcdef) "
@@ -684,12 +700,18 @@ START_TEST(test_checkpoint_edited)
 END_TEST
 
 /* A copy of tiny_json with `from` replaced by `to`, in buf. */
+static const char *json_with(char *buf, size_t size, const char *json, const char *from,
+                             const char *to)
+{
+    const char *at = strstr(json, from);
+    ck_assert_ptr_nonnull(at);
+    snprintf(buf, size, "%.*s%s%s", (int)(at - json), json, to, at + strlen(from));
+    return buf;
+}
+
 static const char *tiny_with(char *buf, size_t size, const char *from, const char *to)
 {
-    const char *at = strstr(tiny_json, from);
-    ck_assert_ptr_nonnull(at);
-    snprintf(buf, size, "%.*s%s%s", (int)(at - tiny_json), tiny_json, to, at + strlen(from));
-    return buf;
+    return json_with(buf, size, tiny_json, from, to);
 }
 
 /* A trainer made with another setting, model or data than the checkpoint's
@@ -718,7 +740,7 @@ START_TEST(test_resume_other_settings)
     case 3: o = nb_optim_defaults(NB_SGD); o.lr = 0.01; snprintf(want, sizeof want, "optimizer is \"adam\" in the checkpoint but \"sgd\" here"); break;
     case 4: t.seed = 8; snprintf(want, sizeof want, "seed is 7 in the checkpoint but 8 here"); break;
     case 5: t.validation_split = 0.5; snprintf(want, sizeof want, "validation_split is 0.25 in the checkpoint but 0.5 here"); break;
-    case 6: t.mean = 0.5; t.std = 0.25; snprintf(want, sizeof want, "normalize_mean is 0 in the checkpoint but 0.5 here"); break;
+    case 6: for (int c = 0; c < NB_MAX_CHANNELS; c++) t.mean[c] = 0.5, t.std[c] = 0.25; snprintf(want, sizeof want, "normalize_mean is 0 in the checkpoint but 0.5 here"); break;
     case 7: t.clip_grad_norm = 1; snprintf(want, sizeof want, "clip_grad_norm is 0 in the checkpoint but 1 here"); break;
     case 8: t.schedule = NB_SCHEDULE_STEP; snprintf(want, sizeof want, "lr_schedule is \"none\" in the checkpoint but \"step\" here"); break;
     case 9: o.beta2 = 0.99; snprintf(want, sizeof want, "beta2 is 0.999 in the checkpoint but 0.99 here"); break;
@@ -905,12 +927,25 @@ static const stopper stops[] = {
     {.at_step = 15, .answer = 1}, {.at_epoch = 1, .answer = 1},
 };
 
+/* tiny_json training on normalised random crops of its images padded by 1
+ * (the padding black after normalisation) and on flips. */
+static const char *augmented_json(void)
+{
+    static char buf[2048];
+    return json_with(buf, sizeof buf, tiny_json, "\"seed\": 7}",
+                     "\"seed\": 7, \"normalize\": {\"mean\": 0.25, \"std\": 0.5}, "
+                     "\"random_crop\": {\"padding\": 1}, \"hflip\": 0.5}");
+}
+
 /* A fit stopped by a callback, saved, and resumed by a new process (a new
  * context and a model drawn from another seed) on another thread count,
  * ends with the weights of a fit never stopped, bit for bit; so does
- * calling fit again. */
+ * calling fit again.  With augmentation too (_i past the stops). */
 START_TEST(test_resume_same_weights)
 {
+    int nstops = (int)(sizeof stops / sizeof *stops);
+    rig_json = _i < nstops ? tiny_json : augmented_json();
+    _i %= nstops;
     unsigned char *want = malloc(1 << 16), *got = malloc(1 << 16);
     rig full = rig_new(NB_F32, 1);
     stopper count = {0};
@@ -953,6 +988,37 @@ START_TEST(test_resume_same_weights)
     rig_free(&again);
     free(want);
     free(got);
+    rig_json = tiny_json;
+}
+END_TEST
+
+/* Augmentation changes what is learnt: without the flips, or without the
+ * crops, the weights end elsewhere. */
+START_TEST(test_augmented_weights)
+{
+    unsigned char *a = malloc(1 << 16), *b = malloc(1 << 16);
+    rig_json = augmented_json();
+    rig r = rig_new(NB_F32, 1);
+    ck_assert_int_eq(nb_trainer_fit(r.tr, NULL), NB_OK);
+    size_t n = weights_of(r.m, a, 1 << 16);
+    rig_free(&r);
+    char json[2048];
+    rig_json = json_with(json, sizeof json, augmented_json(), "\"hflip\": 0.5", "\"hflip\": 0");
+    r = rig_new(NB_F32, 1);
+    ck_assert_int_eq(nb_trainer_fit(r.tr, NULL), NB_OK);
+    weights_of(r.m, b, 1 << 16);
+    ck_assert_msg(memcmp(a, b, n) != 0, "the flips changed nothing");
+    rig_free(&r);
+    char plain[2048];
+    rig_json = json_with(plain, sizeof plain, augmented_json(), "\"random_crop\": {\"padding\": 1}, ", "");
+    r = rig_new(NB_F32, 1);
+    ck_assert_int_eq(nb_trainer_fit(r.tr, NULL), NB_OK);
+    weights_of(r.m, b, 1 << 16);
+    ck_assert_msg(memcmp(a, b, n) != 0, "the crops changed nothing");
+    rig_free(&r);
+    free(a);
+    free(b);
+    rig_json = tiny_json;
 }
 END_TEST
 
@@ -1222,7 +1288,8 @@ Suite *tst_suite_trainer(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("fit");
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_resume_same_weights, 0, (int)(sizeof stops / sizeof *stops));
+    tcase_add_loop_test(tc, test_resume_same_weights, 0, 2 * (int)(sizeof stops / sizeof *stops));
+    tcase_add_test(tc, test_augmented_weights);
     tcase_add_test(tc, test_callback_status);
     tcase_add_test(tc, test_epoch_metrics);
     tcase_add_loop_test(tc, test_nonfinite_loss, 0, 2);

@@ -394,18 +394,28 @@ bool cli_is_graph(const nb_model *m)
 
 /* ---- images ------------------------------------------------------------- */
 
-/* Mean of the outermost ring of pixels of a [1, H, W] image. */
+/* Mean of the outermost ring of pixels of a [C, H, W] image, over its
+ * channels. */
 static double border_mean(const nb_tensor *img)
 {
-    int64_t h = img->shape[1], w = img->shape[2], n = 0;
+    int64_t c = img->shape[0], h = img->shape[1], w = img->shape[2], n = 0;
     double sum = 0;
-    for (int64_t y = 0; y < h; y++)
-        for (int64_t x = 0; x < w; x++)
-            if (y == 0 || x == 0 || y == h - 1 || x == w - 1) {
-                sum += nb_get(img, y * w + x);
-                n++;
-            }
+    for (int64_t k = 0; k < c; k++)
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t x = 0; x < w; x++)
+                if (y == 0 || x == 0 || y == h - 1 || x == w - 1) {
+                    sum += nb_get(img, (k * h + y) * w + x);
+                    n++;
+                }
     return n ? sum / (double)n : 0;
+}
+
+/* 1 - v in place when invert and img is dark on light. */
+static void maybe_invert(nb_tensor *img, bool invert)
+{
+    if (invert && border_mean(img) > 0.5)
+        for (int64_t i = 0; i < img->numel; i++)
+            nb_set(img, i, 1.0 - nb_get(img, i));
 }
 
 nb_tensor *cli_read_gray(nb_ctx *ctx, const char *path, bool invert, int *rc)
@@ -415,19 +425,71 @@ nb_tensor *cli_read_gray(nb_ctx *ctx, const char *path, bool invert, int *rc)
         *rc = cli_fail_lib(ctx, true);
         return NULL;
     }
-    if (invert && border_mean(img) > 0.5)
-        for (int64_t i = 0; i < img->numel; i++)
-            nb_set(img, i, 1.0 - nb_get(img, i));
+    maybe_invert(img, invert);
     return img;
+}
+
+nb_tensor *cli_read_image(nb_ctx *ctx, const char *path, int channels, bool invert,
+                          int *rc)
+{
+    if (channels != 3)
+        return cli_read_gray(ctx, path, invert, rc);
+    /* The file's channels: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA. */
+    nb_tensor *png = nb_png_read(ctx, path, NB_F64, false);
+    if (!png) {
+        *rc = cli_fail_lib(ctx, true);
+        return NULL;
+    }
+    int64_t c = png->shape[0], h = png->shape[1], w = png->shape[2], plane = h * w;
+    nb_tensor *img = png;
+    if (c != 3) {
+        img = nb_tensor_new(ctx, NB_F64, 3, (int64_t[]){3, h, w});
+        if (!img) {
+            *rc = cli_fail_lib(ctx, false);
+            nb_tensor_free(png);
+            return NULL;
+        }
+        /* Gray repeated in R, G and B; RGBA's colour planes. */
+        const double *src = png->data;
+        double *dst = img->data;
+        for (int64_t k = 0; k < 3; k++)
+            for (int64_t i = 0; i < plane; i++)
+                dst[k * plane + i] = src[(c >= 3 ? k : 0) * plane + i];
+        nb_tensor_free(png);
+    }
+    maybe_invert(img, invert);
+    return img;
+}
+
+int cli_model_channels(const nb_model *m)
+{
+    int64_t in[NB_MAX_DIMS];
+    int nd = nb_model_input_shape(m, in);
+    return nd == 3 && (in[0] == 1 || in[0] == 3) ? (int)in[0] : 0;
+}
+
+int cli_invert(const cli_spec *spec, int channels, bool *invert)
+{
+    bool yes = cli_get(spec, "invert") != NULL, no = cli_get(spec, "no-invert") != NULL;
+    if (yes && no)
+        return cli_fail(CLI_USAGE, "--invert and --no-invert exclude each other: give one");
+    *invert = yes || (!no && channels == 1);
+    return CLI_OK;
 }
 
 nb_tensor *cli_model_input(nb_ctx *ctx, nb_model *m, const nb_tensor *img, int *rc)
 {
     int64_t in[NB_MAX_DIMS];
     int nd = nb_model_input_shape(m, in);
-    if (nd != 3 || in[0] != 1) {
-        *rc = cli_fail(CLI_USAGE, "the model \"%s\" does not take one gray image [1, H, W]",
-                       nb_model_name(m));
+    if (nd != 3 || (in[0] != 1 && in[0] != 3)) {
+        *rc = cli_fail(CLI_USAGE, "the model \"%s\" does not take one image [1, H, W] (gray) or"
+                       " [3, H, W] (colour)", nb_model_name(m));
+        return NULL;
+    }
+    if (img->ndim != 3 || img->shape[0] != in[0]) {
+        *rc = cli_fail(CLI_USAGE, "the model \"%s\" takes %s images; this image has %" PRId64
+                       " channels", nb_model_name(m), in[0] == 1 ? "gray" : "colour",
+                       img->ndim == 3 ? img->shape[0] : 0);
         return NULL;
     }
     nb_train_opts t;
@@ -444,12 +506,15 @@ nb_tensor *cli_model_input(nb_ctx *ctx, nb_model *m, const nb_tensor *img, int *
         }
         img = r;
     }
-    nb_tensor *x = nb_tensor_new(ctx, nb_model_dtype(m), 4, (int64_t[]){1, 1, h, w});
+    nb_tensor *x = nb_tensor_new(ctx, nb_model_dtype(m), 4, (int64_t[]){1, in[0], h, w});
     if (x) {
         nb_copy_values(x, img);
         /* As nb_dataset_batch prepares the training images. */
-        for (int64_t i = 0; t.std != 0 && i < x->numel; i++)
-            nb_set(x, i, (nb_get(x, i) - t.mean) / t.std);
+        int64_t plane = x->shape[2] * x->shape[3];
+        for (int64_t i = 0; t.std[0] != 0 && i < x->numel; i++) {
+            int64_t c = i / plane % x->shape[1];
+            nb_set(x, i, (nb_get(x, i) - t.mean[c]) / t.std[c]);
+        }
     } else {
         *rc = cli_fail_lib(ctx, false);
     }

@@ -147,11 +147,29 @@ bool cli_is_graph(const nb_model *m);
  * NULL. */
 nb_tensor *cli_read_gray(nb_ctx *ctx, const char *path, bool invert, int *rc);
 
-/* The gray image img [1, H, W] as the model's input [1, 1, h, w]: resized
- * to the model's size, in the model's dtype, normalised as its training
- * section says ((v - mean) / std).  The model must take one gray image
- * [1, h, w]; otherwise, and on error, prints it, sets *rc and returns
- * NULL. */
+/* Reads a PNG for a model taking `channels` channels: 1, as cli_read_gray;
+ * 3, as an RGB image [3, H, W] (a gray PNG's channel repeated, alpha
+ * dropped), inverted (1 - v) when `invert` and it is dark on light (the mean
+ * of its outermost ring over the three channels above 0.5). */
+nb_tensor *cli_read_image(nb_ctx *ctx, const char *path, int channels, bool invert,
+                          int *rc);
+
+/* The channels of the model's input image [C, H, W] (1 gray, 3 colour), or
+ * 0 when its input is not such an image. */
+int cli_model_channels(const nb_model *m);
+
+/* Whether to invert a dark-on-light image, from the flags --invert and
+ * --no-invert of spec: by default a gray model's image is inverted (when
+ * dark on light) and a colour model's is not; --invert inverts a colour
+ * model's too, --no-invert never.  Both is a usage error: returns
+ * CLI_USAGE after printing it, else CLI_OK. */
+int cli_invert(const cli_spec *spec, int channels, bool *invert);
+
+/* The image img [C, H, W] as the model's input [1, C, h, w]: resized to
+ * the model's size, in the model's dtype, normalised as its training
+ * section says ((v - mean[c]) / std[c]).  The model must take one image
+ * [C, h, w] with img's C channels, 1 (gray) or 3 (colour); otherwise, and
+ * on error, prints it, sets *rc and returns NULL. */
 nb_tensor *cli_model_input(nb_ctx *ctx, nb_model *m, const nb_tensor *img, int *rc);
 
 /* Creates a directory and its missing parents; prints the error and

@@ -65,7 +65,8 @@ typedef struct ascent {
     int64_t channel;     /* or the class */
     bool by_class, sumsq;
     nb_tensor *mask;     /* [1, K] or [1, C, 1, 1]: 1 at the class or channel */
-    nb_tensor *mean;     /* [1]: the normalisation's mean, or NULL */
+    nb_tensor *mean;     /* [1, C, 1, 1]: the normalisation's mean, or NULL */
+    nb_tensor *scale;    /* [1, C, 1, 1]: 1 / its std */
     int64_t area;        /* H * W of the layer's output */
 } ascent;
 
@@ -152,8 +153,16 @@ static int setup(ascent *a, const char *layer, int64_t k)
         return cli_fail_lib(ctx, false);
     nb_set(a->mask, k, 1.0);
     a->channel = k;
-    if (a->t.std != 0 && !(a->mean = nb_tensor_full(ctx, NB_F64, 1, (int64_t[]){1}, a->t.mean)))
+    if (a->t.std[0] == 0)
+        return CLI_OK;
+    a->mean = nb_tensor_new(ctx, NB_F64, 4, (int64_t[]){1, in[0], 1, 1});
+    a->scale = nb_tensor_new(ctx, NB_F64, 4, (int64_t[]){1, in[0], 1, 1});
+    if (!a->mean || !a->scale)
         return cli_fail_lib(ctx, false);
+    for (int64_t c = 0; c < in[0]; c++) {
+        nb_set(a->mean, c, a->t.mean[c]);
+        nb_set(a->scale, c, 1.0 / a->t.std[c]);
+    }
     return CLI_OK;
 }
 
@@ -162,7 +171,7 @@ static nb_tensor *model_input(ascent *a, nb_tensor *x)
 {
     if (!a->mean)
         return x;
-    return nb_scale(a->ctx, nb_sub(a->ctx, x, a->mean), 1.0 / a->t.std);
+    return nb_mul(a->ctx, nb_sub(a->ctx, x, a->mean), a->scale);
 }
 
 /* The objective of x [N, input...] for its first example: a scalar step
@@ -250,7 +259,8 @@ static int compare(ascent *a, const char *data)
         int64_t nb = n - b < BATCH ? n - b : BATCH;
         nb_tensor *x = nb_tensor_wrap(ctx, NB_F64, 4, (int64_t[]){nb, in[0], in[1], in[2]},
                                       xb->data);
-        if (!x || nb_dataset_batch(ds, idx + b, nb, x, NULL, a->t.mean, a->t.std) != NB_OK ||
+        if (!x || nb_dataset_batch(ds, idx + b, nb, x, NULL, a->t.mean,
+                                         a->t.std[0] != 0 ? a->t.std : NULL) != NB_OK ||
             !nb_model_forward(ctx, a->m, x)) {
             rc = cli_fail_lib(ctx, false);
         } else {
@@ -397,6 +407,7 @@ done:
     nb_tensor_free(x);
     nb_tensor_free(a.mask);
     nb_tensor_free(a.mean);
+    nb_tensor_free(a.scale);
     nb_model_free(a.m);
     nb_ctx_free(ctx);
     return rc;

@@ -117,8 +117,11 @@ int cmd_eval(int argc, char **argv)
 static cli_opt predict_opts[] = {
     {"weights", "W.safetensors", "the trained weights (required)", NULL},
     {"top", "K", "how many classes to list (default 3)", NULL},
-    {"no-invert", NULL, "never invert the image (by default an image with a light border,\n"
-                        "dark drawing on white, is inverted to the data set's light on dark)",
+    {"invert", NULL, "invert a dark-on-light image for a colour model too (a gray\n"
+                     "model's is inverted by default)", NULL},
+    {"no-invert", NULL, "never invert the image (by default a gray model's image with a\n"
+                        "light border, dark drawing on white, is inverted to the data set's\n"
+                        "light on dark)",
      NULL},
     {0},
 };
@@ -126,9 +129,13 @@ static cli_opt predict_opts[] = {
 static const cli_spec predict_spec = {
     .usage = "MODEL.json --weights W.safetensors IMAGE.png...",
     .about = "Classifies PNG images: each is read (any bit depth; gray, RGB, RGBA or\n"
-             "palette), turned gray by the mean of its channels, inverted when it is\n"
-             "dark on light, resized to the model's input, and run through the model;\n"
-             "prints the most likely class with its probability, and the top few.",
+             "palette), resized to the model's input, normalised as its training\n"
+             "section says and run through the model; prints the most likely class\n"
+             "with its probability, and the top few.  For a gray model ([1, H, W]\n"
+             "input) an image is turned gray by the mean of its channels and inverted\n"
+             "when it is dark on light (its border's mean above 0.5); for a colour\n"
+             "model ([3, H, W]) it is read as RGB (a gray PNG's channel repeated,\n"
+             "alpha dropped) and inverted only with --invert.",
     .min_pos = 1,
     .max_pos = 4096,
     .opts = predict_opts,
@@ -158,8 +165,12 @@ int cmd_predict(int argc, char **argv)
     bool mapped = m && rc == CLI_OK && nb_model_train_opts(ctx, m, &t, NULL) == NB_OK;
     nb_set_training(ctx, false);
     nb_set_grad_enabled(ctx, false);
+    int channels = m ? cli_model_channels(m) : 0;
+    bool invert = false;
+    if (m && rc == CLI_OK)
+        rc = cli_invert(&predict_spec, channels, &invert);
     for (int i = 1; m && rc == CLI_OK && i < npos; i++) {
-        nb_tensor *img = cli_read_gray(ctx, pos[i], !cli_get(&predict_spec, "no-invert"), &rc);
+        nb_tensor *img = cli_read_image(ctx, pos[i], channels, invert, &rc);
         nb_tensor *x = img ? cli_model_input(ctx, m, img, &rc) : NULL;
         nb_tensor_free(img);
         nb_tensor *p = x ? nb_softmax(ctx, nb_model_forward(ctx, m, x), 1) : NULL;

@@ -1,6 +1,7 @@
 /*
  * cmd_filter.c - `nabla filter`: runs classic image kernels (blur, Sobel,
- * sharpen...) over a gray PNG with the library's own nb_conv2d.
+ * sharpen...) over a gray PNG, or each channel of a colour one, with the
+ * library's own nb_conv2d.
  */
 #include "cli.h"
 #include "filter.h"
@@ -19,16 +20,22 @@ static cli_opt filter_opts[] = {
                   "padding) or full (kh - 1, kw - 1 zeros on each side)", NULL},
     {"flip", NULL, "true convolution (the kernel rotated 180 degrees) instead of\n"
                    "cross-correlation", NULL},
-    {"normalize", NULL, "map the output's min..max to 0..1 (default: clamp to [0, 1])", NULL},
+    {"normalize", NULL, "map the output's min..max to 0..1 (default: clamp to [0, 1]); one\n"
+                        "range over the three channels of a colour image", NULL},
+    {"gray", NULL, "turn a colour image gray first (the mean of its channels) and\n"
+                   "write a gray PNG", NULL},
     {"out", "OUT.png", "the output image (required; also -o)", NULL},
     {0},
 };
 
 static const cli_spec filter_spec = {
     .usage = "IN.png --kernel K [--kernel K2 ...] [options] -o OUT.png",
-    .about = "Reads IN.png as gray values in [0, 1], convolves it with each kernel in\n"
-             "turn (float64, nb_conv2d) and writes the result as an 8-bit gray PNG.\n"
-             "sobel and gradient give the magnitude of their two derivatives.",
+    .about = "Reads IN.png as values in [0, 1], convolves it with each kernel in turn\n"
+             "(float64, nb_conv2d) and writes the result as an 8-bit PNG: a gray image\n"
+             "(gray, or gray and alpha) gives a gray PNG; a colour one (RGB, RGBA or\n"
+             "palette; alpha dropped) is filtered channel by channel and gives an RGB\n"
+             "PNG, or with --gray is made gray first.  sobel and gradient give the\n"
+             "magnitude of their two derivatives.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = filter_opts,
@@ -109,17 +116,27 @@ int cmd_filter(int argc, char **argv)
         if (st != NB_OK)
             rc = cli_fail(st == NB_ERR_NOMEM ? CLI_RUNTIME : CLI_USAGE, "%s", err);
     }
-    if (rc == CLI_OK && !(img = nb_png_read(ctx, pos[0], NB_F64, true)))
+    bool gray = cli_get(&filter_spec, "gray") != NULL;
+    if (rc == CLI_OK && !(img = nb_png_read(ctx, pos[0], NB_F64, gray)))
         rc = cli_fail_lib(ctx, true);
+    /* The planes filtered: gray's one (of gray and alpha, the gray), or
+     * R, G and B (of RGBA too). */
+    nb_tensor *planes = NULL;
     if (rc == CLI_OK) {
-        int st = filter_apply(ctx, img, k, nk, mode, cli_get(&filter_spec, "flip") != NULL,
+        int64_t c = img->shape[0] >= 3 ? 3 : 1;
+        if (!(planes = nb_tensor_wrap(ctx, NB_F64, 3, (int64_t[]){c, img->shape[1], img->shape[2]},
+                                      img->data)))
+            rc = cli_fail_lib(ctx, false);
+    }
+    if (rc == CLI_OK) {
+        int st = filter_apply(ctx, planes, k, nk, mode, cli_get(&filter_spec, "flip") != NULL,
                               &res, err, sizeof err);
         if (st != NB_OK)
             rc = cli_fail(st == NB_ERR_ARG ? CLI_USAGE : CLI_RUNTIME, "%s", err);
     }
     if (rc == CLI_OK) {
         filter_scale(res, cli_get(&filter_spec, "normalize") != NULL);
-        const int64_t shape[3] = {1, res->shape[2], res->shape[3]};
+        const int64_t shape[3] = {res->shape[0], res->shape[2], res->shape[3]};
         nb_tensor *view = nb_tensor_wrap(ctx, NB_F64, 3, shape, res->data);
         if (!view || nb_png_write(ctx, out, view) != NB_OK)
             rc = cli_fail_lib(ctx, false);
@@ -127,6 +144,7 @@ int cmd_filter(int argc, char **argv)
     }
     for (int i = 0; i < nk; i++)
         filter_kernel_free(&k[i]);
+    nb_tensor_free(planes);
     nb_tensor_free(img);
     nb_tensor_free(res);
     nb_ctx_free(ctx);

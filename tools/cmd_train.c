@@ -39,14 +39,15 @@
 static cli_opt opts[] = {
     {"data", "D", "the data: fashion-mnist (the default, Debian's\n"
                   "/usr/share/datasets/fashion-mnist), a folder of the four IDX files,\n"
-                  "or a folder of PNGs in train/CLASS/ and test/CLASS/", NULL},
+                  "of CIFAR-10 or CIFAR-100 binary files, or of PNGs in train/CLASS/\n"
+                  "and test/CLASS/ (gray or colour), or an .npz file", NULL},
     {"epochs", "N", "epochs to train (default: the model file's, else 5)", NULL},
     {"batch-size", "N", "examples per step (default: the model file's, else 64)", NULL},
     {"lr", "X", "learning rate (default: the model file's optimizer's)", NULL},
     {"optimizer", "NAME", "sgd, adam, adamw or rmsprop, with PyTorch's defaults\n"
                           "(default: the model file's, else sgd)", NULL},
-    {"seed", "N", "seeds the initial weights, the shuffles and dropout (default: the\n"
-                  "model file's, else 0)", NULL},
+    {"seed", "N", "seeds the initial weights, the shuffles, dropout and augmentation\n"
+                  "(default: the model file's, else 0)", NULL},
     {"threads", "N", "threads to run on (default: NABLA_NUM_THREADS, else every core)",
      NULL},
     {"out", "DIR", "where to write weights, checkpoint, metrics.csv and curves.png\n"

@@ -1,8 +1,9 @@
 /*
  * cmd_visualize.c - `nabla visualize`: pictures of what a network holds
- * and computes: the kernels of each conv2d layer, the channels of every
- * layer with an image output for one input image, and that image filtered
- * by each kernel of the first convolution.
+ * and computes: the kernels of each conv2d layer (in colour for one that
+ * reads a colour model's input), the channels of every layer with an image
+ * output for one input image, that image (colour models), and the image
+ * filtered by each kernel of the first convolution.
  */
 #include "cli.h"
 #include "grid.h"
@@ -20,13 +21,15 @@
 #define RESPONSE_SIDE 128
 
 static cli_opt opts[] = {
-    {"input", "IMAGE.png", "the image to run (required): any PNG, made gray, inverted when\n"
-                           "dark on light and resized to the model's input as for nabla predict",
+    {"input", "IMAGE.png", "the image to run (required): any PNG, read as for nabla predict\n"
+                           "(gray and inverted when dark on light for a gray model, RGB for\n"
+                           "a colour one) and resized to the model's input",
      NULL},
     {"out", "DIR", "where to write the pictures (required; made if missing)", NULL},
     {"weights", "W.safetensors", "the trained weights (default: the default initialisation from --seed)",
      NULL},
     {"seed", "S", "seeds that initialisation (default 0)", NULL},
+    {"invert", NULL, "invert a dark-on-light image for a colour model too", NULL},
     {"no-invert", NULL, "never invert the image", NULL},
     {0},
 };
@@ -37,16 +40,22 @@ static const cli_spec spec = {
         "Writes pictures of the network into DIR, and lists them:\n"
         "  filters-<layer>.png      the kernels of each conv2d layer: a tile per kernel\n"
         "                           or, when it reads several channels, a row per output\n"
-        "                           channel with a tile per input channel (the first 16)\n"
+        "                           channel with a tile per input channel (the first 16);\n"
+        "                           a layer reading a colour model's RGB input: a colour\n"
+        "                           tile per kernel, its 3 channels as R, G and B\n"
         "  activations-<layer>.png  for each layer with an image output [C, H, W], its C\n"
         "                           channels for the input image (after the layer's\n"
         "                           \"activation\", if it has one)\n"
-        "  responses.png            the gray input image, shrunk to 128 pixels a side if\n"
-        "                           larger, convolved ('same' zero padding, no bias) with\n"
-        "                           each kernel of the first conv2d layer\n"
+        "  input.png                (colour models) the input image in colour, as the\n"
+        "                           model reads it: resized, before normalisation\n"
+        "  responses.png            the input image (gray, or RGB for a colour model),\n"
+        "                           shrunk to 128 pixels a side if larger, convolved\n"
+        "                           ('same' zero padding, no bias) with each kernel of the\n"
+        "                           first conv2d layer that reads its channels\n"
         "Each tile is shown on its own range, min black and max white (a constant tile\n"
-        "black), magnified with nearest neighbour to at least 24 pixels a side for a\n"
-        "kernel and 48 for an image, on a blue grid.",
+        "black; a colour kernel on one range over its three channels), magnified with\n"
+        "nearest neighbour to at least 24 pixels a side for a kernel and 48 for an\n"
+        "image, on a blue grid.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = opts,
@@ -101,8 +110,9 @@ static int draw_images(vis *v, const nb_tensor *t, int n, int64_t h, int64_t w, 
     return rc;
 }
 
-/* filters-<layer>.png from a weight [O, C, kh, kw]. */
-static int draw_filters(vis *v, const char *layer, const nb_tensor *wt)
+/* filters-<layer>.png from a weight [O, C, kh, kw]; with rgb (C 3) a
+ * colour tile per kernel. */
+static int draw_filters(vis *v, const char *layer, const nb_tensor *wt, bool rgb)
 {
     char file[128], what[160], shape[64];
     snprintf(file, sizeof file, "filters-%s.png", layer);
@@ -112,11 +122,16 @@ static int draw_filters(vis *v, const char *layer, const nb_tensor *wt)
     int zoom = grid_zoom(kh > kw ? kh : kw, KERNEL_PX);
     grid g;
     int rc;
-    if (c == 1) {
+    if (c == 1 || (rgb && c == 3)) {
         int cols = grid_columns((int)o);
         rc = make_grid(v, &g, (int)((o + cols - 1) / cols), cols, kh, kw, zoom, file);
-        for (int64_t k = 0; rc == CLI_OK && k < o; k++)
-            grid_put(&g, (int)(k / cols), (int)(k % cols), wt, k * kh * kw);
+        for (int64_t k = 0; rc == CLI_OK && k < o; k++) {
+            if (c == 1)
+                grid_put(&g, (int)(k / cols), (int)(k % cols), wt, k * kh * kw);
+            else
+                grid_put_rgb(&g, (int)(k / cols), (int)(k % cols), wt, k * c * kh * kw,
+                             kh * kw, true);
+        }
     } else {
         int cols = c < MAX_IN_TILES ? (int)c : MAX_IN_TILES;
         rc = make_grid(v, &g, (int)o, cols, kh, kw, zoom, file);
@@ -130,7 +145,7 @@ static int draw_filters(vis *v, const char *layer, const nb_tensor *wt)
     return rc;
 }
 
-/* responses.png: img [1, H, W] convolved with each kernel of wt [O, 1, kh, kw]. */
+/* responses.png: img [C, H, W] convolved with each kernel of wt [O, C, kh, kw]. */
 static int draw_responses(vis *v, const nb_tensor *img, const nb_tensor *wt, const char *input)
 {
     nb_ctx *ctx = v->ctx;
@@ -145,7 +160,8 @@ static int draw_responses(vis *v, const nb_tensor *img, const nb_tensor *wt, con
         h = img->shape[1];
         w = img->shape[2];
     }
-    nb_tensor *x = nb_tensor_wrap(ctx, NB_F64, 4, (int64_t[]){1, 1, h, w}, img->data);
+    nb_tensor *x = nb_tensor_wrap(ctx, NB_F64, 4, (int64_t[]){1, img->shape[0], h, w},
+                                  img->data);
     nb_tensor *y = nb_conv2d(ctx, x, (nb_tensor *)wt, NULL, &(nb_conv_opts){.same = true});
     int rc;
     if (!y) {
@@ -172,6 +188,37 @@ static nb_tensor *conv_weight(const nb_model *m, const nb_layer_info *info)
     return w && w->ndim == 4 ? w : NULL;
 }
 
+/* True when layer i reads the model's input alone. */
+static bool reads_input(const nb_model *m, int i, const nb_layer_info *info)
+{
+    const char *in[8];
+    return cli_layer_inputs(m, i, info, in) == 1 && strcmp(in[0], "input") == 0;
+}
+
+/* input.png: the colour image img [3, H, W] at the model's input size h x w,
+ * drawn as it is. */
+static int draw_input(vis *v, const nb_tensor *img, int64_t h, int64_t w, const char *input)
+{
+    nb_tensor *r = NULL;
+    if (img->shape[1] != h || img->shape[2] != w) {
+        if (!(r = nb_image_resize(v->ctx, img, h, w)))
+            return cli_fail_lib(v->ctx, false);
+        img = r;
+    }
+    grid g;
+    int rc = make_grid(v, &g, 1, 1, h, w, grid_zoom(h > w ? h : w, IMAGE_PX), "input.png");
+    if (rc == CLI_OK) {
+        grid_put_rgb(&g, 0, 0, img, 0, h * w, false);
+        char what[4200];
+        snprintf(what, sizeof what, "%s as the model's input [3, %" PRId64 ", %" PRId64 "]", input,
+                 h, w);
+        rc = write_grid(v, &g, "input.png", what);
+    }
+    grid_free(&g);
+    nb_tensor_free(r);
+    return rc;
+}
+
 static int visualize(vis *v, const nb_tensor *img, const char *input)
 {
     nb_ctx *ctx = v->ctx;
@@ -191,7 +238,7 @@ static int visualize(vis *v, const nb_tensor *img, const char *input)
         nb_model_layer(m, i, &info);
         nb_tensor *w = conv_weight(m, &info);
         if (w)
-            rc = draw_filters(v, info.name, w);
+            rc = draw_filters(v, info.name, w, img->shape[0] == 3 && reads_input(m, i, &info));
     }
     for (int i = 0; rc == CLI_OK && i < n; i++) {
         nb_layer_info info;
@@ -205,12 +252,14 @@ static int visualize(vis *v, const nb_tensor *img, const char *input)
                  nb_dims_str(3, info.shape, shape, sizeof shape));
         rc = draw_images(v, a, (int)info.shape[0], info.shape[1], info.shape[2], file, what);
     }
-    /* The first convolution that reads one channel, as the gray image has. */
+    if (rc == CLI_OK && img->shape[0] == 3)
+        rc = draw_input(v, img, x->shape[2], x->shape[3], input);
+    /* The first convolution that reads as many channels as the image has. */
     for (int i = 0; rc == CLI_OK && i < n; i++) {
         nb_layer_info info;
         nb_model_layer(m, i, &info);
         nb_tensor *w = conv_weight(m, &info);
-        if (w && w->shape[1] == 1) {
+        if (w && w->shape[1] == img->shape[0]) {
             rc = draw_responses(v, img, w, input);
             break;
         }
@@ -239,6 +288,8 @@ int cmd_visualize(int argc, char **argv)
         return CLI_RUNTIME;
     v.m = cli_load_model(v.ctx, pos[0], NB_F64, cli_get(&spec, "weights"), seed, &rc);
     nb_tensor *img = NULL;
+    int channels = v.m ? cli_model_channels(v.m) : 0;
+    bool invert = false;
     if (v.m) {
         bool conv = false;
         for (int i = 0; i < nb_model_num_layers(v.m); i++) {
@@ -249,8 +300,9 @@ int cmd_visualize(int argc, char **argv)
         if (!conv)
             rc = cli_fail(CLI_USAGE, "the model \"%s\" has no conv2d layer", nb_model_name(v.m));
     }
-    if (v.m && rc == CLI_OK &&
-        (img = cli_read_gray(v.ctx, input, !cli_get(&spec, "no-invert"), &rc)))
+    if (v.m && rc == CLI_OK)
+        rc = cli_invert(&spec, channels, &invert);
+    if (v.m && rc == CLI_OK && (img = cli_read_image(v.ctx, input, channels, invert, &rc)))
         rc = visualize(&v, img, input);
     nb_tensor_free(img);
     nb_model_free(v.m);

@@ -330,7 +330,9 @@ int filter_apply(nb_ctx *ctx, const nb_tensor *img, const filter_kernel *k,
     *out = NULL;
     int64_t h = img->ndim >= 2 ? img->shape[img->ndim - 2] : 1;
     int64_t w = img->ndim >= 1 ? img->shape[img->ndim - 1] : 1;
-    const int64_t shape[4] = {1, 1, h, w};
+    /* The planes as a batch of one-channel images: each filtered alone. */
+    int64_t c = h * w > 0 ? img->numel / (h * w) : 1;
+    const int64_t shape[4] = {c > 0 ? c : 1, 1, h, w};
     nb_tensor *x0 = nb_tensor_new(ctx, NB_F64, 4, shape), *x = x0;
     if (!x0 || nb_copy_values(x0, img) != NB_OK) {
         nb_tensor_free(x0);

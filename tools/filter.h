@@ -1,7 +1,8 @@
 /*
  * filter.h - image filtering for `nabla filter`: kernels made from spec
  * strings ("box:3", "gaussian:1.5", "sobel", a JSON file...) and a chain of
- * them applied to a gray image with the library's nb_conv2d, in float64.
+ * them applied to a gray image, or to each channel of a colour one, with the
+ * library's nb_conv2d, in float64.
  */
 #ifndef NABLA_FILTER_H
 #define NABLA_FILTER_H
@@ -39,10 +40,11 @@ void filter_kernel_free(filter_kernel *k);
 /* "same", "valid" or "full"; false for anything else. */
 bool filter_mode_parse(const char *s, filter_mode *mode);
 
-/* Applies the nk kernels in order to img (numel H * W, any dtype, the last
- * two sizes H and W), each step's output the next step's input, as a
+/* Applies the nk kernels in order to img (numel C * H * W, any dtype, the
+ * last two sizes H and W: C planes, 1 for gray, 3 for RGB), each plane on
+ * its own, each step's output the next step's input, as a
  * cross-correlation or, with flip, a true convolution.  Sets *out to a new
- * persistent f64 [1, 1, H', W'].  On error writes one line to err and
+ * persistent f64 [C, 1, H', W'].  On error writes one line to err and
  * returns the status (NB_ERR_ARG: a kernel larger than its input in valid
  * mode, or an image too large). */
 int filter_apply(nb_ctx *ctx, const nb_tensor *img, const filter_kernel *k,

@@ -1,6 +1,6 @@
 /*
- * grid.c - tiles on one gray picture, each on its own range, magnified
- * with nearest neighbour (see grid.h).
+ * grid.c - tiles on one picture, gray or colour, each on its own range,
+ * magnified with nearest neighbour (see grid.h).
  */
 #include "grid.h"
 
@@ -62,6 +62,38 @@ void grid_put(grid *g, int r, int c, const nb_tensor *t, int64_t offset)
             double v = nb_get(t, offset + (y / g->zoom) * g->w + x / g->zoom);
             double *p = px + (top + y) * width + left + x;
             p[0] = p[plane] = p[2 * plane] = range > 0 ? (v - lo) / range : 0;
+        }
+}
+
+void grid_put_rgb(grid *g, int r, int c, const nb_tensor *t, int64_t offset, int64_t stride,
+                  bool scale)
+{
+    const int64_t n = g->h * g->w, width = g->img->shape[2];
+    const int64_t plane = g->img->shape[1] * width;
+    double lo = 0, range = 1;
+    if (scale) {
+        double min = INFINITY, max = -INFINITY;
+        for (int k = 0; k < 3; k++)
+            for (int64_t i = 0; i < n; i++) {
+                double v = nb_get(t, offset + k * stride + i);
+                min = fmin(min, v);
+                max = fmax(max, v);
+            }
+        lo = min;
+        range = max - min;
+    }
+    double *px = g->img->data;
+    const int64_t top = GRID_BORDER + r * (g->h * g->zoom + GRID_BORDER);
+    const int64_t left = GRID_BORDER + c * (g->w * g->zoom + GRID_BORDER);
+    for (int64_t y = 0; y < g->h * g->zoom; y++)
+        for (int64_t x = 0; x < g->w * g->zoom; x++) {
+            const int64_t at = offset + (y / g->zoom) * g->w + x / g->zoom;
+            double *p = px + (top + y) * width + left + x;
+            for (int k = 0; k < 3; k++) {
+                double v = nb_get(t, at + k * stride);
+                v = !(range > 0) ? 0 : scale ? (v - lo) / range : v < 0 ? 0 : v > 1 ? 1 : v;
+                p[k * plane] = v;
+            }
         }
 }
 

@@ -1,14 +1,17 @@
 /*
  * grid.h - pictures of many small images for `nabla visualize` and
- * `nabla ascend`: gray tiles (kernels, channels of an activation) laid out
- * in rows and columns on one image, each shown on its own range and
- * magnified with nearest neighbour so that a 3x3 kernel is visible.
+ * `nabla ascend`: gray tiles (kernels, channels of an activation) or
+ * colour ones (the kernels of a layer reading an RGB image, the image
+ * itself) laid out in rows and columns on one image, each shown on its own
+ * range and magnified with nearest neighbour so that a 3x3 kernel is
+ * visible.
  */
 #ifndef NABLA_GRID_H
 #define NABLA_GRID_H
 
 #include <nabla.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The lines between and around the tiles: width in pixels, and a blue
@@ -42,6 +45,15 @@ void grid_free(grid *g);
  * flat index `offset` on, row-major: min..max maps to 0..1 (a constant tile
  * is black). */
 void grid_put(grid *g, int r, int c, const nb_tensor *t, int64_t offset);
+
+/* Draws a colour tile at row r, column c from three planes of g->h * g->w
+ * values of t, R from flat index `offset`, G from offset + stride and B
+ * from offset + 2 stride, row-major.  With scale, one min..max over the
+ * three planes maps to 0..1 (a constant tile is black), so the tile keeps
+ * the balance of its colours; without, the values are drawn as they are,
+ * clamped to [0, 1] (an image). */
+void grid_put_rgb(grid *g, int r, int c, const nb_tensor *t, int64_t offset, int64_t stride,
+                  bool scale);
 
 /* The columns of a near-square grid of n tiles: the fewest from
  * ceil(sqrt(n)) on that fill whole rows, no more than twice the rows (32

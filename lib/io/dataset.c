@@ -1,411 +1,30 @@
 /*
- * dataset.c - image data sets: IDX files (MNIST, Fashion-MNIST), raw or
- * gzipped, folders of PNG files, one per class, and the caller's arrays
- * (nb_dataset_from).  Examples stay uint8
- * and are converted to float only when a batch is drawn.  zlib is used
- * through its inflate API so its memory, too, goes through the context's
- * allocator.  Files are read only when regular; what a header or a folder
- * declares is checked against the file's size and the context's memory
- * limit before it is allocated; a PNG split's class folders must be the
- * other split's.
+ * dataset.c - image data sets in memory: the arrays a reader filled
+ * (nbi_dataset_adopt: datafiles.c, cifar.c, npz.c) or the caller's
+ * (nb_dataset_from), and the batches drawn from them.  Examples stay as
+ * they were read, uint8 (or float from an .npz), [C, H, W], and are
+ * converted to the batch's type, channels and normalisation only when a
+ * batch is drawn.
  */
 #include "io/dataset.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <zlib.h>
 
 struct nb_dataset {
     nb_ctx *ctx;
-    int64_t n, h, w;  /* n examples of [1, h, w] */
-    uint8_t *pixels;  /* n * h * w */
-    int32_t *labels;  /* n */
-    int nclasses;     /* 1 + the largest label */
-    char **names;     /* the class folders' names; NULL for IDX */
-    char *origin;     /* where it came from, for messages */
+    int64_t n, c, h, w; /* n examples of [c, h, w] */
+    uint8_t *pixels;    /* n c h w, or NULL when the examples are values */
+    float *values;      /* n c h w float examples (an .npz's), or NULL */
+    int32_t *labels;    /* n */
+    int nclasses;       /* 1 + the largest label, or the names' count */
+    char **names;       /* nnames class names; NULL for IDX */
+    int nnames;
+    int64_t nval;       /* the last nval examples are the data's own validation */
+    char *origin;       /* where it came from, for messages */
 };
-
-#define BUF_SIZE ((size_t)1 << 16)
-/* IDX images larger than this are refused. */
-#define MAX_IMAGE_PIXELS ((uint64_t)1 << 24)
-/* Deflate never expands more than 1032 to 1: a gzipped file of n bytes
- * holds at most about 1032 n bytes, so a header claiming more is caught
- * (as a truncated file) without allocating what it claims. */
-#define MAX_DEFLATE_RATIO 1032
-
-/* ---- reading raw or gzipped bytes --------------------------------------- */
-
-typedef struct reader {
-    nb_ctx *ctx;
-    const char *origin;  /* the file's name, for messages */
-    FILE *f;             /* NULL when reading memory */
-    uint8_t *buf;        /* the file's input buffer */
-    const uint8_t *in;   /* input not consumed yet */
-    size_t nin;
-    uint64_t size;       /* bytes of input in all (the file's size) */
-    bool gz;
-    bool zlive;          /* inflateInit2 succeeded: inflateEnd is due */
-    bool zend;           /* the last gzip member ended, nothing after it */
-    z_stream z;
-    uint64_t count;      /* bytes delivered so far */
-} reader;
-
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-    reader *r = opaque;
-    if (size && items > SIZE_MAX / size)
-        return Z_NULL;
-    return nbi_alloc(r->ctx, (size_t)items * size);
-}
-
-static void z_free(voidpf opaque, voidpf p)
-{
-    reader *r = opaque;
-    nbi_free(r->ctx, p);
-}
-
-/* Makes input available: 1 when there is some, 0 at the end, -1 on error. */
-static int fill(reader *r)
-{
-    if (r->nin)
-        return 1;
-    if (!r->f)
-        return 0;
-    size_t n = fread(r->buf, 1, BUF_SIZE, r->f);
-    if (n == 0) {
-        if (ferror(r->f)) {
-            nbi_fail(r->ctx, NB_ERR_IO, "%s: read error: %s", r->origin, strerror(errno));
-            return -1;
-        }
-        return 0;
-    }
-    r->in = r->buf;
-    r->nin = n;
-    return 1;
-}
-
-/* Checks for gzip's magic and starts inflating if it is there. */
-static int reader_start(reader *r)
-{
-    if (fill(r) < 0)
-        return -1;
-    if (r->nin >= 2 && r->in[0] == 0x1f && r->in[1] == 0x8b) {
-        r->gz = true;
-        r->z.zalloc = z_alloc;
-        r->z.zfree = z_free;
-        r->z.opaque = r;
-        if (inflateInit2(&r->z, 15 + 16) != Z_OK) /* 16: gzip wrapper */
-            return nbi_fail(r->ctx, NB_ERR_NOMEM, "%s: out of memory starting zlib", r->origin);
-        r->zlive = true;
-    }
-    return 0;
-}
-
-/* Only regular files: their size bounds what the reader takes in (a
- * device has no end, a pipe no size).  Checked before opening, which for a
- * FIFO would wait for a writer. */
-static int reader_open_file(nb_ctx *ctx, reader *r, const char *path)
-{
-    memset(r, 0, sizeof *r);
-    r->ctx = ctx;
-    r->origin = path;
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return nbi_fail(ctx, NB_ERR_IO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return nbi_fail(ctx, NB_ERR_IO, "%s: is a directory", path);
-    if (!S_ISREG(st.st_mode))
-        return nbi_fail(ctx, NB_ERR_IO, "%s: not a regular file", path);
-    r->f = fopen(path, "rb");
-    if (!r->f)
-        return nbi_fail(ctx, NB_ERR_IO, "%s: %s", path, strerror(errno));
-    if (fstat(fileno(r->f), &st) != 0)
-        return nbi_fail(ctx, NB_ERR_IO, "%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) /* replaced since the stat */
-        return nbi_fail(ctx, NB_ERR_IO, "%s: not a regular file", path);
-    r->size = (uint64_t)st.st_size;
-    r->buf = nbi_alloc(ctx, BUF_SIZE);
-    if (!r->buf)
-        return NB_ERR_NOMEM;
-    return reader_start(r);
-}
-
-static int reader_open_mem(nb_ctx *ctx, reader *r, const void *buf, size_t len,
-                           const char *origin)
-{
-    memset(r, 0, sizeof *r);
-    r->ctx = ctx;
-    r->origin = origin;
-    r->in = buf;
-    r->nin = len;
-    r->size = len;
-    return reader_start(r);
-}
-
-static void reader_close(reader *r)
-{
-    if (r->zlive)
-        inflateEnd(&r->z);
-    nbi_free(r->ctx, r->buf);
-    if (r->f)
-        fclose(r->f);
-}
-
-static int64_t read_raw(reader *r, uint8_t *dst, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        if (r->nin == 0 && r->f && n - got >= BUF_SIZE) { /* big reads skip the buffer */
-            size_t k = fread(dst + got, 1, n - got, r->f);
-            if (k == 0) {
-                if (ferror(r->f))
-                    return nbi_fail(r->ctx, NB_ERR_IO, "%s: read error: %s", r->origin, strerror(errno));
-                break;
-            }
-            got += k;
-            continue;
-        }
-        int s = fill(r);
-        if (s < 0)
-            return -1;
-        if (s == 0)
-            break;
-        size_t k = r->nin < n - got ? r->nin : n - got;
-        memcpy(dst + got, r->in, k);
-        r->in += k;
-        r->nin -= k;
-        got += k;
-    }
-    return (int64_t)got;
-}
-
-static int64_t read_gz(reader *r, uint8_t *dst, size_t n)
-{
-    size_t got = 0;
-    while (got < n && !r->zend) {
-        int s = fill(r);
-        if (s < 0)
-            return -1;
-        if (s == 0)
-            return nbi_fail(r->ctx, NB_ERR_FORMAT, "%s: truncated gzip data", r->origin);
-        uInt in = r->nin < UINT_MAX ? (uInt)r->nin : UINT_MAX;
-        uInt out = n - got < UINT_MAX ? (uInt)(n - got) : UINT_MAX;
-        r->z.next_in = (Bytef *)r->in;
-        r->z.avail_in = in;
-        r->z.next_out = dst + got;
-        r->z.avail_out = out;
-        int ret = inflate(&r->z, Z_NO_FLUSH);
-        size_t used = in - r->z.avail_in, made = out - r->z.avail_out;
-        r->in += used;
-        r->nin -= used;
-        got += made;
-        if (ret == Z_STREAM_END) {
-            /* Another gzip member may follow, as gzip itself allows. */
-            s = fill(r);
-            if (s < 0)
-                return -1;
-            if (s == 0)
-                r->zend = true;
-            else
-                inflateReset(&r->z);
-        } else if (ret == Z_MEM_ERROR) {
-            return nbi_fail(r->ctx, NB_ERR_NOMEM, "%s: out of memory inflating", r->origin);
-        } else if (ret != Z_OK || (used == 0 && made == 0)) {
-            return nbi_fail(r->ctx, NB_ERR_FORMAT, "%s: corrupt gzip data: %s", r->origin,
-                            r->z.msg ? r->z.msg : "inflate made no progress");
-        }
-    }
-    return (int64_t)got;
-}
-
-/* Reads up to n bytes; fewer only at the end.  -1 on error. */
-static int64_t reader_read(reader *r, uint8_t *dst, size_t n)
-{
-    int64_t got = r->gz ? read_gz(r, dst, n) : read_raw(r, dst, n);
-    if (got > 0)
-        r->count += (uint64_t)got;
-    return got;
-}
-
-/* The most bytes the rest of the input can still deliver. */
-static uint64_t reader_bound(const reader *r)
-{
-    uint64_t total = r->gz ? r->size * MAX_DEFLATE_RATIO + 1024 : r->size;
-    return total > r->count ? total - r->count : 0;
-}
-
-/* ---- IDX files ---------------------------------------------------------- */
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static const char *idx_type_name(int type)
-{
-    switch (type) {
-    case 0x08: return "uint8";
-    case 0x09: return "int8";
-    case 0x0B: return "int16";
-    case 0x0C: return "int32";
-    case 0x0D: return "float32";
-    case 0x0E: return "float64";
-    default: return NULL;
-    }
-}
-
-/* Reads the `expected` bytes after a header of `head` bytes into a buffer
- * that grows with what actually arrives, then makes sure nothing follows.
- * Before anything is allocated: a raw file too short for them is
- * truncated, and what the file can make us hold (the expected bytes, or
- * fewer if gzip cannot inflate to that many) must fit the memory limit;
- * `what` says what they are ("60000 images of 28x28"). */
-static uint8_t *read_payload(reader *r, uint64_t expected, size_t head, const char *what)
-{
-    nb_ctx *ctx = r->ctx;
-    uint64_t bound = reader_bound(r);
-    if (!r->gz && expected > bound)
-        return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: truncated: %" PRIu64 " bytes expected, %"
-                             PRIu64 " found", r->origin, head + expected, head + bound);
-    uint64_t hold = expected < bound ? expected : bound;
-    if (!nbi_mem_fits(ctx, hold)) {
-        nbi_mem_refuse(ctx, expected, "%s: holding the %s its header declares", r->origin, what);
-        return NULL;
-    }
-    if (expected > SIZE_MAX / 2)
-        return nbi_fail_null(ctx, NB_ERR_NOMEM, "%s: %" PRIu64 " bytes do not fit in memory",
-                             r->origin, expected);
-    size_t cap = (size_t)(expected < bound ? expected : bound);
-    if (cap < BUF_SIZE)
-        cap = (size_t)(expected < BUF_SIZE ? expected : BUF_SIZE);
-    uint8_t *buf = nbi_alloc(ctx, cap);
-    if (!buf)
-        return NULL;
-    size_t got = 0;
-    for (;;) {
-        int64_t k = reader_read(r, buf + got, cap - got);
-        if (k < 0)
-            goto fail;
-        got += (size_t)k;
-        if (got < cap || cap == expected)
-            break;
-        size_t bigger = cap * 2 < expected ? cap * 2 : (size_t)expected;
-        uint8_t *nb = nbi_alloc(ctx, bigger);
-        if (!nb)
-            goto fail;
-        memcpy(nb, buf, got);
-        nbi_free(ctx, buf);
-        buf = nb;
-        cap = bigger;
-    }
-    if (got < expected) {
-        nbi_fail(ctx, NB_ERR_FORMAT, "%s: truncated: %" PRIu64 " bytes expected, %" PRIu64 " found",
-                 r->origin, head + expected, (uint64_t)(head + got));
-        goto fail;
-    }
-    uint8_t scratch[512];
-    uint64_t extra = 0;
-    for (;;) {
-        int64_t k = reader_read(r, scratch, sizeof scratch);
-        if (k < 0)
-            goto fail;
-        if (k == 0)
-            break;
-        extra += (uint64_t)k;
-    }
-    if (extra) {
-        nbi_fail(ctx, NB_ERR_FORMAT, "%s: trailing data: %" PRIu64 " bytes expected, %" PRIu64 " found",
-                 r->origin, head + expected, head + expected + extra);
-        goto fail;
-    }
-    return buf;
-
-fail:
-    nbi_free(ctx, buf);
-    return NULL;
-}
-
-/* An images file (ndim 3: N, H, W) or a labels file (ndim 1: N). */
-static uint8_t *idx_read(reader *r, int ndim, int64_t *dims)
-{
-    nb_ctx *ctx = r->ctx;
-    const char *what = ndim == 3 ? "images" : "labels";
-    uint32_t want = 0x800u | (uint32_t)ndim;
-    size_t head = 4 + 4 * (size_t)ndim;
-    uint8_t h[16];
-    int64_t k = reader_read(r, h, head);
-    if (k < 0)
-        return NULL;
-    if (k >= 4 && be32(h) != want) {
-        uint32_t magic = be32(h);
-        const char *type = idx_type_name(h[2]);
-        if (h[0] || h[1] || !type || h[3] == 0)
-            return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: not an IDX %s file (magic 0x%08" PRIx32 ")",
-                                 r->origin, what, magic);
-        if (h[2] != 0x08)
-            return nbi_fail_null(ctx, NB_ERR_FORMAT,
-                                 "%s: not an IDX %s file (magic 0x%08" PRIx32 ": %s values, uint8 expected)",
-                                 r->origin, what, magic, type);
-        return nbi_fail_null(ctx, NB_ERR_FORMAT,
-                             "%s: not an IDX %s file (magic 0x%08" PRIx32 ": %d dimension%s, %d expected)",
-                             r->origin, what, magic, h[3], h[3] == 1 ? "" : "s", ndim);
-    }
-    if ((size_t)k < head)
-        return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: truncated: %zu bytes expected, %zu found",
-                             r->origin, head, (size_t)k);
-    for (int i = 0; i < ndim; i++)
-        dims[i] = be32(h + 4 + 4 * i);
-    if (dims[0] == 0)
-        return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: no %s (count 0)", r->origin, what);
-    if (ndim == 3) {
-        if (dims[1] == 0 || dims[2] == 0)
-            return nbi_fail_null(ctx, NB_ERR_FORMAT, "%s: empty images (%" PRId64 "x%" PRId64 " pixels)",
-                                 r->origin, dims[1], dims[2]);
-        if ((uint64_t)dims[1] * (uint64_t)dims[2] > MAX_IMAGE_PIXELS)
-            return nbi_fail_null(ctx, NB_ERR_FORMAT,
-                                 "%s: images of %" PRId64 "x%" PRId64 " pixels are too large (at most 2^24 pixels)",
-                                 r->origin, dims[1], dims[2]);
-    }
-    /* At most 2^32 x 2^24: no overflow. */
-    uint64_t expected = (uint64_t)dims[0];
-    char desc[96];
-    if (ndim == 3) {
-        expected *= (uint64_t)dims[1] * (uint64_t)dims[2];
-        snprintf(desc, sizeof desc, "%" PRId64 " images of %" PRId64 "x%" PRId64, dims[0], dims[1],
-                 dims[2]);
-    } else {
-        snprintf(desc, sizeof desc, "%" PRId64 " labels", dims[0]);
-    }
-    return read_payload(r, expected, head, desc);
-}
-
-uint8_t *nbi_idx_parse(nb_ctx *ctx, const void *buf, size_t len, const char *origin,
-                       int ndim, int64_t *dims)
-{
-    if (ndim != 1 && ndim != 3)
-        return nbi_fail_null(ctx, NB_ERR_ARG, "idx: %d dimensions (1 or 3)", ndim);
-    reader r;
-    uint8_t *out = NULL;
-    if (reader_open_mem(ctx, &r, buf, len, origin) == NB_OK)
-        out = idx_read(&r, ndim, dims);
-    reader_close(&r);
-    return out;
-}
-
-static uint8_t *idx_load(nb_ctx *ctx, const char *path, int ndim, int64_t *dims)
-{
-    reader r;
-    uint8_t *out = NULL;
-    if (reader_open_file(ctx, &r, path) == NB_OK)
-        out = idx_read(&r, ndim, dims);
-    reader_close(&r);
-    return out;
-}
 
 /* ---- data sets ----------------------------------------------------------- */
 
@@ -425,11 +44,12 @@ void nb_dataset_free(nb_dataset *ds)
         return;
     nb_ctx *ctx = ds->ctx;
     if (ds->names)
-        for (int i = 0; i < ds->nclasses; i++)
+        for (int i = 0; i < ds->nnames; i++)
             nbi_free(ctx, ds->names[i]);
     nbi_free(ctx, ds->names);
     nbi_free(ctx, ds->origin);
     nbi_free(ctx, ds->pixels);
+    nbi_free(ctx, ds->values);
     nbi_free(ctx, ds->labels);
     nbi_free(ctx, ds);
 }
@@ -447,430 +67,109 @@ static bool set_origin(nb_dataset *ds, const char *origin)
     return true;
 }
 
-nb_dataset *nb_dataset_load_idx(nb_ctx *ctx, const char *images, const char *labels)
+int nbi_dataset_set_origin(nb_dataset *ds, const char *origin)
 {
-    if (!images || !labels)
-        return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_load_idx: %s path is NULL",
-                             images ? "labels" : "images");
-    int64_t idims[3], ldims[1];
-    uint8_t *pix = idx_load(ctx, images, 3, idims);
-    if (!pix)
-        return NULL;
-    uint8_t *lab = idx_load(ctx, labels, 1, ldims);
-    if (!lab) {
-        nbi_free(ctx, pix);
-        return NULL;
-    }
-    nb_dataset *ds = NULL;
-    if (ldims[0] != idims[0]) {
-        nbi_fail(ctx, NB_ERR_FORMAT, "%s: %" PRId64 " images but %s: %" PRId64 " labels", images,
-                 idims[0], labels, ldims[0]);
-        goto fail;
-    }
-    ds = dataset_new(ctx);
-    if (!ds)
-        goto fail;
-    ds->labels = nbi_alloc(ctx, (size_t)ldims[0] * sizeof *ds->labels);
-    if (!ds->labels || !set_origin(ds, images))
-        goto fail;
-    ds->n = idims[0];
-    ds->h = idims[1];
-    ds->w = idims[2];
-    ds->pixels = pix;
-    for (int64_t i = 0; i < ds->n; i++) {
-        ds->labels[i] = lab[i];
-        if (lab[i] >= ds->nclasses)
-            ds->nclasses = lab[i] + 1;
-    }
-    nbi_free(ctx, lab);
-    return ds;
-
-fail:
-    nbi_free(ctx, pix);
-    nbi_free(ctx, lab);
-    nb_dataset_free(ds);
-    return NULL;
-}
-
-/* ---- folders of PNG files ------------------------------------------------ */
-
-typedef struct strlist {
-    char **v;
-    size_t n, cap;
-} strlist;
-
-static bool strlist_push(nb_ctx *ctx, strlist *l, const char *s)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        char **v = nbi_alloc(ctx, cap * sizeof *v);
-        if (!v)
-            return false;
-        if (l->n)
-            memcpy(v, l->v, l->n * sizeof *v);
-        nbi_free(ctx, l->v);
-        l->v = v;
-        l->cap = cap;
-    }
-    size_t len = strlen(s) + 1;
-    char *copy = nbi_alloc(ctx, len);
-    if (!copy)
-        return false;
-    memcpy(copy, s, len);
-    l->v[l->n++] = copy;
-    return true;
-}
-
-static void strlist_free(nb_ctx *ctx, strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        nbi_free(ctx, l->v[i]);
-    nbi_free(ctx, l->v);
-    memset(l, 0, sizeof *l);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *path_join(nb_ctx *ctx, const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *p = nbi_alloc(ctx, la + lb + 2);
-    if (p) {
-        memcpy(p, a, la);
-        p[la] = '/';
-        memcpy(p + la + 1, b, lb + 1);
-    }
-    return p;
-}
-
-static bool is_png_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n < 5)
-        return false;
-    const char *ext = name + n - 4;
-    return ext[0] == '.' && (ext[1] | 0x20) == 'p' && (ext[2] | 0x20) == 'n' && (ext[3] | 0x20) == 'g';
-}
-
-static bool is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool is_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* The sorted names in dir of its sub-folders (dirs) or of its .png files;
- * hidden entries are skipped. */
-static int list_dir(nb_ctx *ctx, const char *dir, bool dirs, strlist *out)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return nbi_fail(ctx, NB_ERR_IO, "%s: %s", dir, strerror(errno));
-    int rc = NB_OK;
-    for (;;) {
-        errno = 0;
-        struct dirent *e = readdir(d);
-        if (!e) {
-            if (errno)
-                rc = nbi_fail(ctx, NB_ERR_IO, "%s: %s", dir, strerror(errno));
-            break;
-        }
-        if (e->d_name[0] == '.' || (!dirs && !is_png_name(e->d_name)))
-            continue;
-        char *path = path_join(ctx, dir, e->d_name);
-        if (!path) {
-            rc = NB_ERR_NOMEM;
-            break;
-        }
-        bool keep = dirs ? is_dir(path) : is_file(path);
-        nbi_free(ctx, path);
-        if (keep && !strlist_push(ctx, out, e->d_name)) {
-            rc = NB_ERR_NOMEM;
-            break;
-        }
-    }
-    closedir(d);
-    if (rc == NB_OK && out->n > 1)
-        qsort(out->v, out->n, sizeof *out->v, cmp_str);
-    return rc;
-}
-
-/* Reads one image as gray into example i of ds, allocating the pixels at
- * the first; all must have the first's size. */
-static int read_example(nb_dataset *ds, int64_t i, const char *path, const char *first,
-                        int64_t total)
-{
-    nb_ctx *ctx = ds->ctx;
-    nb_tensor *t = nb_png_read(ctx, path, NB_F64, true);
-    if (!t)
-        return nb_error(ctx);
-    int rc = NB_OK;
-    int64_t h = t->shape[1], w = t->shape[2];
-    if (i == 0) {
-        if ((uint64_t)total > SIZE_MAX / (uint64_t)(h * w)) {
-            rc = nbi_fail(ctx, NB_ERR_NOMEM, "%s: %" PRId64 " images of %" PRId64 "x%" PRId64
-                          " pixels do not fit in memory", path, total, h, w);
-            goto done;
-        }
-        if (!nbi_mem_fits(ctx, (uint64_t)(total * h * w))) {
-            rc = nbi_mem_refuse(ctx, (uint64_t)(total * h * w), "%s: holding %" PRId64 " images of %"
-                                PRId64 "x%" PRId64 " (this one's size)", path, total, h, w);
-            goto done;
-        }
-        ds->h = h;
-        ds->w = w;
-        ds->pixels = nbi_alloc(ctx, (size_t)(total * h * w));
-        if (!ds->pixels) {
-            rc = NB_ERR_NOMEM;
-            goto done;
-        }
-    } else if (h != ds->h || w != ds->w) {
-        rc = nbi_fail(ctx, NB_ERR_FORMAT,
-                      "%s: image of %" PRId64 "x%" PRId64 " pixels, but %s has %" PRId64 "x%" PRId64
-                      " (all must be one size)", path, h, w, first, ds->h, ds->w);
-        goto done;
-    }
-    const double *v = t->data;
-    uint8_t *dst = ds->pixels + i * h * w;
-    for (int64_t k = 0; k < h * w; k++)
-        dst[k] = (uint8_t)(v[k] * 255 + 0.5);
-done:
-    nb_tensor_free(t);
-    return rc;
-}
-
-/* The class folders of base (sorted) and of the other split must have the
- * same names: a label is a folder's place in the sorted list, so a folder
- * missing from one split would give the next class's label to another
- * class, and an extra one a class the other split never saw.  Only the
- * other split's folder names are read, not its images.  An absent or
- * empty other split is not compared: a data set may have one split, and
- * an empty one cannot be loaded anyway. */
-static int same_classes(nb_ctx *ctx, const char *base, const strlist *classes, const char *other)
-{
-    if (!is_dir(other))
-        return NB_OK;
-    strlist o = {0};
-    int rc = list_dir(ctx, other, true, &o);
-    size_t i = 0, j = 0;
-    while (rc == NB_OK && o.n > 0 && (i < classes->n || j < o.n)) {
-        int c = i == classes->n ? 1 : j == o.n ? -1 : strcmp(classes->v[i], o.v[j]);
-        if (c == 0) {
-            i++, j++;
-            continue;
-        }
-        /* c < 0: only base has classes->v[i]; c > 0: only other has o.v[j]. */
-        char q[80];
-        rc = nbi_fail(ctx, NB_ERR_FORMAT, "%s: no class folder %s as in %s (the splits need "
-                      "the same class folders)", c < 0 ? other : base,
-                      nbi_quote(c < 0 ? classes->v[i] : o.v[j], q, sizeof q), c < 0 ? base : other);
-    }
-    strlist_free(ctx, &o);
-    return rc;
-}
-
-/* base/CLASS/x.png: classes in strcmp order, files in strcmp order; the
- * classes those of the other split's folder. */
-static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base, const char *other)
-{
-    strlist classes = {0};
-    strlist *files = NULL;
-    nb_dataset *ds = NULL;
-    char *first = NULL;
-    if (list_dir(ctx, base, true, &classes) != NB_OK)
-        goto fail;
-    if (classes.n == 0) {
-        nbi_fail(ctx, NB_ERR_FORMAT, "%s: no class folders", base);
-        goto fail;
-    }
-    if (classes.n > INT32_MAX) {
-        nbi_fail(ctx, NB_ERR_FORMAT, "%s: %zu class folders are too many", base, classes.n);
-        goto fail;
-    }
-    if (same_classes(ctx, base, &classes, other) != NB_OK)
-        goto fail;
-    files = nbi_alloc(ctx, classes.n * sizeof *files);
-    if (!files)
-        goto fail;
-    memset(files, 0, classes.n * sizeof *files);
-    int64_t total = 0;
-    for (size_t c = 0; c < classes.n; c++) {
-        char *dir = path_join(ctx, base, classes.v[c]);
-        if (!dir)
-            goto fail;
-        int rc = list_dir(ctx, dir, false, &files[c]);
-        if (rc == NB_OK && files[c].n == 0)
-            rc = nbi_fail(ctx, NB_ERR_FORMAT, "%s: no PNG files", dir);
-        nbi_free(ctx, dir);
-        if (rc != NB_OK)
-            goto fail;
-        total += (int64_t)files[c].n;
-    }
-    ds = dataset_new(ctx);
-    if (!ds)
-        goto fail;
-    ds->labels = nbi_alloc(ctx, (size_t)total * sizeof *ds->labels);
-    if (!ds->labels)
-        goto fail;
-    int64_t i = 0;
-    for (size_t c = 0; c < classes.n; c++) {
-        for (size_t k = 0; k < files[c].n; k++, i++) {
-            char *dir = path_join(ctx, base, classes.v[c]);
-            char *path = dir ? path_join(ctx, dir, files[c].v[k]) : NULL;
-            nbi_free(ctx, dir);
-            if (!path)
-                goto fail;
-            int rc = read_example(ds, i, path, first, total);
-            if (rc != NB_OK) {
-                nbi_free(ctx, path);
-                goto fail;
-            }
-            if (i == 0)
-                first = path;
-            else
-                nbi_free(ctx, path);
-            ds->labels[i] = (int32_t)c;
-        }
-    }
-    ds->n = total;
-    ds->nclasses = (int)classes.n;
-    ds->names = classes.v; /* the data set keeps the names */
-    for (size_t c = 0; c < classes.n; c++)
-        strlist_free(ctx, &files[c]);
-    nbi_free(ctx, files);
-    nbi_free(ctx, first);
-    return ds;
-
-fail:
-    if (files)
-        for (size_t c = 0; c < classes.n; c++)
-            strlist_free(ctx, &files[c]);
-    nbi_free(ctx, files);
-    strlist_free(ctx, &classes);
-    nbi_free(ctx, first);
-    nb_dataset_free(ds);
-    return NULL;
-}
-
-/* dir/name if it is a file, else dir/name.gz if that is one, else NULL
- * with *found false (and NULL with *found true when out of memory). */
-static char *find_idx(nb_ctx *ctx, const char *dir, const char *name, bool *found)
-{
-    *found = true;
-    char *raw = path_join(ctx, dir, name);
-    if (!raw)
-        return NULL;
-    if (is_file(raw))
-        return raw;
-    size_t n = strlen(raw);
-    char *gz = nbi_alloc(ctx, n + 4);
-    if (gz) {
-        memcpy(gz, raw, n);
-        memcpy(gz + n, ".gz", 4);
-        if (!is_file(gz)) {
-            nbi_free(ctx, gz);
-            gz = NULL;
-            *found = false;
-        }
-    }
-    nbi_free(ctx, raw);
-    return gz;
-}
-
-nb_dataset *nb_dataset_load(nb_ctx *ctx, const char *dir, bool train)
-{
-    if (!dir)
-        return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_load: dir is NULL");
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        return nbi_fail_null(ctx, NB_ERR_IO, "%s: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return nbi_fail_null(ctx, NB_ERR_IO, "%s: not a directory", dir);
-    const char *iname = train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
-    const char *lname = train ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
-    const char *sub = train ? "train" : "test";
-    bool ifound, lfound;
-    nb_dataset *ds = NULL;
-    char *images = find_idx(ctx, dir, iname, &ifound);
-    if (!images && ifound)
-        return NULL;
-    char *labels = find_idx(ctx, dir, lname, &lfound);
-    if (!labels && lfound)
-        goto done;
-    if (images && labels) {
-        ds = nb_dataset_load_idx(ctx, images, labels);
-    } else if (images || labels) {
-        nbi_fail(ctx, NB_ERR_IO, "%s: %s found but no %s(.gz)", dir, images ? iname : lname,
-                 images ? lname : iname);
-    } else {
-        char *base = path_join(ctx, dir, sub);
-        char *other = base ? path_join(ctx, dir, train ? "test" : "train") : NULL;
-        if (other && is_dir(base))
-            ds = load_png_folder(ctx, base, other);
-        else if (other)
-            nbi_fail(ctx, NB_ERR_IO, "%s: no %s(.gz) and no %s/ folder of PNG classes", dir, iname, sub);
-        nbi_free(ctx, base);
-        nbi_free(ctx, other);
-    }
-    if (ds && !set_origin(ds, dir)) {
-        nb_dataset_free(ds);
-        ds = NULL;
-    }
-done:
-    nbi_free(ctx, images);
-    nbi_free(ctx, labels);
-    return ds;
+    return set_origin(ds, origin) ? NB_OK : NB_ERR_NOMEM;
 }
 
 /* ---- data sets in memory ------------------------------------------------------ */
 
+/* The size checks of a data set of n examples [c, h, w]; what names the
+ * caller goes first in the message. */
+static int check_size(nb_ctx *ctx, const char *who, int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    if (n < 1 || c < 1 || c > NB_MAX_CHANNELS || h < 1 || w < 1)
+        return nbi_fail(ctx, NB_ERR_ARG, "%s: %" PRId64 " images of [%" PRId64 ", %" PRId64
+                        ", %" PRId64 "] (at least 1, of 1 to %d channels)", who, n, c, h, w,
+                        NB_MAX_CHANNELS);
+    if ((uint64_t)h > NBI_MAX_IMAGE_PIXELS || (uint64_t)w > NBI_MAX_IMAGE_PIXELS ||
+        (uint64_t)h * (uint64_t)w > NBI_MAX_IMAGE_PIXELS)
+        return nbi_fail(ctx, NB_ERR_ARG, "%s: images of %" PRId64 "x%" PRId64
+                        " pixels are too large (at most 2^24 pixels)", who, h, w);
+    if ((uint64_t)n > SIZE_MAX / 8 / (uint64_t)(c * h * w))
+        return nbi_fail(ctx, NB_ERR_NOMEM, "%s: %" PRId64 " images do not fit in memory", who, n);
+    return NB_OK;
+}
+
+static int check_labels(nb_ctx *ctx, const char *who, int64_t n, const int32_t *labels)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] == INT32_MAX) /* the class count is an int */
+            return nbi_fail(ctx, NB_ERR_ARG, "%s: labels[%" PRId64 "] = %" PRId32
+                            " is not a label (0 to 2^31 - 2)", who, i, labels[i]);
+    return NB_OK;
+}
+
+static void count_classes(nb_dataset *ds)
+{
+    ds->nclasses = ds->nnames;
+    for (int64_t i = 0; i < ds->n; i++)
+        if (ds->labels[i] >= ds->nclasses)
+            ds->nclasses = ds->labels[i] + 1;
+}
+
 nb_dataset *nb_dataset_from(nb_ctx *ctx, int64_t n, int64_t c, int64_t h, int64_t w,
                             const uint8_t *images, const int32_t *labels)
 {
-    if (n < 1 || c != 1 || h < 1 || w < 1)
-        return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_from: %" PRId64 " images of [%" PRId64
-                             ", %" PRId64 ", %" PRId64 "] (at least 1, of 1 channel)", n, c, h, w);
-    if ((uint64_t)h > MAX_IMAGE_PIXELS || (uint64_t)w > MAX_IMAGE_PIXELS ||
-        (uint64_t)h * (uint64_t)w > MAX_IMAGE_PIXELS)
-        return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_from: images of %" PRId64 "x%" PRId64
-                             " pixels are too large (at most 2^24 pixels)", h, w);
+    if (check_size(ctx, "dataset_from", n, c, h, w) != NB_OK)
+        return NULL;
     if (!images || !labels)
         return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_from: %s is NULL",
                              images ? "labels" : "images");
-    int64_t per = h * w;
-    if ((uint64_t)n > SIZE_MAX / 2 / (uint64_t)per)
-        return nbi_fail_null(ctx, NB_ERR_NOMEM, "dataset_from: %" PRId64 " images do not fit in "
-                             "memory", n);
-    for (int64_t i = 0; i < n; i++)
-        if (labels[i] < 0 || labels[i] == INT32_MAX) /* the class count is an int */
-            return nbi_fail_null(ctx, NB_ERR_ARG, "dataset_from: labels[%" PRId64 "] = %" PRId32
-                                 " is not a label (0 to 2^31 - 2)", i, labels[i]);
-    nb_dataset *ds = dataset_new(ctx);
-    if (!ds)
+    if (check_labels(ctx, "dataset_from", n, labels) != NB_OK)
         return NULL;
-    ds->pixels = nbi_alloc(ctx, (size_t)(n * per));
-    ds->labels = nbi_alloc(ctx, (size_t)n * sizeof *ds->labels);
-    if (!ds->pixels || !ds->labels || !set_origin(ds, "memory")) {
-        nb_dataset_free(ds);
+    size_t bytes = (size_t)(n * c * h * w);
+    uint8_t *pixels = nbi_alloc(ctx, bytes);
+    int32_t *copy = nbi_alloc(ctx, (size_t)n * sizeof *copy);
+    if (!pixels || !copy) {
+        nbi_free(ctx, pixels);
+        nbi_free(ctx, copy);
         return NULL;
     }
-    memcpy(ds->pixels, images, (size_t)(n * per));
-    memcpy(ds->labels, labels, (size_t)n * sizeof *ds->labels);
-    ds->n = n;
-    ds->h = h;
-    ds->w = w;
-    for (int64_t i = 0; i < n; i++)
-        if (labels[i] >= ds->nclasses)
-            ds->nclasses = labels[i] + 1;
-    return ds;
+    memcpy(pixels, images, bytes);
+    memcpy(copy, labels, (size_t)n * sizeof *copy);
+    return nbi_dataset_adopt(ctx, n, c, h, w, pixels, NULL, copy, NULL, 0, "memory");
+}
+
+nb_dataset *nbi_dataset_adopt(nb_ctx *ctx, int64_t n, int64_t c, int64_t h, int64_t w,
+                              uint8_t *pixels, float *values, int32_t *labels, char **names,
+                              int nnames, const char *origin)
+{
+    nb_dataset *ds = NULL;
+    int rc = check_size(ctx, origin, n, c, h, w);
+    if (rc == NB_OK && (!pixels == !values || !labels || nnames < 0 || (!names && nnames)))
+        rc = nbi_fail(ctx, NB_ERR_ARG, "%s: a data set needs labels and either pixels or values",
+                      origin);
+    if (rc == NB_OK)
+        rc = check_labels(ctx, origin, n, labels);
+    for (int64_t i = 0; rc == NB_OK && values && i < n * c * h * w; i++)
+        if (!isfinite(values[i]))
+            rc = nbi_fail(ctx, NB_ERR_ARG, "%s: value %" PRId64 " of image %" PRId64 " is %g",
+                          origin, i % (c * h * w), i / (c * h * w), (double)values[i]);
+    if (rc == NB_OK && (ds = dataset_new(ctx)) && set_origin(ds, origin)) {
+        ds->n = n, ds->c = c, ds->h = h, ds->w = w;
+        ds->pixels = pixels;
+        ds->values = values;
+        ds->labels = labels;
+        ds->names = names;
+        ds->nnames = nnames;
+        count_classes(ds);
+        return ds;
+    }
+    nb_dataset_free(ds);
+    nbi_free(ctx, pixels);
+    nbi_free(ctx, values);
+    nbi_free(ctx, labels);
+    for (int i = 0; names && i < nnames; i++)
+        nbi_free(ctx, names[i]);
+    nbi_free(ctx, names);
+    return NULL;
+}
+
+void nbi_dataset_set_validation(nb_dataset *ds, int64_t nval)
+{
+    if (ds && nval >= 0 && nval < ds->n)
+        ds->nval = nval;
 }
 
 /* ---- access ---------------------------------------------------------------- */
@@ -887,7 +186,7 @@ int64_t nb_dataset_size(const nb_dataset *ds)
 
 int nb_dataset_shape(const nb_dataset *ds, int64_t *shape)
 {
-    shape[0] = 1;
+    shape[0] = ds ? ds->c : 0;
     shape[1] = ds ? ds->h : 0;
     shape[2] = ds ? ds->w : 0;
     return 3;
@@ -900,16 +199,28 @@ int nb_dataset_num_classes(const nb_dataset *ds)
 
 const char *nb_dataset_class_name(const nb_dataset *ds, int label)
 {
-    if (!ds || !ds->names || label < 0 || label >= ds->nclasses)
+    if (!ds || !ds->names || label < 0 || label >= ds->nnames)
         return NULL;
     return ds->names[label];
 }
 
 const uint8_t *nb_dataset_image(const nb_dataset *ds, int64_t i)
 {
-    if (!ds || i < 0 || i >= ds->n)
+    if (!ds || !ds->pixels || i < 0 || i >= ds->n)
         return NULL;
-    return ds->pixels + i * ds->h * ds->w;
+    return ds->pixels + i * ds->c * ds->h * ds->w;
+}
+
+const float *nb_dataset_values(const nb_dataset *ds, int64_t i)
+{
+    if (!ds || !ds->values || i < 0 || i >= ds->n)
+        return NULL;
+    return ds->values + i * ds->c * ds->h * ds->w;
+}
+
+int64_t nb_dataset_validation(const nb_dataset *ds)
+{
+    return ds ? ds->nval : 0;
 }
 
 int32_t nb_dataset_label(const nb_dataset *ds, int64_t i)
@@ -945,27 +256,68 @@ void nb_shuffle(int64_t *idx, int64_t n, nb_rng *rng)
     }
 }
 
-/* ---- batches --------------------------------------------------------------- */
+/* ---- batches ---------------------------------------------------------------
+ * A batch's examples have the data's channels, or 1 (the mean of the
+ * data's), or 3 from gray data (the one repeated).  uint8 pixels go
+ * through a table per channel of their 256 results: (p / 255 - mean) / std;
+ * a gray pixel from colour is the mean of its channels' scaled values. */
 
-/* Each pixel value is converted through a table of its 256 results. */
-#define BATCH_FILL(T)                                                            \
-    do {                                                                         \
-        T lut[256];                                                              \
-        for (int p = 0; p < 256; p++) {                                          \
-            double v = p / 255.0;                                                \
-            lut[p] = (T)(std != 0 ? (v - mean) / std : v);                       \
-        }                                                                        \
-        T *dst = x->data;                                                        \
-        for (int64_t k = 0; k < n; k++) {                                        \
-            const uint8_t *src = ds->pixels + idx[k] * per;                      \
-            for (int64_t j = 0; j < per; j++)                                    \
-                dst[j] = lut[src[j]];                                            \
-            dst += per;                                                          \
-        }                                                                        \
+/* What an example of x holds per channel, or 0 when no count fits. */
+static int64_t batch_channels(const nb_dataset *ds, int64_t per)
+{
+    int64_t plane = ds->h * ds->w;
+    if (per == ds->c * plane)
+        return ds->c;
+    if (per == plane)
+        return 1;
+    if (per == 3 * plane && ds->c == 1)
+        return 3;
+    return 0;
+}
+
+#define BATCH_FILL(T)                                                                       \
+    do {                                                                                    \
+        T *dst = x->data;                                                                   \
+        for (int64_t k = 0; k < n; k++, dst += cx * plane) {                               \
+            const int64_t at = idx[k] * ds->c * plane;                                      \
+            for (int64_t oc = 0; oc < cx; oc++) {                                           \
+                T *out = dst + oc * plane;                                                  \
+                /* The data's channels this one is made of: its own, all of them (gray      \
+                 * from colour) or the one (colour from gray). */                           \
+                int64_t c0 = cx == ds->c ? oc : 0, nc = cx == 1 ? ds->c : 1;                \
+                double scale = 1.0 / (double)nc, m = mean ? mean[oc] : 0;                   \
+                double inv = std ? 1.0 / std[oc] : 1.0;                                     \
+                for (int64_t j = 0; j < plane; j++) {                                       \
+                    double v = 0;                                                           \
+                    for (int64_t c = c0; c < c0 + nc; c++)                                  \
+                        v += ds->pixels ? ds->pixels[at + c * plane + j] / 255.0            \
+                                        : (double)ds->values[at + c * plane + j];           \
+                    out[j] = (T)((v * scale - m) * inv);                                    \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    } while (0)
+
+/* The fast case: uint8 pixels into as many channels, through tables. */
+#define BATCH_FILL_LUT(T)                                                                   \
+    do {                                                                                    \
+        T lut[NB_MAX_CHANNELS][256];                                                        \
+        for (int64_t c = 0; c < cx; c++)                                                    \
+            for (int p = 0; p < 256; p++) {                                                 \
+                double v = p / 255.0;                                                       \
+                lut[c][p] = (T)(std ? (v - mean[c]) / std[c] : v);                          \
+            }                                                                               \
+        T *dst = x->data;                                                                   \
+        for (int64_t k = 0; k < n; k++) {                                                   \
+            const uint8_t *src = ds->pixels + idx[k] * cx * plane;                          \
+            for (int64_t c = 0; c < cx; c++, dst += plane, src += plane)                   \
+                for (int64_t j = 0; j < plane; j++)                                         \
+                    dst[j] = lut[c][src[j]];                                                \
+        }                                                                                   \
     } while (0)
 
 int nb_dataset_batch(const nb_dataset *ds, const int64_t *idx, int64_t n, nb_tensor *x,
-                     int32_t *labels, double mean, double std)
+                     int32_t *labels, const double *mean, const double *std)
 {
     if (!ds)
         return x ? nbi_fail(x->ctx_, NB_ERR_ARG, "dataset_batch: the data set is NULL") : NB_ERR_ARG;
@@ -975,24 +327,42 @@ int nb_dataset_batch(const nb_dataset *ds, const int64_t *idx, int64_t n, nb_ten
     if (n < 1 || !idx)
         return nbi_fail(ctx, NB_ERR_ARG, "dataset_batch: %" PRId64 " examples%s", n,
                         idx ? " (at least 1 needed)" : " and idx is NULL");
-    int64_t per = ds->h * ds->w;
-    if (n > INT64_MAX / per || x->numel != n * per) {
+    int64_t plane = ds->h * ds->w, per = x->numel / n;
+    int64_t cx = x->numel % n == 0 ? batch_channels(ds, per) : 0;
+    if (!cx) {
         char shape[64];
         return nbi_fail(ctx, NB_ERR_ARG,
                         "dataset_batch: x of shape %s holds %" PRId64 " values, but %" PRId64
-                        " examples of [1, %" PRId64 ", %" PRId64 "] need %" PRId64,
-                        nb_shape_str(x, shape, sizeof shape), x->numel, n, ds->h, ds->w,
-                        n > INT64_MAX / per ? INT64_MAX : n * per);
+                        " examples of [%" PRId64 ", %" PRId64 ", %" PRId64 "] need %" PRId64
+                        "%s", nb_shape_str(x, shape, sizeof shape), x->numel, n, ds->c, ds->h,
+                        ds->w, n > INT64_MAX / (ds->c * plane) ? INT64_MAX : n * ds->c * plane,
+                        ds->c == 1 ? " (or 3 times that, in colour)" : " (or a third, in gray)");
     }
+    if (!std)
+        mean = NULL;
+    for (int64_t c = 0; std && c < cx; c++)
+        if (!(std[c] > 0) || !isfinite(std[c]) || !isfinite(mean ? mean[c] : 0))
+            return nbi_fail(ctx, NB_ERR_ARG, "dataset_batch: channel %" PRId64 "'s mean %g and "
+                            "std %g (std must be > 0, both finite)", c, mean ? mean[c] : 0, std[c]);
     for (int64_t k = 0; k < n; k++)
         if (idx[k] < 0 || idx[k] >= ds->n)
             return nbi_fail(ctx, NB_ERR_ARG,
                             "dataset_batch: idx[%" PRId64 "] = %" PRId64 " is out of range (%" PRId64
                             " examples)", k, idx[k], ds->n);
-    if (x->dtype == NB_F32)
-        BATCH_FILL(float);
-    else
+    static const double zeros[NB_MAX_CHANNELS];
+    if (std && !mean)
+        mean = zeros;
+    bool by_table = ds->pixels && cx == ds->c;
+    if (x->dtype == NB_F32) {
+        if (by_table)
+            BATCH_FILL_LUT(float);
+        else
+            BATCH_FILL(float);
+    } else if (by_table) {
+        BATCH_FILL_LUT(double);
+    } else {
         BATCH_FILL(double);
+    }
     if (labels)
         for (int64_t k = 0; k < n; k++)
             labels[k] = ds->labels[idx[k]];

@@ -112,6 +112,18 @@ int nbi_file_read(nb_ctx *ctx, const char *path, size_t max, unsigned flags, cha
     return rc;
 }
 
+char *nbi_path_join(nb_ctx *ctx, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = nbi_alloc(ctx, la + lb + 2);
+    if (p) {
+        memcpy(p, a, la);
+        p[la] = '/';
+        memcpy(p + la + 1, b, lb + 1);
+    }
+    return p;
+}
+
 /* ---- atomic writes ------------------------------------------------------ */
 
 int nbi_atomic_open(nb_ctx *ctx, nbi_atomic *a, const char *path)

@@ -253,13 +253,21 @@ static int read_list(const nbi_json *js, const char *place, const nbi_field *f, 
     char g[96], what[64];
     const nbi_ftype *t = f->type;
     bool reals = t->kind == NBI_FK_REALS;
+    if (reals && (f->flags & NBI_ONE) && cJSON_IsNumber(v)) {
+        int rc = read_real(js, place, f, v, (double *)((char *)base + f->offset));
+        if (rc == NB_OK)
+            *(int *)((char *)base + t->len_offset) = 1;
+        return rc;
+    }
     int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
     if (n < t->len[0] || n > t->len[1]) {
         const char *unit = reals ? "numbers" : "integers";
+        const char *one = f->flags & NBI_ONE ? "a number or " : "";
         if (t->len[0] == t->len[1])
-            snprintf(what, sizeof what, "a list of %d %s", t->len[0], unit);
+            snprintf(what, sizeof what, "%sa list of %d %s", one, t->len[0], unit);
         else
-            snprintf(what, sizeof what, "a list of %d to %d %s", t->len[0], t->len[1], unit);
+            snprintf(what, sizeof what, "%sa list of %d to %d %s", one, t->len[0], t->len[1],
+                     unit);
         return nbi_json_fail(js, place, "expected %s, got %s", what,
                              nbi_json_describe(g, sizeof g, v));
     }

@@ -82,5 +82,8 @@ int nbi_json_object(const nbi_json *js, const char *place, const cJSON *v, const
  * may be NULL: the defaults) into optim and train. */
 int nbi_settings_read(const nbi_json *js, const cJSON *optimizer, const cJSON *training,
                       nb_optim_opts *optim, nb_train_opts *train);
+/* The normalisation's lists must have one value per channel of the input
+ * (its first dimension for [C, H, W], else 1). */
+int nbi_settings_check_channels(const nbi_json *js, const nb_train_opts *train, int64_t channels);
 
 #endif

@@ -357,8 +357,8 @@ static const nbi_field bn_fields[] = {
     {0},
 };
 
-/* [C] or [C, H, W], per channel; weight and bias [C] (affine), buffers
- * running_mean and running_var [C]. */
+/* [C], [C, L] (after conv1d) or [C, H, W], per channel; weight and bias
+ * [C] (affine), buffers running_mean and running_var [C]. */
 static int bn_infer(nbi_layer *l, const nbi_shape *in, char *why)
 {
     const nbi_bn_conf *c = &l->conf.bn;

@@ -811,7 +811,11 @@ static int read_model(loader *ld, const cJSON *root)
             return rc;
     if ((rc = check_loss(ld)))
         return rc;
-    return nbi_settings_read(&ld->js, key[K_OPTIMIZER], key[K_TRAINING], &m->optim, &m->train);
+    if ((rc = nbi_settings_read(&ld->js, key[K_OPTIMIZER], key[K_TRAINING], &m->optim,
+                                &m->train)))
+        return rc;
+    return nbi_settings_check_channels(&ld->js, &m->train,
+                                       m->input.ndim == 3 ? m->input.d[0] : 1);
 }
 
 /* ---- loading ----------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
  */
 #include "json.h"
 
+#include <inttypes.h>
 #include <math.h>
 
 #define TRAIN(member) offsetof(nb_train_opts, member)
@@ -54,11 +55,23 @@ static const nbi_field schedule_fields[] = {
     {0},
 };
 
+/* A number, or one per channel; absent, nothing is read and std stays 0:
+ * no normalising. */
+static const nbi_ftype means = {.kind = NBI_FK_REALS, .len = {1, NB_MAX_CHANNELS},
+                                .len_offset = TRAIN(nmean)};
+static const nbi_ftype stds = {.kind = NBI_FK_REALS, .len = {1, NB_MAX_CHANNELS},
+                               .len_offset = TRAIN(nstd)};
 static const nbi_field normalize_fields[] = {
-    {"mean", NBI_F_REAL, 0, TRAIN(mean), 0, -1e6, 1e6},
-    {"std", NBI_F_REAL, 0, TRAIN(std), 0, 1e-12, 1e6}, /* 0 when absent: no normalising */
+    {"mean", &means, NBI_ONE, TRAIN(mean), 0, -1e6, 1e6},
+    {"std", &stds, NBI_ONE, TRAIN(std), 0, 1e-12, 1e6},
     {0},
 };
+
+static const nbi_field crop_fields[] = {
+    {"padding", NBI_F_INT, NBI_REQUIRED, TRAIN(augment.crop_padding), 0, 0, 1024},
+    {0},
+};
+static const nbi_ftype crop = {.kind = NBI_FK_OBJECT, .fields = crop_fields};
 
 static const nbi_ftype classes = {.kind = NBI_FK_INTS, .len = {2, NB_MAX_CLASSES},
                                   .len_offset = TRAIN(nclasses)};
@@ -72,6 +85,9 @@ static const nbi_field train_fields[] = {
     {"seed", NBI_F_U64, 0, TRAIN(seed), 0, 0, 9007199254740992.0}, /* 2^53 */
     {"classes", &classes, NBI_DISTINCT, TRAIN(classes), 0, 0, 255},
     {"normalize", &normalize, 0, 0, 0, 0, 0},
+    {"random_crop", &crop, 0, 0, 0, 0, 0},
+    {"translate", NBI_F_INT, 0, TRAIN(augment.translate), 0, 0, 1024},
+    {"hflip", NBI_F_REAL, 0, TRAIN(augment.hflip), 0, 0, 1},
     {"clip_grad_norm", NBI_F_REAL, 0, TRAIN(clip_grad_norm), 0, 0, 1e12},
     {"lr_schedule", &schedule, 0, 0, 0, 0, 0},
     {0},
@@ -95,7 +111,32 @@ int nbi_settings_read(const nbi_json *js, const cJSON *optimizer, const cJSON *t
         if ((rc = nbi_json_object(js, "optimizer", optimizer, optim_fields, optim)))
             return rc;
     }
-    return training ? nbi_json_object(js, "training", training, train_fields, train) : NB_OK;
+    if (training && (rc = nbi_json_object(js, "training", training, train_fields, train)))
+        return rc;
+    /* One value means every channel's. */
+    for (int c = 1; c < NB_MAX_CHANNELS; c++) {
+        if (train->nmean <= 1)
+            train->mean[c] = train->mean[0];
+        if (train->nstd <= 1)
+            train->std[c] = train->std[0];
+    }
+    if (train->nmean && !train->nstd)
+        return nbi_json_fail(js, "training.normalize", "a mean needs its std");
+    if (train->augment.crop_padding && train->augment.translate)
+        return nbi_json_fail(js, "training.translate", "random_crop and translate both shift the "
+                             "image: give one of them");
+    return NB_OK;
+}
+
+int nbi_settings_check_channels(const nbi_json *js, const nb_train_opts *train, int64_t channels)
+{
+    if (train->nmean > 1 && train->nmean != channels)
+        return nbi_json_fail(js, "training.normalize.mean", "%d values for an input of %" PRId64
+                             " channel%s", train->nmean, channels, channels == 1 ? "" : "s");
+    if (train->nstd > 1 && train->nstd != channels)
+        return nbi_json_fail(js, "training.normalize.std", "%d values for an input of %" PRId64
+                             " channel%s", train->nstd, channels, channels == 1 ? "" : "s");
+    return NB_OK;
 }
 
 double nb_schedule_lr(const nb_train_opts *t, double lr, int epoch)

@@ -1,8 +1,9 @@
 /*
- * batchnorm.c - batch normalisation per channel over [N, C] or
- * [N, C, H, W]: the statistics of channel c run over n and the plane of
- * `plane` = H * W elements (1 for [N, C]) at x[(n C + c) plane + k].
- * Running statistics are plain data updated in place, never node inputs.
+ * batchnorm.c - batch normalisation per channel over [N, C], [N, C, L]
+ * or [N, C, H, W]: the statistics of channel c run over n and the plane
+ * of everything after C, `plane` = 1, L or H * W elements, at
+ * x[(n C + c) plane + k].  Running statistics are plain data updated in
+ * place, never node inputs.
  */
 #ifdef T /* ---- kernels in T, named K(...) ------------------------------- */
 
@@ -169,9 +170,9 @@ int nbi_batch_norm_shape(const nbi_shape *x, bool batch, int64_t num_features,
 {
     char xs[96], ts[96];
     nbi_shape_fmt(x, xs, sizeof xs);
-    if (x->ndim != 1 + batch && x->ndim != 3 + batch)
+    if (x->ndim < 1 + batch || x->ndim > 3 + batch)
         return nbi_why(why, "input %s must be %s", xs,
-                       batch ? "[N, C] or [N, C, H, W]" : "[C] or [C, H, W]");
+                       batch ? "[N, C], [N, C, L] or [N, C, H, W]" : "[C], [C, L] or [C, H, W]");
     int64_t C = x->d[batch];
     if (num_features && num_features != C)
         return nbi_why(why, "input %s has %" PRId64 " channel%s, but num_features is %" PRId64,

@@ -47,7 +47,9 @@
  * data it changes), the model last.  Values read tr, t (its settings) and
  * o (its optimizer's). */
 
-enum { K_INT, K_U64, K_REAL, K_BOOL, K_WORD, K_HEX };
+/* K_REALS: one real per channel, with commas (a checkpoint of one value
+ * means it for every channel). */
+enum { K_INT, K_U64, K_REAL, K_BOOL, K_WORD, K_HEX, K_REALS };
 
 #define SETTINGS(X)                                                                        \
     X(S_LIMIT, "limit", K_INT, "%" PRId64, tr->limit)                                      \
@@ -55,8 +57,11 @@ enum { K_INT, K_U64, K_REAL, K_BOOL, K_WORD, K_HEX };
     X(S_EPOCHS, "epochs", K_INT, "%d", t->epochs)                                          \
     X(S_SPLIT, "validation_split", K_REAL, "%g", t->validation_split)                   \
     X(S_SEED, "seed", K_U64, "%" PRIu64, t->seed)                                          \
-    X(S_MEAN, "normalize_mean", K_REAL, "%g", t->mean)                                  \
-    X(S_STD, "normalize_std", K_REAL, "%g", t->std)                                     \
+    X(S_MEAN, "normalize_mean", K_REALS, "%s", t->mean)                                   \
+    X(S_STD, "normalize_std", K_REALS, "%s", t->std)                                      \
+    X(S_CROP, "random_crop", K_INT, "%d", t->augment.crop_padding)                         \
+    X(S_TRANSLATE, "translate", K_INT, "%d", t->augment.translate)                         \
+    X(S_HFLIP, "hflip", K_REAL, "%g", t->augment.hflip)                                 \
     X(S_CLIP, "clip_grad_norm", K_REAL, "%g", t->clip_grad_norm)                        \
     X(S_SCHEDULE, "lr_schedule", K_WORD, "%s", schedule_name(t->schedule))                 \
     X(S_STEP_SIZE, "step_size", K_INT, "%d", t->step_size)                                 \
@@ -96,7 +101,7 @@ static const struct {
 #undef X
 };
 
-#define VAL 72 /* room for any value but the classes, the origin and history */
+#define VAL NBI_CKPT_VAL /* room for any value but the classes, the origin and history */
 _Static_assert(sizeof(((nbi_ckpt_meta *)0)->buf[0]) == VAL, "a value's room");
 _Static_assert(NSETTINGS + 13 <= NBI_CKPT_MAX_META, "room for every key");
 
@@ -121,10 +126,25 @@ static void value_str(char *buf, int kind, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (kind == K_REAL)
+    if (kind == K_REAL) {
         real_str(va_arg(ap, double), buf, VAL);
-    else
+    } else if (kind == K_REALS) {
+        const double *v = va_arg(ap, const double *);
+        size_t at = 0;
+        int n = 1; /* one value when it is every channel's */
+        for (int c = 1; c < NB_MAX_CHANNELS; c++)
+            if (v[c] != v[0])
+                n = NB_MAX_CHANNELS;
+        for (int c = 0; c < n; c++) {
+            if (c)
+                buf[at++] = ',';
+            real_str(v[c], buf + at, VAL - at);
+            at += strlen(buf + at);
+        }
+    }
+    else {
         vsnprintf(buf, VAL, fmt, ap);
+    }
     va_end(ap);
 }
 
@@ -382,10 +402,35 @@ static int mismatch(const nb_trainer *tr, const char *path, const char *key, con
 
 /* ---- the settings against this trainer's -------------------------------------- */
 
+/* "0.49,0.48,0.45,0": 1 to NB_MAX_CHANNELS finite reals; one means it for
+ * every channel.  The count read, or 0 when s is not such a list. */
+static int read_reals(const char *s, double *v)
+{
+    char part[VAL];
+    int n = 0;
+    if (!s || strlen(s) >= VAL)
+        return 0;
+    for (const char *at = s;; n++) {
+        const char *end = strchr(at, ',');
+        size_t len = end ? (size_t)(end - at) : strlen(at);
+        memcpy(part, at, len);
+        part[len] = '\0';
+        if (n == NB_MAX_CHANNELS || !read_real(part, &v[n]) || !isfinite(v[n]))
+            return 0;
+        if (!end)
+            break;
+        at = end + 1;
+    }
+    for (int c = ++n; c < NB_MAX_CHANNELS; c++)
+        v[c] = n == 1 ? v[0] : 0;
+    return n;
+}
+
 /* 1 when the checkpoint's value s means the same as ours, 0 when it means
  * another, -1 when it is not a value of its kind. */
 static int same_value(int kind, const char *s, const char *ours)
 {
+    double xs[NB_MAX_CHANNELS], ys[NB_MAX_CHANNELS];
     int64_t a, b;
     uint64_t u, w;
     double x, y;
@@ -399,12 +444,22 @@ static int same_value(int kind, const char *s, const char *ours)
     case K_BOOL:
         return strcmp(s, "true") && strcmp(s, "false") ? -1 : strcmp(s, ours) == 0;
     case K_HEX: return !read_hex(s, 16, &u) ? -1 : read_hex(ours, 16, &w) && u == w;
+    case K_REALS:
+        if (!read_reals(s, xs))
+            return -1;
+        if (!read_reals(ours, ys))
+            return 0;
+        for (int c = 0; c < NB_MAX_CHANNELS; c++)
+            if (xs[c] != ys[c])
+                return 0;
+        return 1;
     default: return strcmp(s, ours) == 0;
     }
 }
 
 static const char *const kind_what[] = {"an integer", "an integer >= 0", "a finite number",
-                                        "true or false", "a word", "16 hex digits"};
+                                        "true or false", "a word", "16 hex digits",
+                                        "numbers separated by commas"};
 
 /* The data or the model are not the checkpoint's. */
 static int other_data(const nb_trainer *tr, const nb_safetensors *f, const char *path,
@@ -417,6 +472,16 @@ static int other_data(const nb_trainer *tr, const nb_safetensors *f, const char 
                     nbi_quote(nb_safetensors_meta(f, "data_origin"), o1, sizeof o1),
                     nb_safetensors_meta(f, "data_digest"), now[S_EXAMPLES],
                     nbi_quote(tr->origin, o2, sizeof o2), now[S_DATA]);
+}
+
+/* The checkpoint's value of setting i; checkpoints from before data
+ * augmentation had none, which is none of it. */
+static const char *setting_of(const nb_safetensors *f, int i)
+{
+    const char *s = nb_safetensors_meta(f, settings[i].key);
+    if (!s && (i == S_CROP || i == S_TRANSLATE || i == S_HFLIP))
+        return "0";
+    return s;
 }
 
 static int check_settings(const nb_trainer *tr, const nb_safetensors *f, const char *path)
@@ -439,13 +504,13 @@ static int check_settings(const nb_trainer *tr, const nb_safetensors *f, const c
     /* Every value is read before any is compared: a malformed one is named
      * as such, not as a difference. */
     for (int i = 0; i < NSETTINGS; i++) {
-        if (!(s = nb_safetensors_meta(f, settings[i].key)))
+        if (!(s = setting_of(f, i)))
             return lacks(tr, path, settings[i].key);
         if (same_value(settings[i].kind, s, now[i]) < 0)
             return bad_value(tr, f, path, settings[i].key, kind_what[settings[i].kind]);
     }
     for (int i = 0; i < NSETTINGS; i++) {
-        s = nb_safetensors_meta(f, settings[i].key);
+        s = setting_of(f, i);
         if (same_value(settings[i].kind, s, now[i]) || i == S_DATA_SIZE || i == S_THREADS)
             continue;
         if (i == S_EPOCHS && tr->t.schedule != NB_SCHEDULE_COSINE)

@@ -27,7 +27,7 @@
  * sums, and the data set's size, where the examples used are the same),
  * the classes and the labels. */
 typedef struct record {
-    char vals[NBI_CKPT_MAX_META][72];
+    char vals[NBI_CKPT_MAX_META][NBI_CKPT_VAL];
     char classes[NB_MAX_CLASSES * 4 + 1];
     int32_t nlabels, nkeys;
 } record;

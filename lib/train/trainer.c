@@ -28,19 +28,24 @@ static double now(void)
 
 /* ---- the data ---------------------------------------------------------- */
 
-/* The examples' size must be the model's input's. */
+/* The examples' size must be the model's input's, in the data's channels,
+ * or in gray (the mean of colour) or colour (gray repeated), as
+ * nb_dataset_batch converts them. */
 static int check_fits(const nb_trainer *tr, const nb_dataset *ds)
 {
     int64_t shape[3], in[NB_MAX_DIMS];
+    char dims[64];
     nb_dataset_shape(ds, shape);
     int nd = nb_model_input_shape(tr->m, in);
-    int64_t numel = 1;
+    int64_t numel = 1, plane = shape[1] * shape[2];
     for (int d = 0; d < nd; d++)
         numel *= in[d];
-    if (numel != shape[0] * shape[1] * shape[2])
+    if (numel != shape[0] * plane && numel != plane && !(shape[0] == 1 && numel == 3 * plane))
         return nbi_fail(tr->ctx, NB_ERR_ARG, "%s: images are %" PRId64 "x%" PRId64 "x%" PRId64
-                        " but the model \"%s\" takes %" PRId64 " values", nb_dataset_origin(ds),
-                        shape[0], shape[1], shape[2], nb_model_name(tr->m), numel);
+                        " but the model \"%s\" takes %" PRId64 " values (%s; resize the "
+                        "images to the model's input)", nb_dataset_origin(ds), shape[0],
+                        shape[1], shape[2], nb_model_name(tr->m), numel,
+                        nb_dims_str(nd, in, dims, sizeof dims));
     return NB_OK;
 }
 
@@ -98,19 +103,28 @@ static bool usable(const nb_trainer *tr, int32_t label)
     return label >= 0 && label < NB_MAX_CLASSES && tr->map[label] >= 0;
 }
 
+/* Appends to idx the examples of ds in [lo, hi) whose label the model
+ * takes, in order, the first `limit` of them when limit > 0; returns how
+ * many. */
+static int64_t select_range(const nb_trainer *tr, const nb_dataset *ds, int64_t lo, int64_t hi,
+                            int64_t limit, int64_t *idx)
+{
+    int64_t k = 0;
+    for (int64_t i = lo; i < hi && (limit <= 0 || k < limit); i++)
+        if (usable(tr, nb_dataset_label(ds, i)))
+            idx[k++] = i;
+    return k;
+}
+
 /* The examples of ds whose label the model takes, in order, the first
  * `limit` of them when limit > 0; NULL when out of memory. */
 static int64_t *select_examples(const nb_trainer *tr, const nb_dataset *ds, int64_t limit,
                                 int64_t *n)
 {
-    int64_t size = nb_dataset_size(ds), k = 0;
+    int64_t size = nb_dataset_size(ds);
     int64_t *idx = nbi_alloc(tr->ctx, (size_t)(size ? size : 1) * sizeof *idx);
-    if (!idx)
-        return NULL;
-    for (int64_t i = 0; i < size && (limit <= 0 || k < limit); i++)
-        if (usable(tr, nb_dataset_label(ds, i)))
-            idx[k++] = i;
-    *n = k;
+    if (idx)
+        *n = select_range(tr, ds, 0, size, limit, idx);
     return idx;
 }
 
@@ -120,14 +134,16 @@ static uint64_t digest_examples(const nb_dataset *ds, const int64_t *idx, int64_
 {
     int64_t shape[3];
     nb_dataset_shape(ds, shape);
-    size_t bytes = (size_t)(shape[0] * shape[1] * shape[2]);
+    size_t values = (size_t)(shape[0] * shape[1] * shape[2]);
     uint64_t h = NBI_HASH_INIT;
     for (int64_t i = 0; i < n; i++) {
         uint32_t v = (uint32_t)nb_dataset_label(ds, idx[i]);
         unsigned char label[4] = {(unsigned char)v, (unsigned char)(v >> 8),
                                   (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
         h = nbi_hash(h, label, sizeof label);
-        h = nbi_hash(h, nb_dataset_image(ds, idx[i]), bytes);
+        const uint8_t *pixels = nb_dataset_image(ds, idx[i]);
+        h = pixels ? nbi_hash(h, pixels, values)
+                   : nbi_hash(h, nb_dataset_values(ds, idx[i]), values * sizeof(float));
     }
     return h;
 }
@@ -169,17 +185,26 @@ int nbi_trainer_reserve(nb_trainer *tr, int n)
  * checkpoint records of them. */
 static int split(nb_trainer *tr, int64_t limit)
 {
-    int64_t n;
-    tr->examples = select_examples(tr, tr->data, limit, &n);
+    int64_t size = nb_dataset_size(tr->data), own = nb_dataset_validation(tr->data);
+    if (own && tr->t.validation_split > 0)
+        return nbi_fail(tr->ctx, NB_ERR_ARG, "%s: the data has its own validation split (%" PRId64
+                        " examples): validation_split must be 0", nb_dataset_origin(tr->data),
+                        own);
+    tr->examples = nbi_alloc(tr->ctx, (size_t)(size ? size : 1) * sizeof *tr->examples);
     if (!tr->examples)
         return NB_ERR_NOMEM;
+    /* The limit is the training examples'; the data's own validation
+     * examples all validate. */
+    int64_t n = select_range(tr, tr->data, 0, size - own, limit, tr->examples);
+    int64_t nown = select_range(tr, tr->data, size - own, size, 0, tr->examples + n);
+    n += nown;
     tr->limit = limit;
     tr->data_size = nb_dataset_size(tr->data);
     tr->data_digest = digest_examples(tr->data, tr->examples, n);
     if (!(tr->origin = copy_origin(tr->ctx, nb_dataset_origin(tr->data))))
         return NB_ERR_NOMEM;
     /* Keras's validation_split: the last fraction, before shuffling. */
-    tr->nval = (int64_t)((double)n * tr->t.validation_split);
+    tr->nval = own ? nown : (int64_t)((double)n * tr->t.validation_split);
     tr->ntrain = n - tr->nval;
     if (tr->ntrain < 1)
         return nbi_fail(tr->ctx, NB_ERR_ARG, "%s: no training examples left",
@@ -307,7 +332,8 @@ static nb_tensor *load(nb_trainer *tr, const nb_dataset *ds, const int64_t *idx,
         x = v->x;
         y = v->target;
     }
-    if (nb_dataset_batch(ds, idx, n, x, tr->labels, tr->t.mean, tr->t.std) != NB_OK)
+    const double *std = tr->t.std[0] != 0 ? tr->t.std : NULL;
+    if (nb_dataset_batch(ds, idx, n, x, tr->labels, tr->t.mean, std) != NB_OK)
         return NULL;
     for (int64_t i = 0; i < n; i++)
         tr->labels[i] = tr->map[tr->labels[i]];
@@ -382,6 +408,19 @@ static int step_fail(nb_trainer *tr, int64_t b, int code, const char *what, int 
                     nb_optim_steps(tr->opt) + 1, tr->p.epoch + 1, b + 1, why);
 }
 
+static bool augmenting(const nb_augment *a)
+{
+    return a->crop_padding || a->translate || a->hflip > 0;
+}
+
+/* The epoch's seed of the augmentation's draws: from the run's seed (its
+ * dropout draws from seed + 1, its shuffle from seed + 2) and the epoch. */
+static uint64_t augment_seed(const nb_trainer *tr)
+{
+    uint64_t key[2] = {tr->t.seed + 3, (uint64_t)tr->p.epoch};
+    return nbi_hash(NBI_HASH_INIT, key, sizeof key);
+}
+
 /* Forward, loss, backward, clipping and update on batch b of the epoch's
  * order, added to the epoch's sums. */
 static int step(nb_trainer *tr, int64_t b)
@@ -397,6 +436,10 @@ static int step(nb_trainer *tr, int64_t b)
     nb_tensor *target;
     nb_tensor *x = load(tr, tr->data, tr->order + start + first, k, n == bs ? &tr->mine : &tr->last,
                         &target);
+    if (x && augmenting(&tr->t.augment) &&
+        nb_augment_batch(x, tr->data_shape[1], tr->data_shape[2], &tr->t.augment,
+                         augment_seed(tr), start + first, tr->black) != NB_OK)
+        x = NULL;
     nb_tensor *y = x ? nb_model_forward(ctx, tr->m, x) : NULL;
     nb_tensor *loss = nb_model_loss(ctx, tr->m, y, tr->labels, target);
     if (!loss)
@@ -625,6 +668,18 @@ static int check_args(nb_ctx *ctx, const nb_model *m, const nb_dataset *data,
         if (t->classes[i] < 0 || t->classes[i] >= NB_MAX_CLASSES)
             return nbi_fail(ctx, NB_ERR_ARG, "trainer: classes[%d] = %" PRId32 " is not a label "
                             "in [0, %d)", i, t->classes[i], NB_MAX_CLASSES);
+    int64_t in[NB_MAX_DIMS];
+    int64_t channels = nb_model_input_shape(m, in) == 3 && in[0] <= NB_MAX_CHANNELS ? in[0] : 1;
+    for (int c = 0; t->std[0] != 0 && c < channels; c++)
+        if (!(t->std[c] > 0) || !isfinite(t->std[c]) || !isfinite(t->mean[c]))
+            return nbi_fail(ctx, NB_ERR_ARG, "trainer: channel %d's normalisation, mean %g and std "
+                            "%g (std > 0, both finite)", c, t->mean[c], t->std[c]);
+    const nb_augment *a = &t->augment;
+    if (a->crop_padding < 0 || a->translate < 0 || !(a->hflip >= 0 && a->hflip <= 1) ||
+        (a->crop_padding && a->translate))
+        return nbi_fail(ctx, NB_ERR_ARG, "trainer: bad augmentation (crop padding %d, translate "
+                        "%d, hflip %g: at most one shift, >= 0, and a probability)",
+                        a->crop_padding, a->translate, a->hflip);
     return NB_OK;
 }
 
@@ -645,6 +700,10 @@ nb_trainer *nb_trainer_new(nb_ctx *ctx, nb_model *m, nb_dataset *data, int64_t l
     tr->t = *t;
     tr->data = data;
     int rc = check_fits(tr, data);
+    nb_dataset_shape(data, tr->data_shape);
+    /* The crop pads with black, whatever the normalisation makes of it. */
+    for (int c = 0; c < NB_MAX_CHANNELS; c++)
+        tr->black[c] = t->std[0] != 0 && t->std[c] > 0 ? -t->mean[c] / t->std[c] : 0;
     if (rc == NB_OK)
         rc = map_labels(tr, data);
     if (rc == NB_OK && o)

@@ -20,6 +20,8 @@ struct nb_trainer {
     nb_train_opts t;
     double lr;                   /* the schedule's starting rate */
     nb_dataset *data;            /* borrowed; only fit reads it */
+    int64_t data_shape[3];       /* its examples' [C, H, W] */
+    double black[NB_MAX_CHANNELS]; /* a black pixel, normalised: the crop's padding */
     int32_t map[NB_MAX_CLASSES]; /* data label -> model label, -1 left out */
     int nlabels;                 /* model labels: 0 .. nlabels-1 */
     int64_t *examples;           /* usable examples of data: ntrain, then nval */
@@ -63,6 +65,8 @@ int nbi_trainer_reserve(nb_trainer *tr, int n);
 /* ---- checkpoint.c's metadata, for the tests and the fuzzer ---------------- */
 
 #define NBI_CKPT_MAX_META 48
+/* Room for one value: four reals of up to 24 characters and their commas. */
+#define NBI_CKPT_VAL 112
 
 /* A checkpoint's metadata as nb_trainer_save writes it: n pairs keys[i],
  * vals[i], pointing into the struct, the trainer and `history`. */
@@ -70,7 +74,7 @@ typedef struct nbi_ckpt_meta {
     int n;
     const char *keys[NBI_CKPT_MAX_META];
     const char *vals[NBI_CKPT_MAX_META];
-    char buf[NBI_CKPT_MAX_META][72];
+    char buf[NBI_CKPT_MAX_META][NBI_CKPT_VAL];
     char classes[NB_MAX_CLASSES * 4 + 1];
     char *history;               /* from the context's allocator */
 } nbi_ckpt_meta;
@@ -85,6 +89,6 @@ int nbi_trainer_resume_file(nb_trainer *tr, nb_safetensors *f, const char *path)
 
 /* The settings a checkpoint records, as it writes them: keys[i] and
  * vals[i] (room for NBI_CKPT_MAX_META of each); returns how many. */
-int nbi_ckpt_settings(const nb_trainer *tr, const char **keys, char (*vals)[72]);
+int nbi_ckpt_settings(const nb_trainer *tr, const char **keys, char (*vals)[NBI_CKPT_VAL]);
 
 #endif

@@ -130,7 +130,7 @@ write("gray8-ancillary.png", good[:ihdr_end] + chunk(b"gAMA", struct.pack(">I", 
 
 # ---- a data set of 28x28 images in class folders ------------------------
 # Classes bar, dot, ring (sorted by name: labels 0, 1, 2), drawn in several
-# kinds of PNG; the background is 0 and the figure's gray level is named.
+# kinds of gray PNG; the background is 0 and the figure's gray level is named.
 def figure(kind, level):
     def inside(r, c):
         if kind == "bar":
@@ -144,13 +144,20 @@ def gray8(kind, level):
     return png(figure(kind, level), 8, 0)
 
 
-def rgb8(kind, rgb):  # gray = mean of r, g, b
-    fig = figure(kind, 1)
-    return png([[rgb if v else (0, 0, 0) for v in row] for row in fig], 8, 2)
+def gray_alpha8(kind, level):  # the alpha is dropped
+    return png([[(v, 255 if v else 0) for v in row] for row in figure(kind, level)], 8, 4)
 
 
 def gray16(kind, level16):
     return png(figure(kind, level16), 16, 0)
+
+
+def coloured(kind, rgb, depth=8, alpha=None, interlace=False):
+    fig = figure(kind, 1)
+    off = (0, 0, 0) + ((0,) if alpha is not None else ())
+    on = tuple(rgb) + ((alpha,) if alpha is not None else ())
+    return png([[on if v else off for v in row] for row in fig], depth,
+               6 if alpha is not None else 2, interlace=interlace)
 
 
 def pal(kind, color):
@@ -158,15 +165,30 @@ def pal(kind, color):
 
 
 write("shapes/train/bar/a.png", gray8("bar", 200))           # 200
-write("shapes/train/bar/b.png", rgb8("bar", (255, 0, 0)))     # 85
-write("shapes/train/dot/a.png", pal("dot", (30, 60, 90)))      # 60
+write("shapes/train/bar/b.png", gray_alpha8("bar", 85))      # 85
+write("shapes/train/dot/a.png", png(figure("dot", 60), 8, 0, trns=b"\x00\x07"))  # 60
 write("shapes/train/dot/b.png", gray16("dot", 32896))         # 128
 write("shapes/train/dot/c.png", gray16("dot", 65535))         # 255
 write("shapes/train/ring/a.png", png(figure("ring", 100), 8, 0, interlace=True))  # 100
 write("shapes/train/ring/notes.txt", b"not a PNG: ignored\n")
 write("shapes/test/bar/x.png", gray8("bar", 10))
 write("shapes/test/dot/x.png", gray8("dot", 20))
-write("shapes/test/ring/x.png", rgb8("ring", (0, 0, 90)))    # 30
+write("shapes/test/ring/x.png", gray_alpha8("ring", 30))     # 30
+
+# The same figures in colour PNGs (RGB, RGBA, palette; 8 and 16 bits): the
+# figure's colour is named.
+write("shapes-rgb/train/bar/a.png", coloured("bar", (255, 0, 0)))
+write("shapes-rgb/train/bar/b.png", coloured("bar", (0, 255, 0), alpha=128))
+write("shapes-rgb/train/dot/a.png", pal("dot", (30, 60, 90)))
+write("shapes-rgb/train/dot/b.png", coloured("dot", (65535, 32896, 0), depth=16))  # 255, 128, 0
+write("shapes-rgb/train/ring/a.png", coloured("ring", (10, 20, 30), interlace=True))
+write("shapes-rgb/test/bar/x.png", coloured("bar", (1, 2, 3)))
+write("shapes-rgb/test/dot/x.png", pal("dot", (4, 5, 6)))
+write("shapes-rgb/test/ring/x.png", coloured("ring", (7, 8, 9)))
+
+# Gray and colour images in one data set: an error naming both.
+write("mixed-channels/train/a/1.png", gray8("bar", 200))
+write("mixed-channels/train/b/1.png", coloured("bar", (200, 0, 0)))
 
 # Images of two sizes in one data set: an error naming both.
 write("mixed-sizes/train/a/1.png", gray8("bar", 200))
