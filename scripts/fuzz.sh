@@ -6,6 +6,7 @@
 #   scripts/fuzz.sh idx [seconds]           the IDX reader (raw and gzipped)
 #   scripts/fuzz.sh png [seconds]           the PNG reader and the resizer
 #   scripts/fuzz.sh npz [seconds]           the .npz reader (zip of .npy)
+#   scripts/fuzz.sh cifar [seconds]         the CIFAR-10 and CIFAR-100 records
 #   scripts/fuzz.sh checkpoint [seconds]    resuming a trainer from edited
 #                                           checkpoint metadata
 # Everything goes to build-fuzz/: the binary fuzz_<target>, the corpus
@@ -23,7 +24,7 @@ out=build-fuzz
 pkgs=(libcjson openblas libpng zlib libzip)
 
 usage() {
-    echo "usage: scripts/fuzz.sh safetensors|model|idx|png|npz|checkpoint [seconds]" >&2
+    echo "usage: scripts/fuzz.sh safetensors|model|idx|png|npz|cifar|checkpoint [seconds]" >&2
     exit 2
 }
 

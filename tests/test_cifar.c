@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/dataset.h"
@@ -230,6 +231,54 @@ START_TEST(test_cifar_errors)
 }
 END_TEST
 
+/* The folders the archives unpack to, read from the directory above them;
+ * messages name the files inside. */
+START_TEST(test_cifar_archive_folders)
+{
+    char dir[256], sub[320], want[800];
+    make_dir(dir, sizeof dir);
+    nb_ctx *ctx = nb_ctx_new();
+    /* A folder of that name holding neither layout is not CIFAR. */
+    snprintf(sub, sizeof sub, "%s/cifar-10-batches-bin", dir);
+    ck_assert_int_eq(mkdir(sub, 0777), 0);
+    ck_assert_ptr_null(nb_dataset_load(ctx, dir, true));
+    tst_assert_error(ctx, NB_ERR_IO, "no CIFAR files");
+    write_records(sub, "data_batch_1.bin", 0, 2, 1, 10);
+    write_records(sub, "data_batch_2.bin", 2, 1, 1, 10);
+    write_file(sub, "batches.meta.txt", "airplane\nautomobile\n", 20);
+    nb_dataset *ds = nb_dataset_load(ctx, dir, true);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    assert_images(ds, 0, 3, 10);
+    ck_assert_str_eq(nb_dataset_class_name(ds, 1), "automobile");
+    ck_assert_str_eq(nb_dataset_origin(ds), dir);
+    nb_dataset_free(ds);
+    ck_assert_ptr_null(nb_dataset_load(ctx, dir, false));
+    snprintf(want, sizeof want, "%s: CIFAR-10 files, but no test_batch.bin for the test split",
+             sub);
+    tst_assert_error(ctx, NB_ERR_IO, want);
+    write_records(sub, "test_batch.bin", 0, 1, 1, 10);
+    snprintf(want, sizeof want, "%s/test_batch.bin", sub);
+    ck_assert_int_eq(truncate(want, 3000), 0);
+    ck_assert_ptr_null(nb_dataset_load(ctx, dir, false));
+    snprintf(want, sizeof want, "%s/test_batch.bin: 3000 bytes is not a whole number", sub);
+    tst_assert_error(ctx, NB_ERR_FORMAT, want);
+    remove_dir(sub);
+
+    snprintf(sub, sizeof sub, "%s/cifar-100-binary", dir);
+    ck_assert_int_eq(mkdir(sub, 0777), 0);
+    write_records(sub, "train.bin", 0, 3, 2, 100);
+    write_records(sub, "test.bin", 50, 2, 2, 100);
+    ds = nb_dataset_load(ctx, dir, false);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    assert_images(ds, 50, 2, 100);
+    ck_assert_int_eq(nb_dataset_label(ds, 1), 53);
+    ck_assert_ptr_null(nb_dataset_class_name(ds, 0));
+    nb_dataset_free(ds);
+    nb_ctx_free(ctx);
+    remove_dir(dir);
+}
+END_TEST
+
 /* Over the memory limit: refused before the pixels are allocated. */
 START_TEST(test_cifar_memory_limit)
 {
@@ -252,6 +301,7 @@ Suite *tst_suite_cifar(void)
     tcase_add_test(tc, test_cifar10);
     tcase_add_test(tc, test_cifar100);
     tcase_add_test(tc, test_cifar_errors);
+    tcase_add_test(tc, test_cifar_archive_folders);
     tcase_add_test(tc, test_cifar_memory_limit);
     suite_add_tcase(s, tc);
     return s;

@@ -8,9 +8,11 @@
  * CIFAR-10's training files are data_batch_1.bin, data_batch_2.bin, ...
  * (read from 1 up to the first one missing: the distribution has 5), its
  * test file test_batch.bin, its class names batches.meta.txt (one a line);
- * CIFAR-100's are train.bin, test.bin and fine_label_names.txt.  Every
- * file's size must be a whole number of records, checked with the memory
- * limit before the pixels are allocated.
+ * CIFAR-100's are train.bin, test.bin and fine_label_names.txt.  They are
+ * looked for in the directory given, then, when it holds neither layout,
+ * in the folder its archive unpacks to there: cifar-10-batches-bin/ or
+ * cifar-100-binary/.  Every file's size must be a whole number of records,
+ * checked with the memory limit before the pixels are allocated.
  */
 #include "io/dataset.h"
 
@@ -203,15 +205,19 @@ static nb_dataset *read_files(nb_ctx *ctx, const cifar_kind *k, const char *dir,
     return nbi_dataset_adopt(ctx, total, 3, 32, 32, pixels, NULL, labels, names, nnames, dir);
 }
 
-nb_dataset *nbi_cifar_load(nb_ctx *ctx, const char *dir, bool train, bool *found)
+/* The layout whose files dir holds, or NULL. */
+static const cifar_kind *layout(const char *dir)
 {
-    const cifar_kind *k = exists(dir, "data_batch_1.bin") || exists(dir, "test_batch.bin")
-                              ? &cifar10
-                          : exists(dir, "train.bin") || exists(dir, "test.bin") ? &cifar100
-                                                                                : NULL;
-    *found = k != NULL;
-    if (!k)
-        return NULL;
+    if (exists(dir, "data_batch_1.bin") || exists(dir, "test_batch.bin"))
+        return &cifar10;
+    if (exists(dir, "train.bin") || exists(dir, "test.bin"))
+        return &cifar100;
+    return NULL;
+}
+
+/* The files of one split in dir, of layout k. */
+static nb_dataset *load_split(nb_ctx *ctx, const cifar_kind *k, const char *dir, bool train)
+{
     /* CIFAR-10's training files are numbered; the others are one file. */
     bool numbered = k == &cifar10 && train;
     const char *first = numbered ? "data_batch_1.bin"
@@ -238,4 +244,31 @@ nb_dataset *nbi_cifar_load(nb_ctx *ctx, const char *dir, bool train, bool *found
     for (int i = 0; i < n; i++)
         nbi_free(ctx, paths[i]);
     return ds;
+}
+
+nb_dataset *nbi_cifar_load(nb_ctx *ctx, const char *dir, bool train, bool *found)
+{
+    const cifar_kind *k = layout(dir);
+    *found = k != NULL;
+    if (k)
+        return load_split(ctx, k, dir, train);
+    /* The folders the distributed archives unpack to. */
+    static const char *const subs[] = {"cifar-10-batches-bin", "cifar-100-binary"};
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        char *sub = nbi_path_join(ctx, dir, subs[i]);
+        if (!sub) {
+            *found = true; /* the error is set */
+            return NULL;
+        }
+        nb_dataset *ds = NULL;
+        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && (k = layout(sub))) {
+            *found = true;
+            ds = load_split(ctx, k, sub, train);
+        }
+        nbi_free(ctx, sub);
+        if (*found)
+            return ds;
+    }
+    return NULL;
 }
