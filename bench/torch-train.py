@@ -6,6 +6,10 @@ figure for docs/training.md.  Needs Debian's python3-torch; nabla's build
 and tests never run it.
 
     /usr/bin/python3 bench/torch-train.py [lenet|keras-cnn] [--seed S] [--threads N]
+        [--epochs E] [--save W.safetensors]
+
+--save writes the trained state_dict as safetensors under nabla's names,
+for `nabla eval`/`nabla train --weights W.safetensors` (docs/training.md).
 """
 import argparse
 import sys
@@ -23,6 +27,8 @@ def main():
     ap.add_argument("model", choices=["lenet", "keras-cnn"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--save", metavar="W.safetensors")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -40,7 +46,7 @@ def main():
     x, y = x[:n], y[:n]
     opt = torchmodels.optimizer(spec, net.parameters())
     loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(5):
+    for epoch in range(a.epochs):
         t0 = time.time()
         net.train()
         perm = torch.randperm(n)
@@ -55,6 +61,9 @@ def main():
             acc = (net(xt).argmax(1) == yt).float().mean().item()
         print(f"epoch {epoch + 1}: test accuracy {acc:.4f} ({time.time() - t0:.1f} s)", flush=True)
     print(f"{a.model}: pytorch test accuracy: {acc:.4f} (seed {a.seed}, {n} training images)")
+    if a.save:
+        torchmodels.save_safetensors(a.save, torchmodels.nabla_state_dict(net))
+        print(f"wrote {a.save}")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,9 @@ def build(spec):
         raise ValueError(f"{spec.get('name', 'model')}: only the sequential form is mirrored")
     shape = list(spec["input"])
     mods = []
-    for layer in spec["layers"]:
+    names = {}  # a module's index -> its layer's name in nabla's tensor names
+    for i, layer in enumerate(spec["layers"]):
+        names[len(mods)] = layer.get("name", str(i))
         t = layer["type"]
         if t in ("conv2d", "conv1d"):
             two = t == "conv2d"
@@ -115,7 +117,43 @@ def build(spec):
         with torch.no_grad():
             shape = list(nn.Sequential(*mods[-2 if act else -1:]).eval()(
                 torch.zeros(1, *shape)).shape[1:])
-    return nn.Sequential(*mods).train()
+    net = nn.Sequential(*mods).train()
+    net.nabla_names = names
+    return net
+
+
+def nabla_state_dict(net):
+    """net.state_dict() under nabla's names ("conv1.weight" for the module
+    Sequential calls "0"); PyTorch's layouts are nabla's."""
+    out = {}
+    for key, value in net.state_dict().items():
+        index, rest = key.split(".", 1)
+        out[f"{net.nabla_names[int(index)]}.{rest}"] = value
+    return out
+
+
+_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
+
+
+def save_safetensors(path, tensors):
+    """Writes {name: tensor} as a safetensors file (the format's header of
+    names, dtypes, shapes and offsets, then the little-endian data), as the
+    safetensors package's save_file does."""
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        a = t.detach().cpu().numpy()
+        raw = a.astype(a.dtype.newbyteorder("<")).tobytes()  # C order, little-endian
+        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    with open(path, "wb") as f:
+        f.write(len(head).to_bytes(8, "little"))
+        f.write(head)
+        for raw in blobs:
+            f.write(raw)
 
 
 def optimizer(spec, params):

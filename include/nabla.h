@@ -569,7 +569,8 @@ nb_dataset *nb_dataset_load_idx(nb_ctx *ctx, const char *images,
  * [3, 32, 32], CIFAR-100's fine labels); or of PNG files in one folder per
  * class (DIR/train/CLASS/x.png and DIR/test/CLASS/x.png; classes sorted by
  * name, images all of one size and all gray or all colour: 1 or 3
- * channels, alpha dropped); or an .npz file (NumPy's, as the 02456 lab's
+ * channels, alpha dropped; a DIR/val/CLASS/ folder's images follow the
+ * training ones as the data's own validation split); or an .npz file (NumPy's, as the 02456 lab's
  * mnist.npz: X_train and y_train, with X_valid and y_valid after them as
  * the data's own validation split, nb_dataset_validation; X_test and
  * y_test; uint8 or float images of (N, D), (N, H, W), (N, C, H, W) or
@@ -597,7 +598,7 @@ const uint8_t *nb_dataset_image(const nb_dataset *ds, int64_t i);
  * NULL. */
 const float *nb_dataset_values(const nb_dataset *ds, int64_t i);
 /* How many of the last examples are the data's own validation split (an
- * .npz file's X_valid); 0 for most data. */
+ * .npz file's X_valid, a PNG folder's DIR/val/); 0 for most data. */
 int64_t nb_dataset_validation(const nb_dataset *ds);
 int32_t nb_dataset_label(const nb_dataset *ds, int64_t i);
 
@@ -834,17 +835,26 @@ nb_tensor *nb_model_tensor(const nb_model *m, int i);
 bool nb_model_is_buffer(const nb_model *m, int i);
 /* The tensor named `name`, or NULL. */
 nb_tensor *nb_model_find(const nb_model *m, const char *name);
-/* Parameter counts: trainable (requires_grad) and buffers. */
+/* Parameter counts: trainable (requires_grad), and the rest (buffers and
+ * frozen parameters), as Keras's summary counts them. */
 int64_t nb_model_num_params(const nb_model *m, bool trainable);
+/* Freezes the layer named `layer`, as "trainable": false in its file: its
+ * parameters require no gradient, so a trainer made after it neither
+ * updates them nor keeps optimizer state for them.  With stats (a
+ * batch_norm only, as its "freeze_stats": true) it also normalises by its
+ * running statistics in training, and keeps them.  Part of
+ * nb_model_digest.  NB_ERR_ARG for no such layer, or stats on another. */
+int nb_model_freeze(nb_model *m, const char *layer, bool stats);
 
 /* One layer (or node) of the model, for summaries and tools. */
 typedef struct nb_layer_info {
     const char *name;      /* "conv1", or its index "0", "1"... */
     const char *type;      /* "conv2d", "relu"... */
     const char *activation; /* its "activation" field ("relu"...), or NULL */
+    bool trainable;        /* false when frozen ("trainable": false) */
     int ndim;              /* of one example's output (batch excluded) */
     int64_t shape[NB_MAX_DIMS];
-    int64_t params;        /* trainable parameters */
+    int64_t params;        /* parameters (weights and biases, frozen or not) */
     int64_t buffers;       /* elements of buffers */
     int ninputs;
     const char *inputs[8]; /* names of the layers it reads; "input" */
@@ -939,6 +949,37 @@ uint64_t nb_model_digest(const nb_model *m);
 
 typedef enum nb_schedule { NB_SCHEDULE_NONE = 0, NB_SCHEDULE_STEP, NB_SCHEDULE_COSINE } nb_schedule;
 
+/* What a callback watches: an epoch's metric (loss and accuracy over its
+ * training batches, val_ ones after it); a loss improves by going down, an
+ * accuracy by going up. */
+typedef enum nb_monitor {
+    NB_MONITOR_NONE = 0,
+    NB_MONITOR_VAL_LOSS,
+    NB_MONITOR_VAL_ACCURACY,
+    NB_MONITOR_LOSS,
+    NB_MONITOR_ACCURACY,
+} nb_monitor;
+
+/* Keras's EarlyStopping: stops after `patience` epochs in a row in which
+ * the monitored value did not improve by more than min_delta on its best. */
+typedef struct nb_early_stopping {
+    nb_monitor monitor;  /* NONE: off */
+    int patience;        /* 0: at the first epoch without improvement */
+    double min_delta;    /* 0 */
+    bool restore_best;   /* then put back the best epoch's weights (true) */
+} nb_early_stopping;
+
+/* Keras's ReduceLROnPlateau: after `patience` epochs without improvement
+ * by more than min_delta, the rate is multiplied by factor, down to
+ * min_lr, and the count starts again. */
+typedef struct nb_plateau {
+    nb_monitor monitor;  /* NONE: off */
+    double factor;       /* 0.1 */
+    int patience;        /* 10 */
+    double min_delta;    /* 1e-4 */
+    double min_lr;       /* 0 */
+} nb_plateau;
+
 typedef struct nb_train_opts {
     int epochs;               /* 5 */
     int batch_size;           /* 64 */
@@ -957,7 +998,21 @@ typedef struct nb_train_opts {
     int step_size;            /* step: every step_size epochs (1) */
     double gamma;             /* step: times gamma (0.1) */
     double min_lr;            /* cosine: down to min_lr (0) */
+    /* Linear warmup over the first warmup_epochs epochs or warmup_steps
+     * steps (one of them; 0 none): step s (from 0) of it runs at
+     * (s + 1) / n of the rate, over any schedule. */
+    int warmup_epochs, warmup_steps;
+    nb_early_stopping early_stopping;
+    nb_plateau plateau;
+    /* Marks each epoch whose value of this monitor is the best so far
+     * (nb_epoch_metrics.best), for the caller to keep its weights. */
+    nb_monitor keep_best;     /* NONE: no marks */
 } nb_train_opts;
+
+/* "val_loss", "val_accuracy", "loss", "accuracy", "none"; and back (-1 for
+ * another word). */
+const char *nb_monitor_name(nb_monitor m);
+int nb_monitor_from_name(const char *name);
 
 /* Fills train and optim (either may be NULL) with what the model's sections
  * say over the defaults (optimizer: sgd, with PyTorch's defaults for the
@@ -1012,8 +1067,12 @@ typedef struct nb_epoch_metrics {
     int epoch;                     /* 1 for the first */
     double loss, accuracy;         /* over its batches, as they were trained */
     double val_loss, val_accuracy; /* after it, in eval mode */
-    double lr;                     /* the learning rate it used */
+    double lr;                     /* the learning rate of its last step */
     double seconds;                /* its training and validation */
+    /* What the callbacks did after it (from t's settings): */
+    bool best;                     /* keep_best's value is the best so far */
+    bool stopped;                  /* early stopping ended training here */
+    int restored;                  /* and put back this epoch's weights (0 none) */
 } nb_epoch_metrics;
 
 /* nb_trainer_evaluate's result; loss and accuracy are NaN for 0 examples. */

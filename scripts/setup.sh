@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Installs what nabla needs from Debian's packages (only what is missing),
 # then bootstraps, configures and builds it.
-#   scripts/setup.sh [--sanitize]   build in build/ (or build-sanitize/ with
+#   scripts/setup.sh [--sanitize]   build in build/ and install it into
+#                                   .local/ (or build in build-sanitize/ with
 #                                   AddressSanitizer + UBSan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # openmpi-bin and libopenmpi-dev for data-parallel training (configure
-# finds them; --without-mpi builds without, and MPICH works as well).
+# finds them; --without-mpi builds without, and MPICH works as well);
+# graphviz for the README's `nabla graph | dot`, which tests/test_readme.sh runs;
+# man-db for `man nabla`, which tests/test_install.sh reads.
 packages=(gcc make autoconf automake libtool pkg-config check libcjson-dev
           libpng-dev zlib1g-dev libzip-dev libopenblas-dev valgrind dataset-fashion-mnist
-          openmpi-bin libopenmpi-dev)
+          openmpi-bin libopenmpi-dev graphviz man-db)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,8 +28,11 @@ if ((${#missing[@]})); then
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The clone's own prefix: installing needs no root, and the README's
+# commands then run as written.
 build=build
-flags=()
+prefix=$PWD/.local
+flags=(--prefix="$prefix")
 if [ "${1:-}" = "--sanitize" ]; then
     build=build-sanitize
     flags=(--enable-sanitizers)
@@ -40,3 +46,13 @@ if [ ! -f "$build/Makefile" ]; then
 fi
 make -C "$build" -s -j"$(nproc)" >/dev/null
 echo "setup: built in $build/"
+# Only into .local/: a build/ configured before with another prefix is
+# left for `make install` by hand.
+if [ "$build" = build ]; then
+    if [ "$(sed -n 's/^prefix = //p' "$build/Makefile")" = "$prefix" ]; then
+        make -C "$build" -s install >/dev/null
+        echo "setup: installed in .local/ (export PATH=$prefix/bin:\$PATH)"
+    else
+        echo "setup: $build/ was configured for another prefix: not installed (rm -r $build/ to start over)"
+    fi
+fi

@@ -16,6 +16,7 @@ int main(void)
     srunner_add_suite(sr, tst_suite_safetensors());
     srunner_add_suite(sr, tst_suite_model());
     srunner_add_suite(sr, tst_suite_trainer());
+    srunner_add_suite(sr, tst_suite_callbacks());
     srunner_add_suite(sr, tst_suite_dist());
     srunner_add_suite(sr, tst_suite_optim());
     srunner_add_suite(sr, tst_suite_dataset());

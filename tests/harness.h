@@ -60,6 +60,7 @@ Suite *tst_suite_safetensors(void);
 Suite *tst_suite_model(void);
 Suite *tst_suite_dist(void);
 Suite *tst_suite_trainer(void);
+Suite *tst_suite_callbacks(void);
 Suite *tst_suite_optim(void);
 Suite *tst_suite_dataset(void);
 Suite *tst_suite_npz(void);

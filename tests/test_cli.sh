@@ -122,7 +122,9 @@ check_help() {
         if grep -q -- "--$flag" "$tmp/out"; then pass; else fail "$verb --help does not describe --$flag"; fi
     done
 }
-check_help summary dtype
+check_help summary dtype json
+check_help eval weights data batch-size json
+check_help predict weights top json
 check_help forward input out weights labels grad train dtype seed
 check_help gradcheck weights batch seed max-elems eps eval
 check_help graph help
@@ -220,6 +222,41 @@ for f in "$bad"/*.json; do
     expect_error 2 "summary $(basename "$f")" "$(basename "$f")"
 done
 if [ "$nbad" -gt 0 ]; then pass; else fail "no models in $bad"; fi
+
+# ---- models by name ----------------------------------------------------------
+
+# A MODEL that is not a file and has no '/' is NAME.json in NABLA_MODELS,
+# then in the installed models' directory ($pkgdatadir/models).
+NABLA_MODELS=$models
+export NABLA_MODELS
+run summary lenet
+expect_rc 0 "summary lenet from NABLA_MODELS"
+expect_out "Total params: 106,154" "summary lenet from NABLA_MODELS"
+run summary lenet.json
+expect_out "Total params: 106,154" "summary lenet.json from NABLA_MODELS"
+run graph resnet-mini
+expect_rc 0 "graph resnet-mini from NABLA_MODELS"
+run summary no-such-net
+expect_error 2 "a name found nowhere" \
+    "nabla summary: no model 'no-such-net': not a file, nor $models/no-such-net.json (NABLA_MODELS), nor "
+if [ -n "${pkgdatadir:-}" ]; then
+    if grep -qF "nor $pkgdatadir/models/no-such-net.json" "$tmp/err"; then pass; else fail "the error does not name the installed models: $(cat "$tmp/err")"; fi
+fi
+# Every verb taking a model, through the same lookup.
+NABLA_MODELS=$data
+run gradcheck tiny
+expect_rc 0 "gradcheck tiny from NABLA_MODELS"
+run forward tiny --input "$data/tiny-input.safetensors" --out "$tmp/by-name.safetensors"
+expect_rc 0 "forward tiny from NABLA_MODELS"
+# An empty NABLA_MODELS is no directory; a path is never looked up.
+NABLA_MODELS=
+run summary no-such-net
+expect_error 2 "a name with NABLA_MODELS empty" "no model 'no-such-net': not a file, nor "
+if grep -q "(NABLA_MODELS)" "$tmp/err"; then fail "an empty NABLA_MODELS was searched: $(cat "$tmp/err")"; else pass; fi
+NABLA_MODELS=$models
+run summary ./lenet.json
+expect_error 2 "a path that is no file" "./lenet.json"
+unset NABLA_MODELS
 
 # ---- forward ---------------------------------------------------------------
 

@@ -695,6 +695,65 @@ START_TEST(test_png_splits_match)
 }
 END_TEST
 
+/* DIR/val/ follows the training images as the data's own validation
+ * split, class by class; a class may have no image there, but its folders
+ * must be the training split's; the test split never includes it.  Out of
+ * memory at any allocation, the load says so. */
+START_TEST(test_png_val_folder)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    char dir[64], p[256], want[600];
+    snprintf(dir, sizeof dir, "/tmp/nabla-val-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_split(ctx, dir, "train", "a b c", 0.2);
+    make_split(ctx, dir, "test", "a b c", 0.6);
+    make_split(ctx, dir, "val", "a c", 1.0);
+    snprintf(p, sizeof p, "%s/val/b", dir);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    nb_dataset *ds = nb_dataset_load(ctx, dir, true);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_dataset_size(ds), 5);
+    ck_assert_int_eq(nb_dataset_validation(ds), 2);
+    const int32_t labels[] = {0, 1, 2, 0, 2};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(nb_dataset_label(ds, i), labels[i]);
+        ck_assert_int_eq(nb_dataset_image(ds, i)[0], i < 3 ? 51 : 255);
+    }
+    nb_dataset_free(ds);
+    ds = nb_dataset_load(ctx, dir, false);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_dataset_size(ds), 3);
+    ck_assert_int_eq(nb_dataset_validation(ds), 0);
+    nb_dataset_free(ds);
+    for (int k = 0;; k++) {
+        tst_failing f = {k};
+        nb_allocator a = {tst_failing_alloc, tst_failing_free, &f};
+        nb_ctx *c = nb_ctx_new_with(&a);
+        if (!c)
+            continue;
+        ds = nb_dataset_load(c, dir, true);
+        if (ds) {
+            ck_assert_int_eq(nb_dataset_validation(ds), 2);
+            nb_dataset_free(ds);
+            nb_ctx_free(c);
+            break;
+        }
+        ck_assert_msg(nb_error(c) == NB_ERR_NOMEM, "k = %d: %s", k, nb_errmsg(c));
+        nb_ctx_free(c);
+    }
+    /* A class folder of val/ only, or one without images in val/ at all. */
+    snprintf(p, sizeof p, "%s/val/d", dir);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    ck_assert_ptr_null(nb_dataset_load(ctx, dir, true));
+    snprintf(want, sizeof want, "%s/train: no class folder \"d\" as in %s/val (the splits need "
+             "the same class folders)", dir, dir);
+    tst_assert_error(ctx, NB_ERR_FORMAT, want);
+    ck_assert_int_eq(rmdir(p), 0);
+    remove_tree(dir);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
 /* Only the other split's folder names are read: a bad image there does not
  * stop this split, and a split alone (or beside an empty one) loads. */
 START_TEST(test_png_splits_names_only)
@@ -1069,6 +1128,7 @@ Suite *tst_suite_dataset(void)
     tcase_add_test(tc, test_png_folder_memory_limit);
     tcase_add_loop_test(tc, test_png_splits_match, 0, sizeof splits / sizeof *splits);
     tcase_add_test(tc, test_png_splits_names_only);
+    tcase_add_test(tc, test_png_val_folder);
     suite_add_tcase(s, tc);
     tc = tcase_create("batches");
     tcase_add_test(tc, test_select);

@@ -160,6 +160,11 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos,
     }
     if (*npos < spec->min_pos)
         return cli_fail(CLI_USAGE, "missing argument (usage: nabla %s %s)", cli_verb(), spec->usage);
+    /* One model per command: its path outlives the parse. */
+    static char model[4096];
+    if (*npos > 0 && strncmp(spec->usage, "MODEL", 5) == 0 &&
+        !(pos[0] = cli_model_path(pos[0], model, sizeof model)))
+        return CLI_USAGE;
     return CLI_OK;
 }
 
@@ -252,6 +257,34 @@ int cli_dtype(const cli_spec *spec, const char *name, nb_dtype *out)
 }
 
 /* ---- models ------------------------------------------------------------- */
+
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+const char *cli_model_path(const char *arg, char *buf, size_t n)
+{
+    if (strchr(arg, '/') || is_file(arg))
+        return arg; /* a path: a missing file is the loader's to report */
+    size_t len = strlen(arg);
+    const char *ext = len > 5 && strcmp(arg + len - 5, ".json") == 0 ? "" : ".json";
+    const char *env = getenv("NABLA_MODELS");
+    const char *dirs[] = {env && *env ? env : NULL, CLI_MODELS_DIR};
+    char tried[1024] = "";
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        if (!dirs[i])
+            continue;
+        int w = snprintf(buf, n, "%s/%s%s", dirs[i], arg, ext);
+        if (w >= 0 && (size_t)w < n && is_file(buf))
+            return buf;
+        size_t t = strlen(tried);
+        snprintf(tried + t, sizeof tried - t, ", nor %s%s", buf, i == 0 ? " (NABLA_MODELS)" : "");
+    }
+    cli_fail(CLI_USAGE, "no model '%s': not a file%s", arg, tried);
+    return NULL;
+}
 
 int cli_threads(const cli_spec *spec)
 {
@@ -468,6 +501,15 @@ int cli_model_channels(const nb_model *m)
     return nd == 3 && (in[0] == 1 || in[0] == 3) ? (int)in[0] : 0;
 }
 
+int cli_model_classes(const nb_model *m)
+{
+    int64_t out[NB_MAX_DIMS];
+    int nd = nb_model_output_shape(m, out);
+    if (nd == 1 && out[0] == 1 && nb_model_loss_kind(m) == NB_LOSS_HINGE)
+        return 2;
+    return nd == 1 && out[0] <= NB_MAX_CLASSES ? (int)out[0] : 0;
+}
+
 int cli_invert(const cli_spec *spec, int channels, bool *invert)
 {
     bool yes = cli_get(spec, "invert") != NULL, no = cli_get(spec, "no-invert") != NULL;
@@ -568,8 +610,9 @@ bool cli_is_fashion(const char *dir)
     return strcmp(dir, FASHION_MNIST) == 0;
 }
 
-const char *cli_class_name(const nb_dataset *ds, bool fashion, const nb_train_opts *t,
-                           int label)
+/* The class name of a model label, as cli_classes_of_data says. */
+static const char *class_name(const nb_dataset *ds, bool fashion, const nb_train_opts *t,
+                              int label)
 {
     int raw = label;
     if (t && t->nclasses) {
@@ -581,6 +624,179 @@ const char *cli_class_name(const nb_dataset *ds, bool fashion, const nb_train_op
     if (name)
         return name; /* a PNG folder's class */
     return fashion && raw >= 0 && raw < 10 ? fashion_names[raw] : NULL;
+}
+
+/* A class name longer than this is refused: a folder name is at most 255
+ * bytes. */
+#define CLASS_NAME_MAX 255
+
+static int add_name(cli_classes *c, int label, const char *name)
+{
+    if (!name)
+        return CLI_OK;
+    if (!(c->names[label] = strdup(name)))
+        return cli_fail(CLI_RUNTIME, "out of memory");
+    return CLI_OK;
+}
+
+int cli_classes_of_data(cli_classes *c, const nb_dataset *ds, bool fashion,
+                        const nb_train_opts *t, int n)
+{
+    memset(c, 0, sizeof *c);
+    bool named = false;
+    for (int i = 0; i < n && i < NB_MAX_CLASSES; i++) {
+        const char *name = class_name(ds, fashion, t, i);
+        if (name && strlen(name) > CLASS_NAME_MAX)
+            name = NULL;
+        named |= name != NULL;
+        if (add_name(c, i, name) != CLI_OK) {
+            cli_classes_free(c);
+            return CLI_RUNTIME;
+        }
+    }
+    c->n = named ? (n < NB_MAX_CLASSES ? n : NB_MAX_CLASSES) : 0;
+    if (!named)
+        cli_classes_free(c);
+    return CLI_OK;
+}
+
+int cli_classes_of_weights(nb_ctx *ctx, cli_classes *c, const char *weights, int n)
+{
+    memset(c, 0, sizeof *c);
+    nb_safetensors *f = nb_safetensors_open(ctx, weights);
+    if (!f)
+        return cli_fail_lib(ctx, true);
+    const char *value = nb_safetensors_meta(f, "classes");
+    cJSON *list = value ? cJSON_Parse(value) : NULL;
+    int rc = CLI_OK;
+    if (value && (!cJSON_IsArray(list) || cJSON_GetArraySize(list) != n || n > NB_MAX_CLASSES))
+        rc = cli_fail(CLI_USAGE, "%s: __metadata__ \"classes\": expected a JSON array of %d "
+                      "names for the model's %d classes", weights, n, n);
+    int i = 0;
+    for (cJSON *e = list ? list->child : NULL; rc == CLI_OK && e; e = e->next, i++) {
+        if (cJSON_IsNull(e))
+            continue;
+        if (!cJSON_IsString(e) || strlen(e->valuestring) > CLASS_NAME_MAX)
+            rc = cli_fail(CLI_USAGE, "%s: __metadata__ \"classes\"[%d]: expected a name (a "
+                          "string of at most %d bytes) or null", weights, i, CLASS_NAME_MAX);
+        else
+            rc = add_name(c, i, e->valuestring);
+    }
+    cJSON_Delete(list);
+    nb_safetensors_close(f);
+    if (rc == CLI_OK && value)
+        c->n = n;
+    else
+        cli_classes_free(c);
+    return rc;
+}
+
+const char *cli_classes_name(const cli_classes *c, int label)
+{
+    return c && label >= 0 && label < c->n ? c->names[label] : NULL;
+}
+
+void cli_classes_free(cli_classes *c)
+{
+    for (int i = 0; i < NB_MAX_CLASSES; i++) {
+        free(c->names[i]);
+        c->names[i] = NULL;
+    }
+    c->n = 0;
+}
+
+int cli_save_weights(nb_ctx *ctx, nb_model *m, const char *path, const cli_classes *c)
+{
+    if (!c || c->n == 0)
+        return nb_model_save_weights(m, path) == NB_OK ? CLI_OK : cli_fail_lib(ctx, false);
+    cJSON *list = cJSON_CreateArray();
+    bool ok = list != NULL;
+    for (int i = 0; ok && i < c->n; i++) {
+        cJSON *e = c->names[i] ? cJSON_CreateString(c->names[i]) : cJSON_CreateNull();
+        ok = e && cJSON_AddItemToArray(list, e);
+        if (!ok)
+            cJSON_Delete(e);
+    }
+    char *value = ok ? cJSON_PrintUnformatted(list) : NULL;
+    cJSON_Delete(list);
+    int n = nb_model_num_tensors(m);
+    nb_tensor **tensors = value ? malloc((size_t)(n > 0 ? n : 1) * sizeof *tensors) : NULL;
+    if (!tensors) {
+        cJSON_free(value);
+        return cli_fail(CLI_RUNTIME, "out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        tensors[i] = nb_model_tensor(m, i);
+    const char *key = "classes", *val = value;
+    int rc = nb_safetensors_save_meta(ctx, path, n, tensors, 1, &key, &val) == NB_OK
+                 ? CLI_OK : cli_fail_lib(ctx, false);
+    free(tensors);
+    cJSON_free(value);
+    return rc;
+}
+
+/* ---- --json output ------------------------------------------------------- */
+
+void cli_json_item(cJSON *to, const char *name, cJSON *item, bool *ok)
+{
+    bool added = item && (name ? cJSON_AddItemToObject(to, name, item)
+                               : cJSON_AddItemToArray(to, item));
+    if (!added) {
+        cJSON_Delete(item);
+        *ok = false;
+    }
+}
+
+void cli_json_int(cJSON *to, const char *name, int64_t v, bool *ok)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    cli_json_item(to, name, cJSON_CreateRaw(buf), ok);
+}
+
+void cli_json_uint(cJSON *to, const char *name, uint64_t v, bool *ok)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    cli_json_item(to, name, cJSON_CreateRaw(buf), ok);
+}
+
+void cli_json_double(cJSON *to, const char *name, double v, bool *ok)
+{
+    cli_json_item(to, name, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(), ok);
+}
+
+void cli_json_float(cJSON *to, const char *name, double v, bool *ok)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    cli_json_item(to, name, isfinite(v) ? cJSON_CreateRaw(buf) : cJSON_CreateNull(), ok);
+}
+
+void cli_json_str(cJSON *to, const char *name, const char *s, bool *ok)
+{
+    cli_json_item(to, name, s ? cJSON_CreateString(s) : cJSON_CreateNull(), ok);
+}
+
+cJSON *cli_json_shape(cJSON *to, const char *name, int ndim, const int64_t *shape, bool *ok)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int d = 0; a && d < ndim; d++)
+        cli_json_int(a, NULL, shape[d], ok);
+    cli_json_item(to, name, a, ok);
+    return a;
+}
+
+int cli_json_print(cJSON *root, bool ok)
+{
+    char *s = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!s)
+        return cli_fail(CLI_RUNTIME, "out of memory");
+    bool written = fputs(s, stdout) != EOF && putchar('\n') != EOF && fflush(stdout) == 0;
+    int err = errno;
+    cJSON_free(s);
+    return written ? CLI_OK : cli_fail(CLI_RUNTIME, "writing the output: %s", strerror(err));
 }
 
 /* ---- formatting --------------------------------------------------------- */

@@ -10,7 +10,10 @@
 
 #include <nabla.h>
 
+#include <cJSON.h>
+
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Exit codes. */
@@ -71,7 +74,9 @@ typedef struct cli_opt {
 } cli_opt;
 
 typedef struct cli_spec {
-    const char *usage;       /* "MODEL.json [options]" */
+    const char *usage;       /* "MODEL.json [options]"; a usage that starts with
+                                "MODEL" takes a model first, which cli_parse
+                                looks up with cli_model_path */
     const char *about;       /* a paragraph for --help */
     int min_pos, max_pos;    /* positional arguments accepted */
     cli_opt *opts;           /* terminated by a zeroed entry */
@@ -80,7 +85,8 @@ typedef struct cli_spec {
 /* Parses argv (argv[0] the verb) into spec->opts, and the positional
  * arguments into pos[] (room for spec->max_pos) and *npos.  Returns CLI_OK;
  * CLI_HELP after printing the help on stdout (the verb then exits 0); or
- * CLI_USAGE after printing a usage error. */
+ * CLI_USAGE after printing a usage error, or that no model has the name
+ * given as MODEL. */
 int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos,
               int *npos);
 #define CLI_HELP (-1)
@@ -101,6 +107,16 @@ int cli_positive(const cli_spec *spec, const char *name, double *out);
 int cli_dtype(const cli_spec *spec, const char *name, nb_dtype *out);
 
 /* ---- models -------------------------------------------------------------- */
+
+/* The model file a MODEL argument means: arg itself when it is a file or
+ * holds a '/'; else NAME.json (NAME when it ends in ".json") in the
+ * directory NABLA_MODELS names, then in the installed models' directory,
+ * the first that is a file, written into buf (n bytes).  When none is,
+ * prints the places tried and returns NULL (a usage error). */
+const char *cli_model_path(const char *arg, char *buf, size_t n);
+/* The installed models' directory: the build defines NB_PKGDATADIR as
+ * $(pkgdatadir). */
+#define CLI_MODELS_DIR NB_PKGDATADIR "/models"
 
 /* Sets the library's threads from --threads, else NABLA_NUM_THREADS, else
  * the number of online cores; returns an exit code. */
@@ -158,6 +174,11 @@ nb_tensor *cli_read_image(nb_ctx *ctx, const char *path, int channels, bool inve
  * 0 when its input is not such an image. */
 int cli_model_channels(const nb_model *m);
 
+/* The classes of a classifier: its outputs (2 for one output with a
+ * hinge loss); 0 when its output is not a vector of at most
+ * NB_MAX_CLASSES. */
+int cli_model_classes(const nb_model *m);
+
 /* Whether to invert a dark-on-light image, from the flags --invert and
  * --no-invert of spec: by default a gray model's image is inverted (when
  * dark on light) and a colour model's is not; --invert inverts a colour
@@ -189,11 +210,56 @@ const char *cli_loss_name(nb_loss_kind kind);
 const char *cli_data_dir(const char *data);
 /* True when dir is that Fashion-MNIST, whose IDX files name no classes. */
 bool cli_is_fashion(const char *dir);
-/* The class name of a model label (mapped back through t's classes when t
- * has some): ds's class folder's, else Fashion-MNIST's with fashion; NULL
- * when it has none.  ds and t may be NULL. */
-const char *cli_class_name(const nb_dataset *ds, bool fashion, const nb_train_opts *t,
-                           int label);
+
+/* The names of a model's labels, 0 to n - 1.  nabla train stores them in
+ * the weights' metadata, "classes": a JSON array of n strings (null for a
+ * class without a name), so that eval, predict and serve name the classes
+ * of any data set without it. */
+typedef struct cli_classes {
+    int n;                       /* 0: no names */
+    char *names[NB_MAX_CLASSES]; /* NULL: no name */
+} cli_classes;
+
+/* The names of the data's n labels (mapped back through t's classes when
+ * t has some): ds's class folders' (CIFAR's from its meta file), else
+ * Fashion-MNIST's with fashion; c->n is 0 when none has one.  ds and t may
+ * be NULL.  Returns an exit code. */
+int cli_classes_of_data(cli_classes *c, const nb_dataset *ds, bool fashion,
+                        const nb_train_opts *t, int n);
+/* The names stored in a weights file for a model of n classes
+ * (cli_model_classes); c->n is 0
+ * when the file stores none.  Returns an exit code: names that are not a
+ * JSON array of n strings or nulls are bad input, naming the file. */
+int cli_classes_of_weights(nb_ctx *ctx, cli_classes *c, const char *weights, int n);
+/* A label's name, or NULL. */
+const char *cli_classes_name(const cli_classes *c, int label);
+void cli_classes_free(cli_classes *c);
+/* Saves m's tensors into path with c's names (none when c is NULL or
+ * names none).  Returns an exit code. */
+int cli_save_weights(nb_ctx *ctx, nb_model *m, const char *path, const cli_classes *c);
+
+/* ---- --json output -------------------------------------------------------
+ * Builders of cJSON values: each notes a failed allocation in *ok (a NULL
+ * object or array is passed on as one: adding to it fails), and
+ * cli_json_print reports it.  name NULL adds to an array. */
+
+/* Adds item (freed when it cannot be added). */
+void cli_json_item(cJSON *to, const char *name, cJSON *item, bool *ok);
+/* An integer, exact whatever its size (a double holds 2^53). */
+void cli_json_int(cJSON *to, const char *name, int64_t v, bool *ok);
+void cli_json_uint(cJSON *to, const char *name, uint64_t v, bool *ok);
+/* A double as cJSON prints it (17 digits when 15 do not give it back);
+ * null when it is not finite, as JSON has no NaN. */
+void cli_json_double(cJSON *to, const char *name, double v, bool *ok);
+/* A float32 value in 9 digits, which give it back exactly; null when it
+ * is not finite. */
+void cli_json_float(cJSON *to, const char *name, double v, bool *ok);
+/* A string, or null for NULL. */
+void cli_json_str(cJSON *to, const char *name, const char *s, bool *ok);
+/* An array of ndim integers; returns it. */
+cJSON *cli_json_shape(cJSON *to, const char *name, int ndim, const int64_t *shape, bool *ok);
+/* Prints root on one line of stdout and frees it; returns an exit code. */
+int cli_json_print(cJSON *root, bool ok);
 
 /* ---- formatting --------------------------------------------------------- */
 

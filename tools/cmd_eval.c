@@ -4,8 +4,8 @@
  */
 #include "cli.h"
 
+#include <cJSON.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,8 @@ static cli_opt eval_opts[] = {
     {"batch-size", "N", "examples per forward pass (default 256)", NULL},
     {"threads", "N", "threads to run on (default: NABLA_NUM_THREADS, else every core)",
      NULL},
+    {"json", NULL, "print one JSON object instead of the text, for scripts (its fields:\n"
+                   "docs/cli.md)", NULL},
     {0},
 };
 
@@ -25,21 +27,21 @@ static const cli_spec eval_spec = {
     .usage = "MODEL.json --weights W.safetensors [options]",
     .about = "Evaluates trained weights on the data set's test images: prints the loss,\n"
              "the accuracy, the accuracy of each class and the confusion matrix (rows:\n"
-             "true class, columns: predicted class).",
+             "true class, columns: predicted class).  With --json the same numbers are\n"
+             "one JSON object on one line.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = eval_opts,
 };
 
-static void print_confusion(const nb_dataset *ds, bool fashion, const nb_train_opts *t, int n,
-                            const int64_t *cm)
+static void print_confusion(const cli_classes *names, int n, const int64_t *cm)
 {
     printf("\nper class:\n");
     for (int i = 0; i < n; i++) {
         int64_t total = 0;
         for (int j = 0; j < n; j++)
             total += cm[i * n + j];
-        const char *name = cli_class_name(ds, fashion, t, i);
+        const char *name = cli_classes_name(names, i);
         printf("  %2d %-12s %.4f  (%" PRId64 " images)\n", i, name ? name : "",
                total ? (double)cm[i * n + i] / (double)total : 0.0, total);
     }
@@ -55,9 +57,48 @@ static void print_confusion(const nb_dataset *ds, bool fashion, const nb_train_o
     }
 }
 
+/* What print_confusion and evaluate print, as one JSON object (docs/cli.md). */
+static int eval_json(const char *const files[2], const nb_model *m, const char *dir,
+                     const cli_classes *names, const nb_eval_result *r, int n, const int64_t *cm)
+{
+    bool ok = true;
+    cJSON *root = cJSON_CreateObject();
+    ok = root != NULL;
+    cli_json_str(root, "model", files[0], &ok);
+    cli_json_str(root, "name", nb_model_name(m), &ok);
+    cli_json_str(root, "weights", files[1], &ok);
+    cli_json_str(root, "data", dir, &ok);
+    cli_json_int(root, "examples", r->examples, &ok);
+    cli_json_double(root, "loss", r->loss, &ok);
+    cli_json_double(root, "accuracy", r->accuracy, &ok);
+    cli_json_int(root, "classes", n, &ok);
+    cJSON *per_class = cJSON_CreateArray(), *confusion = cJSON_CreateArray();
+    cli_json_item(root, "per_class", per_class, &ok);
+    cli_json_item(root, "confusion", confusion, &ok);
+    for (int i = 0; i < n; i++) {
+        int64_t total = 0;
+        cJSON *row = cJSON_CreateArray();
+        cli_json_item(confusion, NULL, row, &ok);
+        for (int j = 0; j < n; j++) {
+            total += cm[i * n + j];
+            cli_json_int(row, NULL, cm[i * n + j], &ok);
+        }
+        cJSON *c = cJSON_CreateObject();
+        cli_json_item(per_class, NULL, c, &ok);
+        cli_json_int(c, "class", i, &ok);
+        cli_json_str(c, "label", cli_classes_name(names, i), &ok);
+        cli_json_double(c, "accuracy", total ? (double)cm[i * n + i] / (double)total : 0.0, &ok);
+        cli_json_int(c, "count", total, &ok);
+    }
+    return cli_json_print(root, ok);
+}
+
 /* Evaluates m on the test half of the data directory: the numbers, then
- * each class and the confusion matrix. */
-static int evaluate(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char *dir)
+ * each class and the confusion matrix; or all of them as JSON when json.
+ * The classes are named as the data names them (its rows are the data's
+ * labels), else as the weights (files[1]) do. */
+static int evaluate(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char *dir,
+                    const char *const files[2], bool json)
 {
     nb_dataset *ds = nb_dataset_load(ctx, dir, false);
     nb_trainer *tr = ds ? nb_trainer_new(ctx, m, ds, 0, t, NULL) : NULL;
@@ -65,18 +106,25 @@ static int evaluate(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char
         nb_dataset_free(ds);
         return cli_fail_lib(ctx, true);
     }
-    int n = nb_trainer_num_labels(tr), rc = CLI_OK;
-    int64_t *cm = calloc((size_t)(n * n), sizeof *cm);
+    int n = nb_trainer_num_labels(tr), classes = cli_model_classes(m);
+    cli_classes names;
+    int rc = cli_classes_of_data(&names, ds, cli_is_fashion(dir), t, classes);
+    if (rc == CLI_OK && names.n == 0)
+        rc = cli_classes_of_weights(ctx, &names, files[1], classes);
+    int64_t *cm = NULL;
     nb_eval_result r;
-    if (!cm)
+    if (rc == CLI_OK && !(cm = calloc((size_t)(n * n), sizeof *cm)))
         rc = cli_fail(CLI_RUNTIME, "out of memory");
-    else if (nb_trainer_evaluate(tr, ds, 0, &r, cm) != NB_OK)
+    if (rc == CLI_OK && nb_trainer_evaluate(tr, ds, 0, &r, cm) != NB_OK)
         rc = cli_fail_lib(ctx, false);
-    else {
+    if (rc == CLI_OK && json)
+        rc = eval_json(files, m, dir, &names, &r, n, cm);
+    else if (rc == CLI_OK) {
         printf("test images: %" PRId64 "\ntest loss: %.4f\n", r.examples, r.loss);
         printf("test accuracy: %.4f\n", r.accuracy);
-        print_confusion(ds, cli_is_fashion(dir), t, n, cm);
+        print_confusion(&names, n, cm);
     }
+    cli_classes_free(&names);
     free(cm);
     nb_trainer_free(tr);
     nb_dataset_free(ds);
@@ -105,7 +153,9 @@ int cmd_eval(int argc, char **argv)
         rc = cli_fail_lib(ctx, true);
     else if (m) {
         t.batch_size = (int)batch;
-        rc = evaluate(ctx, m, &t, cli_data_dir(cli_get(&eval_spec, "data")));
+        const char *files[2] = {pos[0], weights};
+        rc = evaluate(ctx, m, &t, cli_data_dir(cli_get(&eval_spec, "data")), files,
+                      cli_get(&eval_spec, "json") != NULL);
     }
     nb_model_free(m);
     nb_ctx_free(ctx);
@@ -123,6 +173,8 @@ static cli_opt predict_opts[] = {
                         "light border, dark drawing on white, is inverted to the data set's\n"
                         "light on dark)",
      NULL},
+    {"json", NULL, "print one JSON object per image, one per line (JSON Lines), for\n"
+                   "scripts (its fields: docs/cli.md)", NULL},
     {0},
 };
 
@@ -135,11 +187,39 @@ static const cli_spec predict_spec = {
              "input) an image is turned gray by the mean of its channels and inverted\n"
              "when it is dark on light (its border's mean above 0.5); for a colour\n"
              "model ([3, H, W]) it is read as RGB (a gray PNG's channel repeated,\n"
-             "alpha dropped) and inverted only with --invert.",
+             "alpha dropped) and inverted only with --invert.  With --json each\n"
+             "image's line is a JSON object holding every class's probability too.",
     .min_pos = 1,
     .max_pos = 4096,
     .opts = predict_opts,
 };
+
+/* One image's line as JSON (docs/cli.md): what the text line says, and
+ * every class's probability. */
+static int predict_json(const char *file, const nb_tensor *p, const int64_t *order, int64_t k,
+                        const cli_classes *names)
+{
+    bool ok = true;
+    cJSON *root = cJSON_CreateObject();
+    ok = root != NULL;
+    cli_json_str(root, "file", file, &ok);
+    cli_json_int(root, "class", order[0], &ok);
+    cli_json_str(root, "label", cli_classes_name(names, (int)order[0]), &ok);
+    cli_json_float(root, "probability", nb_get(p, order[0]), &ok);
+    cJSON *top = cJSON_CreateArray(), *all = cJSON_CreateArray();
+    cli_json_item(root, "top", top, &ok);
+    for (int64_t j = 0; j < k; j++) {
+        cJSON *c = cJSON_CreateObject();
+        cli_json_item(top, NULL, c, &ok);
+        cli_json_int(c, "class", order[j], &ok);
+        cli_json_str(c, "label", cli_classes_name(names, (int)order[j]), &ok);
+        cli_json_float(c, "probability", nb_get(p, order[j]), &ok);
+    }
+    cli_json_item(root, "probabilities", all, &ok);
+    for (int64_t q = 0; q < p->numel; q++)
+        cli_json_float(all, NULL, nb_get(p, q), &ok);
+    return cli_json_print(root, ok);
+}
 
 int cmd_predict(int argc, char **argv)
 {
@@ -160,13 +240,19 @@ int cmd_predict(int argc, char **argv)
     if (m && nb_model_loss_kind(m) != NB_LOSS_CROSS_ENTROPY)
         rc = cli_fail(CLI_USAGE, "predict needs a classifier (a cross_entropy loss); \"%s\" has %s",
                       nb_model_name(m), cli_loss_name(nb_model_loss_kind(m)));
-    /* Its classes' names are Fashion-MNIST's: the model file names no data. */
+    /* Its classes' names are the weights', else Fashion-MNIST's: the model
+     * file names no data. */
+    cli_classes names = {0};
+    int classes = m ? cli_model_classes(m) : 0;
+    if (m && rc == CLI_OK)
+        rc = cli_classes_of_weights(ctx, &names, weights, classes);
     nb_train_opts t;
-    bool mapped = m && rc == CLI_OK && nb_model_train_opts(ctx, m, &t, NULL) == NB_OK;
+    if (m && rc == CLI_OK && names.n == 0 && nb_model_train_opts(ctx, m, &t, NULL) == NB_OK)
+        rc = cli_classes_of_data(&names, NULL, true, &t, classes);
     nb_set_training(ctx, false);
     nb_set_grad_enabled(ctx, false);
     int channels = m ? cli_model_channels(m) : 0;
-    bool invert = false;
+    bool invert = false, json = cli_get(&predict_spec, "json") != NULL;
     if (m && rc == CLI_OK)
         rc = cli_invert(&predict_spec, channels, &invert);
     for (int i = 1; m && rc == CLI_OK && i < npos; i++) {
@@ -190,19 +276,24 @@ int cmd_predict(int argc, char **argv)
                 }
                 order[j] = best;
             }
-            const char *name = cli_class_name(NULL, true, mapped ? &t : NULL, (int)order[0]);
-            printf("%s: %" PRId64 " %s (%.4f)  top %" PRId64 ":", pos[i], order[0],
-                   name ? name : "", nb_get(p, order[0]), k);
-            for (int64_t j = 0; j < k; j++) {
-                name = cli_class_name(NULL, true, mapped ? &t : NULL, (int)order[j]);
-                printf("%s %" PRId64 "%s%s%s %.4f", j ? "," : "", order[j], name ? " (" : "",
-                       name ? name : "", name ? ")" : "", nb_get(p, order[j]));
+            if (json) {
+                rc = predict_json(pos[i], p, order, k, &names);
+            } else {
+                const char *name = cli_classes_name(&names, (int)order[0]);
+                printf("%s: %" PRId64 " %s (%.4f)  top %" PRId64 ":", pos[i], order[0],
+                       name ? name : "", nb_get(p, order[0]), k);
+                for (int64_t j = 0; j < k; j++) {
+                    name = cli_classes_name(&names, (int)order[j]);
+                    printf("%s %" PRId64 "%s%s%s %.4f", j ? "," : "", order[j], name ? " (" : "",
+                           name ? name : "", name ? ")" : "", nb_get(p, order[j]));
+                }
+                printf("\n");
             }
-            printf("\n");
         }
         nb_graph_reset(ctx);
         nb_tensor_free(x);
     }
+    cli_classes_free(&names);
     nb_model_free(m);
     nb_ctx_free(ctx);
     return rc;

@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@ static cli_opt opts[] = {
                           "counts (default: the model file's, else sgd)", NULL},
     {"max-memory", "SIZE", "the memory limit the estimate is compared with, such as 4G\n"
                            "(default: NABLA_MAX_MEMORY, else this machine's memory)", NULL},
+    {"json", NULL, "print one JSON object instead of the table, for scripts (its fields:\n"
+                   "docs/cli.md)", NULL},
     {0},
 };
 
@@ -36,7 +39,10 @@ static const cli_spec spec = {
              "rmsprop 1 to 3), the batch's input, the activations (every layer's\n"
              "output and what the ops keep for backward) and their gradients; not the\n"
              "data set, nor an op's scratch.  It is compared with the memory limit\n"
-             "that `nabla train` and the other verbs refuse to exceed.",
+             "that `nabla train` and the other verbs refuse to exceed.\n"
+             "\n"
+             "With --json the same numbers are one JSON object on one line, sizes in\n"
+             "bytes.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = opts,
@@ -145,8 +151,9 @@ static int summarize(nb_ctx *ctx, nb_model *m, nb_dtype dtype, const estimate *e
         for (int d = 0; d < info.ndim; d++)
             values *= info.shape[d];
         activations += values;
-        snprintf(r->layer, sizeof r->layer, "%s (%s%s%s)", info.name, info.type,
-                 info.activation ? "+" : "", info.activation ? info.activation : "");
+        snprintf(r->layer, sizeof r->layer, "%s (%s%s%s%s)", info.name, info.type,
+                 info.activation ? "+" : "", info.activation ? info.activation : "",
+                 info.trainable ? "" : ", frozen");
         nb_dims_str(info.ndim, info.shape, r->shape, sizeof r->shape);
         cli_count(info.params + info.buffers, r->params);
         const char *in[8];
@@ -198,6 +205,112 @@ static int summarize(nb_ctx *ctx, nb_model *m, nb_dtype dtype, const estimate *e
     return CLI_OK;
 }
 
+/* ---- --json ------------------------------------------------------------------ */
+
+/* A memory report's parts, in bytes. */
+static cJSON *add_report(cJSON *to, const char *name, const nb_memory_report *r, bool training,
+                         bool *ok)
+{
+    cJSON *o = cJSON_CreateObject();
+    cli_json_uint(o, "total", r->total, ok);
+    cli_json_uint(o, "params", r->params, ok);
+    if (training) {
+        cli_json_uint(o, "grads", r->grads, ok);
+        cli_json_uint(o, "optimizer_state", r->optim, ok);
+        cli_json_int(o, "optimizer_buffers", r->optim_buffers, ok);
+    }
+    cli_json_uint(o, "input", r->input, ok);
+    cli_json_uint(o, "activations", r->activations, ok);
+    if (training)
+        cli_json_uint(o, "activation_grads", r->act_grads, ok);
+    cli_json_item(to, name, o, ok);
+    return o;
+}
+
+/* What the text says, as one JSON object (docs/cli.md). */
+static int summarize_json(nb_ctx *ctx, nb_model *m, const char *path, nb_dtype dtype,
+                          const estimate *e)
+{
+    nb_memory_report t, i;
+    if (nb_model_memory(m, e->batch, &e->optim, &t) != NB_OK ||
+        nb_model_memory(m, e->batch, NULL, &i) != NB_OK)
+        return cli_fail_lib(ctx, true);
+    bool ok = true;
+    cJSON *root = cJSON_CreateObject();
+    ok = root != NULL;
+    cli_json_str(root, "model", path, &ok);
+    cli_json_str(root, "name", nb_model_name(m), &ok);
+    cli_json_str(root, "dtype", nb_dtype_name(dtype), &ok);
+    int64_t shape[NB_MAX_DIMS];
+    int ndim = nb_model_input_shape(m, shape);
+    int64_t input_values = 1;
+    for (int d = 0; d < ndim; d++)
+        input_values *= shape[d];
+    cli_json_shape(root, "input_shape", ndim, shape, &ok);
+    cli_json_str(root, "loss", cli_loss_name(nb_model_loss_kind(m)), &ok);
+    cli_json_item(root, "graph", cJSON_CreateBool(cli_is_graph(m)), &ok);
+
+    cJSON *layers = cJSON_CreateArray();
+    cli_json_item(root, "layers", layers, &ok);
+    int nlayers = nb_model_num_layers(m);
+    int64_t activations = 0;
+    for (int l = 0; l < nlayers; l++) {
+        nb_layer_info info;
+        if (nb_model_layer(m, l, &info) != NB_OK) {
+            cJSON_Delete(root);
+            return cli_fail(CLI_RUNTIME, "layer %d of %d cannot be read", l, nlayers);
+        }
+        int64_t values = 1;
+        for (int d = 0; d < info.ndim; d++)
+            values *= info.shape[d];
+        activations += values;
+        cJSON *o = cJSON_CreateObject();
+        cli_json_item(layers, NULL, o, &ok);
+        cli_json_str(o, "name", info.name, &ok);
+        cli_json_str(o, "type", info.type, &ok);
+        cli_json_str(o, "activation", info.activation, &ok);
+        cli_json_shape(o, "output_shape", info.ndim, info.shape, &ok);
+        cli_json_int(o, "params", info.params + info.buffers, &ok);
+        cli_json_item(o, "trainable", cJSON_CreateBool(info.trainable), &ok);
+        const char *in[8];
+        int k = cli_layer_inputs(m, l, &info, in);
+        cJSON *a = cJSON_CreateArray();
+        for (int j = 0; a && j < k; j++)
+            cli_json_str(a, NULL, in[j], &ok);
+        cli_json_item(o, "inputs", a, &ok);
+    }
+
+    int64_t trainable = nb_model_num_params(m, true);
+    int64_t buffers = nb_model_num_params(m, false);
+    int64_t size = (int64_t)nb_dtype_size(dtype);
+    cli_json_int(root, "total_params", trainable + buffers, &ok);
+    cli_json_int(root, "trainable_params", trainable, &ok);
+    cli_json_int(root, "non_trainable_params", buffers, &ok);
+    cli_json_int(root, "input_values", input_values, &ok);
+    cli_json_int(root, "input_bytes", input_values * size, &ok);
+    cli_json_int(root, "activation_values", activations, &ok);
+    cli_json_int(root, "activation_bytes", activations * size, &ok);
+    cli_json_int(root, "parameter_bytes", (trainable + buffers) * size, &ok);
+
+    cli_json_int(root, "batch_size", e->batch, &ok);
+    cli_json_str(root, "optimizer", nb_optim_kind_name(e->optim.kind), &ok);
+    add_report(root, "training_memory", &t, true, &ok);
+    add_report(root, "inference_memory", &i, false, &ok);
+    uint64_t limit = nb_ctx_memory_limit(ctx);
+    cli_json_uint(root, "memory_limit", limit, &ok);
+    /* Who set it: what the text prints in parentheses after the size. */
+    char lim[96];
+    cli_limit_str(ctx, cli_get(&spec, "max-memory") ? "--max-memory" : NULL, lim);
+    char *open = strchr(lim, '('), *close = strrchr(lim, ')');
+    if (open && close > open)
+        *close = '\0';
+    cli_json_str(root, "memory_limit_source", open && close > open ? open + 1 : lim, &ok);
+    bool inference_fits = i.total <= limit;
+    cli_json_item(root, "training_fits", cJSON_CreateBool(inference_fits && t.total <= limit), &ok);
+    cli_json_item(root, "inference_fits", cJSON_CreateBool(inference_fits), &ok);
+    return cli_json_print(root, ok);
+}
+
 /* The batch and the optimizer: the model file's, then the options'. */
 static int settings(nb_ctx *ctx, nb_model *m, estimate *e)
 {
@@ -240,7 +353,8 @@ int cmd_summary(int argc, char **argv)
         rc = m ? settings(ctx, m, &est) : cli_fail_lib(ctx, true);
     }
     if (rc == CLI_OK)
-        rc = summarize(ctx, m, dtype, &est);
+        rc = cli_get(&spec, "json") ? summarize_json(ctx, m, pos[0], dtype, &est)
+                                    : summarize(ctx, m, dtype, &est);
     nb_model_free(m);
     nb_ctx_free(ctx);
     return rc;

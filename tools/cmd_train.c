@@ -55,6 +55,27 @@ static cli_opt opts[] = {
     {"resume", NULL, "continue from DIR/checkpoint.safetensors, made with the same\n"
                      "settings, data and threads (--epochs may grow)", NULL},
     {"limit", "N", "use only the first N training examples and N/4 test examples", NULL},
+    {"validation-split", "F", "validate on the last fraction F of the training examples\n"
+                              "(default: the model file's, else 0; a DIR/val/ folder or an\n"
+                              ".npz's X_valid is the validation set instead)", NULL},
+    {"weights", "W", "start from the weights in W (a safetensors file: nabla's or a\n"
+                     "PyTorch state_dict's) instead of drawing them", NULL},
+    {"partial", NULL, "with --weights: load the tensors whose names and shapes match,\n"
+                      "list the rest, and draw those", NULL},
+    {"freeze", "NAMES", "keep these layers' parameters fixed (comma-separated names;\n"
+                        "as \"trainable\": false in the model file)", NULL},
+    {"freeze-stats", NULL, "the batch norms in --freeze also keep their running statistics\n"
+                           "and normalise by them", NULL},
+    {"early-stopping", "P", "stop after P epochs without improvement of val_loss (or the\n"
+                            "file's early_stopping monitor) and restore the best weights", NULL},
+    {"reduce-lr-on-plateau", "P", "multiply the rate by 0.1 (or the file's factor) after P\n"
+                                  "epochs without improvement of val_loss", NULL},
+    {"keep-best", "MONITOR", "write DIR/best.safetensors whenever MONITOR (val_loss,\n"
+                             "val_accuracy, loss or accuracy) improves", NULL},
+    {"warmup", "N", "raise the rate linearly over the first N epochs", NULL},
+    {"warmup-steps", "N", "raise the rate linearly over the first N steps", NULL},
+    {"checkpoint-every", "N", "also write the checkpoint every N batches (default: after\n"
+                              "each epoch only)", NULL},
     {0},
 };
 
@@ -95,6 +116,117 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The options that turn on a callback, over the model file's settings. */
+static int callback_settings(nb_train_opts *t)
+{
+    int64_t es = -1, plateau = -1, warmup = 0, warmup_steps = 0;
+    int rc;
+    if ((rc = cli_int64(&spec, "early-stopping", 0, 1000000, &es)) ||
+        (rc = cli_int64(&spec, "reduce-lr-on-plateau", 0, 1000000, &plateau)) ||
+        (rc = cli_int64(&spec, "warmup", 1, 1000000, &warmup)) ||
+        (rc = cli_int64(&spec, "warmup-steps", 1, 1000000000, &warmup_steps)))
+        return rc;
+    const char *split = cli_get(&spec, "validation-split");
+    if (split) {
+        char *end;
+        double f = strtod(split, &end);
+        if (!*split || *end || !(f >= 0 && f <= 0.99))
+            return cli_fail(CLI_USAGE, "--validation-split: expected a fraction from 0 to 0.99, "
+                                       "got '%s'", split);
+        t->validation_split = f;
+    }
+    if (es >= 0) {
+        t->early_stopping.patience = (int)es;
+        if (!t->early_stopping.monitor)
+            t->early_stopping.monitor = NB_MONITOR_VAL_LOSS;
+    }
+    if (plateau >= 0) {
+        t->plateau.patience = (int)plateau;
+        if (!t->plateau.monitor)
+            t->plateau.monitor = NB_MONITOR_VAL_LOSS;
+    }
+    if (warmup || warmup_steps) {
+        if (warmup && warmup_steps)
+            return cli_fail(CLI_USAGE, "--warmup and --warmup-steps: give one of them");
+        t->warmup_epochs = (int)warmup;
+        t->warmup_steps = (int)warmup_steps;
+    }
+    const char *keep = cli_get(&spec, "keep-best");
+    if (keep) {
+        int m = nb_monitor_from_name(keep);
+        if (m <= NB_MONITOR_NONE)
+            return cli_fail(CLI_USAGE, "--keep-best: unknown monitor '%s' (val_loss, "
+                                       "val_accuracy, loss, accuracy)", keep);
+        t->keep_best = (nb_monitor)m;
+    }
+    return CLI_OK;
+}
+
+/* --freeze NAME,...: each layer named, its statistics too with
+ * --freeze-stats when it is a batch norm. */
+static int freeze_layers(nb_ctx *ctx, nb_model *m)
+{
+    const char *list = cli_get(&spec, "freeze");
+    bool stats = cli_get(&spec, "freeze-stats") != NULL;
+    if (!list)
+        return stats ? cli_fail(CLI_USAGE, "--freeze-stats: name the layers with --freeze")
+                     : CLI_OK;
+    for (const char *s = list; *s;) {
+        size_t n = strcspn(s, ",");
+        char name[128];
+        if (n == 0 || n >= sizeof name)
+            return cli_fail(CLI_USAGE, "--freeze: expected layer names separated by commas, "
+                                       "got '%s'", list);
+        memcpy(name, s, n);
+        name[n] = '\0';
+        nb_layer_info info = {0};
+        int i = 0, nl = nb_model_num_layers(m);
+        while (i < nl && (nb_model_layer(m, i, &info), strcmp(info.name, name) != 0))
+            i++;
+        bool bn = i < nl && strcmp(info.type, "batch_norm") == 0;
+        if (nb_model_freeze(m, name, stats && bn) != NB_OK)
+            return cli_fail_lib(ctx, true);
+        s += n + (s[n] == ',');
+    }
+    return CLI_OK;
+}
+
+/* --weights W: all of the model's tensors from W, or with --partial those
+ * W has with the same name and shape, listing the rest on stderr. */
+static int start_weights(nb_ctx *ctx, nb_model *m, const char *path)
+{
+    if (!cli_get(&spec, "partial"))
+        return nb_model_load_weights(m, path) != NB_OK ? cli_fail_lib(ctx, true) : CLI_OK;
+    nb_safetensors *f = nb_safetensors_open(ctx, path);
+    if (!f)
+        return cli_fail_lib(ctx, true);
+    int n = nb_model_num_tensors(m), loaded = 0, nf = nb_safetensors_count(f);
+    bool *used = calloc((size_t)nf + 1, sizeof *used); /* + 1: never calloc(0) */
+    if (!used) {
+        nb_safetensors_close(f);
+        return cli_fail(CLI_RUNTIME, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        nb_tensor *t = nb_model_tensor(m, i);
+        int k = nb_safetensors_find(f, t->name);
+        bool ok = k >= 0 && nb_safetensors_read(ctx, f, 1, &t, false) == NB_OK;
+        if (k >= 0)
+            used[k] = true; /* named below if it is not loaded */
+        if (ok)
+            loaded++;
+        else
+            fprintf(stderr, "--partial: %s %s: drawn\n", t->name,
+                    k < 0 ? "is not in the file" : "has another shape or type there");
+    }
+    for (int k = 0; k < nf; k++)
+        if (!used[k])
+            fprintf(stderr, "--partial: %s in %s: not used\n", nb_safetensors_name(f, k), path);
+    fprintf(stderr, "--partial: loaded %d of the model's %d tensors from %s\n", loaded, n, path);
+    free(used);
+    nb_safetensors_close(f);
+    return CLI_OK;
+}
+
 /* Settings from the model file, then from the command line. */
 static int settings(nb_ctx *ctx, nb_model *m, nb_train_opts *t, nb_optim_opts *o)
 {
@@ -120,7 +252,7 @@ static int settings(nb_ctx *ctx, nb_model *m, nb_train_opts *t, nb_optim_opts *o
     t->epochs = (int)epochs;
     t->batch_size = (int)batch;
     t->seed = seed;
-    return CLI_OK;
+    return callback_settings(t);
 }
 
 /* ---- output files -------------------------------------------------------- */
@@ -135,10 +267,13 @@ static int write_metrics(nb_ctx *ctx, const char *dir, const nb_epoch_metrics *h
     FILE *f = open_memstream(&csv, &len);
     if (!f)
         return cli_fail(CLI_RUNTIME, "out of memory");
-    fprintf(f, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
+    /* best: keep_best's mark; restored: the epoch whose weights early
+     * stopping put back, on the row where it stopped. */
+    fprintf(f, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,best,restored\n");
     for (int i = 0; i < n; i++)
-        fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", i + 1, h[i].loss, h[i].accuracy,
-                h[i].val_loss, h[i].val_accuracy, h[i].lr, h[i].seconds);
+        fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f,%d,%d\n", i + 1, h[i].loss, h[i].accuracy,
+                h[i].val_loss, h[i].val_accuracy, h[i].lr, h[i].seconds, h[i].best,
+                h[i].restored);
     int rc = fclose(f) != 0 ? cli_fail(CLI_RUNTIME, "out of memory")
              : nb_file_write(ctx, path, csv, len) != NB_OK ? cli_fail_lib(ctx, false)
                                                           : CLI_OK;
@@ -151,7 +286,12 @@ static int write_curves(const char *dir, const char *name, const nb_epoch_metric
 {
     char path[4200], title[256];
     snprintf(path, sizeof path, "%s/curves.png", dir);
-    snprintf(title, sizeof title, "%s - %d epoch%s", name, n, n == 1 ? "" : "s");
+    int at = snprintf(title, sizeof title, "%s - %d epoch%s", name, n, n == 1 ? "" : "s");
+    if (n > 0 && h[n - 1].stopped)
+        at += snprintf(title + at, sizeof title - (size_t)at, ", stopped early");
+    if (n > 0 && h[n - 1].restored)
+        snprintf(title + at, sizeof title - (size_t)at, ", weights of epoch %d kept",
+                 h[n - 1].restored);
     double loss[1000], vloss[1000], acc[1000], vacc[1000];
     int k = n < 1000 ? n : 1000;
     for (int i = 0; i < k; i++) {
@@ -192,7 +332,9 @@ typedef struct run {
     int64_t test_limit;        /* test examples to take, 0 for all */
     int64_t ntest;             /* and how many that is */
     nb_trainer *tr;
-    char dir[4096], ckpt[4200], weights[4200];
+    cli_classes classes;       /* the data's, stored with the weights */
+    char dir[4096], ckpt[4200], weights[4200], best[4200];
+    int64_t ckpt_every;        /* --checkpoint-every: batches, 0 none */
     int lock;                  /* the descriptor holding DIR/train.lock, or -1 */
     int rank, size;            /* this process of an mpirun job's */
     nb_comm comm;              /* the job's processes (nb_dist_comm) */
@@ -252,7 +394,7 @@ static bool tmp_suffix(const char *s)
 static void remove_stale(const run *r)
 {
     static const char *const files[] = {"checkpoint.safetensors", "weights.safetensors",
-                                        "metrics.csv", "curves.png"};
+                                        "best.safetensors", "metrics.csv", "curves.png"};
     DIR *d = opendir(r->dir);
     if (!d)
         return;
@@ -275,6 +417,7 @@ static int open_dir(run *r)
     snprintf(r->dir, sizeof r->dir, out ? "%s" : "runs/%s", out ? out : nb_model_name(r->m));
     snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint.safetensors", r->dir);
     snprintf(r->weights, sizeof r->weights, "%s/weights.safetensors", r->dir);
+    snprintf(r->best, sizeof r->best, "%s/best.safetensors", r->dir);
     if (r->rank != 0)
         return CLI_OK;
     int rc = cli_make_dir(r->dir);
@@ -295,6 +438,11 @@ static int open_data(run *r, int64_t limit)
     if (!(r->train = nb_dataset_load(ctx, r->data, true)) ||
         !(r->test = nb_dataset_load(ctx, r->data, false)))
         return cli_fail_lib(ctx, true);
+    /* The data's own validation split (DIR/val/, an .npz's X_valid) takes
+     * the place of the model file's validation_split; --validation-split
+     * with it is refused by the trainer. */
+    if (nb_dataset_validation(r->train) > 0 && !cli_get(&spec, "validation-split"))
+        r->t.validation_split = 0;
     r->tr = nb_trainer_new(ctx, r->m, r->train, limit, &r->t, &r->o);
     if (!r->tr)
         return cli_fail_lib(ctx, true);
@@ -302,6 +450,10 @@ static int open_data(run *r, int64_t limit)
     r->test_limit = limit > 0 ? (limit / 4 > 0 ? limit / 4 : 1) : 0;
     if ((r->ntest = nb_trainer_examples(r->tr, r->test, r->test_limit)) < 0)
         return cli_fail_lib(ctx, true);
+    int rc = cli_classes_of_data(&r->classes, r->train, cli_is_fashion(r->data), &r->t,
+                                 cli_model_classes(r->m));
+    if (rc != CLI_OK)
+        return rc;
     nb_dataset_free(r->test);
     r->test = NULL;
     return CLI_OK;
@@ -325,6 +477,12 @@ static int run_open(run *r, const char *model, int64_t limit)
     nb_rng init;
     nb_rng_seed(&init, r->t.seed);
     nb_model_init(r->m, &init);
+    const char *weights = cli_get(&spec, "weights");
+    if (cli_get(&spec, "partial") && !weights)
+        return cli_fail(CLI_USAGE, "--partial: give the weights with --weights");
+    if ((weights && (rc = start_weights(ctx, r->m, weights)) != CLI_OK) ||
+        (rc = freeze_layers(ctx, r->m)) != CLI_OK)
+        return rc;
     /* The directory after the data: a run refused for its input leaves
      * nothing behind. */
     if ((rc = open_data(r, limit)) != CLI_OK || (rc = open_dir(r)) != CLI_OK)
@@ -339,6 +497,7 @@ static void run_close(run *r)
     nb_dataset_free(r->train);
     nb_dataset_free(r->test);
     nb_model_free(r->m);
+    cli_classes_free(&r->classes);
     if (r->lock >= 0)
         close(r->lock);
 }
@@ -409,13 +568,19 @@ static void show_progress(const run *r, const nb_train_progress *p)
 
 static int on_batch(nb_trainer *tr, const nb_train_progress *p, void *ud)
 {
-    (void)tr;
     run *r = ud;
     double t = now();
     if (r->tty && (t - r->last_shown > 0.1 || p->batch == p->batches)) {
         show_progress(r, p);
         r->bar = true;
         r->last_shown = t;
+    }
+    /* A checkpoint every N batches inside an epoch; the epoch's end
+     * writes its own. */
+    if (r->ckpt_every && r->rank == 0 && p->batch % r->ckpt_every == 0 &&
+        p->batch < p->batches && nb_trainer_save(tr, r->ckpt) != NB_OK) {
+        r->rc = cli_fail_lib(r->ctx, false);
+        return 1;
     }
     /* A stop signal stops after this batch; after an epoch's last, once
      * the epoch is done, so that its checkpoint comes with its validation. */
@@ -441,9 +606,17 @@ static int on_epoch(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
     end_bar(r);
     print_epoch(r, e);
     r->last_shown = 0;
-    if (nb_trainer_save(tr, r->ckpt) != NB_OK)
+    if (e->stopped)
+        printf("early stopping: %s did not improve for %d epoch%s%s\n",
+               nb_monitor_name(r->t.early_stopping.monitor), r->t.early_stopping.patience,
+               r->t.early_stopping.patience == 1 ? "" : "s", e->restored ? "" : "; the weights "
+               "are the last epoch's");
+    if (e->restored)
+        printf("restored the weights of epoch %d\n", e->restored);
+    r->rc = e->best ? cli_save_weights(r->ctx, r->m, r->best, &r->classes) : CLI_OK;
+    if (r->rc == CLI_OK && nb_trainer_save(tr, r->ckpt) != NB_OK)
         r->rc = cli_fail_lib(r->ctx, false);
-    else
+    if (r->rc == CLI_OK)
         r->rc = write_history(r->ctx, tr, r->dir, nb_model_name(r->m));
     return r->rc != CLI_OK || interrupted;
 }
@@ -474,8 +647,31 @@ static int interrupted_run(run *r, int sig)
     return 128 + sig;
 }
 
+/* "frozen: conv1, conv2 (trainable params: 105,214 of 106,154)" when a
+ * layer is frozen. */
+static void print_frozen(const nb_model *m)
+{
+    char names[1024] = "";
+    size_t len = 0;
+    for (int i = 0; i < nb_model_num_layers(m); i++) {
+        nb_layer_info info;
+        if (nb_model_layer(m, i, &info) == NB_OK && !info.trainable && info.params > 0 &&
+            len < sizeof names)
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "",
+                                    info.name);
+    }
+    if (!len)
+        return;
+    int64_t trainable = nb_model_num_params(m, true);
+    char a[32], b[32];
+    printf("frozen: %s (trainable params: %s of %s)\n", names, cli_count(trainable, a),
+           cli_count(trainable + nb_model_num_params(m, false), b));
+}
+
 static int run_fit(run *r)
 {
+    if (r->rank == 0)
+        print_frozen(r->m);
     printf("training %s on %" PRId64 " images (%" PRId64 " for validation), %s lr %g, "
            "batch %d, %d epoch%s\n",
            nb_model_name(r->m), nb_trainer_num_train(r->tr), nb_trainer_num_val(r->tr),
@@ -522,8 +718,9 @@ static int run_test(run *r)
         return fatal(r, cli_fail_lib(ctx, false));
     if (r->rank != 0)
         return CLI_OK;
-    if (nb_model_save_weights(r->m, r->weights) != NB_OK)
-        return cli_fail_lib(ctx, false);
+    int rc = cli_save_weights(ctx, r->m, r->weights, &r->classes);
+    if (rc != CLI_OK)
+        return rc;
     printf("test loss: %.4f\n", test.loss);
     printf("test accuracy: %.4f\n", test.accuracy);
     printf("wrote %s, checkpoint.safetensors, metrics.csv and curves.png in %s\n",
@@ -619,8 +816,9 @@ static int train(run *r, int argc, char **argv)
     if (rc == CLI_HELP)
         return CLI_OK;
     int64_t limit = 0;
-    if (rc == CLI_OK && (rc = cli_threads(&spec)) == CLI_OK)
-        rc = cli_int64(&spec, "limit", 1, INT64_MAX, &limit);
+    if (rc == CLI_OK && (rc = cli_threads(&spec)) == CLI_OK &&
+        (rc = cli_int64(&spec, "limit", 1, INT64_MAX, &limit)) == CLI_OK)
+        rc = cli_int64(&spec, "checkpoint-every", 1, INT64_MAX, &r->ckpt_every);
     if (!(r->ctx = cli_ctx_new()))
         return fatal(r, CLI_RUNTIME);
     /* A stop signal sets `interrupted`, which the callbacks answer by

@@ -35,8 +35,10 @@ static void usage(FILE *out)
     fprintf(out, "usage: nabla VERB [options]\n"
                  "       nabla VERB --help\n"
                  "\n"
-                 "Networks described in JSON files: inspect them, train and run them,\n"
-                 "check their gradients, and look inside them.\n"
+                 "Trains and runs convolutional networks described in JSON files, checks\n"
+                 "their gradients and looks inside them.  A verb's MODEL is a model file\n"
+                 "or the name of an installed one: \"nabla summary lenet\" reads\n"
+                 "lenet.json from NABLA_MODELS, else from the models' directory.\n"
                  "\n"
                  "verbs:\n");
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
@@ -46,15 +48,30 @@ static void usage(FILE *out)
                  "  -h, --help   print this help and exit\n"
                  "  --version    print the version and exit\n"
                  "\n"
-                 "Exit status: 0 success, 1 runtime failure (out of memory, a failed\n"
-                 "write, a gradient that disagrees), 2 bad usage or bad input.\n"
+                 "exit status:\n"
+                 "  0  success\n"
+                 "  1  a runtime failure: out of memory, a failed write, a gradient that\n"
+                 "     disagrees\n"
+                 "  2  bad usage or bad input, with one line on stderr saying what and where\n"
                  "\n"
-                 "Files, models and batches are checked against a memory limit before\n"
-                 "they are allocated: this machine's memory, or NABLA_MAX_MEMORY (a size\n"
-                 "such as 512M or 4G).\n"
+                 "environment:\n"
+                 "  NABLA_NUM_THREADS  the threads of train and eval (default: one per online\n"
+                 "                     core; --threads overrides it)\n"
+                 "  NABLA_CPU          the kernels: avx512, avx2 or baseline (default: the widest\n"
+                 "                     this CPU runs; avx512 and avx2 give the same results)\n"
+                 "  NABLA_MAX_MEMORY   the limit files, models and batches are checked against\n"
+                 "                     before they are allocated: a size such as 512M or 4G\n"
+                 "                     (default: this machine's memory)\n"
+                 "  NABLA_MODELS       a directory of model files: a MODEL that is not a file\n"
+                 "                     and has no '/' is NAME.json there, else in the models'\n"
+                 "                     directory\n"
                  "\n"
-                 "The kernels are the widest this CPU runs (avx512, avx2 or baseline), or\n"
-                 "those NABLA_CPU names; avx512 and avx2 give the same results.\n");
+                 "files:\n"
+                 "  %s\n"
+                 "      the models' directory: the networks installed with nabla\n"
+                 "  %s\n"
+                 "      the documentation\n",
+            CLI_MODELS_DIR, NB_PKGDATADIR "/docs");
 }
 
 static const verb *find_verb(const char *name)

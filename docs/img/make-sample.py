@@ -46,6 +46,7 @@ def image():
 
 
 def png(px):
+    """An 8-bit gray PNG of rows of values in [0, 1]."""
     raw = b"".join(b"\0" + bytes(round(v * 255) for v in row) for row in px)
 
     def chunk(kind, data):
@@ -53,7 +54,7 @@ def png(px):
         return struct.pack(">I", len(data)) + c + struct.pack(">I", zlib.crc32(c))
 
     return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 0, 0, 0, 0))
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", len(px[0]), len(px), 8, 0, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw, 9))
             + chunk(b"IEND", b""))
 

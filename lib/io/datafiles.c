@@ -618,12 +618,37 @@ static int same_classes(nb_ctx *ctx, const char *base, const strlist *classes, c
     return rc;
 }
 
+/* The PNG files of each class folder of base, into files[classes->n];
+ * adds their number to *total.  A class folder without one is refused
+ * unless may_be_empty: a validation folder may hold no image of a class. */
+static int list_classes(nb_ctx *ctx, const char *base, const strlist *classes, strlist *files,
+                        bool may_be_empty, int64_t *total)
+{
+    for (size_t c = 0; c < classes->n; c++) {
+        char *dir = nbi_path_join(ctx, base, classes->v[c]);
+        if (!dir)
+            return NB_ERR_NOMEM;
+        int rc = list_dir(ctx, dir, false, &files[c]);
+        if (rc == NB_OK && files[c].n == 0 && !may_be_empty)
+            rc = nbi_fail(ctx, NB_ERR_FORMAT, "%s: no PNG files", dir);
+        nbi_free(ctx, dir);
+        if (rc != NB_OK)
+            return rc;
+        *total += (int64_t)files[c].n;
+    }
+    return NB_OK;
+}
+
 /* base/CLASS/x.png: classes in strcmp order, files in strcmp order; the
- * classes those of the other split's folder. */
-static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base, const char *other)
+ * classes those of the other split's folder.  With val (the training
+ * split's DIR/val/, or NULL) its images follow, class by class, as the
+ * data's own validation split. */
+static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base, const char *other,
+                                   const char *val)
 {
     strlist classes = {0};
-    strlist *files = NULL;
+    strlist *files[2] = {NULL, NULL}; /* base's, val's */
+    const char *dirs[2] = {base, val};
     png_set s = {0};
     int32_t *labels = NULL;
     char *first = NULL;
@@ -637,60 +662,65 @@ static nb_dataset *load_png_folder(nb_ctx *ctx, const char *base, const char *ot
         nbi_fail(ctx, NB_ERR_FORMAT, "%s: %zu class folders are too many", base, classes.n);
         goto fail;
     }
-    if (same_classes(ctx, base, &classes, other) != NB_OK)
+    if (same_classes(ctx, base, &classes, other) != NB_OK ||
+        (val && same_classes(ctx, base, &classes, val) != NB_OK))
         goto fail;
-    files = nbi_alloc(ctx, classes.n * sizeof *files);
-    if (!files)
-        goto fail;
-    memset(files, 0, classes.n * sizeof *files);
-    int64_t total = 0;
-    for (size_t c = 0; c < classes.n; c++) {
-        char *dir = nbi_path_join(ctx, base, classes.v[c]);
-        if (!dir)
+    int64_t total = 0, nval = 0;
+    for (int p = 0; p < 2 && dirs[p]; p++) {
+        if (!(files[p] = nbi_alloc(ctx, classes.n * sizeof *files[p])))
             goto fail;
-        int rc = list_dir(ctx, dir, false, &files[c]);
-        if (rc == NB_OK && files[c].n == 0)
-            rc = nbi_fail(ctx, NB_ERR_FORMAT, "%s: no PNG files", dir);
-        nbi_free(ctx, dir);
-        if (rc != NB_OK)
+        memset(files[p], 0, classes.n * sizeof *files[p]);
+        int64_t *count = p ? &nval : &total;
+        if (list_classes(ctx, dirs[p], &classes, files[p], p == 1, count) != NB_OK)
             goto fail;
-        total += (int64_t)files[c].n;
     }
+    if (val && nval == 0) {
+        nbi_fail(ctx, NB_ERR_FORMAT, "%s: no PNG files in its class folders", val);
+        goto fail;
+    }
+    total += nval;
     if (!(labels = nbi_alloc(ctx, (size_t)total * sizeof *labels)))
         goto fail;
     int64_t i = 0;
-    for (size_t c = 0; c < classes.n; c++) {
-        for (size_t k = 0; k < files[c].n; k++, i++) {
-            char *dir = nbi_path_join(ctx, base, classes.v[c]);
-            char *path = dir ? nbi_path_join(ctx, dir, files[c].v[k]) : NULL;
-            nbi_free(ctx, dir);
-            if (!path)
-                goto fail;
-            int rc = read_example(ctx, &s, i, path, first, total);
-            if (rc != NB_OK) {
-                nbi_free(ctx, path);
-                goto fail;
+    for (int p = 0; p < 2 && dirs[p]; p++) {
+        for (size_t c = 0; c < classes.n; c++) {
+            for (size_t k = 0; k < files[p][c].n; k++, i++) {
+                char *dir = nbi_path_join(ctx, dirs[p], classes.v[c]);
+                char *path = dir ? nbi_path_join(ctx, dir, files[p][c].v[k]) : NULL;
+                nbi_free(ctx, dir);
+                if (!path)
+                    goto fail;
+                int rc = read_example(ctx, &s, i, path, first, total);
+                if (rc != NB_OK) {
+                    nbi_free(ctx, path);
+                    goto fail;
+                }
+                if (i == 0)
+                    first = path;
+                else
+                    nbi_free(ctx, path);
+                labels[i] = (int32_t)c;
             }
-            if (i == 0)
-                first = path;
-            else
-                nbi_free(ctx, path);
-            labels[i] = (int32_t)c;
         }
     }
-    for (size_t c = 0; c < classes.n; c++)
-        strlist_free(ctx, &files[c]);
-    nbi_free(ctx, files);
+    for (int p = 0; p < 2; p++) {
+        for (size_t c = 0; files[p] && c < classes.n; c++)
+            strlist_free(ctx, &files[p][c]);
+        nbi_free(ctx, files[p]);
+    }
     nbi_free(ctx, first);
     /* The data set keeps the arrays and the names. */
-    return nbi_dataset_adopt(ctx, total, s.c, s.h, s.w, s.pixels, NULL, labels, classes.v,
-                             (int)classes.n, base);
+    nb_dataset *ds = nbi_dataset_adopt(ctx, total, s.c, s.h, s.w, s.pixels, NULL, labels,
+                                       classes.v, (int)classes.n, base);
+    nbi_dataset_set_validation(ds, nval);
+    return ds;
 
 fail:
-    if (files)
-        for (size_t c = 0; c < classes.n; c++)
-            strlist_free(ctx, &files[c]);
-    nbi_free(ctx, files);
+    for (int p = 0; p < 2; p++) {
+        for (size_t c = 0; files[p] && c < classes.n; c++)
+            strlist_free(ctx, &files[p][c]);
+        nbi_free(ctx, files[p]);
+    }
     strlist_free(ctx, &classes);
     nbi_free(ctx, first);
     nbi_free(ctx, s.pixels);
@@ -757,13 +787,16 @@ nb_dataset *nb_dataset_load(nb_ctx *ctx, const char *dir, bool train)
     } else {
         char *base = nbi_path_join(ctx, dir, sub);
         char *other = base ? nbi_path_join(ctx, dir, train ? "test" : "train") : NULL;
-        if (other && is_dir(base))
-            ds = load_png_folder(ctx, base, other);
-        else if (other)
+        char *val = other && train ? nbi_path_join(ctx, dir, "val") : NULL;
+        bool paths = other && (val || !train); /* else out of memory, said */
+        if (paths && is_dir(base))
+            ds = load_png_folder(ctx, base, other, val && is_dir(val) ? val : NULL);
+        else if (paths)
             nbi_fail(ctx, NB_ERR_IO, "%s: no %s(.gz), no CIFAR files and no %s/ folder of PNG "
                      "classes", dir, iname, sub);
         nbi_free(ctx, base);
         nbi_free(ctx, other);
+        nbi_free(ctx, val);
     }
     if (ds && nbi_dataset_set_origin(ds, dir) != NB_OK) {
         nb_dataset_free(ds);

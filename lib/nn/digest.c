@@ -104,6 +104,8 @@ uint64_t nb_model_digest(const nb_model *m)
         for (int k = 0; k < l->nin; k++)
             put(&h, " %d", l->in[k]);
         put_fields(&h, l->kind->fields, &l->conf);
+        if (l->frozen)
+            put(&h, " frozen");
         if (l->act) {
             put(&h, " activation %s%s", l->act->type, l->act_fused ? " fused" : "");
             put_fields(&h, l->act->fields, &l->act_conf);

@@ -47,6 +47,7 @@ typedef struct nbi_bn_conf {
     int num_features;           /* 0: inferred */
     double eps, momentum;
     bool affine;
+    bool freeze_stats;          /* normalise by the running statistics, and keep them */
 } nbi_bn_conf;
 
 typedef union nbi_layer_conf {
@@ -76,6 +77,7 @@ typedef struct nbi_layer {
     const nbi_layer_kind *act; /* the "activation" field, or NULL */
     nbi_layer_conf act_conf;   /* its defaults */
     bool act_fused;            /* act runs inside the layer's own op */
+    bool frozen;               /* "trainable": false: no gradient, no update */
     int nin;
     int in[NBI_MAX_INPUTS];    /* layers read, by position; -1: the input */
     const char *in_names[NBI_MAX_INPUTS];

@@ -354,6 +354,7 @@ static const nbi_field bn_fields[] = {
     {"eps", NBI_F_REAL, 0, OFF(bn.eps), 1e-5, 1e-300, 1e300},
     {"momentum", NBI_F_REAL, 0, OFF(bn.momentum), 0.1, 0, 1},
     {"affine", NBI_F_BOOL, 0, OFF(bn.affine), 1, 0, 1},
+    {"freeze_stats", NBI_F_BOOL, 0, OFF(bn.freeze_stats), 0, 0, 1},
     {0},
 };
 
@@ -374,8 +375,13 @@ static int bn_infer(nbi_layer *l, const nbi_shape *in, char *why)
 static nb_tensor *bn_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
                              int nin, nb_tensor *const *x, nb_rng *rng)
 {
-    return nb_batch_norm(ctx, x[0], p[NBI_WEIGHT], p[NBI_BIAS], p[NBI_RUNNING_MEAN],
-                         p[NBI_RUNNING_VAR], c->bn.momentum, c->bn.eps);
+    /* Frozen statistics: eval mode's normalisation, in training too. */
+    bool training = c->bn.freeze_stats ? nb_set_training(ctx, false) : false;
+    nb_tensor *y = nb_batch_norm(ctx, x[0], p[NBI_WEIGHT], p[NBI_BIAS], p[NBI_RUNNING_MEAN],
+                                 p[NBI_RUNNING_VAR], c->bn.momentum, c->bn.eps);
+    if (c->bn.freeze_stats)
+        nb_set_training(ctx, training);
+    return y;
 }
 
 static void bn_init(nb_tensor *const *p, nb_rng *rng)

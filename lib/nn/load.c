@@ -226,6 +226,17 @@ static int read_activation(loader *ld, nbi_layer *l, const cJSON *v)
     return NB_OK;
 }
 
+/* "trainable": false keeps the layer's parameters as they are loaded. */
+static int read_trainable(loader *ld, nbi_layer *l, const cJSON *v)
+{
+    char place[160], g[96];
+    if (!cJSON_IsBool(v))
+        return fail(ld, field_place(ld, l, "trainable", place, sizeof place),
+                    "expected true or false, got %s", nbi_json_describe(g, sizeof g, v));
+    l->frozen = cJSON_IsFalse(v);
+    return NB_OK;
+}
+
 /* One entry of "layers" or "nodes": its type, name, fields and settings. */
 static int read_layer(loader *ld, nbi_layer *l, const cJSON *item)
 {
@@ -247,14 +258,14 @@ static int read_layer(loader *ld, nbi_layer *l, const cJSON *item)
 
     /* Every key once, each known: the layer's own fields (read by their
      * rows), then the keys every layer has, at the end of seen[]. */
-    static const char *const common[] = {"type", "name", "inputs", "activation"};
-    enum { C_INPUTS = NBI_MAX_FIELDS + 2, C_ACTIVATION };
-    bool seen[NBI_MAX_FIELDS + 4] = {false};
+    static const char *const common[] = {"type", "name", "inputs", "activation", "trainable"};
+    enum { NCOMMON = 5, C_INPUTS = NBI_MAX_FIELDS + 2, C_ACTIVATION, C_TRAINABLE };
+    bool seen[NBI_MAX_FIELDS + NCOMMON] = {false};
     const cJSON *inputs = NULL;
     for (const cJSON *v = item->child; v; v = v->next) {
         const char *key = v->string;
         int f = nbi_json_find(k->fields, key);
-        for (int i = 0; i < 4 && f < 0; i++)
+        for (int i = 0; i < NCOMMON && f < 0; i++)
             if (strcmp(key, common[i]) == 0)
                 f = NBI_MAX_FIELDS + i;
         bool known = f >= 0 && !(f == C_ACTIVATION && !(k->flags & NBI_TAKES_ACT));
@@ -264,7 +275,7 @@ static int read_layer(loader *ld, nbi_layer *l, const cJSON *item)
         if (!known) {
             nbi_json_suggest sg = NBI_JSON_SUGGEST(key);
             nbi_json_offer_rows(&sg, k->fields);
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < NCOMMON; i++)
                 if ((i != 2 || ld->graph) && (i != 3 || (k->flags & NBI_TAKES_ACT)))
                     nbi_json_offer(&sg, common[i]);
             return nbi_json_unknown(&ld->js, place, key, &sg);
@@ -279,6 +290,8 @@ static int read_layer(loader *ld, nbi_layer *l, const cJSON *item)
             inputs = v;
         else if (f == C_ACTIVATION)
             rc = read_activation(ld, l, v);
+        else if (f == C_TRAINABLE)
+            rc = read_trainable(ld, l, v);
         if (rc)
             return rc;
     }
@@ -514,7 +527,7 @@ static int make_tensors(nb_model *m, const char *origin)
             snprintf(name, sizeof name, "%s.%s", l->name, nbi_slot_names[k]);
             nb_tensor_set_name(t, name);
             bool buffer = k == NBI_RUNNING_MEAN || k == NBI_RUNNING_VAR;
-            nb_requires_grad(t, !buffer);
+            nb_requires_grad(t, !buffer && !l->frozen);
             l->t[k] = t;
             m->buffer[m->ntensors] = buffer;
             m->tensors[m->ntensors++] = t;

@@ -68,7 +68,8 @@ static void count(const nb_model *m, uint64_t *trainable, uint64_t *all)
                 continue;
             uint64_t e = (uint64_t)nbi_shape_elems(&l->slot[k]);
             *all = add(*all, e);
-            bool param = l->t[k] ? l->t[k]->requires_grad : k == NBI_WEIGHT || k == NBI_BIAS;
+            bool param = l->t[k] ? l->t[k]->requires_grad
+                                 : (k == NBI_WEIGHT || k == NBI_BIAS) && !l->frozen;
             if (param)
                 *trainable = add(*trainable, e);
         }

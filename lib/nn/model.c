@@ -100,12 +100,35 @@ int64_t nb_model_num_params(const nb_model *m, bool trainable)
     int64_t n = 0;
     for (int i = 0; m->shapes_only && i < m->nlayers; i++) /* by the slots' shapes */
         for (int k = 0; k < NBI_NSLOTS; k++)
-            if (m->layers[i].slot[k].ndim && (k == NBI_WEIGHT || k == NBI_BIAS) == trainable)
+            if (m->layers[i].slot[k].ndim &&
+                ((k == NBI_WEIGHT || k == NBI_BIAS) && !m->layers[i].frozen) == trainable)
                 n += nbi_shape_elems(&m->layers[i].slot[k]);
     for (int i = 0; i < m->ntensors; i++)
         if (m->tensors[i]->requires_grad == trainable)
             n += m->tensors[i]->numel;
     return n;
+}
+
+int nb_model_freeze(nb_model *m, const char *layer, bool stats)
+{
+    int i = 0;
+    while (layer && i < m->nlayers && strcmp(m->layers[i].name, layer) != 0)
+        i++;
+    if (!layer || i == m->nlayers)
+        return nbi_fail(m->ctx, NB_ERR_ARG, "model \"%s\": no layer named \"%s\" to freeze",
+                        m->name, layer ? layer : "(null)");
+    nbi_layer *l = &m->layers[i];
+    bool bn = strcmp(l->kind->type, "batch_norm") == 0;
+    if (stats && !bn)
+        return nbi_fail(m->ctx, NB_ERR_ARG, "model \"%s\": layer %s is a %s: only a batch_norm "
+                        "has statistics to freeze", m->name, l->name, l->kind->type);
+    l->frozen = true;
+    if (stats)
+        l->conf.bn.freeze_stats = true;
+    for (int k = 0; k < NBI_NSLOTS; k++)
+        if (l->t[k])
+            nb_requires_grad(l->t[k], false);
+    return NB_OK;
 }
 
 int nb_model_num_layers(const nb_model *m)
@@ -130,6 +153,7 @@ int nb_model_layer(const nb_model *m, int i, nb_layer_info *info)
     info->name = l->name;
     info->type = l->kind->type;
     info->activation = l->act ? l->act->type : NULL;
+    info->trainable = !l->frozen;
     info->ndim = copy_shape(&l->out, info->shape);
     for (int k = 0; k < NBI_NSLOTS; k++) {
         if (!l->slot[k].ndim)

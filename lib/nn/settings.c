@@ -78,6 +78,39 @@ static const nbi_ftype classes = {.kind = NBI_FK_INTS, .len = {2, NB_MAX_CLASSES
 static const nbi_ftype normalize = {.kind = NBI_FK_OBJECT, .fields = normalize_fields};
 static const nbi_ftype schedule = {.kind = NBI_FK_OBJECT, .fields = schedule_fields};
 
+/* By nb_monitor's values. */
+_Static_assert(NB_MONITOR_NONE == 0 && NB_MONITOR_VAL_LOSS == 1 && NB_MONITOR_ACCURACY == 4 &&
+               sizeof(nb_monitor) == sizeof(int), "the words are in nb_monitor's order");
+static const char *const monitor_names[] = {"none", "val_loss", "val_accuracy", "loss",
+                                            "accuracy", NULL};
+static const nbi_ftype monitor = {.kind = NBI_FK_CHOICE, .choices = monitor_names};
+
+/* Their monitor is val_loss when the object is given without one
+ * (nbi_settings_read). */
+static const nbi_field early_fields[] = {
+    {"monitor", &monitor, 0, TRAIN(early_stopping.monitor), NB_MONITOR_NONE, 0, 0},
+    {"patience", NBI_F_INT, 0, TRAIN(early_stopping.patience), 0, 0, 1e6},
+    {"min_delta", NBI_F_REAL, 0, TRAIN(early_stopping.min_delta), 0, 0, 1e6},
+    {"restore_best_weights", NBI_F_BOOL, 0, TRAIN(early_stopping.restore_best), 1, 0, 1},
+    {0},
+};
+static const nbi_field plateau_fields[] = {
+    {"monitor", &monitor, 0, TRAIN(plateau.monitor), NB_MONITOR_NONE, 0, 0},
+    {"factor", NBI_F_REAL, NBI_OPEN, TRAIN(plateau.factor), 0.1, 1e-12, 1},
+    {"patience", NBI_F_INT, 0, TRAIN(plateau.patience), 10, 0, 1e6},
+    {"min_delta", NBI_F_REAL, 0, TRAIN(plateau.min_delta), 1e-4, 0, 1e6},
+    {"min_lr", NBI_F_REAL, 0, TRAIN(plateau.min_lr), 0, 0, 1e6},
+    {0},
+};
+static const nbi_field warmup_fields[] = {
+    {"epochs", NBI_F_INT, 0, TRAIN(warmup_epochs), 0, 0, 1e6},
+    {"steps", NBI_F_INT, 0, TRAIN(warmup_steps), 0, 0, 1e9},
+    {0},
+};
+static const nbi_ftype early = {.kind = NBI_FK_OBJECT, .fields = early_fields};
+static const nbi_ftype plateau = {.kind = NBI_FK_OBJECT, .fields = plateau_fields};
+static const nbi_ftype warmup = {.kind = NBI_FK_OBJECT, .fields = warmup_fields};
+
 static const nbi_field train_fields[] = {
     {"epochs", NBI_F_INT, 0, TRAIN(epochs), 5, 1, 1e6},
     {"batch_size", NBI_F_INT, 0, TRAIN(batch_size), 64, 1, 1 << 20},
@@ -90,6 +123,10 @@ static const nbi_field train_fields[] = {
     {"hflip", NBI_F_REAL, 0, TRAIN(augment.hflip), 0, 0, 1},
     {"clip_grad_norm", NBI_F_REAL, 0, TRAIN(clip_grad_norm), 0, 0, 1e12},
     {"lr_schedule", &schedule, 0, 0, 0, 0, 0},
+    {"warmup", &warmup, 0, 0, 0, 0, 0},
+    {"early_stopping", &early, 0, 0, 0, 0, 0},
+    {"reduce_lr_on_plateau", &plateau, 0, 0, 0, 0, 0},
+    {"keep_best", &monitor, 0, TRAIN(keep_best), NB_MONITOR_NONE, 0, 0},
     {0},
 };
 
@@ -120,12 +157,36 @@ int nbi_settings_read(const nbi_json *js, const cJSON *optimizer, const cJSON *t
         if (train->nstd <= 1)
             train->std[c] = train->std[0];
     }
+    /* A callback's object turns it on, watching val_loss unless it names
+     * its monitor. */
+    static const char *const watchers[] = {"early_stopping", "reduce_lr_on_plateau"};
+    nb_monitor *watched[] = {&train->early_stopping.monitor, &train->plateau.monitor};
+    for (int i = 0; i < 2 && training; i++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(training, watchers[i]);
+        if (o && !cJSON_GetObjectItemCaseSensitive(o, "monitor"))
+            *watched[i] = NB_MONITOR_VAL_LOSS;
+    }
+    if (train->warmup_epochs && train->warmup_steps)
+        return nbi_json_fail(js, "training.warmup", "give epochs or steps, not both");
     if (train->nmean && !train->nstd)
         return nbi_json_fail(js, "training.normalize", "a mean needs its std");
     if (train->augment.crop_padding && train->augment.translate)
         return nbi_json_fail(js, "training.translate", "random_crop and translate both shift the "
                              "image: give one of them");
     return NB_OK;
+}
+
+const char *nb_monitor_name(nb_monitor m)
+{
+    return m >= NB_MONITOR_NONE && m <= NB_MONITOR_ACCURACY ? monitor_names[m] : "none";
+}
+
+int nb_monitor_from_name(const char *name)
+{
+    for (int i = 0; name && monitor_names[i]; i++)
+        if (strcmp(name, monitor_names[i]) == 0)
+            return i;
+    return -1;
 }
 
 int nbi_settings_check_channels(const nbi_json *js, const nb_train_opts *train, int64_t channels)

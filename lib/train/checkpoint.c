@@ -63,6 +63,10 @@ enum { K_INT, K_U64, K_REAL, K_BOOL, K_WORD, K_HEX, K_REALS };
     X(S_TRANSLATE, "translate", K_INT, "%d", t->augment.translate)                         \
     X(S_HFLIP, "hflip", K_REAL, "%g", t->augment.hflip)                                 \
     X(S_CLIP, "clip_grad_norm", K_REAL, "%g", t->clip_grad_norm)                        \
+    X(S_EARLY, "early_stopping", K_WORD, "%s", callback_str(t, 0, (char[VAL]){0}))         \
+    X(S_PLATEAU, "reduce_lr_on_plateau", K_WORD, "%s", callback_str(t, 1, (char[VAL]){0})) \
+    X(S_KEEP, "keep_best", K_WORD, "%s", callback_str(t, 2, (char[VAL]){0}))               \
+    X(S_WARMUP, "warmup", K_WORD, "%s", callback_str(t, 3, (char[VAL]){0}))                \
     X(S_SCHEDULE, "lr_schedule", K_WORD, "%s", schedule_name(t->schedule))                 \
     X(S_STEP_SIZE, "step_size", K_INT, "%d", t->step_size)                                 \
     X(S_GAMMA, "gamma", K_REAL, "%g", t->gamma)                                         \
@@ -104,6 +108,12 @@ static const struct {
 #define VAL NBI_CKPT_VAL /* room for any value but the classes, the origin and history */
 _Static_assert(sizeof(((nbi_ckpt_meta *)0)->buf[0]) == VAL, "a value's room");
 _Static_assert(NSETTINGS + 13 <= NBI_CKPT_MAX_META, "room for every key");
+
+static const char *callback_str(const nb_train_opts *t, int which, char *buf)
+{
+    nbi_callbacks_str(t, which, buf, VAL);
+    return buf;
+}
 
 static const char *schedule_name(nb_schedule s)
 {
@@ -481,6 +491,9 @@ static const char *setting_of(const nb_safetensors *f, int i)
     const char *s = nb_safetensors_meta(f, settings[i].key);
     if (!s && (i == S_CROP || i == S_TRANSLATE || i == S_HFLIP))
         return "0";
+    /* ... and from before the callbacks, none of them. */
+    if (!s && (i == S_EARLY || i == S_PLATEAU || i == S_KEEP || i == S_WARMUP))
+        return "none";
     return s;
 }
 
@@ -624,9 +637,12 @@ static int read_progress(const nb_trainer *tr, const nb_safetensors *f, const ch
 static bool good_epoch(const nb_trainer *tr, int i, const double *v)
 {
     bool val = tr->nval > 0;
+    /* Warmup and plateaus lower the schedule's rate, by what the run did. */
+    double lr = nb_schedule_lr(&tr->t, tr->lr, i);
+    bool lowered = tr->t.warmup_epochs || tr->t.warmup_steps || tr->t.plateau.monitor;
     return v[0] >= 0 && v[1] >= 0 && v[1] <= 1 &&
            (val ? !(v[2] < 0) && v[3] >= 0 && v[3] <= 1 : isnan(v[2]) && isnan(v[3])) &&
-           v[4] == nb_schedule_lr(&tr->t, tr->lr, i) && isfinite(v[5]) && v[5] >= 0;
+           (lowered ? v[4] > 0 && v[4] <= lr : v[4] == lr) && isfinite(v[5]) && v[5] >= 0;
 }
 
 /* The history of n epochs: checked, and with out written there. */
@@ -654,7 +670,8 @@ static int read_history(const nb_trainer *tr, const nb_safetensors *f, const cha
             return nbi_fail(tr->ctx, NB_ERR_FORMAT, "%s: the checkpoint's history of epoch %d is "
                             "out of its ranges", path, i + 1);
         if (out)
-            out[i] = (nb_epoch_metrics){i + 1, v[0], v[1], v[2], v[3], v[4], v[5]};
+            out[i] = (nb_epoch_metrics){.epoch = i + 1, .loss = v[0], .accuracy = v[1], .val_loss = v[2],
+                                        .val_accuracy = v[3], .lr = v[4], .seconds = v[5]};
     }
     if (*p)
         return bad_value(tr, f, path, "history", "six numbers an epoch done");
@@ -679,6 +696,7 @@ int nbi_trainer_resume_file(nb_trainer *tr, nb_safetensors *f, const char *path)
         return rc;
     read_history(tr, f, path, s.p.epoch, tr->hist);
     tr->p = s.p;
+    nbi_callbacks_replay(tr);
     tr->shuffle = s.shuffle;
     *nb_model_rng(tr->m) = s.dropout;
     nb_optim_set_steps(tr->opt, s.p.steps);

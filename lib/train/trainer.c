@@ -556,7 +556,7 @@ static int stop_code(int answer)
 static int run_epoch(nb_trainer *tr, const nb_trainer_callbacks *cb)
 {
     nb_train_progress *p = &tr->p;
-    nb_optim_set_lr(tr->opt, nb_schedule_lr(&tr->t, tr->lr, p->epoch));
+    nb_optim_set_lr(tr->opt, nbi_callbacks_lr(tr));
     /* The order is drawn again from the epoch's starting state, so a
      * resumed epoch goes on with the same order. */
     nb_rng next = tr->shuffle;
@@ -565,6 +565,7 @@ static int run_epoch(nb_trainer *tr, const nb_trainer_callbacks *cb)
     double start = now() - p->seconds;
     int rc;
     while (p->batch < p->batches) {
+        nb_optim_set_lr(tr->opt, nbi_callbacks_lr(tr)); /* warmup may change it a step */
         if ((rc = step(tr, p->batch)) != NB_OK)
             return rc;
         p->batch++;
@@ -589,6 +590,7 @@ static int run_epoch(nb_trainer *tr, const nb_trainer_callbacks *cb)
         e.val_accuracy = val.accuracy;
     }
     e.seconds = now() - start;
+    nbi_callbacks_epoch(tr, &e);
     if ((rc = nbi_trainer_reserve(tr, p->epoch + 1)) != NB_OK)
         return rc;
     tr->hist[p->epoch] = e;
@@ -611,7 +613,7 @@ int nb_trainer_fit(nb_trainer *tr, const nb_trainer_callbacks *cb)
     static const nb_trainer_callbacks none = {0};
     bool was_training = nb_set_training(tr->ctx, true), grad = nb_set_grad_enabled(tr->ctx, true);
     int rc = NB_OK;
-    while (rc == NB_OK && tr->p.epoch < tr->t.epochs)
+    while (rc == NB_OK && tr->p.epoch < tr->t.epochs && !tr->stopped)
         rc = run_epoch(tr, cb ? cb : &none);
     shard_batch(tr, 0);
     nb_set_grad_enabled(tr->ctx, grad);
@@ -621,8 +623,8 @@ int nb_trainer_fit(nb_trainer *tr, const nb_trainer_callbacks *cb)
 
 /* ---- making one -------------------------------------------------------- */
 
-/* The optimizer over the model's parameters (not its buffers), and the
- * list of what a checkpoint holds. */
+/* The optimizer over the model's parameters that train (not its buffers
+ * nor frozen layers'), and the list of what a checkpoint holds. */
 static int make_optim(nb_trainer *tr, const nb_optim_opts *o)
 {
     int n = nb_model_num_tensors(tr->m);
@@ -630,11 +632,14 @@ static int make_optim(nb_trainer *tr, const nb_optim_opts *o)
     if (!tr->params)
         return NB_ERR_NOMEM;
     for (int i = 0; i < n; i++)
-        if (!nb_model_is_buffer(tr->m, i))
+        if (nb_model_tensor(tr->m, i)->requires_grad)
             tr->params[tr->nparams++] = nb_model_tensor(tr->m, i);
     tr->opt = nb_optim_new(tr->ctx, o, tr->nparams, tr->params);
     if (!tr->opt)
         return nb_error(tr->ctx);
+    int rc = nbi_callbacks_make(tr);
+    if (rc != NB_OK)
+        return rc;
     tr->lr = o->lr;
     tr->o = *o;
     tr->model_digest = nb_model_digest(tr->m);
@@ -643,13 +648,15 @@ static int make_optim(nb_trainer *tr, const nb_optim_opts *o)
     if (nbi_trainer_reserve(tr, tr->t.epochs < 1024 ? tr->t.epochs : 1024) != NB_OK)
         return NB_ERR_NOMEM;
     int k = nb_optim_num_state(tr->opt);
-    tr->ckpt = nbi_alloc(tr->ctx, (size_t)(n + k + 1) * sizeof *tr->ckpt);
+    tr->ckpt = nbi_alloc(tr->ctx, (size_t)(n + k + tr->nbest + 1) * sizeof *tr->ckpt);
     if (!tr->ckpt)
         return NB_ERR_NOMEM;
     for (int i = 0; i < n; i++)
         tr->ckpt[tr->nckpt++] = nb_model_tensor(tr->m, i);
     for (int i = 0; i < k; i++)
         tr->ckpt[tr->nckpt++] = nb_optim_state(tr->opt, i);
+    for (int i = 0; i < tr->nbest; i++)
+        tr->ckpt[tr->nckpt++] = tr->best[i];
     return NB_OK;
 }
 
@@ -729,6 +736,7 @@ void nb_trainer_free(nb_trainer *tr)
         return;
     nb_ctx *ctx = tr->ctx;
     nb_optim_free(tr->opt);
+    nbi_callbacks_free(tr);
     nbi_free(ctx, tr->examples);
     nbi_free(ctx, tr->order);
     nbi_free(ctx, tr->labels);

@@ -13,6 +13,14 @@ typedef struct nbi_train_view {
     nb_tensor *x, *target;
 } nbi_train_view;
 
+/* A callback's watch of its monitor: the best value and its epoch (from 1,
+ * 0 before any), and the epochs since it improved. */
+typedef struct nbi_watch {
+    double best;
+    int epoch;
+    int wait;
+} nbi_watch;
+
 struct nb_trainer {
     nb_ctx *ctx;
     nb_model *m;                 /* borrowed */
@@ -53,7 +61,35 @@ struct nb_trainer {
      * there are several, each feeding its nb_batch_share. */
     nb_comm comm;
     bool shared;
+    /* The callbacks (callbacks.c): their state follows from the history
+     * alone, so a resumed run replays it; the best weights, which do not,
+     * are in the checkpoint. */
+    nbi_watch keep, stop, plateau;
+    double lr_scale;             /* reduce_lr_on_plateau's factors so far */
+    bool stopped;                /* early stopping ended the run */
+    int nbest;
+    nb_tensor **best;            /* restore_best: the best epoch's tensors */
 };
+
+/* ---- callbacks.c ------------------------------------------------------------ */
+
+/* Checks t's callbacks against the trainer's validation examples and
+ * makes the best weights' copies (which the checkpoint list then holds);
+ * NB_ERR_ARG naming the setting, NB_ERR_NOMEM. */
+int nbi_callbacks_make(nb_trainer *tr);
+void nbi_callbacks_free(nb_trainer *tr);
+/* The learning rate of the step tr->p.steps in epoch tr->p.epoch. */
+double nbi_callbacks_lr(const nb_trainer *tr);
+/* After epoch e (its metrics filled), with the weights at its end: marks
+ * e, keeps or restores the best weights, and lowers the rate on a
+ * plateau. */
+void nbi_callbacks_epoch(nb_trainer *tr, nb_epoch_metrics *e);
+/* The state after the history's epochs, as the run had it (after resume). */
+void nbi_callbacks_replay(nb_trainer *tr);
+/* A callback's settings as a checkpoint records them ("none", or
+ * "val_loss,patience=3,..."); which: 0 early stopping, 1 plateau, 2
+ * keep_best, 3 warmup. */
+void nbi_callbacks_str(const nb_train_opts *t, int which, char *buf, size_t size);
 
 /* The views of the batch buffers for this process's parts of a full
  * batch and of the epoch's last (made again after nb_trainer_set_comm). */
@@ -64,7 +100,7 @@ int nbi_trainer_reserve(nb_trainer *tr, int n);
 
 /* ---- checkpoint.c's metadata, for the tests and the fuzzer ---------------- */
 
-#define NBI_CKPT_MAX_META 48
+#define NBI_CKPT_MAX_META 56
 /* Room for one value: four reals of up to 24 characters and their commas. */
 #define NBI_CKPT_VAL 112
 
