@@ -663,6 +663,10 @@ const char *nb_dataset_origin(const nb_dataset *ds);
  * or NB_ERR_FORMAT for a corrupt, truncated, empty or too large image). */
 nb_tensor *nb_png_read(nb_ctx *ctx, const char *path, nb_dtype dtype,
                        bool gray);
+/* The same from the bytes of a PNG in memory (an upload, say); origin
+ * names them in messages. */
+nb_tensor *nb_png_decode(nb_ctx *ctx, const void *buf, size_t len, const char *origin,
+                         nb_dtype dtype, bool gray);
 /* Writes img [1, H, W], [H, W] (gray) or [3, H, W] (RGB) as 8 bits per
  * channel, values clamped to [0, 1]; atomically, as nb_safetensors_save. */
 int nb_png_write(nb_ctx *ctx, const char *path, const nb_tensor *img);

@@ -10,13 +10,16 @@ cd "$(dirname "$0")/.."
 # openmpi-bin and libopenmpi-dev for data-parallel training (configure
 # finds them; --without-mpi builds without, and MPICH works as well);
 # graphviz for the README's `nabla graph | dot`, which tests/test_readme.sh runs;
-# man-db for `man nabla`, which tests/test_install.sh reads.
+# man-db for `man nabla`, which tests/test_install.sh reads;
+# libmicrohttpd-dev for `nabla serve`, and curl, chromium, nodejs and npm to test its page.
 packages=(gcc make autoconf automake libtool pkg-config check libcjson-dev
           libpng-dev zlib1g-dev libzip-dev libopenblas-dev valgrind dataset-fashion-mnist
-          openmpi-bin libopenmpi-dev graphviz man-db)
+          openmpi-bin libopenmpi-dev graphviz man-db libmicrohttpd-dev curl chromium nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
+    # NodeSource's nodejs carries its own npm, and conflicts with Debian's.
+    [ "$p" = npm ] && command -v npm >/dev/null && continue
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -26,6 +29,13 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# playwright-core, at package-lock.json's version, for tests/test_browser.sh;
+# without it that test is skipped, so a failure here does not stop setup.
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    npm ci --prefix tests/browser --no-audit --no-fund --silent >/dev/null 2>&1 ||
+        echo "setup: npm could not install playwright-core: tests/test_browser.sh will be skipped"
 fi
 
 # The clone's own prefix: installing needs no root, and the README's

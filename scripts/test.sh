@@ -22,6 +22,12 @@ total() {
                             c ? int(100 * (c - f - e) / c) : 0, c, f, e}'
 }
 
+# The sanitizers slow every test several times over: Check's per-test
+# timeouts (4 s by default) stretch with them.
+if [ "$mode" = "--sanitize" ]; then
+    export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-5}
+fi
+
 status=0
 if [ "$mode" = "--valgrind" ]; then
     make -C "$build" -s check-valgrind > "$build/valgrind.log" 2>&1 || status=$?

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/image.h"
+#include "internal.h"
 
 /* The source tree: $srcdir under make check, else found from this file's
  * path as the compiler saw it (relative to the build directory). */
@@ -250,15 +250,15 @@ START_TEST(test_read_truncated)
     size_t len;
     const uint8_t *buf = slurp(fixture("rgb8-interlaced.png"), &len);
     ck_assert_int_eq(len, 93);
-    ck_assert_ptr_null(nbi_png_read_mem(ctx, buf, 0, "mem", NB_F32, false));
+    ck_assert_ptr_null(nb_png_decode(ctx, buf, 0, "mem", NB_F32, false));
     tst_assert_error(ctx, NB_ERR_FORMAT, "mem: not a PNG file");
     for (size_t n = 1; n < len; n++) {
         char want[96];
         snprintf(want, sizeof want, "mem: truncated PNG: the file ends after %zu bytes", n);
-        ck_assert_ptr_null(nbi_png_read_mem(ctx, buf, n, "mem", NB_F64, n % 2));
+        ck_assert_ptr_null(nb_png_decode(ctx, buf, n, "mem", NB_F64, n % 2));
         tst_assert_error(ctx, NB_ERR_FORMAT, want);
     }
-    nb_tensor *t = nbi_png_read_mem(ctx, buf, len, "mem", NB_F64, false);
+    nb_tensor *t = nb_png_decode(ctx, buf, len, "mem", NB_F64, false);
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(t->numel, 36);
 

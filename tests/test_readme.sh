@@ -15,9 +15,10 @@
 #
 # Not run, each said with SKIP and its reason: commands of several
 # processes (mpirun: tests/test_mpi.sh runs those), of CIFAR-10 (not in
-# Debian), of PyTorch (python3, which the suite never needs) and of the
-# benchmarks (bench/: long, and their figures are no test), and a pipe into
-# a program that is missing.
+# Debian), of PyTorch (python3, which the suite never needs), of the
+# benchmarks (bench/: long, and their figures are no test), of nabla serve
+# and its clients (they run until stopped: tests/test_serve.sh runs them),
+# and a pipe into a program that is missing.
 #
 # Needs top_srcdir and top_builddir (make check sets both) and Fashion-MNIST.
 # Prints one line per failed command and ends with "N passed, N failed,
@@ -91,6 +92,7 @@ while IFS="$tab" read -r file line; do
         *cifar*) skip "needs CIFAR-10, which Debian does not package"; continue ;;
         *python3*|*torch-*) skip "needs PyTorch, which the suite never does"; continue ;;
         *bench/*) skip "a benchmark"; continue ;;
+        *"nabla serve"*|*curl*) skip "a server or its client: tests/test_serve.sh runs them"; continue ;;
     esac
     # The program a line pipes into must be installed.
     missing=

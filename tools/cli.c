@@ -55,6 +55,11 @@ static void print_line(const char *msg, int rank)
         fprintf(stderr, "nabla: %s%s\n", who, msg);
 }
 
+const char *cli_held(void)
+{
+    return held ? held_msg : NULL;
+}
+
 bool cli_release(bool print, bool name_rank)
 {
     bool had = held;
@@ -462,20 +467,18 @@ nb_tensor *cli_read_gray(nb_ctx *ctx, const char *path, bool invert, int *rc)
     return img;
 }
 
-nb_tensor *cli_read_image(nb_ctx *ctx, const char *path, int channels, bool invert,
-                          int *rc)
+/* The decoded PNG png (taken) as a model of `channels` reads it: gray,
+ * or RGB with a gray PNG's channel repeated and alpha dropped. */
+static nb_tensor *model_image(nb_ctx *ctx, nb_tensor *png, int channels, bool invert, int *rc)
 {
-    if (channels != 3)
-        return cli_read_gray(ctx, path, invert, rc);
-    /* The file's channels: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA. */
-    nb_tensor *png = nb_png_read(ctx, path, NB_F64, false);
     if (!png) {
         *rc = cli_fail_lib(ctx, true);
         return NULL;
     }
+    /* The file's channels: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA. */
     int64_t c = png->shape[0], h = png->shape[1], w = png->shape[2], plane = h * w;
     nb_tensor *img = png;
-    if (c != 3) {
+    if (channels == 3 && c != 3) {
         img = nb_tensor_new(ctx, NB_F64, 3, (int64_t[]){3, h, w});
         if (!img) {
             *rc = cli_fail_lib(ctx, false);
@@ -492,6 +495,19 @@ nb_tensor *cli_read_image(nb_ctx *ctx, const char *path, int channels, bool inve
     }
     maybe_invert(img, invert);
     return img;
+}
+
+nb_tensor *cli_read_image(nb_ctx *ctx, const char *path, int channels, bool invert,
+                          int *rc)
+{
+    return model_image(ctx, nb_png_read(ctx, path, NB_F64, channels != 3), channels, invert, rc);
+}
+
+nb_tensor *cli_decode_image(nb_ctx *ctx, const void *buf, size_t len, const char *origin,
+                            int channels, bool invert, int *rc)
+{
+    return model_image(ctx, nb_png_decode(ctx, buf, len, origin, NB_F64, channels != 3),
+                       channels, invert, rc);
 }
 
 int cli_model_channels(const nb_model *m)

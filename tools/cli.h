@@ -54,6 +54,8 @@ void cli_hold(bool on);
 /* Prints the kept line (naming the rank when name_rank) or drops it;
  * returns whether there was one. */
 bool cli_release(bool print, bool name_rank);
+/* The kept line, or NULL (valid until the next cli_release). */
+const char *cli_held(void);
 
 /* For a failed library call: prints the context's message and returns the
  * exit code of its status.  `reading` is true while the verb reads its
@@ -169,6 +171,9 @@ nb_tensor *cli_read_gray(nb_ctx *ctx, const char *path, bool invert, int *rc);
  * of its outermost ring over the three channels above 0.5). */
 nb_tensor *cli_read_image(nb_ctx *ctx, const char *path, int channels, bool invert,
                           int *rc);
+/* The same from a PNG's bytes in memory; origin names them in messages. */
+nb_tensor *cli_decode_image(nb_ctx *ctx, const void *buf, size_t len, const char *origin,
+                            int channels, bool invert, int *rc);
 
 /* The channels of the model's input image [C, H, W] (1 gray, 3 colour), or
  * 0 when its input is not such an image. */
@@ -260,6 +265,36 @@ void cli_json_str(cJSON *to, const char *name, const char *s, bool *ok);
 cJSON *cli_json_shape(cJSON *to, const char *name, int ndim, const int64_t *shape, bool *ok);
 /* Prints root on one line of stdout and frees it; returns an exit code. */
 int cli_json_print(cJSON *root, bool ok);
+
+/* ---- eval and predict, which serve shares --------------------------------- */
+
+/* Evaluates m on the test images of the data directory dir: the result,
+ * the n x n confusion matrix [true][predicted] and the classes' names (the
+ * data's, else the weights'). */
+typedef struct cli_eval {
+    nb_eval_result r;
+    int n;
+    int64_t *cm;
+    cli_classes names;
+} cli_eval;
+/* Returns an exit code; e holds nothing to free after a failure. */
+int cli_eval_run(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char *dir,
+                 const char *weights, cli_eval *e);
+/* Adds eval --json's numbers to `to`: examples, loss, accuracy, classes,
+ * per_class and confusion (docs/cli.md). */
+void cli_eval_json(cJSON *to, const cli_eval *e, bool *ok);
+void cli_eval_free(cli_eval *e);
+
+/* The names predict gives m's classes: the weights', else Fashion-MNIST's
+ * (through the model file's training.classes).  Returns an exit code. */
+int cli_predict_names(nb_ctx *ctx, nb_model *m, const char *weights, cli_classes *names);
+/* The k most likely classes of the probabilities p, most likely first (the
+ * first of equals), into order[k]. */
+void cli_top_classes(const nb_tensor *p, int64_t k, int64_t *order);
+/* Adds predict --json's fields after "file" to `to`: class, label,
+ * probability, top (the k of order) and probabilities. */
+void cli_predict_json(cJSON *to, const nb_tensor *p, const int64_t *order, int64_t k,
+                      const cli_classes *names, bool *ok);
 
 /* ---- formatting --------------------------------------------------------- */
 

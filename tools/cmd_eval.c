@@ -58,76 +58,91 @@ static void print_confusion(const cli_classes *names, int n, const int64_t *cm)
 }
 
 /* What print_confusion and evaluate print, as one JSON object (docs/cli.md). */
-static int eval_json(const char *const files[2], const nb_model *m, const char *dir,
-                     const cli_classes *names, const nb_eval_result *r, int n, const int64_t *cm)
+void cli_eval_json(cJSON *to, const cli_eval *e, bool *ok)
 {
-    bool ok = true;
-    cJSON *root = cJSON_CreateObject();
-    ok = root != NULL;
-    cli_json_str(root, "model", files[0], &ok);
-    cli_json_str(root, "name", nb_model_name(m), &ok);
-    cli_json_str(root, "weights", files[1], &ok);
-    cli_json_str(root, "data", dir, &ok);
-    cli_json_int(root, "examples", r->examples, &ok);
-    cli_json_double(root, "loss", r->loss, &ok);
-    cli_json_double(root, "accuracy", r->accuracy, &ok);
-    cli_json_int(root, "classes", n, &ok);
+    int n = e->n;
+    cli_json_int(to, "examples", e->r.examples, ok);
+    cli_json_double(to, "loss", e->r.loss, ok);
+    cli_json_double(to, "accuracy", e->r.accuracy, ok);
+    cli_json_int(to, "classes", n, ok);
     cJSON *per_class = cJSON_CreateArray(), *confusion = cJSON_CreateArray();
-    cli_json_item(root, "per_class", per_class, &ok);
-    cli_json_item(root, "confusion", confusion, &ok);
+    cli_json_item(to, "per_class", per_class, ok);
+    cli_json_item(to, "confusion", confusion, ok);
     for (int i = 0; i < n; i++) {
         int64_t total = 0;
         cJSON *row = cJSON_CreateArray();
-        cli_json_item(confusion, NULL, row, &ok);
+        cli_json_item(confusion, NULL, row, ok);
         for (int j = 0; j < n; j++) {
-            total += cm[i * n + j];
-            cli_json_int(row, NULL, cm[i * n + j], &ok);
+            total += e->cm[i * n + j];
+            cli_json_int(row, NULL, e->cm[i * n + j], ok);
         }
         cJSON *c = cJSON_CreateObject();
-        cli_json_item(per_class, NULL, c, &ok);
-        cli_json_int(c, "class", i, &ok);
-        cli_json_str(c, "label", cli_classes_name(names, i), &ok);
-        cli_json_double(c, "accuracy", total ? (double)cm[i * n + i] / (double)total : 0.0, &ok);
-        cli_json_int(c, "count", total, &ok);
+        cli_json_item(per_class, NULL, c, ok);
+        cli_json_int(c, "class", i, ok);
+        cli_json_str(c, "label", cli_classes_name(&e->names, i), ok);
+        cli_json_double(c, "accuracy", total ? (double)e->cm[i * n + i] / (double)total : 0.0, ok);
+        cli_json_int(c, "count", total, ok);
     }
-    return cli_json_print(root, ok);
 }
 
-/* Evaluates m on the test half of the data directory: the numbers, then
- * each class and the confusion matrix; or all of them as JSON when json.
- * The classes are named as the data names them (its rows are the data's
- * labels), else as the weights (files[1]) do. */
-static int evaluate(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char *dir,
-                    const char *const files[2], bool json)
+int cli_eval_run(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char *dir,
+                 const char *weights, cli_eval *e)
 {
+    memset(e, 0, sizeof *e);
     nb_dataset *ds = nb_dataset_load(ctx, dir, false);
     nb_trainer *tr = ds ? nb_trainer_new(ctx, m, ds, 0, t, NULL) : NULL;
     if (!tr) {
         nb_dataset_free(ds);
         return cli_fail_lib(ctx, true);
     }
-    int n = nb_trainer_num_labels(tr), classes = cli_model_classes(m);
-    cli_classes names;
-    int rc = cli_classes_of_data(&names, ds, cli_is_fashion(dir), t, classes);
-    if (rc == CLI_OK && names.n == 0)
-        rc = cli_classes_of_weights(ctx, &names, files[1], classes);
-    int64_t *cm = NULL;
-    nb_eval_result r;
-    if (rc == CLI_OK && !(cm = calloc((size_t)(n * n), sizeof *cm)))
+    int n = e->n = nb_trainer_num_labels(tr), classes = cli_model_classes(m);
+    int rc = cli_classes_of_data(&e->names, ds, cli_is_fashion(dir), t, classes);
+    if (rc == CLI_OK && e->names.n == 0)
+        rc = cli_classes_of_weights(ctx, &e->names, weights, classes);
+    if (rc == CLI_OK && !(e->cm = calloc((size_t)(n * n), sizeof *e->cm)))
         rc = cli_fail(CLI_RUNTIME, "out of memory");
-    if (rc == CLI_OK && nb_trainer_evaluate(tr, ds, 0, &r, cm) != NB_OK)
+    if (rc == CLI_OK && nb_trainer_evaluate(tr, ds, 0, &e->r, e->cm) != NB_OK)
         rc = cli_fail_lib(ctx, false);
-    if (rc == CLI_OK && json)
-        rc = eval_json(files, m, dir, &names, &r, n, cm);
-    else if (rc == CLI_OK) {
-        printf("test images: %" PRId64 "\ntest loss: %.4f\n", r.examples, r.loss);
-        printf("test accuracy: %.4f\n", r.accuracy);
-        print_confusion(&names, n, cm);
-    }
-    cli_classes_free(&names);
-    free(cm);
     nb_trainer_free(tr);
     nb_dataset_free(ds);
+    if (rc != CLI_OK)
+        cli_eval_free(e);
+    return rc;
+}
+
+void cli_eval_free(cli_eval *e)
+{
+    cli_classes_free(&e->names);
+    free(e->cm);
+    e->cm = NULL;
+}
+
+/* Evaluates m on the test half of the data directory: the numbers, then
+ * each class and the confusion matrix; or all of them as JSON when json,
+ * after the files (the model's and the weights'). */
+static int evaluate(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char *dir,
+                    const char *const files[2], bool json)
+{
+    cli_eval e;
+    int rc = cli_eval_run(ctx, m, t, dir, files[1], &e);
+    if (rc != CLI_OK)
+        return rc;
+    if (json) {
+        bool ok = true;
+        cJSON *root = cJSON_CreateObject();
+        ok = root != NULL;
+        cli_json_str(root, "model", files[0], &ok);
+        cli_json_str(root, "name", nb_model_name(m), &ok);
+        cli_json_str(root, "weights", files[1], &ok);
+        cli_json_str(root, "data", dir, &ok);
+        cli_eval_json(root, &e, &ok);
+        rc = cli_json_print(root, ok);
+    } else {
+        printf("test images: %" PRId64 "\ntest loss: %.4f\n", e.r.examples, e.r.loss);
+        printf("test accuracy: %.4f\n", e.r.accuracy);
+        print_confusion(&e.names, e.n, e.cm);
+    }
+    cli_eval_free(&e);
     return rc;
 }
 
@@ -194,31 +209,49 @@ static const cli_spec predict_spec = {
     .opts = predict_opts,
 };
 
-/* One image's line as JSON (docs/cli.md): what the text line says, and
- * every class's probability. */
-static int predict_json(const char *file, const nb_tensor *p, const int64_t *order, int64_t k,
-                        const cli_classes *names)
+int cli_predict_names(nb_ctx *ctx, nb_model *m, const char *weights, cli_classes *names)
 {
-    bool ok = true;
-    cJSON *root = cJSON_CreateObject();
-    ok = root != NULL;
-    cli_json_str(root, "file", file, &ok);
-    cli_json_int(root, "class", order[0], &ok);
-    cli_json_str(root, "label", cli_classes_name(names, (int)order[0]), &ok);
-    cli_json_float(root, "probability", nb_get(p, order[0]), &ok);
+    int classes = cli_model_classes(m);
+    int rc = cli_classes_of_weights(ctx, names, weights, classes);
+    nb_train_opts t;
+    if (rc == CLI_OK && names->n == 0 && nb_model_train_opts(ctx, m, &t, NULL) == NB_OK)
+        rc = cli_classes_of_data(names, NULL, true, &t, classes);
+    return rc;
+}
+
+void cli_top_classes(const nb_tensor *p, int64_t k, int64_t *order)
+{
+    for (int64_t j = 0; j < k; j++) { /* a partial selection sort */
+        int64_t best = -1;
+        for (int64_t q = 0; q < p->numel; q++) {
+            bool taken = false;
+            for (int64_t r = 0; r < j; r++)
+                taken |= order[r] == q;
+            if (!taken && (best < 0 || nb_get(p, q) > nb_get(p, best)))
+                best = q;
+        }
+        order[j] = best;
+    }
+}
+
+void cli_predict_json(cJSON *to, const nb_tensor *p, const int64_t *order, int64_t k,
+                      const cli_classes *names, bool *ok)
+{
+    cli_json_int(to, "class", order[0], ok);
+    cli_json_str(to, "label", cli_classes_name(names, (int)order[0]), ok);
+    cli_json_float(to, "probability", nb_get(p, order[0]), ok);
     cJSON *top = cJSON_CreateArray(), *all = cJSON_CreateArray();
-    cli_json_item(root, "top", top, &ok);
+    cli_json_item(to, "top", top, ok);
     for (int64_t j = 0; j < k; j++) {
         cJSON *c = cJSON_CreateObject();
-        cli_json_item(top, NULL, c, &ok);
-        cli_json_int(c, "class", order[j], &ok);
-        cli_json_str(c, "label", cli_classes_name(names, (int)order[j]), &ok);
-        cli_json_float(c, "probability", nb_get(p, order[j]), &ok);
+        cli_json_item(top, NULL, c, ok);
+        cli_json_int(c, "class", order[j], ok);
+        cli_json_str(c, "label", cli_classes_name(names, (int)order[j]), ok);
+        cli_json_float(c, "probability", nb_get(p, order[j]), ok);
     }
-    cli_json_item(root, "probabilities", all, &ok);
+    cli_json_item(to, "probabilities", all, ok);
     for (int64_t q = 0; q < p->numel; q++)
-        cli_json_float(all, NULL, nb_get(p, q), &ok);
-    return cli_json_print(root, ok);
+        cli_json_float(all, NULL, nb_get(p, q), ok);
 }
 
 int cmd_predict(int argc, char **argv)
@@ -240,15 +273,9 @@ int cmd_predict(int argc, char **argv)
     if (m && nb_model_loss_kind(m) != NB_LOSS_CROSS_ENTROPY)
         rc = cli_fail(CLI_USAGE, "predict needs a classifier (a cross_entropy loss); \"%s\" has %s",
                       nb_model_name(m), cli_loss_name(nb_model_loss_kind(m)));
-    /* Its classes' names are the weights', else Fashion-MNIST's: the model
-     * file names no data. */
     cli_classes names = {0};
-    int classes = m ? cli_model_classes(m) : 0;
     if (m && rc == CLI_OK)
-        rc = cli_classes_of_weights(ctx, &names, weights, classes);
-    nb_train_opts t;
-    if (m && rc == CLI_OK && names.n == 0 && nb_model_train_opts(ctx, m, &t, NULL) == NB_OK)
-        rc = cli_classes_of_data(&names, NULL, true, &t, classes);
+        rc = cli_predict_names(ctx, m, weights, &names);
     nb_set_training(ctx, false);
     nb_set_grad_enabled(ctx, false);
     int channels = m ? cli_model_channels(m) : 0;
@@ -265,19 +292,14 @@ int cmd_predict(int argc, char **argv)
         if (p) {
             int64_t c = p->numel, k = top < c ? top : c;
             int64_t order[1000] = {0};
-            for (int64_t j = 0; j < k; j++) { /* a partial selection sort */
-                int64_t best = -1;
-                for (int64_t q = 0; q < c; q++) {
-                    bool taken = false;
-                    for (int64_t r = 0; r < j; r++)
-                        taken |= order[r] == q;
-                    if (!taken && (best < 0 || nb_get(p, q) > nb_get(p, best)))
-                        best = q;
-                }
-                order[j] = best;
-            }
+            cli_top_classes(p, k, order);
             if (json) {
-                rc = predict_json(pos[i], p, order, k, &names);
+                bool ok = true;
+                cJSON *root = cJSON_CreateObject();
+                ok = root != NULL;
+                cli_json_str(root, "file", pos[i], &ok);
+                cli_predict_json(root, p, order, k, &names, &ok);
+                rc = cli_json_print(root, ok);
             } else {
                 const char *name = cli_classes_name(&names, (int)order[0]);
                 printf("%s: %" PRId64 " %s (%.4f)  top %" PRId64 ":", pos[i], order[0],

@@ -4,7 +4,7 @@
  * through setjmp as one-line messages, and its warnings are dropped (the
  * library never prints).
  */
-#include "io/image.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -147,7 +147,7 @@ static void convert(nb_tensor *t, const uint8_t *pix, size_t rowbytes, int64_t h
     }
 }
 
-nb_tensor *nbi_png_read_mem(nb_ctx *ctx, const void *buf, size_t len, const char *origin,
+nb_tensor *nb_png_decode(nb_ctx *ctx, const void *buf, size_t len, const char *origin,
                             nb_dtype dtype, bool gray)
 {
     if (dtype != NB_F32 && dtype != NB_F64)
@@ -246,7 +246,7 @@ nb_tensor *nb_png_read(nb_ctx *ctx, const char *path, nb_dtype dtype, bool gray)
     size_t len;
     if (nbi_file_read(ctx, path, MAX_FILE_BYTES, NBI_FILE_REGULAR, &buf, &len) != NB_OK)
         return NULL;
-    nb_tensor *t = nbi_png_read_mem(ctx, (const uint8_t *)buf, len, path, dtype, gray);
+    nb_tensor *t = nb_png_decode(ctx, (const uint8_t *)buf, len, path, dtype, gray);
     nbi_free(ctx, buf);
     return t;
 }
