@@ -642,6 +642,79 @@ static int wait_for_stop(server *s, const sigset_t *stop, double seconds, int64_
     }
 }
 
+/* The model, its classes' names and the answers that never change. */
+static int open_model(server *s, int threads)
+{
+    int rc = CLI_OK;
+    if (!(s->ctx = cli_ctx_new()))
+        return CLI_RUNTIME;
+    nb_set_num_threads(threads);
+    s->m = cli_load_model(s->ctx, s->model_path, NB_F32, s->weights, 0, &rc);
+    if (!s->m)
+        return rc;
+    if (nb_model_loss_kind(s->m) != NB_LOSS_CROSS_ENTROPY)
+        return cli_fail(CLI_USAGE, "serve needs a classifier (a cross_entropy loss); \"%s\" has %s",
+                        nb_model_name(s->m), cli_loss_name(nb_model_loss_kind(s->m)));
+    if (!(s->channels = cli_model_channels(s->m)))
+        return cli_fail(CLI_USAGE, "the model \"%s\" does not take one image [1, H, W] (gray) "
+                        "or [3, H, W] (colour)", nb_model_name(s->m));
+    if ((rc = cli_predict_names(s->ctx, s->m, s->weights, &s->names)) != CLI_OK)
+        return rc;
+    nb_set_training(s->ctx, false);
+    nb_set_grad_enabled(s->ctx, false);
+    /* The default test set when the model reads its images. */
+    int64_t in[NB_MAX_DIMS];
+    bool test = cli_get(&spec, "data") || (nb_model_input_shape(s->m, in) == 3 && in[0] == 1 &&
+                                           in[1] == 28 && in[2] == 28);
+    s->model_json = model_json(s, test);
+    s->kernels_json = kernels_json(s->m);
+    if (!test) {
+        s->eval_status = MHD_HTTP_NOT_FOUND;
+        cJSON *none = cJSON_CreateObject();
+        if (none && cJSON_AddStringToObject(none, "error", "no test set for this model: give "
+                                            "serve --data"))
+            s->eval_json = cJSON_PrintUnformatted(none);
+        cJSON_Delete(none);
+    }
+    if (!s->model_json || (!test && !s->eval_json))
+        return cli_fail(CLI_RUNTIME, "out of memory");
+    return CLI_OK;
+}
+
+/* Serves until a stop signal or the bounds of --max-seconds and
+ * --max-requests. */
+static int listen_and_wait(server *s, const char *host, int port, const sigset_t *stop,
+                           int64_t seconds, int64_t requests)
+{
+    struct sockaddr_storage addr;
+    bool v6 = false;
+    int rc = resolve(host, port, &addr, &v6);
+    if (rc != CLI_OK)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     (v6 ? MHD_USE_IPv6 : 0);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    if (!d)
+        return cli_fail(CLI_RUNTIME, "cannot listen on %s port %d: %s", host, port,
+                        strerror(errno));
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    int bound = info ? info->port : port;
+    if (!is_loopback(&addr))
+        fprintf(stderr, "nabla serve: listening on %s: anyone who can reach port %d can use it\n",
+                host, bound);
+    printf(v6 ? "serving on http://[%s]:%d/\n" : "serving on http://%s:%d/\n", host, bound);
+    fflush(stdout);
+    rc = wait_for_stop(s, stop, (double)seconds, requests);
+    MHD_stop_daemon(d);
+    return rc;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     const char *pos[1];
@@ -649,7 +722,8 @@ int cmd_serve(int argc, char **argv)
     if (rc != CLI_OK)
         return rc == CLI_HELP ? CLI_OK : rc;
     server s = {.model_path = pos[0], .weights = cli_get(&spec, "weights"),
-                .run_dir = cli_get(&spec, "run"), .max_queue = 32};
+                .run_dir = cli_get(&spec, "run"),
+                .data_dir = cli_data_dir(cli_get(&spec, "data"))};
     if (!s.weights)
         return cli_fail(CLI_USAGE, "--weights is required (see nabla serve --help)");
     const char *host = cli_get(&spec, "host") ? cli_get(&spec, "host") : "127.0.0.1";
@@ -661,81 +735,21 @@ int cmd_serve(int argc, char **argv)
         (rc = cli_int64(&spec, "threads", 1, 1024, &threads)))
         return rc;
     s.max_queue = (int)queue;
-    struct sockaddr_storage addr;
-    bool v6 = false;
-    if ((rc = resolve(host, (int)port, &addr, &v6)) != CLI_OK)
-        return rc;
-    s.data_dir = cli_data_dir(cli_get(&spec, "data"));
-    if (cli_get(&spec, "page") && (rc = read_page(cli_get(&spec, "page"))) != CLI_OK)
-        return rc;
-    if (!(s.ctx = cli_ctx_new())) {
-        free_page();
-        return CLI_RUNTIME;
-    }
-    nb_set_num_threads((int)threads);
-    s.m = cli_load_model(s.ctx, s.model_path, NB_F32, s.weights, 0, &rc);
-    if (s.m && nb_model_loss_kind(s.m) != NB_LOSS_CROSS_ENTROPY)
-        rc = cli_fail(CLI_USAGE, "serve needs a classifier (a cross_entropy loss); \"%s\" has %s",
-                      nb_model_name(s.m), cli_loss_name(nb_model_loss_kind(s.m)));
-    if (s.m && rc == CLI_OK && !(s.channels = cli_model_channels(s.m)))
-        rc = cli_fail(CLI_USAGE, "the model \"%s\" does not take one image [1, H, W] (gray) or"
-                      " [3, H, W] (colour)", nb_model_name(s.m));
-    if (s.m && rc == CLI_OK)
-        rc = cli_predict_names(s.ctx, s.m, s.weights, &s.names);
-    struct MHD_Daemon *d = NULL;
+    /* Blocked before any thread starts (OpenMP's, the server's), so that
+     * only wait_for_stop takes them. */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGHUP);
-    if (rc == CLI_OK) {
-        nb_set_training(s.ctx, false);
-        nb_set_grad_enabled(s.ctx, false);
-        /* The default test set when the model reads its images. */
-        int64_t in[NB_MAX_DIMS];
-        bool test = cli_get(&spec, "data") || (nb_model_input_shape(s.m, in) == 3 &&
-                                                in[0] == 1 && in[1] == 28 && in[2] == 28);
-        if (!test)
-            s.eval_status = MHD_HTTP_NOT_FOUND;
-        s.model_json = model_json(&s, test);
-        s.kernels_json = kernels_json(s.m);
-        cJSON *none = test ? NULL : cJSON_CreateObject();
-        if (none && cJSON_AddStringToObject(none, "error", "no test set for this model: give "
-                                            "serve --data"))
-            s.eval_json = cJSON_PrintUnformatted(none);
-        cJSON_Delete(none);
-        if (!s.model_json || (!test && !s.eval_json))
-            rc = cli_fail(CLI_RUNTIME, "out of memory");
-    }
-    bool locking = rc == CLI_OK;
-    if (locking) {
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    if (cli_get(&spec, "page") && (rc = read_page(cli_get(&spec, "page"))) != CLI_OK)
+        return rc;
+    if ((rc = open_model(&s, (int)threads)) == CLI_OK) {
         pthread_mutex_init(&s.lock, NULL);
-        pthread_sigmask(SIG_BLOCK, &stop, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                         (v6 ? MHD_USE_IPv6 : 0);
-        d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, &s,
-                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_END);
-        if (!d)
-            rc = cli_fail(CLI_RUNTIME, "cannot listen on %s port %d: %s", host, (int)port,
-                          strerror(errno));
-    }
-    if (d) {
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        int bound = info ? info->port : (int)port;
-        if (!is_loopback(&addr))
-            fprintf(stderr, "nabla serve: listening on %s: anyone who can reach port %d can use "
-                            "it\n", host, bound);
-        printf(v6 ? "serving on http://[%s]:%d/\n" : "serving on http://%s:%d/\n", host, bound);
-        fflush(stdout);
-        rc = wait_for_stop(&s, &stop, (double)seconds, requests);
-        MHD_stop_daemon(d);
-    }
-    if (locking)
+        rc = listen_and_wait(&s, host, (int)port, &stop, seconds, requests);
         pthread_mutex_destroy(&s.lock);
+    }
     cJSON_free(s.model_json);
     cJSON_free(s.kernels_json);
     cJSON_free(s.eval_json);
