@@ -230,9 +230,13 @@ rm -rf "$tmp/lock"
     > "$tmp/lock.log" 2>&1 &
 pid=$!
 wait_line "$tmp/lock.log" training
+# Stopped while the second tries, so that a fast machine cannot finish
+# the first run before the second looks at the lock.
+kill -STOP "$pid"
 "$nabla" train "$models/lenet.json" --data "$data" --limit 600 --epochs 1 --out "$tmp/lock" \
     > /dev/null 2> "$tmp/err"
 status=$?
+kill -CONT "$pid"
 expect_fail 2 "a second run on a directory in use" "another nabla train is running on this directory"
 wait "$pid" && ok || bad "the first run on a locked directory failed: $(tail -n 1 "$tmp/lock.log")"
 if command -v flock > /dev/null 2>&1; then
