@@ -456,17 +456,6 @@ static void maybe_invert(nb_tensor *img, bool invert)
             nb_set(img, i, 1.0 - nb_get(img, i));
 }
 
-nb_tensor *cli_read_gray(nb_ctx *ctx, const char *path, bool invert, int *rc)
-{
-    nb_tensor *img = nb_png_read(ctx, path, NB_F64, true);
-    if (!img) {
-        *rc = cli_fail_lib(ctx, true);
-        return NULL;
-    }
-    maybe_invert(img, invert);
-    return img;
-}
-
 /* The decoded PNG png (taken) as a model of `channels` reads it: gray,
  * or RGB with a gray PNG's channel repeated and alpha dropped. */
 static nb_tensor *model_image(nb_ctx *ctx, nb_tensor *png, int channels, bool invert, int *rc)

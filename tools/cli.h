@@ -158,17 +158,12 @@ bool cli_is_graph(const nb_model *m);
 
 /* ---- images --------------------------------------------------------------- */
 
-/* Reads a PNG of any kind as a gray image [1, H, W] (the mean of its
- * channels), inverted when `invert` and it is dark on light (the mean of
- * its outermost ring of pixels above 0.5), so that it looks like the data
- * sets' light drawings on dark.  On error prints it, sets *rc and returns
- * NULL. */
-nb_tensor *cli_read_gray(nb_ctx *ctx, const char *path, bool invert, int *rc);
-
-/* Reads a PNG for a model taking `channels` channels: 1, as cli_read_gray;
- * 3, as an RGB image [3, H, W] (a gray PNG's channel repeated, alpha
- * dropped), inverted (1 - v) when `invert` and it is dark on light (the mean
- * of its outermost ring over the three channels above 0.5). */
+/* Reads a PNG of any kind for a model taking `channels` channels: 1, as a
+ * gray image [1, H, W] (the mean of its channels); 3, as an RGB image
+ * [3, H, W] (a gray PNG's channel repeated, alpha dropped).  Inverted
+ * (1 - v) when `invert` and it is dark on light (the mean of its outermost
+ * ring of pixels above 0.5), so that it looks like the data sets' light
+ * drawings on dark.  On error prints it, sets *rc and returns NULL. */
 nb_tensor *cli_read_image(nb_ctx *ctx, const char *path, int channels, bool invert,
                           int *rc);
 /* The same from a PNG's bytes in memory; origin names them in messages. */
