@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""Trains the course's LeNet variant and Keras CNN in PyTorch with the same
-data, settings and optimizers as `nabla train` uses for models/lenet.json
-and models/keras-cnn.json, and prints each test accuracy: the reference
-figure for docs/training.md.  Needs Debian's python3-torch; nabla's build
-and tests never run it.
+"""Trains a sequential model of models/ (lenet, keras-cnn, mobilenet,
+autoencoder...) in PyTorch with the same data, settings and optimizer as
+`nabla train` uses for models/NAME.json, and prints its test accuracy, or
+for an mse model trained on its own input images (an autoencoder) its
+test reconstruction loss: the reference figures for docs/training.md.
+Needs Debian's python3-torch; nabla's build and tests never run it.
 
-    /usr/bin/python3 bench/torch-train.py [lenet|keras-cnn] [--seed S] [--threads N]
+    /usr/bin/python3 bench/torch-train.py NAME|FILE.json [--seed S] [--threads N]
         [--epochs E] [--save W.safetensors]
 
 --save writes the trained state_dict as safetensors under nabla's names,
@@ -24,7 +25,7 @@ import torchmodels  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("model", choices=["lenet", "keras-cnn"])
+    ap.add_argument("model", help="a model of models/ by name, or a model file")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
@@ -45,22 +46,30 @@ def main():
     n = int(len(x) * (1 - split))  # Keras's validation_split: the last fraction
     x, y = x[:n], y[:n]
     opt = torchmodels.optimizer(spec, net.parameters())
-    loss_fn = nn.CrossEntropyLoss()
+    images_as_targets = spec.get("loss", {}).get("type") == "mse"
+    loss_fn = nn.MSELoss() if images_as_targets else nn.CrossEntropyLoss()
+    batch = torchmodels.training(spec)["batch_size"]
     for epoch in range(a.epochs):
         t0 = time.time()
         net.train()
         perm = torch.randperm(n)
-        for i in range(0, n, 64):
-            b = perm[i:i + 64]
+        for i in range(0, n, batch):
+            b = perm[i:i + batch]
             opt.zero_grad()
-            loss = loss_fn(net(x[b]), y[b])
+            out = net(x[b])
+            loss = loss_fn(out, x[b] if images_as_targets else y[b])
             loss.backward()
             opt.step()
         net.eval()
         with torch.no_grad():
-            acc = (net(xt).argmax(1) == yt).float().mean().item()
-        print(f"epoch {epoch + 1}: test accuracy {acc:.4f} ({time.time() - t0:.1f} s)", flush=True)
-    print(f"{a.model}: pytorch test accuracy: {acc:.4f} (seed {a.seed}, {n} training images)")
+            out = torch.cat([net(xt[i:i + 1000]) for i in range(0, len(xt), 1000)])
+            if images_as_targets:
+                score, what = loss_fn(out, xt).item(), "test loss"
+            else:
+                score, what = (out.argmax(1) == yt).float().mean().item(), "test accuracy"
+        print(f"epoch {epoch + 1}: {what} {score:.4f} ({time.time() - t0:.1f} s)", flush=True)
+    print(f"{spec.get('name', a.model)}: pytorch {what}: {score:.4f} (seed {a.seed}, "
+          f"{n} training images)")
     if a.save:
         torchmodels.save_safetensors(a.save, torchmodels.nabla_state_dict(net))
         print(f"wrote {a.save}")

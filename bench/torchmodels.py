@@ -64,6 +64,14 @@ def _activation(kind, layer):
         return nn.ELU(layer.get("alpha", 1.0))
     if kind == "softmax":
         return nn.Softmax(layer.get("dim", 1))
+    if kind == "gelu":
+        return nn.GELU(approximate=layer.get("approximate", "none"))
+    if kind == "silu":
+        return nn.SiLU()
+    if kind == "hardswish":
+        return nn.Hardswish()
+    if kind == "softplus":
+        return nn.Softplus(layer.get("beta", 1.0), layer.get("threshold", 20.0))
     return None
 
 
@@ -84,9 +92,34 @@ def build(spec):
             s = _pair(layer.get("stride", 1)) if two else layer.get("stride", 1)
             p = layer.get("padding", 0)
             p = p if isinstance(p, str) else (_pair(p) if two else p)
+            d = _pair(layer.get("dilation", 1)) if two else layer.get("dilation", 1)
             cls = nn.Conv2d if two else nn.Conv1d
-            mod = cls(shape[0], layer["out_channels"], k, stride=s, padding=p,
-                      bias=layer.get("bias", True))
+            mod = cls(shape[0], layer["out_channels"], k, stride=s, padding=p, dilation=d,
+                      groups=layer.get("groups", 1), bias=layer.get("bias", True))
+        elif t == "conv_transpose2d":
+            mod = nn.ConvTranspose2d(shape[0], layer["out_channels"], _pair(layer["kernel_size"]),
+                                     stride=_pair(layer.get("stride", 1)),
+                                     padding=_pair(layer.get("padding", 0)),
+                                     output_padding=_pair(layer.get("output_padding", 0)),
+                                     groups=layer.get("groups", 1),
+                                     dilation=_pair(layer.get("dilation", 1)),
+                                     bias=layer.get("bias", True))
+        elif t == "upsample":
+            size, scale = layer.get("size"), layer.get("scale_factor")
+            mode = layer.get("mode", "nearest")
+            mod = nn.Upsample(size=_pair(size) if size is not None else None,
+                              scale_factor=_pair(scale) if scale is not None else None,
+                              mode=mode,
+                              align_corners=layer.get("align_corners", False)
+                              if mode == "bilinear" else None)
+        elif t == "layer_norm":
+            ns = layer.get("normalized_shape", shape)
+            mod = nn.LayerNorm(ns if isinstance(ns, list) else [ns], eps=layer.get("eps", 1e-5),
+                               elementwise_affine=layer.get("elementwise_affine", True),
+                               bias=layer.get("bias", True))
+        elif t == "group_norm":
+            mod = nn.GroupNorm(layer["num_groups"], shape[0], eps=layer.get("eps", 1e-5),
+                               affine=layer.get("affine", True))
         elif t in ("max_pool2d", "avg_pool2d"):
             k = _pair(layer["kernel_size"])
             s = _pair(layer.get("stride", layer["kernel_size"]))

@@ -22,7 +22,9 @@ and compared the same way; models with dropout are run in train mode too,
 but only the shapes are compared (the masks come from different
 generators).
 
-Prints one line per model, then "N passed, N failed".  Run by hand, never by
+Prints one line per model, then how many models exercised each layer
+type, activation and kernel-choosing setting (and how many of them
+failed), then "N passed, N failed".  Run by hand, never by
 make check:
 
     scripts/crosscheck-torch.py [--count 200] [--seed 0] [--keep DIR]
@@ -672,6 +674,45 @@ def check_case(args, k, model, r, work):
     return True
 
 
+def features(model):
+    """What a model exercises, for the counts: its layer types, the
+    activations its layers name, and the settings that pick other kernels
+    (groups, depthwise, dilation, transposed-convolution output padding,
+    upsampling modes, the tanh form of gelu)."""
+    out = set()
+    for layer in model.get("layers", model.get("nodes")):
+        t = layer["type"]
+        out.add(t)
+        if layer.get("activation"):
+            out.add("activation: " + layer["activation"])
+        channels = layer["_in"][0][0] if layer.get("_in") else None
+        g = layer.get("groups", 1)
+        if g > 1:
+            out.add(t + " groups")
+            if g == channels:
+                out.add(t + " depthwise")
+        if layer.get("dilation", 1) not in (1, [1, 1]):
+            out.add(t + " dilation")
+        if layer.get("output_padding", 0) not in (0, [0, 0]):
+            out.add(t + " output_padding")
+        if t == "upsample":
+            mode = layer.get("mode", "nearest")
+            if mode == "bilinear":
+                mode += " align_corners" if layer.get("align_corners") else ""
+            out.add("upsample " + mode + (" size" if "size" in layer else " scale_factor"))
+        if t == "gelu" and layer.get("approximate") == "tanh":
+            out.add("gelu tanh")
+    return out
+
+
+def print_counts(counts):
+    """Models that exercised each feature, and how many of them failed."""
+    print("%-36s %6s %6s" % ("feature", "models", "failed"))
+    for name in sorted(counts):
+        n, bad = counts[name]
+        print("%-36s %6d %6d" % (name, n, bad))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=200, help="random models to check (default 200)")
@@ -686,6 +727,7 @@ def main():
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")  # PyTorch's notes on "same" padding and dropout2d
     passed = failed = 0
+    counts = {}  # feature -> (models, failed)
     root = tempfile.mkdtemp(prefix="crosscheck-")
     try:
         for k in range(args.count):
@@ -693,7 +735,11 @@ def main():
             model = Gen(r).model()
             work = os.path.join(root, "case-%d" % k)
             os.makedirs(work)
-            if check_case(args, k, model, r, work):
+            ok = check_case(args, k, model, r, work)
+            for f in features(model):
+                n, bad = counts.get(f, (0, 0))
+                counts[f] = (n + 1, bad + (not ok))
+            if ok:
                 passed += 1
             else:
                 failed += 1
@@ -704,6 +750,7 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    print_counts(counts)
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
