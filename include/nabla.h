@@ -408,6 +408,16 @@ nb_tensor *nb_elu(nb_ctx *ctx, nb_tensor *x, double alpha);
 nb_tensor *nb_relu6(nb_ctx *ctx, nb_tensor *x);
 nb_tensor *nb_sigmoid(nb_ctx *ctx, nb_tensor *x);
 nb_tensor *nb_tanh(nb_ctx *ctx, nb_tensor *x);
+/* PyTorch's F.gelu: x Phi(x), Phi the normal CDF, or with tanh_approx its
+ * approximate="tanh" form x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2. */
+nb_tensor *nb_gelu(nb_ctx *ctx, nb_tensor *x, bool tanh_approx);
+/* x sigmoid(x) (also called swish). */
+nb_tensor *nb_silu(nb_ctx *ctx, nb_tensor *x);
+/* x min(max(x + 3, 0), 6) / 6. */
+nb_tensor *nb_hardswish(nb_ctx *ctx, nb_tensor *x);
+/* log(1 + e^(beta x)) / beta, and x itself where beta x > threshold
+ * (PyTorch's defaults: beta 1, threshold 20); beta > 0 and finite. */
+nb_tensor *nb_softplus(nb_ctx *ctx, nb_tensor *x, double beta, double threshold);
 /* Along dim (negative counts from the end). */
 nb_tensor *nb_softmax(nb_ctx *ctx, nb_tensor *x, int dim);
 nb_tensor *nb_log_softmax(nb_ctx *ctx, nb_tensor *x, int dim);

@@ -98,7 +98,8 @@ def st_load(path):
 # shapes (one example) of its inputs, for building the PyTorch twin.  Keys
 # starting with "_" are removed from the file.
 
-ACTIVATIONS = ["relu", "leaky_relu", "elu", "relu6", "sigmoid", "tanh", "softmax"]
+ACTIVATIONS = ["relu", "leaky_relu", "elu", "relu6", "sigmoid", "tanh", "softmax", "gelu", "silu",
+               "hardswish", "softplus"]
 
 
 def conv_out(size, k, s, p):
@@ -133,6 +134,13 @@ class Gen:
             layer["negative_slope"] = round(self.r.uniform(0.01, 0.5), 3)
         if t == "elu" and self.r.random() < 0.7:
             layer["alpha"] = round(self.r.uniform(0.2, 2.0), 3)
+        if t == "gelu" and self.r.random() < 0.7:
+            layer["approximate"] = self.pick("none", "tanh", "tanh")
+        if t == "softplus":
+            if self.r.random() < 0.6:
+                layer["beta"] = round(self.r.uniform(0.5, 3.0), 3)
+            if self.r.random() < 0.6:  # low enough for some inputs to cross it
+                layer["threshold"] = round(self.r.uniform(-1.0, 3.0), 3)
         if t == "softmax":
             k = len(shape)
             dim = self.r.randint(1, k)
@@ -145,7 +153,8 @@ class Gen:
     def act_field(self, layer):
         if self.r.random() < 0.4:
             layer["activation"] = self.pick("relu", "sigmoid", "tanh", "relu6", "elu",
-                                            "leaky_relu", "softmax")
+                                            "leaky_relu", "softmax", "gelu", "silu",
+                                            "hardswish", "softplus")
 
     def conv2d(self, shape, same=None, out_channels=None):
         C, H, W = shape
@@ -423,6 +432,14 @@ def act_fn(t, layer):
         return torch.tanh
     if t == "softmax":
         return lambda x: F.softmax(x, layer.get("dim", 1))
+    if t == "gelu":
+        return lambda x: F.gelu(x, approximate=layer.get("approximate", "none"))
+    if t == "silu":
+        return F.silu
+    if t == "hardswish":
+        return F.hardswish
+    if t == "softplus":
+        return lambda x: F.softplus(x, layer.get("beta", 1.0), layer.get("threshold", 20.0))
     return None
 
 

@@ -127,6 +127,11 @@ static nb_tensor *fwd_elu(nb_ctx *ctx, tst_env *e) { return nb_elu(ctx, e->t[0],
 static nb_tensor *fwd_relu6(nb_ctx *ctx, tst_env *e) { return nb_relu6(ctx, e->t[0]); }
 static nb_tensor *fwd_sigmoid(nb_ctx *ctx, tst_env *e) { return nb_sigmoid(ctx, e->t[0]); }
 static nb_tensor *fwd_tanh(nb_ctx *ctx, tst_env *e) { return nb_tanh(ctx, e->t[0]); }
+static nb_tensor *fwd_gelu(nb_ctx *ctx, tst_env *e) { return nb_gelu(ctx, e->t[0], false); }
+static nb_tensor *fwd_gelu_tanh(nb_ctx *ctx, tst_env *e) { return nb_gelu(ctx, e->t[0], true); }
+static nb_tensor *fwd_silu(nb_ctx *ctx, tst_env *e) { return nb_silu(ctx, e->t[0]); }
+static nb_tensor *fwd_hardswish(nb_ctx *ctx, tst_env *e) { return nb_hardswish(ctx, e->t[0]); }
+static nb_tensor *fwd_softplus(nb_ctx *ctx, tst_env *e) { return nb_softplus(ctx, e->t[0], 2, 5); }
 /* Ops on an op's output, whose gradient buffer starts fresh: relu stores
  * into it, tanh adds after it; max-pool zeroes it a plane at a time. */
 static nb_tensor *fwd_relu_step(nb_ctx *ctx, tst_env *e)
@@ -200,6 +205,11 @@ static const fast_case cases[] = {
     {"relu6", setup_act, fwd_relu6, 0},
     {"sigmoid", setup_act, fwd_sigmoid, 0},
     {"tanh", setup_act, fwd_tanh, 0},
+    {"gelu", setup_act, fwd_gelu, 0},
+    {"gelu tanh", setup_act, fwd_gelu_tanh, 0},
+    {"silu", setup_act, fwd_silu, 0},
+    {"hardswish", setup_act, fwd_hardswish, 0},
+    {"softplus beta 2 threshold 5", setup_act, fwd_softplus, 0},
     {"tanh(x/2) + relu(x/2)", setup_act, fwd_relu_step, 0},
     {"max_pool2d 2x2", setup_pool, fwd_max_k2, 0},
     {"max_pool2d 3x3 stride 2 padding 1", setup_pool, fwd_max_k3, 0},
@@ -233,6 +243,11 @@ static const fast_case cases[] = {
     {"relu6 with NaN and infinities", setup_act_nf, fwd_relu6, 0},
     {"sigmoid with NaN and infinities", setup_act_nf, fwd_sigmoid, 0},
     {"tanh with NaN and infinities", setup_act_nf, fwd_tanh, 0},
+    {"gelu with NaN and infinities", setup_act_nf, fwd_gelu, 0},
+    {"gelu tanh with NaN and infinities", setup_act_nf, fwd_gelu_tanh, 0},
+    {"silu with NaN and infinities", setup_act_nf, fwd_silu, 0},
+    {"hardswish with NaN and infinities", setup_act_nf, fwd_hardswish, 0},
+    {"softplus beta 2 threshold 5 with NaN and infinities", setup_act_nf, fwd_softplus, 0},
     {"tanh(x/2) + relu(x/2) with NaN and infinities", setup_act_nf, fwd_relu_step, 0},
     {"max_pool2d 2x2 with NaN and infinities", setup_pool_nf, fwd_max_k2, 0},
     {"max_pool2d 3x3 stride 2 padding 1 with NaN and infinities", setup_pool_nf, fwd_max_k3, 0},

@@ -59,6 +59,10 @@ typedef union nbi_layer_conf {
     double slope; /* leaky_relu */
     double alpha; /* elu */
     int dim;      /* softmax, of [N, ...] */
+    int approximate; /* gelu: 0 "none" (the exact form), 1 "tanh" */
+    struct {
+        double beta, threshold;
+    } softplus;
 } nbi_layer_conf;
 
 /* ---- layers ------------------------------------------------------------- */

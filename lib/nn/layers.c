@@ -257,6 +257,21 @@ static const nbi_field elu_fields[] = {
     {0},
 };
 
+/* gelu's "approximate", by position: "none" is 0, the exact form. */
+static const char *const gelu_forms[] = {"none", "tanh", NULL};
+static const nbi_ftype gelu_form = {.kind = NBI_FK_CHOICE, .choices = gelu_forms};
+
+static const nbi_field gelu_fields[] = {
+    {"approximate", &gelu_form, 0, OFF(approximate), 0, 0, 0},
+    {0},
+};
+
+static const nbi_field softplus_fields[] = {
+    {"beta", NBI_F_REAL, 0, OFF(softplus.beta), 1.0, 1e-300, 1e300},
+    {"threshold", NBI_F_REAL, 0, OFF(softplus.threshold), 20.0, -1e300, 1e300},
+    {0},
+};
+
 static const nbi_field softmax_fields[] = {
     {"dim", NBI_F_INT, 0, OFF(dim), 1, -NB_MAX_DIMS, NB_MAX_DIMS},
     {0},
@@ -301,6 +316,30 @@ static nb_tensor *tanh_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *
                                int nin, nb_tensor *const *x, nb_rng *rng)
 {
     return nb_tanh(ctx, x[0]);
+}
+
+static nb_tensor *gelu_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
+                               int nin, nb_tensor *const *x, nb_rng *rng)
+{
+    return nb_gelu(ctx, x[0], c->approximate == 1);
+}
+
+static nb_tensor *silu_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
+                               int nin, nb_tensor *const *x, nb_rng *rng)
+{
+    return nb_silu(ctx, x[0]);
+}
+
+static nb_tensor *hardswish_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
+                                    int nin, nb_tensor *const *x, nb_rng *rng)
+{
+    return nb_hardswish(ctx, x[0]);
+}
+
+static nb_tensor *softplus_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
+                                   int nin, nb_tensor *const *x, nb_rng *rng)
+{
+    return nb_softplus(ctx, x[0], c->softplus.beta, c->softplus.threshold);
 }
 
 /* dim counts the dimensions of [N, ...], as nb_softmax takes it. */
@@ -448,6 +487,10 @@ const nbi_layer_kind nbi_layer_kinds[] = {
     {"relu6", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, relu6_forward, NULL, NULL},
     {"sigmoid", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, sigmoid_forward, NULL, NULL},
     {"tanh", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, tanh_forward, NULL, NULL},
+    {"gelu", gelu_fields, NBI_ACTIVATION, 1, NULL, same_infer, gelu_forward, NULL, NULL},
+    {"silu", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, silu_forward, NULL, NULL},
+    {"hardswish", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, hardswish_forward, NULL, NULL},
+    {"softplus", softplus_fields, NBI_ACTIVATION, 1, NULL, same_infer, softplus_forward, NULL, NULL},
     {"softmax", softmax_fields, NBI_ACTIVATION, 1, NULL, softmax_infer, softmax_forward, NULL, NULL},
     {"dropout", dropout_fields, 0, 1, NULL, same_infer, dropout_forward, NULL, dropout_keeps},
     {"dropout2d", dropout_fields, 0, 1, NULL, dropout2d_infer, dropout2d_forward, NULL, dropout2d_keeps},
