@@ -394,6 +394,23 @@ nb_tensor *nb_avg_pool2d(nb_ctx *ctx, nb_tensor *x, const nb_pool_opts *opts);
 /* [N, C, H, W] -> [N, C]: the mean of each channel. */
 nb_tensor *nb_global_avg_pool2d(nb_ctx *ctx, nb_tensor *x);
 
+/* Upsampling options, as torch.nn.Upsample: exactly one of size (the
+ * output's [h, w]) and scale_factor (per axis, > 0: the output is
+ * floor(H * scale_factor)) is given, the other left zero.  align_corners
+ * is for bilinear only, as PyTorch refuses it for nearest. */
+typedef enum nb_upsample_mode { NB_UPSAMPLE_NEAREST, NB_UPSAMPLE_BILINEAR } nb_upsample_mode;
+typedef struct nb_upsample_opts {
+    nb_upsample_mode mode;
+    int size[2];            /* [h, w], or {0, 0} */
+    double scale_factor[2]; /* [sh, sw], or {0, 0} */
+    bool align_corners;
+} nb_upsample_opts;
+
+/* x [N, C, H, W] -> [N, C, oh, ow], with PyTorch's source indices and
+ * weights (recompute_scale_factor unset: a given scale_factor, not oh / H,
+ * places the samples). */
+nb_tensor *nb_upsample(nb_ctx *ctx, nb_tensor *x, const nb_upsample_opts *opts);
+
 /* [N, ...] -> [N, prod(...)], in C, H, W order. */
 nb_tensor *nb_flatten(nb_ctx *ctx, nb_tensor *x);
 /* A view with a new shape of the same numel; one size may be -1. */

@@ -281,6 +281,15 @@ int nbi_pool2d_opts_check(const nb_pool_opts *opts, char *why);
 /* global_avg_pool2d: x [N, C, H, W] -> y [N, C]. */
 int nbi_global_avg_pool2d_shape(const nbi_shape *x, bool batch, nbi_shape *y, char *why);
 
+/* upsample: x [N, C, H, W] -> y [N, C, oh, ow], oh the size given or
+ * floor(H * scale_factor); refuses sides over 2^31 - 1.  g as for conv.
+ * The options alone (mode, align_corners, one of size and scale_factor):
+ * nbi_upsample_opts_check. */
+struct nbi_upsample_geom;
+int nbi_upsample_shape(const nbi_shape *x, bool batch, const nb_upsample_opts *opts,
+                       struct nbi_upsample_geom *g, nbi_shape *y, char *why);
+int nbi_upsample_opts_check(const nb_upsample_opts *opts, char *why);
+
 /* linear: x [N, in], w [out, in], b [out] or NULL -> y [N, out]; refuses
  * sizes over BLAS's int. */
 int nbi_linear_shape(const nbi_shape *x, bool batch, const nbi_shape *w, const nbi_shape *b,

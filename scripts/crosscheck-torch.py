@@ -38,6 +38,7 @@ No safetensors package is needed: the format is read and written here.
 """
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -233,6 +234,28 @@ class Gen:
         out = [C, conv_out(H, kh, sh, ph), conv_out(W, kw, sw, pw)]
         return layer, out
 
+    def upsample(self, shape):
+        """nn.Upsample by size or by scale_factor (non-integer ones too), to
+        at most 16x16."""
+        C, H, W = shape
+        layer = {"type": "upsample"}
+        mode = self.pick("nearest", "bilinear")
+        if mode == "bilinear" or self.r.random() < 0.3:
+            layer["mode"] = mode
+        if self.r.random() < 0.5:
+            oh, ow = self.r.randint(1, min(16, 2 * H)), self.r.randint(1, min(16, 2 * W))
+            layer["size"] = self.maybe_pair(oh, ow)
+        else:
+            factors = (0.5, 0.75, 1.0, 1.3, 1.5, 2.0, 2.5, 3.0)
+            fits = lambda n, f: 1 <= math.floor(n * f) <= 16
+            sh = self.pick(*[f for f in factors if fits(H, f)])
+            sw = sh if fits(W, sh) and self.r.random() < 0.6 else self.pick(*[f for f in factors if fits(W, f)])
+            layer["scale_factor"] = sh if sh == sw and self.r.random() < 0.7 else [sh, sw]
+            oh, ow = math.floor(H * sh), math.floor(W * sw)
+        if mode == "bilinear" and self.r.random() < 0.6:
+            layer["align_corners"] = self.r.random() < 0.6
+        return layer, [C, oh, ow]
+
     def batch_norm(self, shape):
         layer = {"type": "batch_norm"}
         if self.r.random() < 0.3:
@@ -295,7 +318,7 @@ class Gen:
             inp = list(shape)
             for _ in range(self.r.randint(1, 6)):
                 maker = self.pick(self.conv2d, self.conv2d, self.conv2d, self.pool, self.batch_norm,
-                                  self.activation, self.dropout)
+                                  self.activation, self.dropout, self.upsample)
                 self.push(layers, shape, maker(shape))
                 shape = layers[-1][1]
             if loss == "mse" and self.r.random() < 0.3:
@@ -354,7 +377,7 @@ class Gen:
 
         for _ in range(self.r.randint(2, 6)):
             src = self.r.choice(avail)
-            what = self.pick("conv", "add", "add", "concat", "act", "bn", "pool", "dropout")
+            what = self.pick("conv", "add", "add", "concat", "act", "bn", "pool", "dropout", "upsample")
             if what == "conv":
                 node(self.conv2d(src[1]), [src])
             elif what == "add":
@@ -373,6 +396,8 @@ class Gen:
                 node(self.batch_norm(src[1]), [src])
             elif what == "pool":
                 node(self.pool(src[1]), [src])
+            elif what == "upsample":
+                node(self.upsample(src[1]), [src])
             else:
                 node(self.dropout(src[1]), [src])
         last = avail[-1]
@@ -461,6 +486,13 @@ class Twin(nn.Module):
                           bias=layer.get("bias", True))
             elif t == "linear":
                 mod = nn.Linear(ins[0][0], layer["out_features"], bias=layer.get("bias", True))
+            elif t == "upsample":
+                size, scale = layer.get("size"), layer.get("scale_factor")
+                mode = layer.get("mode", "nearest")
+                mod = nn.Upsample(size=tuple(size) if isinstance(size, list) else size,
+                                  scale_factor=tuple(scale) if isinstance(scale, list) else scale,
+                                  mode=mode,
+                                  align_corners=layer.get("align_corners", False) if mode == "bilinear" else None)
             elif t == "batch_norm":
                 cls = nn.BatchNorm1d if len(ins[0]) <= 2 else nn.BatchNorm2d
                 mod = cls(ins[0][0], eps=layer.get("eps", 1e-5), momentum=layer.get("momentum", 0.1),

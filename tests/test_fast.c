@@ -159,6 +159,16 @@ static nb_tensor *fwd_avg_k3(nb_ctx *ctx, tst_env *e)
     return nb_avg_pool2d(ctx, e->t[0], &k3s2p1);
 }
 static nb_tensor *fwd_gap(nb_ctx *ctx, tst_env *e) { return nb_global_avg_pool2d(ctx, e->t[0]); }
+static nb_tensor *fwd_upsample_nearest(nb_ctx *ctx, tst_env *e)
+{
+    static const nb_upsample_opts o = {NB_UPSAMPLE_NEAREST, {0, 0}, {2, 1.5}, false};
+    return nb_upsample(ctx, e->t[0], &o);
+}
+static nb_tensor *fwd_upsample_bilinear(nb_ctx *ctx, tst_env *e)
+{
+    static const nb_upsample_opts o = {NB_UPSAMPLE_BILINEAR, {50, 30}, {0, 0}, false};
+    return nb_upsample(ctx, nb_scale(ctx, e->t[0], 1.5), &o);
+}
 static nb_tensor *fwd_add(nb_ctx *ctx, tst_env *e) { return nb_add(ctx, e->t[0], e->t[1]); }
 static nb_tensor *fwd_sub(nb_ctx *ctx, tst_env *e) { return nb_sub(ctx, e->t[1], e->t[0]); }
 static nb_tensor *fwd_mul(nb_ctx *ctx, tst_env *e) { return nb_mul(ctx, e->t[0], e->t[1]); }
@@ -218,6 +228,8 @@ static const fast_case cases[] = {
     {"avg_pool2d 2x2", setup_pool, fwd_avg_k2, 0},
     {"avg_pool2d 3x3 stride 2 padding 1", setup_pool, fwd_avg_k3, 0},
     {"global_avg_pool2d", setup_gap, fwd_gap, 0},
+    {"upsample nearest scale_factor [2, 1.5]", setup_pool, fwd_upsample_nearest, 0},
+    {"upsample bilinear size [50, 30] of 1.5 x", setup_pool, fwd_upsample_bilinear, 0},
     {"add same shape", setup_two, fwd_add, 0},
     {"add broadcast", setup_bcast, fwd_add, 0},
     {"sub broadcast reversed", setup_bcast, fwd_sub, 0},
@@ -255,6 +267,7 @@ static const fast_case cases[] = {
      0},
     {"avg_pool2d 3x3 stride 2 padding 1 with NaN and infinities", setup_pool_nf, fwd_avg_k3, 0},
     {"global_avg_pool2d with NaN and infinities", setup_gap_nf, fwd_gap, 0},
+    {"upsample bilinear with NaN and infinities", setup_pool_nf, fwd_upsample_bilinear, 0},
     {"mul with NaN and infinities", setup_two_nf, fwd_mul, 0},
     {"sum with NaN and infinities", setup_two_nf, fwd_sum, 0},
     {"softmax dim 1 with NaN and infinities", setup_softmax_nf, fwd_softmax1, 0},

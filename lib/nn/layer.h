@@ -50,11 +50,20 @@ typedef struct nbi_bn_conf {
     bool freeze_stats;          /* normalise by the running statistics, and keep them */
 } nbi_bn_conf;
 
+typedef struct nbi_upsample_conf {
+    int mode;                /* nb_upsample_mode: the word's position */
+    int size[2];             /* 0: not given */
+    double scale_factor[2];
+    int nscale;              /* numbers given for scale_factor: 0 (none), 1 (both), 2 */
+    bool align_corners;
+} nbi_upsample_conf;
+
 typedef union nbi_layer_conf {
     nbi_conv_conf conv;
     nbi_pool_conf pool;
     nbi_linear_conf linear;
     nbi_bn_conf bn;
+    nbi_upsample_conf upsample;
     double p;     /* dropout, dropout2d */
     double slope; /* leaky_relu */
     double alpha; /* elu */

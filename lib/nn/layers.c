@@ -198,6 +198,56 @@ static nb_tensor *gap_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *c
     return nb_global_avg_pool2d(ctx, x[0]);
 }
 
+/* ---- upsample ------------------------------------------------------------ */
+
+/* In nb_upsample_mode's order. */
+static const char *const upsample_modes[] = {"nearest", "bilinear", NULL};
+static const nbi_ftype upsample_mode = {.kind = NBI_FK_CHOICE, .choices = upsample_modes};
+static const nbi_ftype upsample_scale = {.kind = NBI_FK_REALS, .len = {1, 2},
+                                         .len_offset = OFF(upsample.nscale)};
+
+static const nbi_field upsample_fields[] = {
+    {"mode", &upsample_mode, 0, OFF(upsample.mode), NB_UPSAMPLE_NEAREST, 0, 0},
+    {"size", NBI_F_INT, NBI_PAIR, OFF(upsample.size), 0, 1, BIG}, /* 0: not given */
+    {"scale_factor", &upsample_scale, NBI_ONE, OFF(upsample.scale_factor), 0, 1e-300, 1e300},
+    {"align_corners", NBI_F_BOOL, 0, OFF(upsample.align_corners), 0, 0, 1},
+    {0},
+};
+
+/* The op's options; one number for scale_factor is both axes'. */
+static void upsample_opts(const nbi_upsample_conf *c, nb_upsample_opts *o)
+{
+    *o = (nb_upsample_opts){(nb_upsample_mode)c->mode, {c->size[0], c->size[1]}, {0, 0},
+                            c->align_corners};
+    if (c->nscale) {
+        o->scale_factor[0] = c->scale_factor[0];
+        o->scale_factor[1] = c->scale_factor[c->nscale == 2];
+    }
+}
+
+static int upsample_check(nbi_layer *l, char *why)
+{
+    nb_upsample_opts o;
+    upsample_opts(&l->conf.upsample, &o);
+    return nbi_upsample_opts_check(&o, why);
+}
+
+/* [C, H, W] -> [C, oh, ow] */
+static int upsample_infer(nbi_layer *l, const nbi_shape *in, char *why)
+{
+    nb_upsample_opts o;
+    upsample_opts(&l->conf.upsample, &o);
+    return nbi_upsample_shape(in, false, &o, NULL, &l->out, why);
+}
+
+static nb_tensor *upsample_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
+                                   int nin, nb_tensor *const *x, nb_rng *rng)
+{
+    nb_upsample_opts o;
+    upsample_opts(&c->upsample, &o);
+    return nb_upsample(ctx, x[0], &o);
+}
+
 /* ---- linear, flatten ------------------------------------------------------ */
 
 static const nbi_field linear_fields[] = {
@@ -479,6 +529,7 @@ const nbi_layer_kind nbi_layer_kinds[] = {
     {"max_pool2d", pool_fields, 0, 1, pool_check, max_pool2d_infer, max_pool2d_forward, NULL, max_pool2d_keeps},
     {"avg_pool2d", pool_fields, 0, 1, pool_check, avg_pool2d_infer, avg_pool2d_forward, NULL, NULL},
     {"global_avg_pool2d", no_fields, 0, 1, NULL, gap_infer, gap_forward, NULL, NULL},
+    {"upsample", upsample_fields, 0, 1, upsample_check, upsample_infer, upsample_forward, NULL, NULL},
     {"linear", linear_fields, NBI_TAKES_ACT, 1, NULL, linear_infer, linear_forward, default_init, NULL},
     {"flatten", no_fields, NBI_VIEW, 1, NULL, flatten_infer, flatten_forward, NULL, NULL},
     {"relu", no_fields, NBI_ACTIVATION, 1, NULL, same_infer, relu_forward, NULL, NULL},
