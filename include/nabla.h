@@ -463,6 +463,23 @@ nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight,
                          nb_tensor *bias, nb_tensor *running_mean,
                          nb_tensor *running_var, double momentum, double eps);
 
+/* Layer norm and group norm: no running statistics, so train and eval
+ * mode alike.  Each set of values normalised gets its own mean and biased
+ * variance (computed in double in a fixed order, for float32 too):
+ * y = (x - mean) / sqrt(var + eps) w + b, w = 1 and b = 0 when NULL.
+ * layer_norm normalises each example of x [N, ...] over its last ndims
+ * dimensions (ndims >= 1, fewer than x's), as PyTorch's LayerNorm with
+ * normalized_shape those dimensions; w and b are shaped as they are.
+ * group_norm takes x [N, C, *] with C divisible by num_groups and
+ * normalises each example's groups of C / num_groups consecutive channels,
+ * as PyTorch's GroupNorm; w and b are [C].  num_groups = C is instance
+ * norm, num_groups = 1 layer norm over [C, *] with a weight per channel.
+ * PyTorch's default eps is 1e-5. */
+nb_tensor *nb_layer_norm(nb_ctx *ctx, nb_tensor *x, int ndims, nb_tensor *w, nb_tensor *b,
+                         double eps);
+nb_tensor *nb_group_norm(nb_ctx *ctx, nb_tensor *x, int num_groups, nb_tensor *w, nb_tensor *b,
+                         double eps);
+
 /* Losses, means over the batch (the whole batch's, when nb_ctx_set_batch
  * splits it: every process gets the same value); each returns a scalar. */
 /* Softmax cross-entropy of logits [N, C] with class indices labels[N] in

@@ -302,6 +302,18 @@ int nbi_linear_shape(const nbi_shape *x, bool batch, const nbi_shape *w, const n
 int nbi_batch_norm_shape(const nbi_shape *x, bool batch, int64_t num_features,
                          const nbi_shape *const *chan, nbi_shape *y, char *why);
 
+/* layer_norm over the last ndims dimensions of x [N, ...] (one example:
+ * [...], which may be those dimensions alone) -> y of x's shape.
+ * normalized (NULL: not given, as from nb_layer_norm), w and b (each NULL
+ * when not given) must be those dimensions. */
+int nbi_layer_norm_shape(const nbi_shape *x, bool batch, int ndims, const nbi_shape *normalized,
+                         const nbi_shape *w, const nbi_shape *b, nbi_shape *y, char *why);
+/* group_norm: x [N, C, *] -> y of x's shape; num_groups must divide C,
+ * num_channels (0: none) equal it, w and b (NULL: not given) be [C]. */
+int nbi_group_norm_shape(const nbi_shape *x, bool batch, int64_t num_groups,
+                         int64_t num_channels, const nbi_shape *w, const nbi_shape *b,
+                         nbi_shape *y, char *why);
+
 /* flatten: x [N, ...] -> y [N, prod(...)]. */
 int nbi_flatten_shape(const nbi_shape *x, bool batch, nbi_shape *y, char *why);
 /* concat of n shapes along dim (negative counts from the end; *d, unless

@@ -2,8 +2,8 @@
 """crosscheck-torch.py - `nabla forward --grad` against PyTorch on random models.
 
 Generates random networks as nabla model files (sequential models of conv2d,
-pooling, batch norm, activations, dropout, flatten, linear and global
-average pooling; conv1d models; flat models; graph-form models with
+pooling, batch norm, layer norm, group norm, activations, dropout,
+flatten, linear and global average pooling; conv1d models; flat models; graph-form models with
 residual `add` and channel `concat`), random weights saved with PyTorch's
 names and layouts, a random batch and labels for the model's loss
 (cross_entropy, mse, hinge, or none).  Runs `nabla forward --grad` in f32
@@ -17,8 +17,9 @@ float64; f32 with PyTorch in float32 or in float64, whichever is closer
 (where a value is pure cancellation, such as the gradient of a bias that
 feeds a batch norm, which is 0 plus rounding, float32's rounding noise is
 no reference).  Models are run in eval mode; models with
-batch norm and no dropout are also run in train mode (batch statistics)
-and compared the same way; models with dropout are run in train mode too,
+batch norm, layer norm or group norm and no dropout are also run in
+train mode (batch statistics; the same for the other two) and compared
+the same way; models with dropout are run in train mode too,
 but only the shapes are compared (the masks come from different
 generators).
 
@@ -268,6 +269,37 @@ class Gen:
             layer["affine"] = False
         return layer, shape
 
+    def layer_norm(self, shape):
+        """Over the last k sizes of the example: an int for one, a list, or
+        nothing for all of them."""
+        k = self.r.randint(1, len(shape))
+        layer = {"type": "layer_norm"}
+        if k < len(shape) or self.r.random() < 0.5:
+            last = list(shape[len(shape) - k:])
+            layer["normalized_shape"] = last[0] if k == 1 and self.r.random() < 0.5 else last
+        if self.r.random() < 0.3:
+            layer["eps"] = self.pick(1e-5, 1e-3, 0.1)
+        if self.r.random() < 0.2:
+            layer["elementwise_affine"] = False
+        elif self.r.random() < 0.2:
+            layer["bias"] = False
+        return layer, shape
+
+    def group_norm(self, shape):
+        C = shape[0]
+        layer = {"type": "group_norm",
+                 "num_groups": self.pick(*[g for g in range(1, C + 1) if C % g == 0])}
+        if self.r.random() < 0.3:
+            layer["num_channels"] = C
+        if self.r.random() < 0.3:
+            layer["eps"] = self.pick(1e-5, 1e-3, 0.1)
+        if self.r.random() < 0.2:
+            layer["affine"] = False
+        return layer, shape
+
+    def norm(self, shape):
+        return self.pick(self.layer_norm, self.group_norm)(shape)
+
     def dropout(self, shape):
         t = "dropout2d" if len(shape) in (2, 3) and self.r.random() < 0.4 else "dropout"
         layer = {"type": t}
@@ -295,7 +327,8 @@ class Gen:
             self.push(layers, shape, self.linear(shape))
             shape = layers[-1][1]
             if self.r.random() < 0.4:
-                self.push(layers, shape, self.pick(self.activation, self.batch_norm, self.dropout)(shape))
+                self.push(layers, shape, self.pick(self.activation, self.batch_norm, self.layer_norm,
+                                                           self.dropout)(shape))
                 shape = layers[-1][1]
         out = {"cross_entropy": self.r.randint(2, 7), "hinge": 1}.get(loss)
         self.push(layers, shape, self.linear(shape, out))
@@ -318,7 +351,7 @@ class Gen:
             inp = list(shape)
             for _ in range(self.r.randint(1, 6)):
                 maker = self.pick(self.conv2d, self.conv2d, self.conv2d, self.pool, self.batch_norm,
-                                  self.activation, self.dropout, self.upsample)
+                                  self.norm, self.activation, self.dropout, self.upsample)
                 self.push(layers, shape, maker(shape))
                 shape = layers[-1][1]
             if loss == "mse" and self.r.random() < 0.3:
@@ -333,7 +366,8 @@ class Gen:
             shape = [self.r.randint(1, 4), self.r.randint(3, 20)]
             inp = list(shape)
             for _ in range(self.r.randint(1, 4)):
-                maker = self.pick(self.conv1d, self.conv1d, self.activation, self.dropout, self.batch_norm)
+                maker = self.pick(self.conv1d, self.conv1d, self.activation, self.dropout, self.batch_norm,
+                                  self.norm)
                 self.push(layers, shape, maker(shape))
                 shape = layers[-1][1]
             self.push(layers, shape, ({"type": "flatten"}, [shape[0] * shape[1]]))
@@ -342,7 +376,8 @@ class Gen:
             shape = [self.r.randint(1, 24)]
             inp = list(shape)
             for _ in range(self.r.randint(0, 4)):
-                maker = self.pick(self.linear, self.linear, self.batch_norm, self.activation, self.dropout)
+                maker = self.pick(self.linear, self.linear, self.batch_norm, self.activation, self.dropout,
+                                  self.layer_norm, self.norm)
                 self.push(layers, shape, maker(shape))
                 shape = layers[-1][1]
             shape = self.head(layers, shape, loss)
@@ -377,7 +412,8 @@ class Gen:
 
         for _ in range(self.r.randint(2, 6)):
             src = self.r.choice(avail)
-            what = self.pick("conv", "add", "add", "concat", "act", "bn", "pool", "dropout", "upsample")
+            what = self.pick("conv", "add", "add", "concat", "act", "bn", "norm", "pool", "dropout",
+                             "upsample")
             if what == "conv":
                 node(self.conv2d(src[1]), [src])
             elif what == "add":
@@ -394,6 +430,8 @@ class Gen:
                 node(self.activation(src[1]), [src])
             elif what == "bn":
                 node(self.batch_norm(src[1]), [src])
+            elif what == "norm":
+                node(self.norm(src[1]), [src])
             elif what == "pool":
                 node(self.pool(src[1]), [src])
             elif what == "upsample":
@@ -468,6 +506,23 @@ def act_fn(t, layer):
     return None
 
 
+def layer_norm_module(layer, shape):
+    """nn.LayerNorm over normalized_shape (absent: the whole example); its
+    bias=False is PyTorch 2.1's, made here by dropping the bias on older
+    versions."""
+    ns = layer.get("normalized_shape", shape)
+    ns = [ns] if isinstance(ns, int) else list(ns)
+    affine, bias = layer.get("elementwise_affine", True), layer.get("bias", True)
+    eps = layer.get("eps", 1e-5)
+    try:
+        return nn.LayerNorm(ns, eps=eps, elementwise_affine=affine, bias=bias)
+    except TypeError:
+        mod = nn.LayerNorm(ns, eps=eps, elementwise_affine=affine)
+        if affine and not bias:
+            mod.register_parameter("bias", None)
+        return mod
+
+
 class Twin(nn.Module):
     def __init__(self, model):
         super().__init__()
@@ -497,6 +552,11 @@ class Twin(nn.Module):
                 cls = nn.BatchNorm1d if len(ins[0]) <= 2 else nn.BatchNorm2d
                 mod = cls(ins[0][0], eps=layer.get("eps", 1e-5), momentum=layer.get("momentum", 0.1),
                           affine=layer.get("affine", True))
+            elif t == "layer_norm":
+                mod = layer_norm_module(layer, ins[0])
+            elif t == "group_norm":
+                mod = nn.GroupNorm(layer["num_groups"], ins[0][0], eps=layer.get("eps", 1e-5),
+                                   affine=layer.get("affine", True))
             if mod is not None:
                 self.add_module(name, mod)
             self.plan.append((name, t, layer, mod))
@@ -585,6 +645,11 @@ def make_data(model, r):
                 mod.bias.data.uniform_(-0.5, 0.5)
             mod.running_mean.uniform_(-0.5, 0.5)
             mod.running_var.uniform_(0.5, 2.0)
+        if isinstance(mod, (nn.LayerNorm, nn.GroupNorm)):
+            if mod.weight is not None:
+                mod.weight.data.uniform_(0.5, 1.5)
+            if mod.bias is not None:
+                mod.bias.data.uniform_(-0.5, 0.5)
     state = {k: v.clone() for k, v in twin.state_dict().items()}
     wdtype = r.choice([torch.float32, torch.float32, torch.float64])
     weights = {}
@@ -673,7 +738,7 @@ def check_case(args, k, model, r, work):
 
     types = [layer["type"] for layer in model.get("layers", model.get("nodes"))]
     has_dropout = any(t.startswith("dropout") for t in types)
-    has_bn = "batch_norm" in types
+    has_bn = any(t in ("batch_norm", "layer_norm", "group_norm") for t in types)
     runs = [("eval", False)]
     if has_bn or has_dropout:
         runs.append(("train", True))
@@ -749,6 +814,14 @@ def features(model):
             if mode == "bilinear":
                 mode += " align_corners" if layer.get("align_corners") else ""
             out.add("upsample " + mode + (" size" if "size" in layer else " scale_factor"))
+        if t == "layer_norm":
+            ns = layer.get("normalized_shape", layer["_in"][0])
+            k = 1 if isinstance(ns, int) else len(ns)
+            out.add("layer_norm over %d dim%s" % (k, "" if k == 1 else "s"))
+        if t == "group_norm":
+            g = layer["num_groups"]
+            out.add("group_norm " + ("1 group" if g == 1 else "C groups" if g == channels
+                                     else "some groups"))
         if t == "gelu" and layer.get("approximate") == "tanh":
             out.add("gelu tanh")
     return out

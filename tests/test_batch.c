@@ -136,8 +136,22 @@ static const char bn_model[] =
     "{\"type\": \"linear\", \"out_features\": 10}],"
     "\"loss\": {\"type\": \"cross_entropy\"}}";
 
+/* group norm (in 2 groups and per channel) and layer norm over [C, H, W],
+ * [H, W] and features; run as the model "norm" */
+static const char norm_model[] =
+    "{\"name\": \"norm\", \"input\": [1, 28, 28], \"layers\": ["
+    "{\"type\": \"conv2d\", \"out_channels\": 6, \"kernel_size\": 5, \"stride\": 2},"
+    "{\"type\": \"group_norm\", \"num_groups\": 2}, {\"type\": \"relu\"},"
+    "{\"type\": \"conv2d\", \"out_channels\": 8, \"kernel_size\": 3},"
+    "{\"type\": \"group_norm\", \"num_groups\": 8}, {\"type\": \"layer_norm\"},"
+    "{\"type\": \"max_pool2d\", \"kernel_size\": 2},"
+    "{\"type\": \"layer_norm\", \"normalized_shape\": [5, 5]}, {\"type\": \"flatten\"},"
+    "{\"type\": \"linear\", \"out_features\": 24}, {\"type\": \"layer_norm\", \"normalized_shape\": 24},"
+    "{\"type\": \"relu\"}, {\"type\": \"linear\", \"out_features\": 10}],"
+    "\"loss\": {\"type\": \"cross_entropy\"}}";
+
 typedef struct run_spec {
-    const char *model;      /* a file under models/, or NULL for bn_model */
+    const char *model;      /* a file under models/, "norm" for norm_model, NULL for bn_model */
     int64_t total;          /* the batch */
     const nb_comm *comm;    /* NULL: one process holds it whole */
     nb_optim_kind optim;
@@ -211,6 +225,8 @@ static nb_model *load_model(nb_ctx *ctx, const char *name)
 {
     if (!name)
         return nb_model_parse(ctx, bn_model, sizeof bn_model - 1, "bn", NB_F32);
+    if (strcmp(name, "norm") == 0)
+        return nb_model_parse(ctx, norm_model, sizeof norm_model - 1, "norm", NB_F32);
     char path[512];
     snprintf(path, sizeof path, "%s/%s.json", MODELS_DIR, name);
     return nb_model_load(ctx, path, NB_F32);
@@ -396,6 +412,8 @@ static const struct split_case {
     {NULL, 40, 4, NB_SGD},    /* 3 groups: rank 0 holds nothing */
     {"lenet", 40, 4, NB_ADAM},
     {"binary", 40, 3, NB_SGD}, /* the hinge loss */
+    {"norm", 50, 3, NB_ADAM}, /* layer_norm and group_norm */
+    {"norm", 40, 4, NB_SGD},
 };
 
 /* The batch split over P ranks gives, on every rank, the bits of one
@@ -444,7 +462,7 @@ END_TEST
  * threads: the same bits, on each CPU variant this machine has.  A batch
  * of 40: three groups, the last one short, fewer than two per thread. */
 static const char *const thread_models[] = {"lenet", "keras-cnn", "cnn3", "mlp", "binary",
-                                            "dropout-net", "resnet-mini", NULL};
+                                            "dropout-net", "resnet-mini", "norm", NULL};
 
 START_TEST(test_threads)
 {

@@ -86,6 +86,22 @@ static void setup_bn(tst_env *e, nb_rng *rng)
     tst_tensor(e, rng, 1, (int64_t[]){16});
 }
 
+/* layer_norm over the last 2 dimensions, weight and bias [32, 33] */
+static void setup_ln(tst_env *e, nb_rng *rng)
+{
+    tst_tensor(e, rng, 4, (int64_t[]){40, 2, 32, 33});
+    tst_tensor_range(e, rng, 2, (int64_t[]){32, 33}, 0.5, 1.5);
+    tst_tensor(e, rng, 2, (int64_t[]){32, 33});
+}
+
+/* group_norm [N, C, H, W], weight and bias [C]: 40 examples, 3 batch groups */
+static void setup_gn(tst_env *e, nb_rng *rng)
+{
+    tst_tensor(e, rng, 4, (int64_t[]){40, 12, 9, 10});
+    tst_tensor_range(e, rng, 1, (int64_t[]){12}, 0.5, 1.5);
+    tst_tensor(e, rng, 1, (int64_t[]){12});
+}
+
 /* The same inputs with NaN, +inf and -inf sprinkled over the first tensor
  * (about one element in a thousand of each). */
 static void sprinkle(nb_tensor *t)
@@ -208,6 +224,15 @@ static nb_tensor *fwd_bn(nb_ctx *ctx, tst_env *e)
     return nb_batch_norm(ctx, e->t[0], e->t[1], e->t[2], NULL, NULL, 0.1, 1e-5);
 }
 
+static nb_tensor *fwd_ln(nb_ctx *ctx, tst_env *e)
+{
+    return nb_layer_norm(ctx, e->t[0], 2, e->t[1], e->t[2], 1e-5);
+}
+static nb_tensor *fwd_gn(nb_ctx *ctx, tst_env *e)
+{
+    return nb_group_norm(ctx, e->t[0], 4, e->t[1], e->t[2], 1e-5);
+}
+
 static const fast_case cases[] = {
     {"relu", setup_act, fwd_relu, 0},
     {"leaky_relu", setup_act, fwd_leaky, 0},
@@ -248,6 +273,8 @@ static const fast_case cases[] = {
     {"dropout", setup_act, fwd_dropout, 0},
     {"dropout2d", setup_act, fwd_dropout2d, 0},
     {"batch_norm", setup_bn, fwd_bn, 0},
+    {"layer_norm", setup_ln, fwd_ln, 0},
+    {"group_norm", setup_gn, fwd_gn, 0},
     /* NaN and infinities take the same paths on 1 and 2 threads. */
     {"relu with NaN and infinities", setup_act_nf, fwd_relu, 0},
     {"leaky_relu with NaN and infinities", setup_act_nf, fwd_leaky, 0},

@@ -58,7 +58,7 @@ enum {
     NBI_OPEN = 1u << 3,     /* NBI_FK_REAL(S): hi excluded */
     NBI_KEEP = 1u << 4,     /* no default: absent leaves the struct's value */
     NBI_DISTINCT = 1u << 5, /* NBI_FK_INTS: no value twice */
-    NBI_ONE = 1u << 6,      /* NBI_FK_REALS: a number is a list of one too */
+    NBI_ONE = 1u << 6,      /* NBI_FK_REALS, NBI_FK_INTS: a number is a list of one too */
 };
 
 /* An NBI_FK_PAD value. */

@@ -253,8 +253,12 @@ static int read_list(const nbi_json *js, const char *place, const nbi_field *f, 
     char g[96], what[64];
     const nbi_ftype *t = f->type;
     bool reals = t->kind == NBI_FK_REALS;
-    if (reals && (f->flags & NBI_ONE) && cJSON_IsNumber(v)) {
-        int rc = read_real(js, place, f, v, (double *)((char *)base + f->offset));
+    if ((f->flags & NBI_ONE) && cJSON_IsNumber(v)) {
+        double d = 0;
+        int rc = reals ? read_real(js, place, f, v, (double *)((char *)base + f->offset))
+                       : read_integer(js, place, v, f->lo, f->hi, "an integer", &d);
+        if (rc == NB_OK && !reals)
+            *(int32_t *)((char *)base + f->offset) = (int32_t)d;
         if (rc == NB_OK)
             *(int *)((char *)base + t->len_offset) = 1;
         return rc;
@@ -262,7 +266,7 @@ static int read_list(const nbi_json *js, const char *place, const nbi_field *f, 
     int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
     if (n < t->len[0] || n > t->len[1]) {
         const char *unit = reals ? "numbers" : "integers";
-        const char *one = f->flags & NBI_ONE ? "a number or " : "";
+        const char *one = !(f->flags & NBI_ONE) ? "" : reals ? "a number or " : "an integer or ";
         if (t->len[0] == t->len[1])
             snprintf(what, sizeof what, "%sa list of %d %s", one, t->len[0], unit);
         else

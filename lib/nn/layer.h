@@ -57,6 +57,18 @@ typedef struct nbi_upsample_conf {
     int nscale;              /* numbers given for scale_factor: 0 (none), 1 (both), 2 */
     bool align_corners;
 } nbi_upsample_conf;
+typedef struct nbi_ln_conf {   /* layer_norm */
+    int32_t normalized_shape[NB_MAX_DIMS - 1];
+    int ndims;                  /* its length; 0: the whole example */
+    double eps;
+    bool elementwise_affine, bias;
+} nbi_ln_conf;
+
+typedef struct nbi_gn_conf {   /* group_norm */
+    int num_groups, num_channels; /* num_channels 0: inferred */
+    double eps;
+    bool affine;
+} nbi_gn_conf;
 
 typedef union nbi_layer_conf {
     nbi_conv_conf conv;
@@ -64,6 +76,8 @@ typedef union nbi_layer_conf {
     nbi_linear_conf linear;
     nbi_bn_conf bn;
     nbi_upsample_conf upsample;
+    nbi_ln_conf ln;
+    nbi_gn_conf gn;
     double p;     /* dropout, dropout2d */
     double slope; /* leaky_relu */
     double alpha; /* elu */

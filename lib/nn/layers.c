@@ -483,6 +483,112 @@ static void bn_init(nb_tensor *const *p, nb_rng *rng)
     nb_fill(p[NBI_RUNNING_VAR], 1);
 }
 
+/* ---- layer_norm, group_norm ---------------------------------------------- */
+
+static const nbi_ftype ln_dims = {.kind = NBI_FK_INTS, .len = {1, NB_MAX_DIMS - 1},
+                                  .len_offset = OFF(ln.ndims)};
+
+static const nbi_field ln_fields[] = {
+    {"normalized_shape", &ln_dims, NBI_ONE, OFF(ln.normalized_shape), 0, 1, BIG},
+    {"eps", NBI_F_REAL, 0, OFF(ln.eps), 1e-5, 1e-300, 1e300},
+    {"elementwise_affine", NBI_F_BOOL, 0, OFF(ln.elementwise_affine), 1, 0, 1},
+    {"bias", NBI_F_BOOL, 0, OFF(ln.bias), 1, 0, 1},
+    {0},
+};
+
+/* Over normalized_shape, the last dimensions of one example (absent: all
+ * of them); weight (elementwise_affine) and bias (and "bias") shaped as
+ * it, as PyTorch's LayerNorm. */
+static int ln_infer(nbi_layer *l, const nbi_shape *in, char *why)
+{
+    const nbi_ln_conf *c = &l->conf.ln;
+    nbi_shape given = {c->ndims, {0}};
+    for (int i = 0; i < c->ndims; i++)
+        given.d[i] = c->normalized_shape[i];
+    int ndims = c->ndims ? c->ndims : in->ndim;
+    if (nbi_layer_norm_shape(in, false, ndims, c->ndims ? &given : NULL, NULL, NULL, &l->out,
+                             why))
+        return -1;
+    nbi_shape last = {ndims, {0}};
+    for (int i = 0; i < ndims; i++)
+        last.d[i] = in->d[in->ndim - ndims + i];
+    if (c->elementwise_affine)
+        l->slot[NBI_WEIGHT] = last;
+    if (c->elementwise_affine && c->bias)
+        l->slot[NBI_BIAS] = last;
+    return 0;
+}
+
+static nb_tensor *ln_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
+                             int nin, nb_tensor *const *x, nb_rng *rng)
+{
+    int ndims = c->ln.ndims ? c->ln.ndims : x[0]->ndim - 1;
+    return nb_layer_norm(ctx, x[0], ndims, p[NBI_WEIGHT], p[NBI_BIAS], c->ln.eps);
+}
+
+/* Each row's mean and rstd, in double, for backward (made in eval too). */
+static uint64_t ln_keeps(const nbi_layer *l, uint64_t es, bool record)
+{
+    (void)es;
+    (void)record;
+    int ndims = l->conf.ln.ndims ? l->conf.ln.ndims : l->out.ndim;
+    int64_t m = 1;
+    for (int i = l->out.ndim - ndims; i < l->out.ndim; i++)
+        m = nbi_mul(m, l->out.d[i]);
+    return m ? (uint64_t)(nbi_shape_elems(&l->out) / m) * 2 * sizeof(double) : 0;
+}
+
+static const nbi_field gn_fields[] = {
+    {"num_groups", NBI_F_INT, NBI_REQUIRED, OFF(gn.num_groups), 0, 1, BIG},
+    {"num_channels", NBI_F_INT, 0, OFF(gn.num_channels), 0, 1, BIG},
+    {"eps", NBI_F_REAL, 0, OFF(gn.eps), 1e-5, 1e-300, 1e300},
+    {"affine", NBI_F_BOOL, 0, OFF(gn.affine), 1, 0, 1},
+    {0},
+};
+
+static int gn_check(nbi_layer *l, char *why)
+{
+    const nbi_gn_conf *c = &l->conf.gn;
+    if (c->num_channels && c->num_channels % c->num_groups)
+        return nbi_why(why, "num_groups %d does not divide num_channels %d", c->num_groups,
+                       c->num_channels);
+    return 0;
+}
+
+/* [C, *] in num_groups groups of channels; weight and bias [C] (affine). */
+static int gn_infer(nbi_layer *l, const nbi_shape *in, char *why)
+{
+    const nbi_gn_conf *c = &l->conf.gn;
+    if (nbi_group_norm_shape(in, false, c->num_groups, c->num_channels, NULL, NULL, &l->out, why))
+        return -1;
+    if (c->affine)
+        l->slot[NBI_WEIGHT] = l->slot[NBI_BIAS] = (nbi_shape){1, {in->d[0]}};
+    return 0;
+}
+
+static nb_tensor *gn_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
+                             int nin, nb_tensor *const *x, nb_rng *rng)
+{
+    return nb_group_norm(ctx, x[0], c->gn.num_groups, p[NBI_WEIGHT], p[NBI_BIAS], c->gn.eps);
+}
+
+/* Each group's mean and rstd, in double, for backward (made in eval too). */
+static uint64_t gn_keeps(const nbi_layer *l, uint64_t es, bool record)
+{
+    (void)es;
+    (void)record;
+    return (uint64_t)l->conf.gn.num_groups * 2 * sizeof(double);
+}
+
+/* PyTorch's: weight 1, bias 0, where the layer has them. */
+static void ones_zeros_init(nb_tensor *const *p, nb_rng *rng)
+{
+    if (p[NBI_WEIGHT])
+        nb_fill(p[NBI_WEIGHT], 1);
+    if (p[NBI_BIAS])
+        nb_fill(p[NBI_BIAS], 0);
+}
+
 /* ---- add, concat --------------------------------------------------------- */
 
 /* Every input the shape of the first: no broadcasting (arith.c says why). */
@@ -546,6 +652,8 @@ const nbi_layer_kind nbi_layer_kinds[] = {
     {"dropout", dropout_fields, 0, 1, NULL, same_infer, dropout_forward, NULL, dropout_keeps},
     {"dropout2d", dropout_fields, 0, 1, NULL, dropout2d_infer, dropout2d_forward, NULL, dropout2d_keeps},
     {"batch_norm", bn_fields, 0, 1, NULL, bn_infer, bn_forward, bn_init, NULL},
+    {"layer_norm", ln_fields, 0, 1, NULL, ln_infer, ln_forward, ones_zeros_init, ln_keeps},
+    {"group_norm", gn_fields, 0, 1, gn_check, gn_infer, gn_forward, ones_zeros_init, gn_keeps},
     {"add", no_fields, NBI_MULTI, 2, NULL, add_infer, add_forward, NULL, add_keeps},
     {"concat", no_fields, NBI_MULTI, 1, NULL, concat_infer, concat_forward, NULL, NULL},
     {0},
