@@ -378,6 +378,24 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
 nb_tensor *nb_conv1d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
                      const nb_conv_opts *opts);
 
+/* Transposed convolution options, as torch.nn.ConvTranspose2d's; a zeroed
+ * struct (or NULL) means stride 1, padding 0, output_padding 0, groups 1,
+ * dilation 1. */
+typedef struct nb_conv_transpose_opts {
+    int stride[2];         /* [sh, sw]; 0 means 1 */
+    int padding[2];        /* [ph, pw] taken off each side of the output */
+    int output_padding[2]; /* added at the bottom and right; each smaller
+                              than its stride or its dilation */
+    int groups;            /* 0 means 1; divides C and O */
+    int dilation[2];       /* 0 means 1 */
+} nb_conv_transpose_opts;
+
+/* The gradient of conv2d with respect to its input, as a layer: x [N, C, H, W],
+ * w [C, O / groups, kh, kw] (PyTorch's layout), b [O] or NULL -> [N, O, oh, ow],
+ * oh = (H - 1) sh - 2 ph + dh (kh - 1) + output_padding_h + 1. */
+nb_tensor *nb_conv_transpose2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                               const nb_conv_transpose_opts *opts);
+
 /* Pooling options: kernel [kh, kw] (required), stride 0 means the kernel,
  * padding on each side (at most half the kernel, as PyTorch).  The output
  * size is rounded down. */

@@ -271,6 +271,18 @@ int nbi_conv_opts_check(int sd, const nb_conv_opts *opts, char *why);
  * output pixels: 0 when it builds them again in backward. */
 int64_t nbi_conv_kept_elems(const nbi_shape *w, const nb_conv_opts *opts, int64_t pixels);
 
+/* conv_transpose2d: x [N, C, H, W], w [C, O / groups, kh, kw], b [O] or NULL
+ * -> y [N, O, oh, ow], oh = (H - 1) sh - 2 ph + dh (kh - 1) + output_padding_h + 1.
+ * Refuses what would overflow the GEMM's int sizes.  g as for conv. */
+struct nbi_convt_geom;
+int nbi_conv_transpose2d_shape(const nbi_shape *x, bool batch, const nbi_shape *w,
+                               const nbi_shape *b, const nb_conv_transpose_opts *opts,
+                               struct nbi_convt_geom *g, nbi_shape *y, char *why);
+/* The options alone, with out_channels (0: not known; a layer's, which must
+ * be a multiple of groups), as a model file's layer checks them. */
+int nbi_conv_transpose2d_opts_check(const nb_conv_transpose_opts *opts, int64_t out_channels,
+                                    char *why);
+
 /* max_pool2d, avg_pool2d (op says which): x [N, C, H, W] -> y [N, C, oh, ow],
  * oh = (H + 2 ph - kh) / sh + 1.  max_pool2d refuses planes over 2^31 - 1
  * elements: its argmax is an int32.  g as for conv. */

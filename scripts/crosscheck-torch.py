@@ -3,7 +3,8 @@
 
 Generates random networks as nabla model files (sequential models of conv2d,
 pooling, batch norm, layer norm, group norm, activations, dropout,
-flatten, linear and global average pooling; conv1d models; flat models; graph-form models with
+conv_transpose2d, upsample, flatten, linear and global average pooling; conv1d
+models; flat models; graph-form models with
 residual `add` and channel `concat`), random weights saved with PyTorch's
 names and layouts, a random batch and labels for the model's loss
 (cross_entropy, mse, hinge, or none).  Runs `nabla forward --grad` in f32
@@ -193,6 +194,35 @@ class Gen:
         self.act_field(layer)
         return layer, out
 
+    def conv_transpose2d(self, shape):
+        """Small kernels, stride 2 only on small inputs, padding at most half
+        the dilated kernel (so the output never shrinks below the input)."""
+        C, H, W = shape
+        g = self.pick(*[d for d in (1, 2, 3, C) if C % d == 0]) if self.r.random() < 0.4 else 1
+        layer = {"type": "conv_transpose2d", "out_channels": g * self.r.randint(1, 3)}
+        if self.r.random() < 0.2:
+            layer["in_channels"] = C
+        kh, kw = self.r.randint(1, 3), self.r.randint(1, 3)
+        sh = self.r.randint(1, 2) if H <= 8 else 1
+        sw = self.r.randint(1, 2) if W <= 8 else 1
+        dh, dw = (2, 2) if self.r.random() < 0.2 else (1, self.pick(1, 1, 2))
+        ph, pw = self.r.randint(0, dh * (kh - 1) // 2), self.r.randint(0, dw * (kw - 1) // 2)
+        oph = self.r.randint(0, max(sh, dh) - 1) if self.r.random() < 0.4 else 0
+        opw = self.r.randint(0, max(sw, dw) - 1) if self.r.random() < 0.4 else 0
+        layer["kernel_size"] = self.maybe_pair(kh, kw)
+        for key, (a, b), default in (("stride", (sh, sw), 1), ("padding", (ph, pw), 0),
+                                     ("output_padding", (oph, opw), 0), ("dilation", (dh, dw), 1)):
+            if (a, b) != (default, default) or self.r.random() < 0.1:
+                layer[key] = self.maybe_pair(a, b)
+        if g > 1 or self.r.random() < 0.1:
+            layer["groups"] = g
+        if self.r.random() < 0.3:
+            layer["bias"] = self.r.random() < 0.5
+        self.act_field(layer)
+        out = [layer["out_channels"], (H - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1,
+               (W - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1]
+        return layer, out
+
     def conv1d(self, shape):
         C, L = shape
         layer = {"type": "conv1d", "out_channels": self.r.randint(1, 6)}
@@ -351,7 +381,8 @@ class Gen:
             inp = list(shape)
             for _ in range(self.r.randint(1, 6)):
                 maker = self.pick(self.conv2d, self.conv2d, self.conv2d, self.pool, self.batch_norm,
-                                  self.norm, self.activation, self.dropout, self.upsample)
+                                  self.norm, self.activation, self.dropout, self.upsample,
+                                  self.conv_transpose2d)
                 self.push(layers, shape, maker(shape))
                 shape = layers[-1][1]
             if loss == "mse" and self.r.random() < 0.3:
@@ -539,6 +570,14 @@ class Twin(nn.Module):
                 mod = cls(ins[0][0], layer["out_channels"], k if isinstance(k, int) else tuple(k),
                           stride=pad_arg(layer.get("stride", 1)), padding=pad_arg(layer.get("padding", 0)),
                           bias=layer.get("bias", True))
+            elif t == "conv_transpose2d":
+                k = layer["kernel_size"]
+                mod = nn.ConvTranspose2d(ins[0][0], layer["out_channels"], k if isinstance(k, int) else tuple(k),
+                                         stride=pad_arg(layer.get("stride", 1)),
+                                         padding=pad_arg(layer.get("padding", 0)),
+                                         output_padding=pad_arg(layer.get("output_padding", 0)),
+                                         groups=layer.get("groups", 1), bias=layer.get("bias", True),
+                                         dilation=pad_arg(layer.get("dilation", 1)))
             elif t == "linear":
                 mod = nn.Linear(ins[0][0], layer["out_features"], bias=layer.get("bias", True))
             elif t == "upsample":

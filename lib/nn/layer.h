@@ -34,6 +34,13 @@ typedef struct nbi_conv_conf {  /* conv2d, conv1d (index 0 only) */
     bool relu;                  /* "activation": "relu", done by the conv op */
 } nbi_conv_conf;
 
+typedef struct nbi_convt_conf { /* conv_transpose2d */
+    int in, out;                /* in 0: inferred */
+    int kernel[2], stride[2], padding[2], output_padding[2], dilation[2];
+    int groups;
+    bool bias;
+} nbi_convt_conf;
+
 typedef struct nbi_pool_conf {  /* max_pool2d, avg_pool2d */
     int kernel[2], stride[2], padding[2]; /* stride 0: the kernel */
 } nbi_pool_conf;
@@ -72,6 +79,7 @@ typedef struct nbi_gn_conf {   /* group_norm */
 
 typedef union nbi_layer_conf {
     nbi_conv_conf conv;
+    nbi_convt_conf convt;
     nbi_pool_conf pool;
     nbi_linear_conf linear;
     nbi_bn_conf bn;

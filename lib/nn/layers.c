@@ -122,6 +122,63 @@ static void default_init(nb_tensor *const *p, nb_rng *rng)
     nb_init_default(p[NBI_WEIGHT], p[NBI_BIAS], rng);
 }
 
+/* ---- conv_transpose2d ---------------------------------------------------- */
+
+static const nbi_field convt_fields[] = {
+    {"in_channels", NBI_F_INT, 0, OFF(convt.in), 0, 1, BIG},
+    {"out_channels", NBI_F_INT, NBI_REQUIRED, OFF(convt.out), 0, 1, BIG},
+    {"kernel_size", NBI_F_INT, NBI_REQUIRED | NBI_PAIR, OFF(convt.kernel), 0, 1, BIG},
+    {"stride", NBI_F_INT, NBI_PAIR, OFF(convt.stride), 1, 1, BIG},
+    {"padding", NBI_F_INT, NBI_PAIR, OFF(convt.padding), 0, 0, BIG},
+    {"output_padding", NBI_F_INT, NBI_PAIR, OFF(convt.output_padding), 0, 0, BIG},
+    {"groups", NBI_F_INT, 0, OFF(convt.groups), 1, 1, BIG},
+    {"bias", NBI_F_BOOL, 0, OFF(convt.bias), 1, 0, 1},
+    {"dilation", NBI_F_INT, NBI_PAIR, OFF(convt.dilation), 1, 1, BIG},
+    {0},
+};
+
+static void convt_opts(const nbi_convt_conf *c, nb_conv_transpose_opts *o)
+{
+    *o = (nb_conv_transpose_opts){{c->stride[0], c->stride[1]},
+                                  {c->padding[0], c->padding[1]},
+                                  {c->output_padding[0], c->output_padding[1]},
+                                  c->groups,
+                                  {c->dilation[0], c->dilation[1]}};
+}
+
+static int convt_check(nbi_layer *l, char *why)
+{
+    nb_conv_transpose_opts o;
+    convt_opts(&l->conf.convt, &o);
+    return nbi_conv_transpose2d_opts_check(&o, l->conf.convt.out, why);
+}
+
+/* [C, H, W] -> [out_channels, oh, ow]; weight [in_channels, out_channels /
+ * groups, kh, kw] (PyTorch's layout), in_channels the input's unless given;
+ * bias [out_channels]. */
+static int convt_infer(nbi_layer *l, const nbi_shape *in, char *why)
+{
+    const nbi_convt_conf *c = &l->conf.convt;
+    nb_conv_transpose_opts o;
+    convt_opts(c, &o);
+    int64_t C = c->in ? c->in : in->d[0];
+    nbi_shape w = {4, {C, c->out / c->groups, c->kernel[0], c->kernel[1]}};
+    if (nbi_conv_transpose2d_shape(in, false, &w, NULL, &o, NULL, &l->out, why))
+        return -1;
+    l->slot[NBI_WEIGHT] = w;
+    if (c->bias)
+        l->slot[NBI_BIAS] = (nbi_shape){1, {c->out}};
+    return 0;
+}
+
+static nb_tensor *convt_forward(nb_ctx *ctx, const nbi_layer_conf *c, nb_tensor *const *p,
+                                int nin, nb_tensor *const *x, nb_rng *rng)
+{
+    nb_conv_transpose_opts o;
+    convt_opts(&c->convt, &o);
+    return nb_conv_transpose2d(ctx, x[0], p[NBI_WEIGHT], p[NBI_BIAS], &o);
+}
+
 /* ---- pooling ------------------------------------------------------------ */
 
 static const nbi_field pool_fields[] = {
@@ -632,6 +689,8 @@ static const nbi_field no_fields[] = {{0}};
 const nbi_layer_kind nbi_layer_kinds[] = {
     {"conv2d", conv2d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv2d_check, conv2d_infer, conv2d_forward, default_init, conv_keeps},
     {"conv1d", conv1d_fields, NBI_TAKES_ACT | NBI_FUSES_RELU, 1, conv1d_check, conv1d_infer, conv1d_forward, default_init, conv_keeps},
+    /* keeps nothing: backward builds dY's columns, and x and w are inputs */
+    {"conv_transpose2d", convt_fields, NBI_TAKES_ACT, 1, convt_check, convt_infer, convt_forward, default_init, NULL},
     {"max_pool2d", pool_fields, 0, 1, pool_check, max_pool2d_infer, max_pool2d_forward, NULL, max_pool2d_keeps},
     {"avg_pool2d", pool_fields, 0, 1, pool_check, avg_pool2d_infer, avg_pool2d_forward, NULL, NULL},
     {"global_avg_pool2d", no_fields, 0, 1, NULL, gap_infer, gap_forward, NULL, NULL},
