@@ -381,6 +381,8 @@ static const struct {
      14, P_NONE},
     {18, 8, 15, 13, 16, 5, 5, {.stride = {2, 2}, .padding = {2, 2}, .groups = 8}, true, 2, 2, 8,
      7, P_NONE},
+    {17, 3, 13, 17, 6, 5, 2, {.stride = {2, 3}, .padding = {2, 0}, .dilation = {2, 3},
+     .groups = 3, .flip = true}, false, 2, 0, 5, 5, P_NONE},
     {2, 5, 9, 7, 5, 3, 3, {.padding = {1, 1}, .groups = 5}, true, 1, 1, 9, 7, P_X_INF},
     {2, 5, 9, 7, 5, 3, 3, {.padding = {1, 1}, .groups = 5, .relu = true}, true, 1, 1, 9, 7,
      P_W_NAN},

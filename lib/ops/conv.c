@@ -1007,7 +1007,10 @@ static size_t dwise_layout(const conv_geom *g, size_t es, dwise_geom *d)
         int64_t off = dwise_offset(g, d, k);
         maxoff = off > maxoff ? off : maxoff;
     }
-    d->ppsize = align_elems((size_t)(maxoff + d->len), es);
+    /* every plane, even one no tap reads (its pixels are copied all the
+     * same), and what the flat sums read past the last tap's */
+    int64_t reach = maxoff + d->len > d->planes ? maxoff + d->len : d->planes;
+    d->ppsize = align_elems((size_t)reach, es);
     d->sums = d->ppsize;
     d->dpp = d->sums + align_elems((size_t)d->len, es);
     d->gq = d->dpp + d->ppsize;
