@@ -857,7 +857,7 @@ START_TEST(test_errors)
     ck_assert_ptr_null(nb_conv2d(ctx, x6, w62, NULL, &(nb_conv_opts){.groups = 2}));
     tst_assert_error(ctx, NB_ERR_ARG,
                      "conv2d: input [2, 6, 8, 8] has 6 channels, but weight [4, 2, 3, 3] with "
-                     "groups 2 takes 4 (in_channels / groups = 3)");
+                     "groups 2 takes 4");
     ck_assert_ptr_null(nb_conv2d(ctx, x6, w62, NULL, &(nb_conv_opts){.groups = -3}));
     tst_assert_error(ctx, NB_ERR_ARG, "conv2d: groups -3 is negative");
     ck_assert_ptr_null(nb_conv2d(ctx, x, w, b, &(nb_conv_opts){.dilation = {1, -2}}));

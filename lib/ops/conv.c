@@ -791,8 +791,7 @@ static int conv_groups_check(const conv_geom *g, int64_t wc, const char *xs, con
         return nbi_why(why, "input %s has %" PRId64 " channel%s, but in_channels is %" PRId64
                        " (weight %s)", xs, g->c, g->c == 1 ? "" : "s", wc, ws);
     return nbi_why(why, "input %s has %" PRId64 " channels, but weight %s with groups %" PRId64
-                   " takes %" PRId64 " (in_channels / groups = %" PRId64 ")", xs, g->c, ws,
-                   g->groups, wc * g->groups, g->c / g->groups);
+                   " takes %" PRId64, xs, g->c, ws, g->groups, wc * g->groups);
 }
 
 int nbi_conv_shape(int sd, const nbi_shape *x, bool batch, const nbi_shape *w,
