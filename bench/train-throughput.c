@@ -511,41 +511,53 @@ done:
 
 typedef enum op_kind { OP_CONV, OP_LINEAR, OP_POOL } op_kind;
 
-/* conv: [N, c, h, w] * [o, c, k, k] with padding pad; linear: [N, c] -> [N, o];
- * pool: max over k x k windows of [N, c, h, w].  dx: whether the input
- * needs a gradient, as in training (not for a network's first layer). */
+/* conv: [N, c, h, w] * [o, c / groups, k, k] with padding pad and stride
+ * (0 means 1); linear: [N, c] -> [N, o]; pool: max over k x k windows of
+ * [N, c, h, w].  dx: whether the input needs a gradient, as in training
+ * (not for a network's first layer). */
 typedef struct op_case {
     const char *name;
     op_kind kind;
     int c, h, w, o, k, pad;
     bool dx;
+    int stride, groups;
 } op_case;
 
 static const op_case op_cases[] = {
-    {"keras-cnn conv1", OP_CONV, 1, 28, 28, 32, 3, 0, false},
-    {"keras-cnn conv2", OP_CONV, 32, 13, 13, 64, 3, 0, true},
-    {"keras-cnn conv3", OP_CONV, 64, 5, 5, 64, 3, 0, true},
-    {"lenet conv1", OP_CONV, 1, 28, 28, 6, 3, 1, false},
-    {"lenet conv2", OP_CONV, 6, 14, 14, 16, 3, 1, true},
-    {"cnn3 conv1", OP_CONV, 1, 28, 28, 16, 3, 1, false},
-    {"cnn3 conv2", OP_CONV, 16, 14, 14, 32, 3, 1, true},
-    {"cnn3 conv3", OP_CONV, 32, 7, 7, 64, 3, 1, true},
-    {"linear 1600->64", OP_LINEAR, 1600, 0, 0, 64, 0, 0, true},
-    {"keras-cnn fc1", OP_LINEAR, 576, 0, 0, 64, 0, 0, true},
-    {"lenet fc1", OP_LINEAR, 784, 0, 0, 120, 0, 0, true},
-    {"cnn3 fc1", OP_LINEAR, 576, 0, 0, 128, 0, 0, true},
-    {"mlp fc1", OP_LINEAR, 784, 0, 0, 512, 0, 0, false},
-    {"mlp fc2", OP_LINEAR, 512, 0, 0, 256, 0, 0, true},
-    {"mlp fc3", OP_LINEAR, 256, 0, 0, 128, 0, 0, true},
-    {"keras-cnn pool1", OP_POOL, 32, 26, 26, 0, 2, 0, true},
-    {"keras-cnn pool2", OP_POOL, 64, 11, 11, 0, 2, 0, true},
+    {"keras-cnn conv1", OP_CONV, 1, 28, 28, 32, 3, 0, false, 0, 0},
+    {"keras-cnn conv2", OP_CONV, 32, 13, 13, 64, 3, 0, true, 0, 0},
+    {"keras-cnn conv3", OP_CONV, 64, 5, 5, 64, 3, 0, true, 0, 0},
+    {"lenet conv1", OP_CONV, 1, 28, 28, 6, 3, 1, false, 0, 0},
+    {"lenet conv2", OP_CONV, 6, 14, 14, 16, 3, 1, true, 0, 0},
+    {"cnn3 conv1", OP_CONV, 1, 28, 28, 16, 3, 1, false, 0, 0},
+    {"cnn3 conv2", OP_CONV, 16, 14, 14, 32, 3, 1, true, 0, 0},
+    {"cnn3 conv3", OP_CONV, 32, 7, 7, 64, 3, 1, true, 0, 0},
+    /* MobileNet's depthwise 3x3 blocks, for 28x28 input */
+    {"mobilenet dw1", OP_CONV, 16, 28, 28, 16, 3, 1, true, 1, 16},
+    {"mobilenet dw2", OP_CONV, 32, 28, 28, 32, 3, 1, true, 2, 32},
+    {"mobilenet dw3", OP_CONV, 64, 14, 14, 64, 3, 1, true, 1, 64},
+    {"mobilenet dw4", OP_CONV, 64, 14, 14, 64, 3, 1, true, 2, 64},
+    {"linear 1600->64", OP_LINEAR, 1600, 0, 0, 64, 0, 0, true, 0, 0},
+    {"keras-cnn fc1", OP_LINEAR, 576, 0, 0, 64, 0, 0, true, 0, 0},
+    {"lenet fc1", OP_LINEAR, 784, 0, 0, 120, 0, 0, true, 0, 0},
+    {"cnn3 fc1", OP_LINEAR, 576, 0, 0, 128, 0, 0, true, 0, 0},
+    {"mlp fc1", OP_LINEAR, 784, 0, 0, 512, 0, 0, false, 0, 0},
+    {"mlp fc2", OP_LINEAR, 512, 0, 0, 256, 0, 0, true, 0, 0},
+    {"mlp fc3", OP_LINEAR, 256, 0, 0, 128, 0, 0, true, 0, 0},
+    {"keras-cnn pool1", OP_POOL, 32, 26, 26, 0, 2, 0, true, 0, 0},
+    {"keras-cnn pool2", OP_POOL, 64, 11, 11, 0, 2, 0, true, 0, 0},
 };
 
 static void op_shape(const op_case *c, int64_t batch, char *buf, size_t size)
 {
-    if (c->kind == OP_CONV)
-        snprintf(buf, size, "%lldx%dx%dx%d -> %d %dx%d%s", (long long)batch, c->c, c->h, c->w,
-                 c->o, c->k, c->k, c->pad ? " pad 1" : "");
+    if (c->kind == OP_CONV) {
+        int at = snprintf(buf, size, "%lldx%dx%dx%d -> %d %dx%d%s", (long long)batch, c->c, c->h,
+                          c->w, c->o, c->k, c->k, c->pad ? " pad 1" : "");
+        if (c->stride > 1 && at > 0 && (size_t)at < size)
+            at += snprintf(buf + at, size - (size_t)at, " s%d", c->stride);
+        if (c->groups > 1 && at > 0 && (size_t)at < size)
+            snprintf(buf + at, size - (size_t)at, " g%d", c->groups);
+    }
     else if (c->kind == OP_LINEAR)
         snprintf(buf, size, "%lldx%d -> %d", (long long)batch, c->c, c->o);
     else
@@ -560,7 +572,8 @@ static int bench_op(nb_ctx *ctx, const op_case *c, const options *o)
     nb_rng rng;
     nb_rng_seed(&rng, 1);
     int64_t n = o->batch ? o->batch : 64;
-    int64_t xs4[4] = {n, c->c, c->h, c->w}, ws4[4] = {c->o, c->c, c->k, c->k};
+    int groups = c->groups ? c->groups : 1, stride = c->stride ? c->stride : 1;
+    int64_t xs4[4] = {n, c->c, c->h, c->w}, ws4[4] = {c->o, c->c / groups, c->k, c->k};
     int64_t xs2[2] = {n, c->c}, ws2[2] = {c->o, c->c}, bs[1] = {c->o};
     bool img = c->kind != OP_LINEAR;
     nb_tensor *x = nb_tensor_new(ctx, o->dtype, img ? 4 : 2, img ? xs4 : xs2);
@@ -578,7 +591,8 @@ static int bench_op(nb_ctx *ctx, const op_case *c, const options *o)
         nb_requires_grad(w, true);
         nb_requires_grad(b, true);
     }
-    nb_conv_opts copts = {.padding = {c->pad, c->pad}};
+    nb_conv_opts copts = {.padding = {c->pad, c->pad}, .stride = {stride, stride},
+                          .groups = groups};
     nb_pool_opts popts = {.kernel = {c->k, c->k}};
 
     enum { MAX_ITERS = 400 };
@@ -618,7 +632,8 @@ static int bench_op(nb_ctx *ctx, const op_case *c, const options *o)
     } else {
         double macs = (double)n * (double)w->numel;
         if (c->kind == OP_CONV) {
-            int64_t oh = c->h + 2 * c->pad - c->k + 1, ow = c->w + 2 * c->pad - c->k + 1;
+            int64_t oh = (c->h + 2 * c->pad - c->k) / stride + 1;
+            int64_t ow = (c->w + 2 * c->pad - c->k) / stride + 1;
             macs *= (double)(oh * ow);
         }
         snprintf(rf, sizeof rf, "%7.2f GFLOP/s", 2 * macs / tf * 1e-9);

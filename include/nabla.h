@@ -367,14 +367,18 @@ typedef struct nb_conv_opts {
                        as scipy.signal.convolve2d and numpy.convolve */
     bool relu;      /* y = max(0, conv + b) in one op: a pass over memory
                        and a tensor fewer than nb_relu after it */
+    int groups;     /* 0 means 1: C and O split in groups, each output
+                       channel reading C / groups inputs; groups = C is
+                       depthwise */
+    int dilation[2]; /* [dh, dw] spacing of the kernel's taps; 0 means 1 */
 } nb_conv_opts;
 
-/* x [N, C, H, W], w [O, C, kh, kw], b [O] or NULL -> [N, O, oh, ow],
- * oh = (H + 2 ph - kh) / sh + 1. */
+/* x [N, C, H, W], w [O, C / groups, kh, kw], b [O] or NULL -> [N, O, oh, ow],
+ * oh = (H + 2 ph - dh (kh - 1) - 1) / sh + 1; C and O divisible by groups. */
 nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
                      const nb_conv_opts *opts);
-/* x [N, C, L], w [O, C, k], b [O] or NULL -> [N, O, ol]; opts use index 0
- * (stride[0], padding[0]). */
+/* x [N, C, L], w [O, C / groups, k], b [O] or NULL -> [N, O, ol]; opts use
+ * index 0 (stride[0], padding[0], dilation[0]). */
 nb_tensor *nb_conv1d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
                      const nb_conv_opts *opts);
 

@@ -105,8 +105,8 @@ ACTIVATIONS = ["relu", "leaky_relu", "elu", "relu6", "sigmoid", "tanh", "softmax
                "hardswish", "softplus"]
 
 
-def conv_out(size, k, s, p):
-    return (size + 2 * p - k) // s + 1
+def conv_out(size, k, s, p, d=1):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
 class Gen:
@@ -159,11 +159,31 @@ class Gen:
                                             "leaky_relu", "softmax", "gelu", "silu",
                                             "hardswish", "softplus")
 
+    def conv_groups(self, layer, C, out_channels):
+        """Sometimes groups (a divisor of C; C itself, depthwise, half of
+        those times), out_channels then a multiple of it; returns it."""
+        if out_channels is not None or C < 2 or self.r.random() < 0.7:
+            return 1
+        divs = [g for g in range(2, C + 1) if C % g == 0]
+        g = C if self.r.random() < 0.5 else self.r.choice(divs)
+        layer["groups"] = g
+        layer["out_channels"] = g * self.r.randint(1, 2)
+        return g
+
+    def dilation(self, room_h, room_w, kh, kw):
+        """Sometimes a dilation of 2 or 3 per axis that still fits."""
+        if self.r.random() < 0.75:
+            return 1, 1
+        dh = self.r.choice([d for d in (1, 2, 3) if d * (kh - 1) + 1 <= room_h])
+        dw = self.r.choice([d for d in (1, 2, 3) if d * (kw - 1) + 1 <= room_w])
+        return dh, dw
+
     def conv2d(self, shape, same=None, out_channels=None):
         C, H, W = shape
         layer = {"type": "conv2d", "out_channels": out_channels or self.r.randint(1, 6)}
         if self.r.random() < 0.2:
             layer["in_channels"] = C
+        self.conv_groups(layer, C, out_channels)
         use_same = same if same is not None else self.r.random() < 0.2
         if use_same:
             kh, kw = self.r.randint(1, 5), self.r.randint(1, 5)
@@ -171,6 +191,9 @@ class Gen:
             layer["padding"] = "same"
             if self.r.random() < 0.3:
                 layer["stride"] = 1
+            dh, dw = self.dilation(99, 99, kh, kw)
+            if (dh, dw) != (1, 1):
+                layer["dilation"] = self.maybe_pair(dh, dw)
             out = [layer["out_channels"], H, W]
         else:
             ph, pw = self.r.randint(0, 2), self.r.randint(0, 2)
@@ -188,7 +211,10 @@ class Gen:
                 layer["padding"] = self.maybe_pair(ph, pw)
             if (ph, pw) == (0, 0) and self.r.random() < 0.2:
                 layer["padding"] = "valid"
-            out = [layer["out_channels"], conv_out(H, kh, sh, ph), conv_out(W, kw, sw, pw)]
+            dh, dw = self.dilation(H + 2 * ph, W + 2 * pw, kh, kw)
+            if (dh, dw) != (1, 1):
+                layer["dilation"] = self.maybe_pair(dh, dw)
+            out = [layer["out_channels"], conv_out(H, kh, sh, ph, dh), conv_out(W, kw, sw, pw, dw)]
         if self.r.random() < 0.3:
             layer["bias"] = self.r.random() < 0.5
         self.act_field(layer)
@@ -228,9 +254,13 @@ class Gen:
         layer = {"type": "conv1d", "out_channels": self.r.randint(1, 6)}
         if self.r.random() < 0.2:
             layer["in_channels"] = C
+        self.conv_groups(layer, C, None)
         if self.r.random() < 0.2:
             layer["kernel_size"] = self.r.randint(1, 5)
             layer["padding"] = "same"
+            d, _ = self.dilation(99, 1, layer["kernel_size"], 1)
+            if d != 1:
+                layer["dilation"] = d
             out = [layer["out_channels"], L]
         else:
             p = self.r.randint(0, 2)
@@ -243,7 +273,10 @@ class Gen:
                 layer["padding"] = p
             elif self.r.random() < 0.2:
                 layer["padding"] = "valid"
-            out = [layer["out_channels"], conv_out(L, k, s, p)]
+            d, _ = self.dilation(L + 2 * p, 1, k, 1)
+            if d != 1:
+                layer["dilation"] = d
+            out = [layer["out_channels"], conv_out(L, k, s, p, d)]
         if self.r.random() < 0.3:
             layer["bias"] = self.r.random() < 0.5
         self.act_field(layer)
@@ -569,6 +602,7 @@ class Twin(nn.Module):
                 k = layer["kernel_size"]
                 mod = cls(ins[0][0], layer["out_channels"], k if isinstance(k, int) else tuple(k),
                           stride=pad_arg(layer.get("stride", 1)), padding=pad_arg(layer.get("padding", 0)),
+                          dilation=pad_arg(layer.get("dilation", 1)), groups=layer.get("groups", 1),
                           bias=layer.get("bias", True))
             elif t == "conv_transpose2d":
                 k = layer["kernel_size"]

@@ -150,8 +150,23 @@ static const char norm_model[] =
     "{\"type\": \"relu\"}, {\"type\": \"linear\", \"out_features\": 10}],"
     "\"loss\": {\"type\": \"cross_entropy\"}}";
 
+/* Grouped, depthwise (with a stride, relu fused) and dilated convolutions,
+ * as a MobileNet block has them. */
+static const char mobile_model[] =
+    "{\"name\": \"mobile\", \"input\": [3, 12, 12], \"layers\": ["
+    "{\"type\": \"conv2d\", \"out_channels\": 8, \"kernel_size\": 3, \"padding\": 1},"
+    "{\"type\": \"conv2d\", \"out_channels\": 8, \"kernel_size\": 3, \"stride\": 2,"
+    " \"padding\": 1, \"groups\": 8, \"activation\": \"relu\"},"
+    "{\"type\": \"conv2d\", \"out_channels\": 16, \"kernel_size\": 1},"
+    "{\"type\": \"conv2d\", \"out_channels\": 32, \"kernel_size\": 3, \"groups\": 16,"
+    " \"padding\": 1},"
+    "{\"type\": \"conv2d\", \"out_channels\": 8, \"kernel_size\": 3, \"groups\": 4,"
+    " \"dilation\": 2, \"padding\": 2, \"activation\": \"relu\"},"
+    "{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out_features\": 10}],"
+    "\"loss\": {\"type\": \"cross_entropy\"}}";
+
 typedef struct run_spec {
-    const char *model;      /* a file under models/, "norm" for norm_model, NULL for bn_model */
+    const char *model;      /* a file under models/, "norm", "mobile" or NULL (the inline ones) */
     int64_t total;          /* the batch */
     const nb_comm *comm;    /* NULL: one process holds it whole */
     nb_optim_kind optim;
@@ -227,6 +242,8 @@ static nb_model *load_model(nb_ctx *ctx, const char *name)
         return nb_model_parse(ctx, bn_model, sizeof bn_model - 1, "bn", NB_F32);
     if (strcmp(name, "norm") == 0)
         return nb_model_parse(ctx, norm_model, sizeof norm_model - 1, "norm", NB_F32);
+    if (strcmp(name, "mobile") == 0)
+        return nb_model_parse(ctx, mobile_model, sizeof mobile_model - 1, "mobile", NB_F32);
     char path[512];
     snprintf(path, sizeof path, "%s/%s.json", MODELS_DIR, name);
     return nb_model_load(ctx, path, NB_F32);
@@ -462,7 +479,8 @@ END_TEST
  * threads: the same bits, on each CPU variant this machine has.  A batch
  * of 40: three groups, the last one short, fewer than two per thread. */
 static const char *const thread_models[] = {"lenet", "keras-cnn", "cnn3", "mlp", "binary",
-                                            "dropout-net", "resnet-mini", "norm", NULL};
+                                            "dropout-net", "resnet-mini", "norm", "mobile",
+                                            NULL};
 
 START_TEST(test_threads)
 {

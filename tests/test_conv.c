@@ -138,6 +138,72 @@ static nb_tensor *fwd_1d_relu(nb_ctx *ctx, tst_env *e)
     return conv1d_of(ctx, e, &(nb_conv_opts){.padding = {1, 0}, .relu = true});
 }
 
+/* Groups: 4 channels in 2 groups of 2, 6 filters. */
+static void setup_g2(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 4, 5, 4}, (int64_t[]){6, 2, 3, 2}, true);
+}
+static nb_tensor *fwd_g2(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.padding = {1, 0}, .groups = 2});
+}
+/* Depthwise: 3 channels, one filter each (the direct kernels), or two. */
+static void setup_dw(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 3, 5, 6}, (int64_t[]){3, 1, 3, 3}, true);
+}
+static void setup_dw_m2(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 3, 6, 5}, (int64_t[]){6, 1, 3, 2}, true);
+}
+static nb_tensor *fwd_dw(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.padding = {1, 1}, .groups = 3});
+}
+static nb_tensor *fwd_dw_s2_flip(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.stride = {2, 2}, .padding = {1, 0}, .groups = 3,
+                                             .flip = true, .relu = true});
+}
+static void setup_dil(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 2, 7, 6}, (int64_t[]){3, 2, 3, 2}, true);
+}
+static nb_tensor *fwd_dil2(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.padding = {1, 1}, .dilation = {2, 2}});
+}
+static nb_tensor *fwd_dil_same(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.same = true, .dilation = {2, 3}});
+}
+/* Stride 2 with padding [2, 0]: rows padded, columns cut short. */
+static void setup_s2_asym(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 2, 6, 7}, (int64_t[]){3, 2, 3, 3}, true);
+}
+static nb_tensor *fwd_s2_asym(nb_ctx *ctx, tst_env *e)
+{
+    return conv2d_of(ctx, e, &(nb_conv_opts){.stride = {2, 2}, .padding = {2, 0}});
+}
+static void setup_1d_g2(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 4, 11, 0}, (int64_t[]){6, 2, 3, 0}, true);
+}
+static nb_tensor *fwd_1d_g2_dil(nb_ctx *ctx, tst_env *e)
+{
+    return conv1d_of(ctx, e, &(nb_conv_opts){.stride = {2, 0}, .padding = {1, 0}, .groups = 2,
+                                             .dilation = {2, 0}});
+}
+static void setup_1d_dw(tst_env *e, nb_rng *rng)
+{
+    setup_conv(e, rng, (int64_t[]){2, 3, 9, 0}, (int64_t[]){3, 1, 4, 0}, false);
+}
+static nb_tensor *fwd_1d_dw_same(nb_ctx *ctx, tst_env *e)
+{
+    return conv1d_of(ctx, e, &(nb_conv_opts){.same = true, .groups = 3, .dilation = {2, 0}});
+}
+
 const tst_case tst_cases_conv[] = {
     {"conv2d 3x3 with bias", setup_3x3, fwd_3x3},
     {"conv2d stride 2 padding 1", setup_s2p1, fwd_s2p1},
@@ -154,6 +220,15 @@ const tst_case tst_cases_conv[] = {
     {"conv1d same flip even kernel", setup_1d_even, fwd_1d_same_flip},
     {"conv2d relu padding 1", setup_3x3, fwd_relu},
     {"conv1d relu padding 1", setup_1d, fwd_1d_relu},
+    {"conv2d groups 2", setup_g2, fwd_g2},
+    {"conv2d depthwise padding 1", setup_dw, fwd_dw},
+    {"conv2d depthwise multiplier 2", setup_dw_m2, fwd_dw},
+    {"conv2d depthwise stride 2 flip relu", setup_dw_m2, fwd_dw_s2_flip},
+    {"conv2d dilation 2", setup_dil, fwd_dil2},
+    {"conv2d same dilation [2,3]", setup_dil, fwd_dil_same},
+    {"conv2d stride 2 padding [2,0]", setup_s2_asym, fwd_s2_asym},
+    {"conv1d groups 2 dilation 2 stride 2", setup_1d_g2, fwd_1d_g2_dil},
+    {"conv1d depthwise same dilation 2", setup_1d_dw, fwd_1d_dw_same},
     {0},
 };
 
@@ -162,21 +237,23 @@ const tst_case tst_cases_conv[] = {
 typedef struct ref_geom {
     int n, c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow;
     bool flip;
+    int groups, dh, dw; /* 1 for none */
 } ref_geom;
 
 /* The input value under kernel tap (i, j) of output (oy, ox), 0 in the
- * padding; the tap is rotated 180 degrees when flipped. */
+ * padding; the tap is rotated 180 degrees when flipped, and dilated. */
 static int64_t ref_input_index(const ref_geom *g, int n, int c, int oy, int ox, int i, int j)
 {
     int ki = g->flip ? g->kh - 1 - i : i, kj = g->flip ? g->kw - 1 - j : j;
-    int iy = oy * g->sh - g->pt + ki, ix = ox * g->sw - g->pl + kj;
+    int iy = oy * g->sh - g->pt + ki * g->dh, ix = ox * g->sw - g->pl + kj * g->dw;
     if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
         return -1;
     return (((int64_t)n * g->c + c) * g->h + iy) * g->w + ix;
 }
 
-/* y[n][o][oy][ox] = b[o] + sum_{c,i,j} w[o][c][i][j] x[n][c][oy sh - pt + i][ox sw - pl + j],
- * and its gradients for dy: dx, dw, db += dy times the other factor.  The
+/* y[n][o][oy][ox] = b[o] + sum_{c,i,j} w[o][c][i][j] x[n][c0 + c][oy sh - pt + i dh][ox sw - pl + j dw],
+ * c over o's group's C / groups channels from c0, and its gradients for
+ * dy: dx, dw, db += dy times the other factor.  The
  * padding is zeros that y and dw multiply, as PyTorch's do (an infinite
  * weight on the padding gives NaN), and that dx has no entry for. */
 static void ref_conv(const ref_geom *g, const double *x, const double *w, const double *b,
@@ -190,11 +267,12 @@ static void ref_conv(const ref_geom *g, const double *x, const double *w, const 
                     double s = b ? b[o] : 0;
                     if (db)
                         db[o] += dy[yi];
-                    for (int c = 0; c < g->c; c++)
+                    int cg = g->c / g->groups, c0 = o / (g->o / g->groups) * cg;
+                    for (int c = 0; c < cg; c++)
                         for (int i = 0; i < g->kh; i++)
                             for (int j = 0; j < g->kw; j++) {
-                                int64_t xi = ref_input_index(g, n, c, oy, ox, i, j);
-                                int64_t wi = (((int64_t)o * g->c + c) * g->kh + i) * g->kw + j;
+                                int64_t xi = ref_input_index(g, n, c0 + c, oy, ox, i, j);
+                                int64_t wi = (((int64_t)o * cg + c) * g->kh + i) * g->kw + j;
                                 double xv = xi < 0 ? 0 : x[xi];
                                 s += w[wi] * xv;
                                 if (dx && xi >= 0)
@@ -278,6 +356,40 @@ static const struct {
     {3, 8, 9, 12, 5, 3, 3, {.padding = {1, 1}, .relu = true}, true, 1, 1, 9, 12, P_X_INF},
     {3, 8, 9, 12, 5, 3, 3, {.padding = {1, 1}}, true, 1, 1, 9, 12, P_DY_NAN},
     {3, 8, 9, 12, 5, 3, 3, {.padding = {1, 1}}, true, 1, 1, 9, 12, P_W_INF},
+    /* Groups (one GEMM per group) and dilation (im2col's taps spread). */
+    {2, 6, 7, 6, 4, 3, 2, {.padding = {1, 0}, .groups = 2}, true, 1, 0, 7, 5, P_NONE},
+    {3, 6, 9, 8, 9, 2, 3, {.stride = {2, 1}, .padding = {0, 2}, .groups = 3, .flip = true},
+     false, 0, 2, 4, 10, P_NONE},
+    {2, 3, 9, 10, 4, 3, 3, {.padding = {1, 2}, .dilation = {2, 3}}, true, 1, 2, 7, 8, P_NONE},
+    {2, 4, 8, 9, 6, 2, 3, {.same = true, .dilation = {3, 2}, .groups = 2, .relu = true}, true,
+     1, 2, 8, 9, P_NONE},
+    {9, 4, 11, 10, 8, 3, 3, {.stride = {2, 2}, .padding = {1, 1}, .groups = 2}, true, 1, 1, 6, 5,
+     P_NONE},
+    {2, 6, 7, 6, 4, 3, 2, {.padding = {1, 0}, .groups = 2}, true, 1, 0, 7, 5, P_W_INF},
+    {2, 3, 9, 10, 4, 3, 3, {.padding = {1, 2}, .dilation = {2, 3}}, true, 1, 2, 7, 8, P_X_NAN},
+    /* Depthwise (groups = C): the direct kernels, at any stride and
+     * dilation, with a channel multiplier, flipped, relu fused; over
+     * threads; not finite. */
+    {2, 5, 9, 7, 5, 3, 3, {.padding = {1, 1}, .groups = 5}, true, 1, 1, 9, 7, P_NONE},
+    {3, 4, 10, 9, 8, 3, 3, {.stride = {2, 2}, .padding = {1, 1}, .groups = 4}, true, 1, 1, 5, 5,
+     P_NONE},
+    {2, 3, 11, 13, 6, 3, 2, {.stride = {3, 2}, .padding = {2, 0}, .dilation = {2, 3},
+     .groups = 3, .flip = true}, false, 2, 0, 4, 5, P_NONE},
+    {2, 4, 8, 9, 4, 4, 3, {.same = true, .dilation = {1, 2}, .groups = 4, .relu = true}, true,
+     1, 2, 8, 9, P_NONE},
+    {19, 16, 14, 14, 16, 3, 3, {.padding = {1, 1}, .groups = 16, .relu = true}, true, 1, 1, 14,
+     14, P_NONE},
+    {18, 8, 15, 13, 16, 5, 5, {.stride = {2, 2}, .padding = {2, 2}, .groups = 8}, true, 2, 2, 8,
+     7, P_NONE},
+    {17, 3, 13, 17, 6, 5, 2, {.stride = {2, 3}, .padding = {2, 0}, .dilation = {2, 3},
+     .groups = 3, .flip = true}, false, 2, 0, 5, 5, P_NONE},
+    {2, 5, 9, 7, 5, 3, 3, {.padding = {1, 1}, .groups = 5}, true, 1, 1, 9, 7, P_X_INF},
+    {2, 5, 9, 7, 5, 3, 3, {.padding = {1, 1}, .groups = 5, .relu = true}, true, 1, 1, 9, 7,
+     P_W_NAN},
+    {3, 4, 10, 9, 8, 3, 3, {.stride = {2, 2}, .padding = {1, 1}, .groups = 4}, true, 1, 1, 5, 5,
+     P_DY_INF},
+    {3, 4, 10, 9, 8, 3, 3, {.stride = {2, 2}, .padding = {1, 1}, .groups = 4}, true, 1, 1, 5, 5,
+     P_W_INF},
 };
 #define NREF ((int)(sizeof ref_cases / sizeof *ref_cases))
 
@@ -338,10 +450,13 @@ START_TEST(test_matches_reference)
                   ref_cases[_i].opts.stride[0] ? ref_cases[_i].opts.stride[0] : 1,
                   ref_cases[_i].opts.stride[1] ? ref_cases[_i].opts.stride[1] : 1,
                   ref_cases[_i].pt, ref_cases[_i].pl, ref_cases[_i].oh, ref_cases[_i].ow,
-                  ref_cases[_i].opts.flip};
+                  ref_cases[_i].opts.flip,
+                  ref_cases[_i].opts.groups ? ref_cases[_i].opts.groups : 1,
+                  ref_cases[_i].opts.dilation[0] ? ref_cases[_i].opts.dilation[0] : 1,
+                  ref_cases[_i].opts.dilation[1] ? ref_cases[_i].opts.dilation[1] : 1};
     nb_rng rng;
     nb_rng_seed(&rng, 7 + (uint64_t)_i);
-    int64_t xs[] = {g.n, g.c, g.h, g.w}, ws[] = {g.o, g.c, g.kh, g.kw}, bs[] = {g.o};
+    int64_t xs[] = {g.n, g.c, g.h, g.w}, ws[] = {g.o, g.c / g.groups, g.kh, g.kw}, bs[] = {g.o};
     int64_t ys[] = {g.n, g.o, g.oh, g.ow};
     nb_tensor *x = nb_tensor_new(ctx, NB_F64, 4, xs), *w = nb_tensor_new(ctx, NB_F64, 4, ws);
     nb_tensor *b = ref_cases[_i].bias ? nb_tensor_new(ctx, NB_F64, 1, bs) : NULL;
@@ -360,7 +475,8 @@ START_TEST(test_matches_reference)
 
     nb_tensor *y = nb_conv2d(ctx, x, w, b, &ref_cases[_i].opts);
     ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
-    ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+    ck_assert_msg(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))) == NB_OK, "%s",
+                  nb_errmsg(ctx));
 
     nb_tensor *ry = nb_tensor_new(ctx, NB_F64, 4, ys);
     nb_tensor *rdx = nb_tensor_new(ctx, NB_F64, 4, xs), *rdw = nb_tensor_new(ctx, NB_F64, 4, ws);
@@ -424,7 +540,8 @@ START_TEST(test_direct_is_gemm)
     for (int k = 0; k < NREF; k++) {
         const nb_conv_opts *o = &ref_cases[k].opts;
         if (o->stride[0] > 1 || o->stride[1] > 1 || ref_cases[k].poison != P_NONE ||
-            ref_cases[k].kh * ref_cases[k].kw > 25)
+            ref_cases[k].kh * ref_cases[k].kw > 25 || o->groups > 1 || o->dilation[0] > 1 ||
+            o->dilation[1] > 1)
             continue;
         nb_ctx *ctx = nb_ctx_new();
         nb_rng rng;
@@ -573,6 +690,52 @@ START_TEST(test_nonfinite_values)
 }
 END_TEST
 
+/* Groups and dilation on odd shapes, printed by PyTorch 1.13's
+ * F.conv2d / F.conv1d: x = 1, 2, 3, ... and small integer weights
+ * (w = k % 5 - 2 and k % 4 - 1 in order), so every value is exact.
+ * _i: float32 or float64. */
+START_TEST(test_groups_dilation_values)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dtype dt = _i ? NB_F32 : NB_F64;
+    double xv[60], wv[32];
+    for (int i = 0; i < 60; i++)
+        xv[i] = i + 1;
+    for (int i = 0; i < 32; i++)
+        wv[i] = i % 5 - 2;
+    /* [1, 4, 3, 5] * [4, 2, 2, 2], groups 2, padding [1, 0], dilation [1, 2] -> [1, 4, 4, 3] */
+    nb_tensor *x = tst_make(ctx, dt, 4, (int64_t[]){1, 4, 3, 5}, xv);
+    nb_tensor *w = tst_make(ctx, dt, 4, (int64_t[]){4, 2, 2, 2}, wv);
+    nb_conv_opts o = {.padding = {1, 0}, .dilation = {1, 2}, .groups = 2};
+    tst_assert_values(nb_conv2d(ctx, x, w, NULL, &o), 4, (int64_t[]){1, 4, 4, 3},
+                      (double[]){-13, -13, -13, -22, -25, -28, -37, -40, -43, -39, -42, -45,
+                                 -9, -12, -15, 1, 2, 3, 6, 7, 8, 65, 69, 73,
+                                 145, 149, 153, -6, -6, -6, -6, -6, -6, -211, -215, -219,
+                                 -171, -175, -179, -53, -54, -55, -58, -59, -60, 168, 171, 174},
+                      0);
+    /* depthwise, multiplier 2: [1, 2, 4, 3] * [4, 1, 3, 2] + b, stride 2,
+     * padding 1 -> [1, 4, 2, 2] */
+    double w2[24];
+    for (int i = 0; i < 24; i++)
+        w2[i] = i % 4 - 1;
+    nb_tensor *x2 = tst_make(ctx, dt, 4, (int64_t[]){1, 2, 4, 3}, xv);
+    nb_tensor *k2 = tst_make(ctx, dt, 4, (int64_t[]){4, 1, 3, 2}, w2);
+    nb_tensor *b2 = tst_make(ctx, dt, 1, (int64_t[]){4}, (double[]){0.5, -1, 2, 0});
+    o = (nb_conv_opts){.stride = {2, 2}, .padding = {1, 1}, .groups = 2};
+    tst_assert_values(nb_conv2d(ctx, x2, k2, b2, &o), 4, (int64_t[]){1, 4, 2, 2},
+                      (double[]){2.5, 3.5, 14.5, 10.5, 7, 14, 27, 43, 28, 29, 40, 24, 32, 39,
+                                 76, 104},
+                      0);
+    /* conv1d depthwise, padding "same" with dilation 2: [1, 2, 7] * [2, 1, 3] */
+    nb_tensor *x3 = tst_make(ctx, dt, 3, (int64_t[]){1, 2, 7}, xv);
+    nb_tensor *k3 = tst_make(ctx, dt, 3, (int64_t[]){2, 1, 3}, (double[]){1, -1, 2, 0, 1, 1});
+    o = (nb_conv_opts){.same = true, .dilation = {2, 0}, .groups = 2};
+    tst_assert_values(nb_conv1d(ctx, x3, k3, NULL, &o), 3, (int64_t[]){1, 2, 7},
+                      (double[]){5, 6, 8, 10, 12, -2, -2, 18, 20, 22, 24, 26, 13, 14}, 0);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
 /* numpy.convolve(x, [-1, 0, 1], 'same'), printed by numpy. */
 START_TEST(test_numpy_convolve_same)
 {
@@ -681,6 +844,33 @@ START_TEST(test_errors)
     ck_assert_ptr_null(nb_conv2d(ctx, x, w, b, &(nb_conv_opts){.padding = {1, 1}, .same = true}));
     tst_assert_error(ctx, NB_ERR_ARG, "conv2d: padding \"same\" conflicts with explicit padding 1");
 
+    /* groups and dilation */
+    nb_tensor *x6 = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){2, 6, 8, 8});
+    nb_tensor *w62 = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){4, 2, 3, 3});
+    ck_assert_ptr_null(nb_conv2d(ctx, x6, w62, NULL, &(nb_conv_opts){.groups = 4}));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv2d: in_channels 6 is not divisible by groups 4 (input [2, 6, 8, 8])");
+    nb_tensor *w5 = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){5, 2, 3, 3});
+    ck_assert_ptr_null(nb_conv2d(ctx, x6, w5, NULL, &(nb_conv_opts){.groups = 3}));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv2d: out_channels 5 is not divisible by groups 3 (weight [5, 2, 3, 3])");
+    ck_assert_ptr_null(nb_conv2d(ctx, x6, w62, NULL, &(nb_conv_opts){.groups = 2}));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv2d: input [2, 6, 8, 8] has 6 channels, but weight [4, 2, 3, 3] with "
+                     "groups 2 takes 4");
+    ck_assert_ptr_null(nb_conv2d(ctx, x6, w62, NULL, &(nb_conv_opts){.groups = -3}));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: groups -3 is negative");
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w, b, &(nb_conv_opts){.dilation = {1, -2}}));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv2d: dilation [1, -2] is negative");
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w, b, &(nb_conv_opts){.dilation = {4, 4}}));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv2d: kernel_size 3 with dilation 4 (span 9) is larger than its 8x8 input");
+    ck_assert_ptr_null(nb_conv2d(ctx, x, w, b, &(nb_conv_opts){.dilation = {4, 1}}));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv2d: kernel_size 3 with dilation [4, 1] (span [9, 3]) is larger than its 8x8 input");
+    nb_clear_error(ctx);
+    ck_assert_ptr_nonnull(nb_conv2d(ctx, x, w, b, &(nb_conv_opts){.dilation = {4, 1}, .padding = {1, 0}}));
+
     nb_tensor *w64 = nb_tensor_new(ctx, NB_F64, 4, (int64_t[]){4, 3, 3, 3});
     ck_assert_ptr_null(nb_conv2d(ctx, x, w64, b, NULL));
     tst_assert_error(ctx, NB_ERR_ARG, "conv2d: input 1 is f64 but input 0 is f32");
@@ -712,6 +902,14 @@ START_TEST(test_errors)
     tst_assert_error(ctx, NB_ERR_ARG, "conv1d: stride -1 is negative");
     ck_assert_ptr_null(nb_conv1d(ctx, x3, w3, NULL, &(nb_conv_opts){.stride = {2, 0}, .same = true}));
     tst_assert_error(ctx, NB_ERR_ARG, "conv1d: padding \"same\" needs stride 1, got stride 2");
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w3, NULL, &(nb_conv_opts){.groups = 2}));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv1d: in_channels 3 is not divisible by groups 2 (input [2, 3, 8])");
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w3, NULL, &(nb_conv_opts){.dilation = {-1, 0}}));
+    tst_assert_error(ctx, NB_ERR_ARG, "conv1d: dilation -1 is negative");
+    ck_assert_ptr_null(nb_conv1d(ctx, x3, w3, NULL, &(nb_conv_opts){.dilation = {4, 0}}));
+    tst_assert_error(ctx, NB_ERR_ARG,
+                     "conv1d: kernel_size 3 with dilation 4 (span 9) is larger than its input of length 8");
     nb_tensor *w364 = nb_tensor_new(ctx, NB_F64, 3, (int64_t[]){4, 3, 3});
     ck_assert_ptr_null(nb_conv1d(ctx, x3, w364, NULL, NULL));
     tst_assert_error(ctx, NB_ERR_ARG, "conv1d: input 1 is f64 but input 0 is f32");
@@ -754,6 +952,7 @@ Suite *tst_suite_conv(void)
     tcase_add_loop_test(tc, test_direct_is_gemm, 0, 6);
     tcase_add_loop_test(tc, test_course_example, 0, 2);
     tcase_add_loop_test(tc, test_sobel, 0, 2);
+    tcase_add_loop_test(tc, test_groups_dilation_values, 0, 2);
     tcase_add_loop_test(tc, test_nonfinite_values, 0, 2);
     tcase_add_loop_test(tc, test_lab_sizes, 0, (int)(sizeof lab_sizes / sizeof *lab_sizes));
     tcase_add_test(tc, test_errors);

@@ -10,7 +10,9 @@
  */
 #include "harness.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct fast_case {
@@ -489,12 +491,208 @@ START_TEST(test_optim_threads_match)
 }
 END_TEST
 
+/* ---- depthwise conv2d against its reference twin ---------------------------
+ * The twin of conv-depthwise.h's kernels: the same chains, fused as the
+ * AVX2 and AVX-512 kernels are or a product then an add as the baseline's
+ * (this file is built -std=c11, so nothing here is contracted):
+ *   y: from the bias over the taps in the weight's order, padding included;
+ *   dx: each pixel over (multiplier, tap), real outputs only;
+ *   dW, db: per group of NB_BATCH_GROUP images, lane (oy wq + ox) % lanes
+ *   (wq the padded width over the stride, lanes 32 bytes of T) in image
+ *   order, the lanes in a tree, then the groups in nbi_batch_sum's tree. */
+typedef struct dw_geom {
+    int n, c, h, w, m, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, wq;
+    bool flip, relu, bias;
+} dw_geom;
+
+#define DW_REF(T, name, fmaT)                                                                 \
+    static T name##_acc(T s, T a, T b, bool fused) { return fused ? fmaT(a, b, s) : s + a * b; } \
+    static T name##_x(const dw_geom *g, const T *x, int n, int c, int oy, int ox, int i, int j) \
+    {                                                                                          \
+        int ki = g->flip ? g->kh - 1 - i : i, kj = g->flip ? g->kw - 1 - j : j;                 \
+        int iy = oy * g->sh - g->pt + ki * g->dh, ix = ox * g->sw - g->pl + kj * g->dw;         \
+        if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)                                       \
+            return 0;                                                                          \
+        return x[(((int64_t)n * g->c + c) * g->h + iy) * g->w + ix];                           \
+    }                                                                                          \
+    static void name##_tree(T *p, int64_t groups, int64_t len)                                 \
+    {                                                                                          \
+        for (int64_t s = 1; s < groups; s *= 2)                                                \
+            for (int64_t i = 0; i + s < groups; i += 2 * s)                                    \
+                for (int64_t j = 0; j < len; j++)                                              \
+                    p[i * len + j] += p[(i + s) * len + j];                                    \
+    }                                                                                          \
+    static void name(const dw_geom *g, const T *x, const T *w, const T *b, const T *r,         \
+                     bool fused, T *y, T *dx, T *dw, T *db)                                     \
+    {                                                                                          \
+        enum { L = 32 / sizeof(T) };                                                           \
+        int o = g->c * g->m, khw = g->kh * g->kw, p = g->oh * g->ow;                            \
+        int64_t groups = (g->n + NB_BATCH_GROUP - 1) / NB_BATCH_GROUP, nw = (int64_t)o * khw;   \
+        T *dy = calloc((size_t)g->n * o * p, sizeof(T));                                       \
+        T *part = calloc((size_t)(groups * (nw + o)), sizeof(T));                              \
+        T *lanes = calloc((size_t)((nw + o) * L), sizeof(T));                                   \
+        for (int n = 0; n < g->n; n++)                                                         \
+            for (int oc = 0; oc < o; oc++)                                                     \
+                for (int t = 0; t < p; t++) {                                                  \
+                    int64_t yi = ((int64_t)n * o + oc) * p + t;                                 \
+                    T s = g->bias ? b[oc] : 0;                                                 \
+                    for (int k = 0; k < khw; k++)                                              \
+                        s = name##_acc(s, w[oc * khw + k],                                      \
+                                       name##_x(g, x, n, oc / g->m, t / g->ow, t % g->ow,       \
+                                                k / g->kw, k % g->kw), fused);                  \
+                    y[yi] = g->relu && s <= 0 ? 0 : s;                                          \
+                    dy[yi] = g->relu && s <= 0 ? 0 : r[yi];                                     \
+                }                                                                              \
+        for (int64_t i = 0; i < (int64_t)g->n * g->c * g->h * g->w; i++)                       \
+            dx[i] = 0;                                                                         \
+        for (int n = 0; n < g->n; n++)                                                         \
+            for (int oc = 0; oc < o; oc++)                                                     \
+                for (int k = 0; k < khw; k++)                                                  \
+                    for (int t = 0; t < p; t++) {                                              \
+                        int i = k / g->kw, j = k % g->kw, oy = t / g->ow, ox = t % g->ow;       \
+                        int ki = g->flip ? g->kh - 1 - i : i, kj = g->flip ? g->kw - 1 - j : j; \
+                        int iy = oy * g->sh - g->pt + ki * g->dh;                              \
+                        int ix = ox * g->sw - g->pl + kj * g->dw;                              \
+                        if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)                      \
+                            continue;                                                          \
+                        T *d = dx + (((int64_t)n * g->c + oc / g->m) * g->h + iy) * g->w + ix; \
+                        *d = name##_acc(*d, w[oc * khw + k], dy[((int64_t)n * o + oc) * p + t], \
+                                        fused);                                                \
+                    }                                                                          \
+        for (int64_t q = 0; q < groups; q++) {                                                 \
+            memset(lanes, 0, (size_t)((nw + o) * L) * sizeof(T));                              \
+            for (int n = (int)q * NB_BATCH_GROUP; n < g->n && n < (q + 1) * NB_BATCH_GROUP; n++) \
+                for (int oc = 0; oc < o; oc++)                                                 \
+                    for (int t = 0; t < p; t++) {                                              \
+                        int oy = t / g->ow, ox = t % g->ow, l = (oy * g->wq + ox) % L;          \
+                        T u = dy[((int64_t)n * o + oc) * p + t];                                \
+                        for (int k = 0; k < khw; k++) {                                        \
+                            T *a = lanes + ((int64_t)oc * khw + k) * L + l;                     \
+                            *a = name##_acc(*a, u,                                             \
+                                            name##_x(g, x, n, oc / g->m, oy, ox, k / g->kw,     \
+                                                     k % g->kw), fused);                       \
+                        }                                                                      \
+                        lanes[(nw + oc) * L + l] += u;                                         \
+                    }                                                                          \
+            for (int64_t e = 0; e < nw + o; e++) {                                             \
+                T *a = lanes + e * L;                                                          \
+                for (int s = L / 2; s >= 1; s /= 2)                                            \
+                    for (int j = 0; j < s; j++)                                                \
+                        a[j] += a[j + s];                                                      \
+                part[q * (nw + o) + e] = a[0];                                                 \
+            }                                                                                  \
+        }                                                                                      \
+        name##_tree(part, groups, nw + o);                                                     \
+        for (int64_t e = 0; e < nw; e++)                                                       \
+            dw[e] = 0 + part[e];                                                               \
+        for (int e = 0; e < o; e++)                                                            \
+            db[e] = 0 + part[nw + e];                                                          \
+        free(dy);                                                                              \
+        free(part);                                                                            \
+        free(lanes);                                                                           \
+    }
+DW_REF(float, ref_dwise_f32, fmaf)
+DW_REF(double, ref_dwise_f64, fma)
+#undef DW_REF
+
+/* MobileNet's blocks (smaller batches: 37 images make three groups, the
+ * last part full), then odd ones: stride [2, 3], dilation, asymmetric
+ * padding, flipped, a multiplier of 2, relu, 5x2 taps. */
+static const struct {
+    int n, c, h, w, m, kh, kw;
+    nb_conv_opts o;
+    bool bias;
+} dw_cases[] = {
+    {37, 16, 28, 28, 1, 3, 3, {.padding = {1, 1}}, true},
+    {19, 32, 28, 28, 1, 3, 3, {.stride = {2, 2}, .padding = {1, 1}}, true},
+    {37, 64, 14, 14, 1, 3, 3, {.padding = {1, 1}}, true},
+    {18, 64, 14, 14, 1, 3, 3, {.stride = {2, 2}, .padding = {1, 1}}, true},
+    {17, 3, 13, 17, 2, 5, 2, {.stride = {2, 3}, .padding = {2, 0}, .dilation = {2, 3}, .flip = true},
+     false},
+    {5, 4, 9, 11, 2, 3, 3, {.padding = {2, 1}, .dilation = {2, 1}, .relu = true}, true},
+    {3, 5, 7, 6, 1, 4, 3, {.same = true, .flip = true, .relu = true}, true},
+};
+#define NDW ((int)(sizeof dw_cases / sizeof *dw_cases))
+
+/* The kernels' y, dx, dW and db bit for bit the twin's, each case, f32 and
+ * f64 (_i % 2), on 1 and 2 threads (_i / 2 % 2), with each CPU variant's
+ * kernels (_i / 4); a variant the machine lacks is skipped. */
+START_TEST(test_depthwise_matches_twin)
+{
+    nb_dtype dt = _i % 2 ? NB_F64 : NB_F32;
+    const char *old_kernels = nb_cpu_kernels(), *kernels = tst_kernels[_i / 4];
+    if (!tst_use_kernels(kernels, "depthwise conv2d vs its twin"))
+        return;
+    int old = nb_set_num_threads(1 + _i / 2 % 2);
+    bool fused = strcmp(kernels, "baseline") != 0;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_rng rng;
+    nb_rng_seed(&rng, 21 + (uint64_t)_i);
+    for (int k = 0; k < NDW; k++) {
+        const nb_conv_opts *o = &dw_cases[k].o;
+        dw_geom g = {dw_cases[k].n, dw_cases[k].c, dw_cases[k].h, dw_cases[k].w, dw_cases[k].m,
+                     dw_cases[k].kh, dw_cases[k].kw, o->stride[0] ? o->stride[0] : 1,
+                     o->stride[1] ? o->stride[1] : 1, o->padding[0], o->padding[1],
+                     o->dilation[0] ? o->dilation[0] : 1, o->dilation[1] ? o->dilation[1] : 1,
+                     0, 0, 0, o->flip, o->relu, dw_cases[k].bias};
+        int eh = g.dh * (g.kh - 1) + 1, ew = g.dw * (g.kw - 1) + 1, pb = g.pt, pr = g.pl;
+        if (o->same) {
+            g.pt = (eh - 1) / 2, pb = eh - 1 - g.pt;
+            g.pl = (ew - 1) / 2, pr = ew - 1 - g.pl;
+        }
+        g.oh = (g.h + g.pt + pb - eh) / g.sh + 1;
+        g.ow = (g.w + g.pl + pr - ew) / g.sw + 1;
+        g.wq = (g.w + g.pl + pr + g.sw - 1) / g.sw;
+        int o_ = g.c * g.m;
+        int64_t xs[] = {g.n, g.c, g.h, g.w}, ws[] = {o_, 1, g.kh, g.kw}, bs[] = {o_};
+        int64_t ys[] = {g.n, o_, g.oh, g.ow};
+        nb_graph_reset(ctx);
+        nb_tensor *x = nb_tensor_new(ctx, dt, 4, xs), *w = nb_tensor_new(ctx, dt, 4, ws);
+        nb_tensor *b = nb_tensor_new(ctx, dt, 1, bs), *r = nb_tensor_new(ctx, dt, 4, ys);
+        nb_fill_uniform(x, &rng, -1, 1), nb_fill_uniform(w, &rng, -1, 1);
+        nb_fill_uniform(b, &rng, -1, 1), nb_fill_uniform(r, &rng, -1, 1);
+        nb_requires_grad(x, true), nb_requires_grad(w, true), nb_requires_grad(b, true);
+        nb_conv_opts oo = *o;
+        oo.groups = g.c;
+        nb_tensor *y = nb_conv2d(ctx, x, w, g.bias ? b : NULL, &oo);
+        ck_assert_msg(y != NULL, "%s", nb_errmsg(ctx));
+        ck_assert_int_eq(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, y, r))), NB_OK);
+        size_t es = nb_dtype_size(dt), ny = (size_t)y->numel, nx = (size_t)x->numel;
+        size_t nw = (size_t)w->numel, no = (size_t)o_;
+        char *want = malloc((ny + nx + nw + no) * es);
+        char *wy = want, *wdx = wy + ny * es, *wdw = wdx + nx * es, *wdb = wdw + nw * es;
+        if (dt == NB_F32)
+            ref_dwise_f32(&g, x->data, w->data, b->data, r->data, fused, (float *)wy,
+                          (float *)wdx, (float *)wdw, (float *)wdb);
+        else
+            ref_dwise_f64(&g, x->data, w->data, b->data, r->data, fused, (double *)wy,
+                          (double *)wdx, (double *)wdw, (double *)wdb);
+        const char *what[] = {"y", "dx", "dW", "db"};
+        const void *got[] = {y->data, x->grad->data, w->grad->data, g.bias ? b->grad->data : wdb};
+        const char *exp[] = {wy, wdx, wdw, wdb};
+        size_t len[] = {ny, nx, nw, no};
+        for (int t = 0; t < 4; t++)
+            ck_assert_msg(!memcmp(got[t], exp[t], len[t] * es),
+                          "%s of depthwise case %d (%s, %s, %d threads) differs from the twin",
+                          what[t], k, dt == NB_F32 ? "f32" : "f64", kernels, 1 + _i / 2 % 2);
+        free(want);
+    }
+    nb_ctx_free(ctx);
+    nb_set_num_threads(old);
+    nb_set_cpu_kernels(old_kernels, NULL, 0);
+}
+END_TEST
+
 Suite *tst_suite_fast(void)
 {
     Suite *s = suite_create("fast");
     TCase *tc = tcase_create("ops on 2 threads");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_threads_match, 0, NCASES);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("depthwise conv2d against its twin");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_depthwise_matches_twin, 0, 12);
     suite_add_tcase(s, tc);
     tc = tcase_create("optimizers on 2 threads");
     tcase_add_loop_test(tc, test_optim_threads_match, 0, NOPTIMS);

@@ -32,6 +32,7 @@ typedef struct nbi_conv_conf {  /* conv2d, conv1d (index 0 only) */
     nbi_pad padding;
     bool bias;
     bool relu;                  /* "activation": "relu", done by the conv op */
+    int groups, dilation[2];    /* 1 unless given */
 } nbi_conv_conf;
 
 typedef struct nbi_convt_conf { /* conv_transpose2d */

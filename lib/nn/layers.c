@@ -10,6 +10,7 @@
  */
 #include "layer.h"
 
+#include <inttypes.h>
 #include <limits.h>
 
 const char *const nbi_slot_names[NBI_NSLOTS] = {"weight", "bias", "running_mean", "running_var"};
@@ -26,6 +27,8 @@ static const nbi_field conv2d_fields[] = {
     {"stride", NBI_F_INT, NBI_PAIR, OFF(conv.stride), 1, 1, BIG},
     {"padding", NBI_F_PAD, NBI_PAIR | NBI_SAME, OFF(conv.padding), 0, 0, BIG},
     {"bias", NBI_F_BOOL, 0, OFF(conv.bias), 1, 0, 1},
+    {"groups", NBI_F_INT, 0, OFF(conv.groups), 1, 1, BIG},
+    {"dilation", NBI_F_INT, NBI_PAIR, OFF(conv.dilation), 1, 1, BIG},
     {0},
 };
 
@@ -36,6 +39,8 @@ static const nbi_field conv1d_fields[] = {
     {"stride", NBI_F_INT, 0, OFF(conv.stride), 1, 1, BIG},
     {"padding", NBI_F_PAD, NBI_SAME, OFF(conv.padding), 0, 0, BIG},
     {"bias", NBI_F_BOOL, 0, OFF(conv.bias), 1, 0, 1},
+    {"groups", NBI_F_INT, 0, OFF(conv.groups), 1, 1, BIG},
+    {"dilation", NBI_F_INT, 0, OFF(conv.dilation), 1, 1, BIG},
     {0},
 };
 
@@ -43,7 +48,8 @@ static const nbi_field conv1d_fields[] = {
 static void conv_opts(const nbi_conv_conf *c, nb_conv_opts *o)
 {
     *o = (nb_conv_opts){{c->stride[0], c->stride[1]},
-                        {c->padding.v[0], c->padding.v[1]}, c->padding.same, false, c->relu};
+                        {c->padding.v[0], c->padding.v[1]}, c->padding.same, false, c->relu,
+                        c->groups, {c->dilation[0], c->dilation[1]}};
     if (c->padding.same)
         o->padding[0] = o->padding[1] = 0;
 }
@@ -63,15 +69,20 @@ static int conv1d_check(nbi_layer *l, char *why)
 }
 
 /* conv2d [C, H, W] (sd 2), conv1d [C, L] (sd 1, settings at index 0);
- * weight [out_channels, in_channels, kernel_size...], in_channels the
- * input's channels unless given; bias [out_channels]. */
+ * weight [out_channels, in_channels / groups, kernel_size...], in_channels
+ * the input's channels unless given; bias [out_channels]. */
 static int conv_infer(nbi_layer *l, const nbi_shape *in, char *why, int sd)
 {
     const nbi_conv_conf *c = &l->conf.conv;
     nb_conv_opts o;
     conv_opts(c, &o);
     int64_t C = c->in ? c->in : in->d[0];
-    nbi_shape w = {sd + 2, {c->out, C, c->kernel[0], sd == 2 ? c->kernel[1] : 0}};
+    if (C % c->groups) /* named as the file names it, before the shape rule's message */
+        return nbi_why(why, "in_channels %" PRId64 " is not divisible by groups %d", C,
+                       c->groups);
+    if (c->out % c->groups)
+        return nbi_why(why, "out_channels %d is not divisible by groups %d", c->out, c->groups);
+    nbi_shape w = {sd + 2, {c->out, C / c->groups, c->kernel[0], sd == 2 ? c->kernel[1] : 0}};
     if (nbi_conv_shape(sd, in, false, &w, NULL, &o, NULL, &l->out, why))
         return -1;
     l->slot[NBI_WEIGHT] = w;

@@ -13,9 +13,10 @@
  */
 #ifdef T /* ---- kernels in T, named K(...); DT is T's nb_dtype ----------- */
 
-/* col[(c kh + i) kw + j][oy ow + ox] = x[c][oy sh - pt + i'][ox sw - pl + j'],
- * zero in the padding; (i', j') = (i, j), or (kh-1-i, kw-1-j) when flipped.
- * x is one image [C, H, W] of a batch that ends at xend; col's rows are ld
+/* col[(c kh + i) kw + j][oy ow + ox] = x[c][oy sh - pt + i' dh][ox sw - pl + j' dw],
+ * zero in the padding; (i', j') = (i, j), or (kh-1-i, kw-1-j) when flipped,
+ * (dh, dw) the dilation.  x is one group's C / groups channels of an image
+ * [C, H, W] of a batch that ends at xend; col's rows are ld
  * apart, so the columns of several images can sit side by side.  With
  * stride 1 a row's pixels go over in blocks of 64 bytes, which may write
  * past its end: into the next rows of the same image, written afterwards
@@ -25,11 +26,11 @@ static void K(im2col)(const conv_geom *g, const T *x, const T *xend, T *col, int
 {
     enum { CH = 64 / sizeof(T) };
     int64_t ow = g->ow, sw = g->sw, p = g->oh * ow;
-    for (int64_t c = 0; c < g->c; c++)
+    for (int64_t c = 0; c < g->c / g->groups; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
-                int64_t ki = g->flip ? g->kh - 1 - i : i;
-                int64_t kj = g->flip ? g->kw - 1 - j : j;
+                int64_t ki = (g->flip ? g->kh - 1 - i : i) * g->dil_h;
+                int64_t kj = (g->flip ? g->kw - 1 - j : j) * g->dil_w;
                 int64_t lo, hi;
                 nbi_inside_range(g->w, 1, sw, g->pl - kj, ow, &lo, &hi);
                 const T *xc = x + c * g->h * g->w;
@@ -116,15 +117,16 @@ static void K(mask_copy)(T *restrict dst, const T *restrict src, const T *restri
 }
 
 /* The adjoint of im2col: dx[c][iy][ix] += dcol[r][p] for every entry (r, p)
- * that im2col reads from (c, iy, ix); padding entries are dropped. */
+ * that im2col reads from (c, iy, ix) of one group; padding entries are
+ * dropped. */
 static void K(col2im)(const conv_geom *g, const T *dcol, int64_t ld, T *dx)
 {
     int64_t ow = g->ow, sw = g->sw;
-    for (int64_t c = 0; c < g->c; c++)
+    for (int64_t c = 0; c < g->c / g->groups; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
-                int64_t ki = g->flip ? g->kh - 1 - i : i;
-                int64_t kj = g->flip ? g->kw - 1 - j : j;
+                int64_t ki = (g->flip ? g->kh - 1 - i : i) * g->dil_h;
+                int64_t kj = (g->flip ? g->kw - 1 - j : j) * g->dil_w;
                 int64_t lo, hi;
                 nbi_inside_range(g->w, 1, sw, g->pl - kj, ow, &lo, &hi);
                 T *dxc = dx + c * g->h * g->w;
@@ -160,8 +162,9 @@ static T K(sum)(const T *v, int64_t n)
     return acc[0];
 }
 
-/* Images [lo, hi) of the batch, pl->group at a time: with P = oh ow,
- *     Y[O, group P] = W[O, C kh kw] col[C kh kw, group P] + b,
+/* Images [lo, hi) of the batch, pl->group at a time: with P = oh ow, for
+ * each group q of G (O' = O / G filters on C' = C / G channels),
+ *     Y_q[O', group P] = W_q[O', C' kh kw] col_q[C' kh kw, group P] + b_q,
  * (then max(0, Y) with relu), and each image's [O, P] block is copied out
  * (one image's GEMM writes y directly).  Columns go to saved (every
  * image's, kept for backward: the group at n0 starts at n0 C kh kw P) or
@@ -170,16 +173,22 @@ static void K(conv_fwd_part)(const conv_geom *g, const conv_plan *pl, int64_t lo
                              int64_t hi, const T *x, const T *w, const T *b, T *y, T *saved,
                              T *col, T *buf, T *pack)
 {
-    int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
+    int64_t o = g->o, og = o / g->groups, ckk = g->c / g->groups * g->kh * g->kw;
+    int64_t p = g->oh * g->ow, chw = g->c * g->h * g->w, cghw = g->h * g->w * (g->c / g->groups);
     for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
         int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
-        T *cg = saved ? saved + n0 * ckk * p : col;
+        T *cg = saved ? saved + n0 * g->groups * ckk * p : col;
         for (int64_t j = 0; j < gi; j++)
-            K(im2col)(g, x + (n0 + j) * chw, x + g->n * chw, cg + j * p, ld);
+            for (int64_t q = 0; q < g->groups; q++)
+                K(im2col)(g, x + (n0 + j) * chw + q * cghw, x + g->n * chw,
+                          cg + q * ckk * ld + j * p, ld);
         T *yg = gi == 1 ? y + n0 * o * p : buf;
-        nbi_gemm_fixed(DT, &(nbi_gemm_args){.m = o, .n = ld, .k = ckk, .a = w, .ars = ckk,
-                                            .acs = 1, .b = cg, .brs = ld, .bcs = 1, .c = yg,
-                                            .crs = ld, .ccs = 1, .row_bias = b, .pack = pack});
+        for (int64_t q = 0; q < g->groups; q++)
+            nbi_gemm_fixed(DT, &(nbi_gemm_args){.m = og, .n = ld, .k = ckk, .a = w + q * og * ckk,
+                                                .ars = ckk, .acs = 1, .b = cg + q * ckk * ld,
+                                                .brs = ld, .bcs = 1, .c = yg + q * og * ld,
+                                                .crs = ld, .ccs = 1,
+                                                .row_bias = b ? b + q * og : NULL, .pack = pack});
         if (g->relu)
             K(relu_inplace)(yg, o * ld);
         if (gi > 1)
@@ -221,7 +230,8 @@ static void K(conv_dw_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
                             const T *x, const T *y, const T *dy, T *dw, T *db, const T *saved,
                             T *col, T *buf, T *pack)
 {
-    int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
+    int64_t o = g->o, og = o / g->groups, ckk = g->c / g->groups * g->kh * g->kw;
+    int64_t p = g->oh * g->ow, chw = g->c * g->h * g->w, cghw = g->h * g->w * (g->c / g->groups);
     for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
         int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
         const T *dyg = K(conv_dy)(g, n0, gi, y, dy, buf);
@@ -230,31 +240,40 @@ static void K(conv_dw_part)(const conv_geom *g, const conv_plan *pl, int64_t lo,
                 db[oc] += K(sum)(dyg + oc * ld, ld);
         if (!dw)
             continue;
-        const T *cg = saved ? saved + n0 * ckk * p : col;
+        const T *cg = saved ? saved + n0 * g->groups * ckk * p : col;
         if (!saved)
             for (int64_t j = 0; j < gi; j++)
-                K(im2col)(g, x + (n0 + j) * chw, x + g->n * chw, col + j * p, ld);
-        /* rows of dW^T are col's: C kh kw of them, long GEMM columns */
-        nbi_gemm_fixed(DT, &(nbi_gemm_args){.m = ckk, .n = o, .k = ld, .a = cg, .ars = ld,
-                                            .acs = 1, .b = dyg, .brs = 1, .bcs = ld, .c = dw,
-                                            .crs = 1, .ccs = ckk, .add = true, .pack = pack});
+                for (int64_t q = 0; q < g->groups; q++)
+                    K(im2col)(g, x + (n0 + j) * chw + q * cghw, x + g->n * chw,
+                              col + q * ckk * ld + j * p, ld);
+        /* rows of dW_q^T are col_q's: C' kh kw of them, long GEMM columns */
+        for (int64_t q = 0; q < g->groups; q++)
+            nbi_gemm_fixed(DT, &(nbi_gemm_args){.m = ckk, .n = og, .k = ld,
+                                                .a = cg + q * ckk * ld, .ars = ld, .acs = 1,
+                                                .b = dyg + q * og * ld, .brs = 1, .bcs = ld,
+                                                .c = dw + q * og * ckk, .crs = 1, .ccs = ckk,
+                                                .add = true, .pack = pack});
     }
 }
 
-/* Images [lo, hi), pl->group per GEMM:  dx += col2im(W^T dY).  dx gets
- * only what outputs read. */
+/* Images [lo, hi), pl->group per GEMM:  dx_q += col2im(W_q^T dY_q) for
+ * each group q.  dx gets only what outputs read. */
 static void K(conv_dx_part)(const conv_geom *g, const conv_plan *pl, int64_t lo, int64_t hi,
                             const T *w, const T *y, const T *dy, T *dx, T *col, T *buf, T *pack)
 {
-    int64_t o = g->o, ckk = g->c * g->kh * g->kw, p = g->oh * g->ow, chw = g->c * g->h * g->w;
+    int64_t o = g->o, og = o / g->groups, ckk = g->c / g->groups * g->kh * g->kw;
+    int64_t p = g->oh * g->ow, chw = g->c * g->h * g->w, cghw = g->h * g->w * (g->c / g->groups);
     for (int64_t n0 = lo; n0 < hi; n0 += pl->group) {
         int64_t gi = hi - n0 < pl->group ? hi - n0 : pl->group, ld = gi * p;
         const T *dyg = K(conv_dy)(g, n0, gi, y, dy, buf);
-        nbi_gemm_fixed(DT, &(nbi_gemm_args){.m = ckk, .n = ld, .k = o, .a = w, .ars = 1,
-                                            .acs = ckk, .b = dyg, .brs = ld, .bcs = 1, .c = col,
-                                            .crs = ld, .ccs = 1, .pack = pack});
-        for (int64_t j = 0; j < gi; j++)
-            K(col2im)(g, col + j * p, ld, dx + (n0 + j) * chw);
+        for (int64_t q = 0; q < g->groups; q++) {
+            nbi_gemm_fixed(DT, &(nbi_gemm_args){.m = ckk, .n = ld, .k = og,
+                                                .a = w + q * og * ckk, .ars = 1, .acs = ckk,
+                                                .b = dyg + q * og * ld, .brs = ld, .bcs = 1,
+                                                .c = col, .crs = ld, .ccs = 1, .pack = pack});
+            for (int64_t j = 0; j < gi; j++)
+                K(col2im)(g, col + j * p, ld, dx + (n0 + j) * chw + q * cghw);
+        }
     }
 }
 
@@ -440,6 +459,10 @@ static void K(conv_fwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
         int64_t lo = units * t / nt * pl->group, hi = units * (t + 1) / nt * pl->group;
         if (hi > g->n)
             hi = g->n;
+        if (pl->dwise) {
+            DWISE_PICK(K(dwise_fwd))(g, &pl->dw, lo, hi, x, w, b, y, col);
+            continue;
+        }
 #if defined(__GNUC__)
         if (pl->direct) {
             K(direct_fwd_part)(g, &pl->d, lo, hi, x, w, b, y, col);
@@ -460,7 +483,8 @@ static void K(conv_bwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
                         T *scratch, T *part)
 {
     int nt = pl->nt;
-    int64_t nw = dw ? g->o * g->c * g->kh * g->kw : 0, nb = db ? g->o : 0, len = nw + nb;
+    int64_t nw = dw ? g->o * (g->c / g->groups) * g->kh * g->kw : 0, nb = db ? g->o : 0;
+    int64_t len = nw + nb;
 #if defined(__GNUC__)
     bool w_finite = !pl->direct_dx || !dx || K(all_finite)(w, g->o * g->c * g->kh * g->kw);
 #endif
@@ -476,6 +500,11 @@ static void K(conv_bwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
             T *pk = part + k * len;
             int64_t lo = k * NB_BATCH_GROUP, hi = lo + NB_BATCH_GROUP < g->n ? lo + NB_BATCH_GROUP : g->n;
             memset(pk, 0, (size_t)len * sizeof(T));
+            if (pl->dwise) {
+                DWISE_PICK(K(dwise_sums))(g, &pl->dw, lo, hi, x, y, dy, dw ? pk : NULL,
+                                          db ? pk + nw : NULL, col);
+                continue;
+            }
 #if defined(__GNUC__)
             if (pl->direct_dw) {
                 K(direct_dw_part)(g, &pl->d, lo, hi, x, y, dy, dw ? pk : NULL, db ? pk + nw : NULL,
@@ -488,6 +517,10 @@ static void K(conv_bwd)(const conv_geom *g, const conv_plan *pl, const T *x, con
         }
         if (sh.x0 == sh.x1)
             continue;
+        if (pl->dwise) {
+            DWISE_PICK(K(dwise_dx))(g, &pl->dw, sh.x0, sh.x1, w, y, dy, dx, col);
+            continue;
+        }
 #if defined(__GNUC__)
         if (pl->direct_dx) {
             if (!pl->direct_dw) /* dY's planes held the GEMM's scratch */
@@ -523,9 +556,11 @@ static void K(conv_add_sums)(T *dw, T *db, const T *part, int64_t nw, int64_t nb
  * right) than before. */
 typedef struct nbi_conv_geom {
     int64_t n, c, h, w;   /* input [N, C, H, W] (N 1 for one example) */
-    int64_t o, kh, kw;    /* weight [O, C, kh, kw] */
+    int64_t o, kh, kw;    /* weight [O, C / groups, kh, kw] */
     int64_t oh, ow;       /* output [N, O, oh, ow] */
     int64_t sh, sw;       /* stride */
+    int64_t groups;       /* C and O in groups of C / groups and O / groups */
+    int64_t dil_h, dil_w; /* dilation: taps dil_h rows, dil_w columns apart */
     int64_t pt, pb, pl, pr; /* zeros at top, bottom, left, right */
     bool flip;
     bool relu;            /* max(0, .) fused on the output */
@@ -544,6 +579,30 @@ typedef struct direct_geom {
     int64_t off[CONV_DIRECT_KK], wk[CONV_DIRECT_KK];
 } direct_geom;
 
+/* The depthwise path's layout (conv-depthwise.h), in elements.  The
+ * padded image [hp, wp] of a channel is cut in sh sw phase planes
+ * [hq, wq], hq = ceil(hp / sh), wq = ceil(wp / sw): plane (r, s) holds
+ * rows r, r + sh, ... and columns s, s + sw, ... .  Output (oy, ox) then
+ * reads, for each tap, plane element (oy + a, ox + b) of one plane: flat
+ * index q = oy wq + ox plus the tap's offset, whatever the stride. */
+#define CONV_DWISE_TAPS 64 /* kernels up to 8x8 */
+typedef struct dwise_geom {
+    int64_t hq, wq, ps;   /* a plane's rows, columns and length */
+    int64_t planes;       /* sh sw ps, the planes of one channel */
+    int64_t len;          /* flat sums per output plane: oh wq, rounded up */
+    size_t ppsize;        /* planes plus the slack the flat sums read */
+    size_t sums, dpp, gq, ones, acc; /* scratch offsets */
+} dwise_geom;
+
+/* Tap k's (in the weight's order, i kw + j) flat offset into the planes. */
+static inline int64_t dwise_offset(const conv_geom *g, const dwise_geom *d, int64_t k)
+{
+    int64_t i = k / g->kw, j = k % g->kw;
+    int64_t ry = (g->flip ? g->kh - 1 - i : i) * g->dil_h;
+    int64_t rx = (g->flip ? g->kw - 1 - j : j) * g->dil_w;
+    return (ry % g->sh * g->sw + rx % g->sw) * d->ps + ry / g->sh * d->wq + rx / g->sw;
+}
+
 /* How a batch is cut: nt threads, each over a contiguous run of images,
  * taken `group` images per GEMM so that small outputs still make long
  * GEMM rows.  group is a power of two that divides NB_BATCH_GROUP and the
@@ -557,6 +616,8 @@ typedef struct conv_plan {
     size_t colsize, packat, scratch;
     bool direct, direct_dw, direct_dx; /* which sums take the taps directly (d) */
     direct_geom d;
+    bool dwise; /* groups = C: the depthwise kernels (dw) */
+    dwise_geom dw;
 } conv_plan;
 
 /* Thread t's share of a backward: the batch's groups [g0, g1) for the
@@ -591,6 +652,21 @@ static conv_share conv_share_of(int64_t n, int64_t group, int t, int nt, bool su
     return sh;
 }
 
+/* The depthwise kernels, compiled for each CPU variant; DWISE_PICK(f)
+ * expands f before NBI_CPU_PICK pastes the variant's name to it. */
+#define NBI_VARIANTS_OF "ops/conv-depthwise.h" /* from cpu-variants.h's folder */
+#define T float
+#define TS f32
+#include "cpu-variants.h"
+#undef TS
+#undef T
+#define T double
+#define TS f64
+#include "cpu-variants.h"
+#undef TS
+#undef T
+#define DWISE_PICK(f) NBI_CPU_PICK(f)
+
 /* JOIN_LANES: the lanes of two 32-byte vectors of T, as one of 64 bytes. */
 #define T float
 #define K(f) f##_f32
@@ -613,7 +689,7 @@ static conv_share conv_share_of(int64_t n, int64_t group, int t, int nt, bool su
 
 /* ---- the shape rule ------------------------------------------------------ */
 
-static const nb_conv_opts conv_defaults = {{0, 0}, {0, 0}, false, false, false};
+static const nb_conv_opts conv_defaults = {{0, 0}, {0, 0}, false, false, false, 0, {0, 0}};
 
 /* A pair of the options as its caller wrote it, for nbi_pair_str: conv1d
  * uses index 0 only. */
@@ -637,6 +713,11 @@ int nbi_conv_opts_check(int sd, const nb_conv_opts *o, char *why)
     if (o->padding[0] < 0 || (sd == 2 && o->padding[1] < 0))
         return nbi_why(why, "padding %s is negative",
                        nbi_pair_str(conv_pair(sd, o->padding, one), s, sizeof s));
+    if (o->dilation[0] < 0 || (sd == 2 && o->dilation[1] < 0))
+        return nbi_why(why, "dilation %s is negative",
+                       nbi_pair_str(conv_pair(sd, o->dilation, one), s, sizeof s));
+    if (o->groups < 0)
+        return nbi_why(why, "groups %d is negative", o->groups);
     if (!o->same)
         return 0;
     /* PyTorch's rule; stride 0 means 1.  Index 0 is conv1d's only one. */
@@ -649,14 +730,26 @@ int nbi_conv_opts_check(int sd, const nb_conv_opts *o, char *why)
     return 0;
 }
 
-/* kh x kw does not fit in the padded h x w: says so, as its caller sees it. */
+/* kh x kw (dilated) does not fit in the padded h x w: says so, as its
+ * caller sees it. */
 static int conv_too_small(int sd, const conv_geom *g, char *why)
 {
     int64_t hp = g->h + g->pt + g->pb, wp = g->w + g->pl + g->pr;
     /* Each <= C kh kw <= INT_MAX, checked before; conv1d's is kw alone. */
     int k[2] = {(int)(sd == 2 ? g->kh : g->kw), (int)g->kw};
-    char ks[32];
-    nbi_pair_str(k, ks, sizeof ks);
+    int d[2] = {(int)(sd == 2 ? g->dil_h : g->dil_w), (int)g->dil_w};
+    char ks[160], k2[32], ds[32];
+    nbi_pair_str(k, k2, sizeof k2);
+    snprintf(ks, sizeof ks, "%s", k2);
+    if (d[0] > 1 || d[1] > 1) { /* the span: d (k - 1) + 1 */
+        int64_t span[2] = {d[0] * (int64_t)(k[0] - 1) + 1, d[1] * (int64_t)(k[1] - 1) + 1};
+        nbi_pair_str(d, ds, sizeof ds);
+        if (span[0] == span[1])
+            snprintf(ks, sizeof ks, "%s with dilation %s (span %" PRId64 ")", k2, ds, span[0]);
+        else
+            snprintf(ks, sizeof ks, "%s with dilation %s (span [%" PRId64 ", %" PRId64 "])", k2,
+                     ds, span[0], span[1]);
+    }
     if (sd == 1 && wp != g->w)
         return nbi_why(why, "kernel_size %s is larger than its input of length %" PRId64
                        " padded to %" PRId64, ks, g->w, wp);
@@ -670,12 +763,35 @@ static int conv_too_small(int sd, const conv_geom *g, char *why)
                    g->h, g->w);
 }
 
-/* Index 0 of conv1d's options is the width's; 0 means 1. */
+/* Index 0 of conv1d's options is the width's; 0 means 1 (groups too). */
 static void conv_strides(int sd, const nb_conv_opts *o, conv_geom *g)
 {
     int stride_h = sd == 2 ? o->stride[0] : 1, stride_w = o->stride[sd - 1];
     g->sh = stride_h ? stride_h : 1;
     g->sw = stride_w ? stride_w : 1;
+    int dil_h = sd == 2 ? o->dilation[0] : 1, dil_w = o->dilation[sd - 1];
+    g->dil_h = dil_h ? dil_h : 1;
+    g->dil_w = dil_w ? dil_w : 1;
+    g->groups = o->groups ? o->groups : 1;
+}
+
+/* C and O divisible by groups, and the weight's C / groups channels. */
+static int conv_groups_check(const conv_geom *g, int64_t wc, const char *xs, const char *ws,
+                             char *why)
+{
+    if (g->c % g->groups)
+        return nbi_why(why, "in_channels %" PRId64 " is not divisible by groups %" PRId64
+                       " (input %s)", g->c, g->groups, xs);
+    if (g->o % g->groups)
+        return nbi_why(why, "out_channels %" PRId64 " is not divisible by groups %" PRId64
+                       " (weight %s)", g->o, g->groups, ws);
+    if (wc * g->groups == g->c)
+        return 0;
+    if (g->groups == 1)
+        return nbi_why(why, "input %s has %" PRId64 " channel%s, but in_channels is %" PRId64
+                       " (weight %s)", xs, g->c, g->c == 1 ? "" : "s", wc, ws);
+    return nbi_why(why, "input %s has %" PRId64 " channels, but weight %s with groups %" PRId64
+                   " takes %" PRId64, xs, g->c, ws, g->groups, wc * g->groups);
 }
 
 int nbi_conv_shape(int sd, const nbi_shape *x, bool batch, const nbi_shape *w,
@@ -699,20 +815,21 @@ int nbi_conv_shape(int sd, const nbi_shape *x, bool batch, const nbi_shape *w,
     conv_geom g = {.n = batch ? x->d[0] : 1, .c = e[0], .h = sd == 2 ? e[1] : 1, .w = e[sd],
                    .o = w->d[0], .kh = sd == 2 ? w->d[2] : 1, .kw = w->d[sd + 1],
                    .flip = o->flip, .relu = o->relu};
-    if (w->d[1] != g.c)
-        return nbi_why(why, "input %s has %" PRId64 " channel%s, but in_channels is %" PRId64
-                       " (weight %s)", xs, g.c, g.c == 1 ? "" : "s", w->d[1], ws);
-    if (b && (b->ndim != 1 || b->d[0] != g.o))
-        return nbi_why(why, "bias %s does not match weight %s: expected [%" PRId64 "]",
-                       nbi_shape_fmt(b, bs, sizeof bs), ws, g.o);
     if (nbi_conv_opts_check(sd, o, why))
         return -1;
     conv_strides(sd, o, &g);
-    if (o->same) { /* total k - 1, the odd zero after, as PyTorch's padding='same' */
-        g.pt = (g.kh - 1) / 2;
-        g.pb = g.kh - 1 - g.pt;
-        g.pl = (g.kw - 1) / 2;
-        g.pr = g.kw - 1 - g.pl;
+    if (conv_groups_check(&g, w->d[1], xs, ws, why))
+        return -1;
+    if (b && (b->ndim != 1 || b->d[0] != g.o))
+        return nbi_why(why, "bias %s does not match weight %s: expected [%" PRId64 "]",
+                       nbi_shape_fmt(b, bs, sizeof bs), ws, g.o);
+    /* the kernel's span, d (k - 1) + 1 (sizes <= INT_MAX, so no overflow) */
+    int64_t ekh = g.dil_h * (g.kh - 1) + 1, ekw = g.dil_w * (g.kw - 1) + 1;
+    if (o->same) { /* total d (k - 1), the odd zero after, as PyTorch's padding='same' */
+        g.pt = (ekh - 1) / 2;
+        g.pb = ekh - 1 - g.pt;
+        g.pl = (ekw - 1) / 2;
+        g.pr = ekw - 1 - g.pl;
     } else {
         g.pt = g.pb = sd == 2 ? o->padding[0] : 0;
         g.pl = g.pr = o->padding[sd - 1];
@@ -722,10 +839,10 @@ int nbi_conv_shape(int sd, const nbi_shape *x, bool batch, const nbi_shape *w,
     int64_t ckk = nbi_mul(nbi_mul(g.c, g.kh), g.kw);
     if (g.o > INT_MAX || ckk > INT_MAX)
         return nbi_why(why, "input %s and weight %s are too large", xs, ws);
-    if (g.kh > g.h + g.pt + g.pb || g.kw > g.w + g.pl + g.pr)
+    if (ekh > g.h + g.pt + g.pb || ekw > g.w + g.pl + g.pr)
         return conv_too_small(sd, &g, why);
-    g.oh = (g.h + g.pt + g.pb - g.kh) / g.sh + 1;
-    g.ow = (g.w + g.pl + g.pr - g.kw) / g.sw + 1;
+    g.oh = (g.h + g.pt + g.pb - ekh) / g.sh + 1;
+    g.ow = (g.w + g.pl + g.pr - ekw) / g.sw + 1;
     int64_t p = nbi_mul(g.oh, g.ow);
     if (p > INT_MAX || ckk > (int64_t)(SIZE_MAX / sizeof(double)) / p)
         return nbi_why(why, "input %s and weight %s are too large", xs, ws);
@@ -824,7 +941,8 @@ static bool takes_direct(const conv_geom *g)
 {
 #if defined(__GNUC__)
     int64_t taps = g->c * g->kh * g->kw, ws = g->w + g->pl + g->pr;
-    if (g->sh != 1 || g->sw != 1 || g->kh * g->kw > CONV_DIRECT_KK)
+    if (g->sh != 1 || g->sw != 1 || g->kh * g->kw > CONV_DIRECT_KK || g->groups > 1 ||
+        g->dil_h > 1 || g->dil_w > 1)
         return false;
     if (direct_taps >= 0)
         return taps <= direct_taps;
@@ -848,17 +966,56 @@ int64_t nbi_conv_direct_taps(int64_t bound)
  * output's memory: keep them when that is at most 4, as for a first layer,
  * and build them again for wide layers (9 MB, for the Keras CNN's second
  * layer at batch 64).  The direct path builds none. */
+/* Depthwise convolution (groups = C, one input channel per filter) sums
+ * its taps directly, at any stride and dilation, for kernels up to 8x8. */
+static bool takes_dwise(const conv_geom *g)
+{
+    return g->groups > 1 && g->groups == g->c && g->kh * g->kw <= CONV_DWISE_TAPS;
+}
+
 static bool keeps_columns(const conv_geom *g)
 {
-    return g->c * g->kh * g->kw <= 4 * g->o && !takes_direct(g);
+    return g->c * g->kh * g->kw <= 4 * g->o && !takes_direct(g) && !takes_dwise(g);
 }
 
 int64_t nbi_conv_kept_elems(const nbi_shape *w, const nb_conv_opts *o, int64_t pixels)
 {
     int sd = w->ndim - 2;
     conv_geom g = {.o = w->d[0], .c = w->d[1], .kh = sd == 2 ? w->d[2] : 1, .kw = w->d[sd + 1]};
-    conv_strides(sd, o, &g);
+    conv_strides(sd, o ? o : &conv_defaults, &g);
+    g.c *= g.groups; /* the weight holds C / groups */
     return keeps_columns(&g) ? nbi_mul(nbi_mul(g.c * g.kh, g.kw), pixels) : 0;
+}
+
+/* Fills d for a depthwise layer and returns the scratch one thread needs:
+ * the phase planes with their slack (zeroed: only the image's pixels are
+ * ever written there), the forward's flat sums, dx's planes (as large),
+ * dY as a flat plane, a row of ones (db's column), and dW's and db's
+ * running lane sums. */
+static size_t dwise_layout(const conv_geom *g, size_t es, dwise_geom *d)
+{
+    int64_t hp = g->h + g->pt + g->pb, wp = g->w + g->pl + g->pr;
+    int64_t lanes = (int64_t)(64 / es), dlanes = (int64_t)(32 / es), maxoff = 0;
+    d->hq = (hp + g->sh - 1) / g->sh;
+    d->wq = (wp + g->sw - 1) / g->sw;
+    d->ps = d->hq * d->wq;
+    d->planes = g->sh * g->sw * d->ps;
+    /* 64-byte steps, a multiple of every variant's vector */
+    d->len = (g->oh * d->wq + lanes - 1) / lanes * lanes;
+    for (int64_t k = 0; k < g->kh * g->kw; k++) {
+        int64_t off = dwise_offset(g, d, k);
+        maxoff = off > maxoff ? off : maxoff;
+    }
+    /* every plane, even one no tap reads (its pixels are copied all the
+     * same), and what the flat sums read past the last tap's */
+    int64_t reach = maxoff + d->len > d->planes ? maxoff + d->len : d->planes;
+    d->ppsize = align_elems((size_t)reach, es);
+    d->sums = d->ppsize;
+    d->dpp = d->sums + align_elems((size_t)d->len, es);
+    d->gq = d->dpp + d->ppsize;
+    d->ones = d->gq + align_elems((size_t)d->len, es);
+    d->acc = d->ones + align_elems((size_t)d->len, es);
+    return d->acc + align_elems((size_t)((g->o * g->kh * g->kw + g->o) * dlanes), es);
 }
 
 /* One thread per image at most, and one when the work is too small to
@@ -867,7 +1024,7 @@ int64_t nbi_conv_kept_elems(const nbi_shape *w, const nb_conv_opts *o, int64_t p
 static conv_plan conv_plan_for(const conv_geom *g, nb_dtype dtype)
 {
     conv_plan pl;
-    int64_t ckk = g->c * g->kh * g->kw, p = g->oh * g->ow;
+    int64_t ckk = g->c / g->groups * g->kh * g->kw, p = g->oh * g->ow;
     double macs = (double)g->n * g->o * ckk * p;
     pl.nt = nbi_threads();
     if (pl.nt > g->n)
@@ -878,7 +1035,7 @@ static conv_plan conv_plan_for(const conv_geom *g, nb_dtype dtype)
     while (pl.group < NB_BATCH_GROUP && 2 * pl.group * p <= CONV_GEMM_COLS)
         pl.group *= 2;
     size_t es = nb_dtype_size(dtype);
-    pl.colsize = align_elems((size_t)(ckk * p * pl.group), es);
+    pl.colsize = align_elems((size_t)(g->groups * ckk * p * pl.group), es);
     /* buf: Y or dY of a group, or the masked dY of one image with relu */
     bool buf = pl.group > 1 || g->relu;
     int64_t ld = p * pl.group, depth = ckk > ld ? ckk : ld;
@@ -891,6 +1048,11 @@ static conv_plan conv_plan_for(const conv_geom *g, nb_dtype dtype)
     if (pl.direct) {
         size_t need = direct_layout(g, es, &pl.d, pl.direct_dx);
         pl.scratch = pl.direct_dw || need > pl.scratch ? need : pl.scratch;
+    }
+    pl.dwise = takes_dwise(g);
+    if (pl.dwise) {
+        pl.group = 1;
+        pl.scratch = dwise_layout(g, es, &pl.dw);
     }
     return pl;
 }
@@ -945,7 +1107,7 @@ static int conv2d_backward(nb_ctx *ctx, nbi_node *node)
         (b && b->requires_grad && !db))
         return ctx->status;
     size_t es = nb_dtype_size(x->dtype);
-    int64_t nw = dw ? g->o * g->c * g->kh * g->kw : 0, nb = db ? g->o : 0;
+    int64_t nw = dw ? g->o * (g->c / g->groups) * g->kh * g->kw : 0, nb = db ? g->o : 0;
     size_t len = (size_t)(nw + nb);
     void *part = NULL;
     if (len && !(part = nbi_scratch(ctx, (size_t)nbi_batch_groups(g->n) * len * es)))
@@ -979,8 +1141,9 @@ nb_tensor *nb_conv1d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     if (!conv_shapes(ctx, "conv1d", 1, x, w, b, opts, &g, &ys))
         return NULL;
     nb_conv_opts o2 = {{1, (int)g.sw}, {0, opts ? opts->padding[0] : 0},
-                       opts && opts->same, opts && opts->flip, opts && opts->relu};
-    int64_t xs[4] = {g.n, g.c, 1, g.w}, ws[4] = {g.o, g.c, 1, g.kw};
+                       opts && opts->same, opts && opts->flip, opts && opts->relu,
+                       (int)g.groups, {1, (int)g.dil_w}};
+    int64_t xs[4] = {g.n, g.c, 1, g.w}, ws[4] = {g.o, g.c / g.groups, 1, g.kw};
     nb_tensor *y = nb_conv2d(ctx, nb_reshape(ctx, x, 4, xs), nb_reshape(ctx, w, 4, ws), b, &o2);
     if (!y)
         return NULL;
