@@ -57,14 +57,14 @@ def main():
             b = perm[i:i + batch]
             opt.zero_grad()
             out = net(x[b])
-            loss = loss_fn(out, x[b] if images_as_targets else y[b])
+            loss = loss_fn(out, x[b].reshape(out.shape) if images_as_targets else y[b])
             loss.backward()
             opt.step()
         net.eval()
         with torch.no_grad():
             out = torch.cat([net(xt[i:i + 1000]) for i in range(0, len(xt), 1000)])
             if images_as_targets:
-                score, what = loss_fn(out, xt).item(), "test loss"
+                score, what = loss_fn(out, xt.reshape(out.shape)).item(), "test loss"
             else:
                 score, what = (out.argmax(1) == yt).float().mean().item(), "test accuracy"
         print(f"epoch {epoch + 1}: {what} {score:.4f} ({time.time() - t0:.1f} s)", flush=True)

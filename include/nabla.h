@@ -1050,6 +1050,14 @@ typedef struct nb_plateau {
     double min_lr;       /* 0 */
 } nb_plateau;
 
+/* What an example is trained towards: its class label (a classifier), or
+ * its own input image, after the same normalisation and augmentation (an
+ * autoencoder, with an mse loss; see "Targets" below). */
+typedef enum nb_target {
+    NB_TARGET_LABEL = 0,
+    NB_TARGET_INPUT,
+} nb_target;
+
 typedef struct nb_train_opts {
     int epochs;               /* 5 */
     int batch_size;           /* 64 */
@@ -1077,7 +1085,12 @@ typedef struct nb_train_opts {
     /* Marks each epoch whose value of this monitor is the best so far
      * (nb_epoch_metrics.best), for the caller to keep its weights. */
     nb_monitor keep_best;     /* NONE: no marks */
+    nb_target target;         /* LABEL */
 } nb_train_opts;
+
+/* "label" or "input"; and back (-1 for another word). */
+const char *nb_target_name(nb_target t);
+int nb_target_from_name(const char *name);
 
 /* "val_loss", "val_accuracy", "loss", "accuracy", "none"; and back (-1 for
  * another word). */
@@ -1114,7 +1127,17 @@ double nb_schedule_lr(const nb_train_opts *train, double lr, int epoch);
  * cross_entropy (the prediction is the largest output) or hinge (two
  * classes: the second is +1, the first -1, the prediction the sign of the
  * output).  Batches are made once, in the model's dtype (f32 or f64), so a
- * step allocates nothing once warm. */
+ * step allocates nothing once warm.
+ *
+ * Targets.  With t->target NB_TARGET_INPUT the target of each example is
+ * its own input as the model is fed it (normalised and augmented: the
+ * same values, not a copy drawn again), the loss must be mse, and the
+ * model's output must have its input's shape or be its flattening (one
+ * dimension of as many values).  Labels then play no part: every example
+ * is used whatever its label ("classes" is refused), no accuracy is
+ * counted (the accuracies of the metrics and results are NaN, the
+ * confusion matrix is empty: num_labels is 0), and a callback watching
+ * an accuracy is refused. */
 
 typedef struct nb_trainer nb_trainer;
 

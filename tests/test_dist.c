@@ -155,6 +155,20 @@ static const char net_fmt[] =
     " \"training\": {\"batch_size\": %d, \"epochs\": 2, \"validation_split\": 0.2, \"seed\": 3}}";
 #define NEX 70
 
+/* The same shape of training for an autoencoder: outputs 16, its images
+ * its targets (normalised, cropped and flipped). */
+static const char ae_fmt[] =
+    "{\"name\": \"ae\", \"input\": [1, 4, 4], \"layers\": ["
+    "{\"type\": \"conv2d\", \"out_channels\": 2, \"kernel_size\": 3, \"padding\": 1},"
+    "{\"type\": \"batch_norm\"}, {\"type\": \"relu\"},"
+    "{\"type\": \"flatten\"}, {\"type\": \"dropout\", \"p\": 0.25},"
+    "{\"type\": \"linear\", \"out_features\": %d}],"
+    " \"loss\": {\"type\": \"mse\"},"
+    " \"optimizer\": {\"type\": \"adam\", \"lr\": %g},"
+    " \"training\": {\"batch_size\": %d, \"epochs\": 2, \"validation_split\": 0.2, \"seed\": 3,"
+    " \"target\": \"input\", \"normalize\": {\"mean\": 0.3, \"std\": 0.4},"
+    " \"random_crop\": {\"padding\": 1}, \"hflip\": 0.5}}";
+
 static nb_dataset *net_data(nb_ctx *ctx)
 {
     uint8_t px[NEX * 16];
@@ -171,6 +185,7 @@ static nb_dataset *net_data(nb_ctx *ctx)
 typedef struct job {
     double lr;                  /* its settings: lr, outputs and batch size */
     int outputs, batch;
+    bool ae;                    /* ae_fmt's autoencoder instead of net_fmt's net */
     int stop_at;                /* its on_batch asks to stop after this step, 0 never */
     const char *resume;         /* a checkpoint to resume (rank 0's path), or NULL */
     const char *save;           /* where rank 0 saves after the fit, or NULL */
@@ -207,7 +222,7 @@ static void train_one(peer *p, job *j)
 {
     nb_ctx *ctx = j->ctx = nb_ctx_new();
     char json[2048];
-    snprintf(json, sizeof json, net_fmt, j->outputs, j->lr, j->batch);
+    snprintf(json, sizeof json, j->ae ? ae_fmt : net_fmt, j->outputs, j->lr, j->batch);
     nb_model *m = nb_model_parse(ctx, json, strlen(json), "net.json", NB_F32);
     nb_dataset *ds = net_data(ctx);
     nb_train_opts t;
@@ -317,10 +332,13 @@ static bool ops_exchange(void)
 START_TEST(test_sharded_fit)
 {
     nb_set_num_threads(1);
-    /* 2 processes on batches of 32 and 24; 3 on 48 and 8 (empty shares). */
-    int size = 2 + _i;
+    /* 2 processes on batches of 32 and 24; 3 on 48 and 8 (empty shares);
+     * the net, then the autoencoder. */
+    int size = 2 + _i % 2;
     job one = plain();
     one.batch = 16 * size;
+    one.ae = _i >= 2;
+    one.outputs = one.ae ? 16 : one.outputs;
     train_one(NULL, &one);
     ck_assert_int_eq(one.fit_rc, NB_OK);
     world w = {0};
@@ -328,6 +346,8 @@ START_TEST(test_sharded_fit)
     for (int r = 0; r < size; r++) {
         jobs[r] = plain();
         jobs[r].batch = one.batch;
+        jobs[r].ae = one.ae;
+        jobs[r].outputs = one.outputs;
     }
     run_world(&w, size, train_thread, peers);
     for (int r = 0; r < size; r++) {
@@ -410,7 +430,7 @@ Suite *tst_suite_dist(void)
     tc = tcase_create("trainer");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_set_comm_refuses, 0, 3);
-    tcase_add_loop_test(tc, test_sharded_fit, 0, 2);
+    tcase_add_loop_test(tc, test_sharded_fit, 0, 4);
     tcase_add_test(tc, test_stop_and_resume);
     suite_add_tcase(s, tc);
     return s;

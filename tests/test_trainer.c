@@ -937,14 +937,32 @@ static const char *augmented_json(void)
                      "\"random_crop\": {\"padding\": 1}, \"hflip\": 0.5}");
 }
 
+/* An autoencoder of tiny's shape of training (batch norm, dropout, adam):
+ * its images, normalised, cropped and flipped, are its targets. */
+static const char ae_json[] =
+    "{\"name\": \"ae\", \"input\": [1, 4, 4], \"layers\": ["
+    "{\"name\": \"c\", \"type\": \"conv2d\", \"out_channels\": 2, \"kernel_size\": 3,"
+    " \"padding\": \"same\", \"activation\": \"relu\"},"
+    "{\"name\": \"bn\", \"type\": \"batch_norm\"},"
+    "{\"type\": \"flatten\"},"
+    "{\"name\": \"d\", \"type\": \"dropout\", \"p\": 0.25},"
+    "{\"name\": \"z\", \"type\": \"linear\", \"out_features\": 4, \"activation\": \"relu\"},"
+    "{\"name\": \"o\", \"type\": \"linear\", \"out_features\": 16}],"
+    " \"loss\": {\"type\": \"mse\"},"
+    " \"optimizer\": {\"type\": \"adam\", \"lr\": 0.01},"
+    " \"training\": {\"batch_size\": 4, \"epochs\": 3, \"validation_split\": 0.25, \"seed\": 7,"
+    " \"target\": \"input\", \"normalize\": {\"mean\": 0.25, \"std\": 0.5},"
+    " \"random_crop\": {\"padding\": 1}, \"hflip\": 0.5}}";
+
 /* A fit stopped by a callback, saved, and resumed by a new process (a new
  * context and a model drawn from another seed) on another thread count,
  * ends with the weights of a fit never stopped, bit for bit; so does
- * calling fit again.  With augmentation too (_i past the stops). */
+ * calling fit again.  With augmentation too (_i past the stops), and for
+ * an autoencoder (past them twice). */
 START_TEST(test_resume_same_weights)
 {
     int nstops = (int)(sizeof stops / sizeof *stops);
-    rig_json = _i < nstops ? tiny_json : augmented_json();
+    rig_json = _i < nstops ? tiny_json : _i < 2 * nstops ? augmented_json() : ae_json;
     _i %= nstops;
     unsigned char *want = malloc(1 << 16), *got = malloc(1 << 16);
     rig full = rig_new(NB_F32, 1);
@@ -988,6 +1006,182 @@ START_TEST(test_resume_same_weights)
     rig_free(&again);
     free(want);
     free(got);
+    rig_json = tiny_json;
+}
+END_TEST
+
+/* ---- the input as target ----------------------------------------------------- */
+
+/* A linear bottleneck on flattened 4x4 images, their own targets. */
+static const char flat_ae_json[] =
+    "{\"name\": \"flat\", \"input\": [1, 4, 4], \"layers\": [{\"type\": \"flatten\"},"
+    "{\"type\": \"linear\", \"out_features\": 6, \"activation\": \"relu\"},"
+    "{\"type\": \"linear\", \"out_features\": 16}, {\"type\": \"sigmoid\"}],"
+    " \"loss\": {\"type\": \"mse\"}, \"optimizer\": {\"type\": \"adam\", \"lr\": 0.02},"
+    " \"training\": {\"batch_size\": 4, \"epochs\": 40, \"validation_split\": 0.25,"
+    " \"target\": \"input\"}}";
+
+static int record_metrics(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
+{
+    (void)tr;
+    ((nb_epoch_metrics *)ud)[e->epoch - 1] = *e;
+    return 0;
+}
+
+/* The loss goes down, no accuracy is counted, labels past any class are
+ * used, and evaluation's loss is the mean squared error of the outputs
+ * against the images, counted here. */
+START_TEST(test_autoencoder_learns)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = tiny(ctx, flat_ae_json, NB_F64, 3);
+    uint8_t px[NDATA * 16];
+    int32_t labels[NDATA];
+    nb_dataset *base = tiny_data(ctx, NDATA);
+    for (int i = 0; i < NDATA; i++) {
+        memcpy(px + i * 16, nb_dataset_image(base, i), 16);
+        labels[i] = i % 2 ? 1000 + i : 0; /* no classifier's labels */
+    }
+    nb_dataset_free(base);
+    nb_dataset *ds = nb_dataset_from(ctx, NDATA, 1, 4, 4, px, labels);
+    ck_assert_msg(ds != NULL, "%s", nb_errmsg(ctx));
+    nb_train_opts t;
+    nb_optim_opts o;
+    settings(ctx, m, &t, &o);
+    ck_assert_int_eq(t.target, NB_TARGET_INPUT);
+    nb_trainer *tr = nb_trainer_new(ctx, m, ds, 0, &t, &o);
+    ck_assert_msg(tr != NULL, "%s", nb_errmsg(ctx));
+    ck_assert_int_eq(nb_trainer_num_train(tr) + nb_trainer_num_val(tr), NDATA);
+    ck_assert_int_eq(nb_trainer_examples(tr, ds, 0), NDATA);
+    ck_assert_int_eq(nb_trainer_num_labels(tr), 0);
+    nb_epoch_metrics h[40];
+    nb_trainer_callbacks cb = {NULL, record_metrics, h};
+    ck_assert_msg(nb_trainer_fit(tr, &cb) == NB_OK, "%s", nb_errmsg(ctx));
+    ck_assert_msg(h[39].loss < 0.5 * h[0].loss, "loss %g -> %g", h[0].loss, h[39].loss);
+    ck_assert_msg(h[39].val_loss < h[0].val_loss, "val loss %g -> %g", h[0].val_loss,
+                  h[39].val_loss);
+    ck_assert(isnan(h[39].accuracy) && isnan(h[39].val_accuracy));
+    ck_assert_int_eq(nb_trainer_progress(tr)->correct, 0);
+    nb_eval_result r;
+    int64_t cm[1] = {-1};
+    ck_assert_int_eq(nb_trainer_evaluate(tr, ds, 0, &r, cm), NB_OK);
+    ck_assert_int_eq(r.examples, NDATA);
+    ck_assert(isnan(r.accuracy));
+    ck_assert_int_eq(cm[0], -1); /* a 0 x 0 matrix: untouched */
+    nb_set_training(ctx, false);
+    int64_t shape[4] = {NDATA, 1, 4, 4};
+    nb_tensor *x = nb_tensor_new(ctx, NB_F64, 4, shape);
+    int64_t idx[NDATA];
+    for (int i = 0; i < NDATA; i++)
+        idx[i] = i;
+    ck_assert_int_eq(nb_dataset_batch(ds, idx, NDATA, x, NULL, NULL, NULL), NB_OK);
+    nb_tensor *y = nb_model_forward(ctx, m, x);
+    ck_assert_ptr_nonnull(y);
+    double sum = 0;
+    for (int64_t i = 0; i < x->numel; i++)
+        sum += (nb_get(y, i) - nb_get(x, i)) * (nb_get(y, i) - nb_get(x, i));
+    ck_assert_double_eq_tol(r.loss, sum / (double)x->numel, 1e-12);
+    nb_graph_reset(ctx);
+    nb_tensor_free(x);
+    nb_trainer_free(tr);
+    nb_dataset_free(ds);
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* What the input as target refuses, each with its message. */
+START_TEST(test_autoencoder_refusals)
+{
+    static const struct {
+        const char *from, *to, *msg;
+    } cases[] = {
+        {"\"mse\"", "\"cross_entropy\"", "\"flat\": target \"input\" compares the output "
+         "with the input image: the loss must be mse"},
+        {"\"out_features\": 16", "\"out_features\": 15", "\"flat\": target \"input\" needs "
+         "the output to have the input's shape [1, 4, 4] (or its flattening [16]), but the "
+         "output is [15]"},
+        {"\"target\": \"input\"}", "\"target\": \"input\", \"keep_best\": \"val_accuracy\"}",
+         "trainer: keep_best watches val_accuracy, but with target \"input\" there is no "
+         "accuracy: watch val_loss"},
+        {"\"target\": \"input\"}", "\"target\": \"input\", \"early_stopping\": "
+         "{\"monitor\": \"accuracy\"}}", "trainer: early_stopping watches accuracy, but with "
+         "target \"input\" there is no accuracy: watch loss"},
+        {"\"target\": \"input\"}", "\"target\": \"label\"}", "\"flat\" has an mse loss: "
+         "training on class labels needs cross_entropy or hinge (for an autoencoder, set "
+         "\"target\": \"input\" in its training section)"},
+    };
+    nb_ctx *ctx = nb_ctx_new();
+    nb_dataset *ds = tiny_data(ctx, NDATA);
+    char json[2048];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nb_model *m = tiny(ctx, json_with(json, sizeof json, flat_ae_json, cases[i].from,
+                                          cases[i].to), NB_F32, 0);
+        nb_train_opts t;
+        nb_optim_opts o;
+        settings(ctx, m, &t, &o);
+        ck_assert_ptr_null(nb_trainer_new(ctx, m, ds, 0, &t, &o));
+        tst_assert_error(ctx, NB_ERR_ARG, cases[i].msg);
+        nb_model_free(m);
+    }
+    /* Classes would drop examples: refused by the model file, and by the
+     * trainer when set by hand. */
+    json_with(json, sizeof json, flat_ae_json, "\"target\": \"input\"}",
+              "\"target\": \"input\", \"classes\": [0, 1]}");
+    ck_assert_ptr_null(nb_model_parse(ctx, json, strlen(json), "ae.json", NB_F32));
+    tst_assert_error(ctx, NB_ERR_FORMAT, "ae.json: training.classes: with \"target\": \"input\" "
+                     "every example is used, whatever its label: remove classes");
+    json_with(json, sizeof json, flat_ae_json, "\"input\"}", "\"inputs\"}");
+    ck_assert_ptr_null(nb_model_parse(ctx, json, strlen(json), "ae.json", NB_F32));
+    tst_assert_error(ctx, NB_ERR_FORMAT, "ae.json: training.target");
+    nb_model *m = tiny(ctx, flat_ae_json, NB_F32, 0);
+    nb_train_opts t;
+    nb_optim_opts o;
+    settings(ctx, m, &t, &o);
+    t.nclasses = 2;
+    t.classes[0] = 0;
+    t.classes[1] = 1;
+    ck_assert_ptr_null(nb_trainer_new(ctx, m, ds, 0, &t, &o));
+    tst_assert_error(ctx, NB_ERR_ARG, "\"flat\": with target \"input\" every example is used, "
+                     "whatever its label: classes must be empty");
+    t.nclasses = 0;
+    t.target = (nb_target)7;
+    ck_assert_ptr_null(nb_trainer_new(ctx, m, ds, 0, &t, &o));
+    tst_assert_error(ctx, NB_ERR_ARG, "target 7");
+    nb_model_free(m);
+    nb_dataset_free(ds);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
+/* Early stopping and keep_best on val_loss work on the reconstruction
+ * loss, and a checkpoint records the target. */
+START_TEST(test_autoencoder_callbacks)
+{
+    char json[2048];
+    rig_json = json_with(json, sizeof json, flat_ae_json, "\"target\": \"input\"}",
+                         "\"target\": \"input\", \"keep_best\": \"val_loss\", "
+                         "\"early_stopping\": {\"patience\": 1, \"min_delta\": 0.01}}");
+    rig r = rig_new(NB_F32, 1);
+    nb_epoch_metrics h[40];
+    nb_trainer_callbacks cb = {NULL, record_metrics, h};
+    ck_assert_msg(nb_trainer_fit(r.tr, &cb) == NB_OK, "%s", nb_errmsg(r.ctx));
+    int n;
+    const nb_epoch_metrics *hist = nb_trainer_history(r.tr, &n);
+    ck_assert_int_lt(n, 40); /* stopped: a min_delta of 0.01 is soon out of reach */
+    ck_assert(hist[n - 1].stopped && hist[n - 1].restored > 0);
+    ck_assert(hist[0].best);
+    char dir[256], path[300];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    ck_assert_int_eq(nb_trainer_save(r.tr, path), NB_OK);
+    nb_safetensors *f = nb_safetensors_open(r.ctx, path);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(nb_safetensors_meta(f, "target"), "input");
+    nb_safetensors_close(f);
+    remove(path);
+    rmdir(dir);
+    rig_free(&r);
     rig_json = tiny_json;
 }
 END_TEST
@@ -1288,7 +1482,10 @@ Suite *tst_suite_trainer(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("fit");
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_resume_same_weights, 0, 2 * (int)(sizeof stops / sizeof *stops));
+    tcase_add_loop_test(tc, test_resume_same_weights, 0, 3 * (int)(sizeof stops / sizeof *stops));
+    tcase_add_test(tc, test_autoencoder_learns);
+    tcase_add_test(tc, test_autoencoder_refusals);
+    tcase_add_test(tc, test_autoencoder_callbacks);
     tcase_add_test(tc, test_augmented_weights);
     tcase_add_test(tc, test_callback_status);
     tcase_add_test(tc, test_epoch_metrics);

@@ -268,6 +268,7 @@ int cli_json_print(cJSON *root, bool ok);
  * data's, else the weights'). */
 typedef struct cli_eval {
     nb_eval_result r;
+    nb_target target;  /* input: the loss alone, no classes (n 0) */
     int n;
     int64_t *cm;
     cli_classes names;
@@ -275,8 +276,8 @@ typedef struct cli_eval {
 /* Returns an exit code; e holds nothing to free after a failure. */
 int cli_eval_run(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char *dir,
                  const char *weights, cli_eval *e);
-/* Adds eval --json's numbers to `to`: examples, loss, accuracy, classes,
- * per_class and confusion (docs/cli.md). */
+/* Adds eval --json's numbers to `to`: examples, loss, target, then (for
+ * labels) accuracy, classes, per_class and confusion (docs/cli.md). */
 void cli_eval_json(cJSON *to, const cli_eval *e, bool *ok);
 void cli_eval_free(cli_eval *e);
 

@@ -18,6 +18,9 @@ static cli_opt eval_opts[] = {
     {"batch-size", "N", "examples per forward pass (default 256)", NULL},
     {"threads", "N", "threads to run on (default: NABLA_NUM_THREADS, else every core)",
      NULL},
+    {"target", "WHAT", "label or input, as for nabla train (default: the model file's\n"
+                       "\"target\", else label): with input, the loss is the mean squared\n"
+                       "error of the reconstructions and there is no accuracy", NULL},
     {"json", NULL, "print one JSON object instead of the text, for scripts (its fields:\n"
                    "docs/cli.md)", NULL},
     {0},
@@ -28,7 +31,8 @@ static const cli_spec eval_spec = {
     .about = "Evaluates trained weights on the data set's test images: prints the loss,\n"
              "the accuracy, the accuracy of each class and the confusion matrix (rows:\n"
              "true class, columns: predicted class).  With --json the same numbers are\n"
-             "one JSON object on one line.",
+             "one JSON object on one line.  An autoencoder (target input) gets its\n"
+             "loss alone: the reconstructions' mean squared error.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = eval_opts,
@@ -63,6 +67,9 @@ void cli_eval_json(cJSON *to, const cli_eval *e, bool *ok)
     int n = e->n;
     cli_json_int(to, "examples", e->r.examples, ok);
     cli_json_double(to, "loss", e->r.loss, ok);
+    cli_json_str(to, "target", nb_target_name(e->target), ok);
+    if (e->target == NB_TARGET_INPUT) /* no accuracy, no classes */
+        return;
     cli_json_double(to, "accuracy", e->r.accuracy, ok);
     cli_json_int(to, "classes", n, ok);
     cJSON *per_class = cJSON_CreateArray(), *confusion = cJSON_CreateArray();
@@ -95,11 +102,14 @@ int cli_eval_run(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char *d
         nb_dataset_free(ds);
         return cli_fail_lib(ctx, true);
     }
-    int n = e->n = nb_trainer_num_labels(tr), classes = cli_model_classes(m);
+    e->target = t->target;
+    bool labels = t->target != NB_TARGET_INPUT;
+    int n = e->n = nb_trainer_num_labels(tr), classes = labels ? cli_model_classes(m) : 0;
     int rc = cli_classes_of_data(&e->names, ds, cli_is_fashion(dir), t, classes);
-    if (rc == CLI_OK && e->names.n == 0)
+    if (rc == CLI_OK && e->names.n == 0 && labels)
         rc = cli_classes_of_weights(ctx, &e->names, weights, classes);
-    if (rc == CLI_OK && !(e->cm = calloc((size_t)(n * n), sizeof *e->cm)))
+    /* + 1: never calloc(0), for the 0 x 0 matrix of an autoencoder */
+    if (rc == CLI_OK && !(e->cm = calloc((size_t)(n * n) + 1, sizeof *e->cm)))
         rc = cli_fail(CLI_RUNTIME, "out of memory");
     if (rc == CLI_OK && nb_trainer_evaluate(tr, ds, 0, &e->r, e->cm) != NB_OK)
         rc = cli_fail_lib(ctx, false);
@@ -139,11 +149,20 @@ static int evaluate(nb_ctx *ctx, nb_model *m, const nb_train_opts *t, const char
         rc = cli_json_print(root, ok);
     } else {
         printf("test images: %" PRId64 "\ntest loss: %.4f\n", e.r.examples, e.r.loss);
-        printf("test accuracy: %.4f\n", e.r.accuracy);
-        print_confusion(&e.names, e.n, e.cm);
+        if (e.target != NB_TARGET_INPUT) {
+            printf("test accuracy: %.4f\n", e.r.accuracy);
+            print_confusion(&e.names, e.n, e.cm);
+        }
     }
     cli_eval_free(&e);
     return rc;
+}
+
+/* --target over the model file's; -1 for an unknown word. */
+static int target_of(const nb_train_opts *t)
+{
+    const char *s = cli_get(&eval_spec, "target");
+    return s ? nb_target_from_name(s) : (int)t->target;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -166,7 +185,11 @@ int cmd_eval(int argc, char **argv)
     nb_train_opts t;
     if (m && nb_model_train_opts(ctx, m, &t, NULL) != NB_OK)
         rc = cli_fail_lib(ctx, true);
+    else if (m && target_of(&t) < 0)
+        rc = cli_fail(CLI_USAGE, "--target: expected label or input, got '%s'",
+                      cli_get(&eval_spec, "target"));
     else if (m) {
+        t.target = (nb_target)target_of(&t);
         t.batch_size = (int)batch;
         const char *files[2] = {pos[0], weights};
         rc = evaluate(ctx, m, &t, cli_data_dir(cli_get(&eval_spec, "data")), files,

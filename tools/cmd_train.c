@@ -74,6 +74,9 @@ static cli_opt opts[] = {
                              "val_accuracy, loss or accuracy) improves", NULL},
     {"warmup", "N", "raise the rate linearly over the first N epochs", NULL},
     {"warmup-steps", "N", "raise the rate linearly over the first N steps", NULL},
+    {"target", "WHAT", "what each example is trained towards: label (its class) or input\n"
+                       "(its own image, for an autoencoder with an mse loss; default: the\n"
+                       "model file's \"target\", else label)", NULL},
     {"checkpoint-every", "N", "also write the checkpoint every N batches (default: after\n"
                               "each epoch only)", NULL},
     {0},
@@ -252,14 +255,22 @@ static int settings(nb_ctx *ctx, nb_model *m, nb_train_opts *t, nb_optim_opts *o
     t->epochs = (int)epochs;
     t->batch_size = (int)batch;
     t->seed = seed;
+    const char *target = cli_get(&spec, "target");
+    if (target) {
+        int k = nb_target_from_name(target);
+        if (k < 0)
+            return cli_fail(CLI_USAGE, "--target: expected label or input, got '%s'", target);
+        t->target = (nb_target)k;
+    }
     return callback_settings(t);
 }
 
 /* ---- output files -------------------------------------------------------- */
 
 /* metrics.csv, rewritten whole after each epoch (it is small), atomically
- * as the library writes its files. */
-static int write_metrics(nb_ctx *ctx, const char *dir, const nb_epoch_metrics *h, int n)
+ * as the library writes its files; without accuracy columns when there is
+ * no accuracy (the input as target). */
+static int write_metrics(nb_ctx *ctx, const char *dir, const nb_epoch_metrics *h, int n, bool acc)
 {
     char path[4200], *csv = NULL;
     size_t len = 0;
@@ -269,11 +280,19 @@ static int write_metrics(nb_ctx *ctx, const char *dir, const nb_epoch_metrics *h
         return cli_fail(CLI_RUNTIME, "out of memory");
     /* best: keep_best's mark; restored: the epoch whose weights early
      * stopping put back, on the row where it stopped. */
-    fprintf(f, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,best,restored\n");
+    if (acc)
+        fprintf(f, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,best,"
+                   "restored\n");
+    else
+        fprintf(f, "epoch,train_loss,val_loss,lr,seconds,best,restored\n");
     for (int i = 0; i < n; i++)
-        fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f,%d,%d\n", i + 1, h[i].loss, h[i].accuracy,
-                h[i].val_loss, h[i].val_accuracy, h[i].lr, h[i].seconds, h[i].best,
-                h[i].restored);
+        if (acc)
+            fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f,%d,%d\n", i + 1, h[i].loss,
+                    h[i].accuracy, h[i].val_loss, h[i].val_accuracy, h[i].lr, h[i].seconds,
+                    h[i].best, h[i].restored);
+        else
+            fprintf(f, "%d,%.6f,%.6f,%.6g,%.3f,%d,%d\n", i + 1, h[i].loss, h[i].val_loss,
+                    h[i].lr, h[i].seconds, h[i].best, h[i].restored);
     int rc = fclose(f) != 0 ? cli_fail(CLI_RUNTIME, "out of memory")
              : nb_file_write(ctx, path, csv, len) != NB_OK ? cli_fail_lib(ctx, false)
                                                           : CLI_OK;
@@ -282,7 +301,7 @@ static int write_metrics(nb_ctx *ctx, const char *dir, const nb_epoch_metrics *h
 }
 
 static int write_curves(const char *dir, const char *name, const nb_epoch_metrics *h, int n,
-                        nb_ctx *ctx, bool has_val)
+                        nb_ctx *ctx, bool has_val, bool with_acc)
 {
     char path[4200], title[256];
     snprintf(path, sizeof path, "%s/curves.png", dir);
@@ -304,19 +323,28 @@ static int write_curves(const char *dir, const char *name, const nb_epoch_metric
                          {"validation", vloss, k, PLOT_ORANGE, true}};
     plot_series as[2] = {{"training", acc, k, PLOT_BLUE, false},
                          {"validation", vacc, k, PLOT_ORANGE, true}};
-    if (plot_curves(ctx, path, title, ls, has_val ? 2 : 1, as, has_val ? 2 : 1) != NB_OK)
+    int nacc = !with_acc ? 0 : has_val ? 2 : 1; /* no accuracy panel without accuracy */
+    if (plot_curves(ctx, path, title, ls, has_val ? 2 : 1, as, nacc) != NB_OK)
         return cli_fail_lib(ctx, false);
     return CLI_OK;
 }
 
 /* metrics.csv and curves.png of the epochs done, from the trainer's
  * history: after each epoch, and on resuming, as the checkpoint has them. */
-static int write_history(nb_ctx *ctx, nb_trainer *tr, const char *dir, const char *name)
+static int write_history(nb_ctx *ctx, nb_trainer *tr, const char *dir, const char *name,
+                         bool acc)
 {
     int n;
     const nb_epoch_metrics *h = nb_trainer_history(tr, &n);
-    int rc = write_metrics(ctx, dir, h, n);
-    return rc != CLI_OK ? rc : write_curves(dir, name, h, n, ctx, nb_trainer_num_val(tr) > 0);
+    int rc = write_metrics(ctx, dir, h, n, acc);
+    return rc != CLI_OK ? rc
+                        : write_curves(dir, name, h, n, ctx, nb_trainer_num_val(tr) > 0, acc);
+}
+
+/* Whether the run counts an accuracy: not with the input as target. */
+static bool has_accuracy(const nb_train_opts *t)
+{
+    return t->target != NB_TARGET_INPUT;
 }
 
 /* ---- a run ------------------------------------------------------------------ */
@@ -451,7 +479,7 @@ static int open_data(run *r, int64_t limit)
     if ((r->ntest = nb_trainer_examples(r->tr, r->test, r->test_limit)) < 0)
         return cli_fail_lib(ctx, true);
     int rc = cli_classes_of_data(&r->classes, r->train, cli_is_fashion(r->data), &r->t,
-                                 cli_model_classes(r->m));
+                                 has_accuracy(&r->t) ? cli_model_classes(r->m) : 0);
     if (rc != CLI_OK)
         return rc;
     nb_dataset_free(r->test);
@@ -524,7 +552,7 @@ static int run_resume(run *r)
         return CLI_OK;
     const nb_train_progress *p = nb_trainer_progress(r->tr);
     if (p->epoch > 0) {
-        int rc = write_history(r->ctx, r->tr, r->dir, nb_model_name(r->m));
+        int rc = write_history(r->ctx, r->tr, r->dir, nb_model_name(r->m), has_accuracy(&r->t));
         if (rc != CLI_OK)
             return rc;
     }
@@ -559,9 +587,10 @@ static void show_progress(const run *r, const nb_train_progress *p)
     double rate = (double)p->seen / (p->seconds + 1e-9);
     int64_t done = p->batch, total = p->batches;
     int left = done ? (int)(p->seconds * (double)(total - done) / (double)done + 0.5) : 0;
-    fprintf(stderr, "\repoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f acc %.4f", p->epoch + 1,
-            r->t.epochs, bar, done, total, p->loss_sum / (double)p->seen,
-            (double)p->correct / (double)p->seen);
+    fprintf(stderr, "\repoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f", p->epoch + 1,
+            r->t.epochs, bar, done, total, p->loss_sum / (double)p->seen);
+    if (has_accuracy(&r->t))
+        fprintf(stderr, " acc %.4f", (double)p->correct / (double)p->seen);
     fprintf(stderr, " %.0f img/s %d:%02d left\033[K", rate, left / 60, left % 60);
     fflush(stderr);
 }
@@ -589,9 +618,14 @@ static int on_batch(nb_trainer *tr, const nb_train_progress *p, void *ud)
 
 static void print_epoch(const run *r, const nb_epoch_metrics *e)
 {
-    printf("epoch %d/%d: loss %.4f, accuracy %.4f", e->epoch, r->t.epochs, e->loss, e->accuracy);
+    bool acc = has_accuracy(&r->t);
+    printf("epoch %d/%d: loss %.4f", e->epoch, r->t.epochs, e->loss);
+    if (acc)
+        printf(", accuracy %.4f", e->accuracy);
     if (nb_trainer_num_val(r->tr) > 0)
-        printf(" - val loss %.4f, val accuracy %.4f", e->val_loss, e->val_accuracy);
+        printf(" - val loss %.4f", e->val_loss);
+    if (nb_trainer_num_val(r->tr) > 0 && acc)
+        printf(", val accuracy %.4f", e->val_accuracy);
     printf(" - %.1f s\n", e->seconds);
     fflush(stdout);
 }
@@ -617,7 +651,7 @@ static int on_epoch(nb_trainer *tr, const nb_epoch_metrics *e, void *ud)
     if (r->rc == CLI_OK && nb_trainer_save(tr, r->ckpt) != NB_OK)
         r->rc = cli_fail_lib(r->ctx, false);
     if (r->rc == CLI_OK)
-        r->rc = write_history(r->ctx, tr, r->dir, nb_model_name(r->m));
+        r->rc = write_history(r->ctx, tr, r->dir, nb_model_name(r->m), has_accuracy(&r->t));
     return r->rc != CLI_OK || interrupted;
 }
 
@@ -722,7 +756,8 @@ static int run_test(run *r)
     if (rc != CLI_OK)
         return rc;
     printf("test loss: %.4f\n", test.loss);
-    printf("test accuracy: %.4f\n", test.accuracy);
+    if (has_accuracy(&r->t))
+        printf("test accuracy: %.4f\n", test.accuracy);
     printf("wrote %s, checkpoint.safetensors, metrics.csv and curves.png in %s\n",
            "weights.safetensors", r->dir);
     return CLI_OK;

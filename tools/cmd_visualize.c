@@ -3,7 +3,8 @@
  * and computes: the kernels of each conv2d layer (in colour for one that
  * reads a colour model's input), the channels of every layer with an image
  * output for one input image, that image (colour models), and the image
- * filtered by each kernel of the first convolution.
+ * filtered by each kernel of the first convolution; or, with
+ * --reconstructions, an autoencoder's test images above its outputs.
  */
 #include "cli.h"
 #include "grid.h"
@@ -31,11 +32,19 @@ static cli_opt opts[] = {
     {"seed", "S", "seeds that initialisation (default 0)", NULL},
     {"invert", NULL, "invert a dark-on-light image for a colour model too", NULL},
     {"no-invert", NULL, "never invert the image", NULL},
+    {"reconstructions", NULL, "instead: the first --count test images of --data on one row\n"
+                              "and the model's outputs for them below, into the PNG --out\n"
+                              "names (an autoencoder: outputs as many values as its input)",
+     NULL},
+    {"data", "D", "with --reconstructions: the data, as for nabla train (default:\n"
+                  "fashion-mnist)", NULL},
+    {"count", "N", "with --reconstructions: how many images (default 8, at most 256)", NULL},
     {0},
 };
 
 static const cli_spec spec = {
-    .usage = "MODEL.json --input IMAGE.png --out DIR [options]",
+    .usage = "MODEL.json (--input IMAGE.png --out DIR | --reconstructions --out FILE.png) "
+             "[options]",
     .about =
         "Writes pictures of the network into DIR, and lists them:\n"
         "  filters-<layer>.png      the kernels of each conv2d layer: a tile per kernel\n"
@@ -55,7 +64,12 @@ static const cli_spec spec = {
         "Each tile is shown on its own range, min black and max white (a constant tile\n"
         "black; a colour kernel on one range over its three channels), magnified with\n"
         "nearest neighbour to at least 24 pixels a side for a kernel and 48 for an\n"
-        "image, on a blue grid.",
+        "image, on a blue grid.\n"
+        "\n"
+        "With --reconstructions it writes one picture, FILE.png: the first N test\n"
+        "images of the data on the top row and the model's outputs for them on the\n"
+        "row below, both as images (the training section's normalisation undone,\n"
+        "clamped to [0, 1], 0 black), magnified to at least 48 pixels a side.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = opts,
@@ -219,6 +233,128 @@ static int draw_input(vis *v, const nb_tensor *img, int64_t h, int64_t w, const 
     return rc;
 }
 
+/* ---- reconstructions ------------------------------------------------------ */
+
+/* The image an example of the model's input is, [C, H, W] into geo: the
+ * input's own shape, or for a flat input the data's H x W with the
+ * channels that fill it (1 or 3). */
+static int image_geometry(const nb_model *m, const nb_dataset *ds, int64_t geo[3])
+{
+    int64_t in[NB_MAX_DIMS], shape[3], numel = 1;
+    int nd = nb_model_input_shape(m, in);
+    for (int d = 0; d < nd; d++)
+        numel *= in[d];
+    nb_dataset_shape(ds, shape);
+    if (nd == 3) {
+        memcpy(geo, in, 3 * sizeof *geo);
+    } else {
+        geo[0] = numel / (shape[1] * shape[2]);
+        geo[1] = shape[1];
+        geo[2] = shape[2];
+    }
+    if ((geo[0] == 1 || geo[0] == 3) && geo[0] * geo[1] * geo[2] == numel)
+        return CLI_OK;
+    char dims[64];
+    return cli_fail(CLI_USAGE, "the model \"%s\" takes %s, which is not a gray or colour image "
+                    "of the data's %" PRId64 "x%" PRId64, nb_model_name(m),
+                    nb_dims_str(nd, in, dims, sizeof dims), shape[1], shape[2]);
+}
+
+/* The model's output per example must hold as many values as its input. */
+static int check_reconstructs(const nb_model *m)
+{
+    int64_t in[NB_MAX_DIMS], out[NB_MAX_DIMS], ni = 1, no = 1;
+    int di = nb_model_input_shape(m, in), dout = nb_model_output_shape(m, out);
+    for (int d = 0; d < di; d++)
+        ni *= in[d];
+    for (int d = 0; d < dout; d++)
+        no *= out[d];
+    if (ni == no)
+        return CLI_OK;
+    char a[64], b[64];
+    return cli_fail(CLI_USAGE, "--reconstructions: the model \"%s\" outputs %s for an input of "
+                    "%s: an autoencoder's output holds as many values as its input",
+                    nb_model_name(m), nb_dims_str(dout, out, a, sizeof a),
+                    nb_dims_str(di, in, b, sizeof b));
+}
+
+/* x's values (n examples of C x plane) as pixels: the normalisation undone. */
+static void denormalise(nb_tensor *x, const nb_train_opts *t, int64_t c, int64_t plane)
+{
+    for (int64_t i = 0; t->std[0] != 0 && i < x->numel; i++) {
+        int64_t k = (i / plane) % c;
+        nb_set(x, i, nb_get(x, i) * t->std[k] + t->mean[k]);
+    }
+}
+
+/* Inputs x and outputs y of n images geo [C, H, W], on two rows, to path. */
+static int draw_pairs(vis *v, const nb_tensor *x, const nb_tensor *y, int n, const int64_t geo[3],
+                      const char *path, const char *what)
+{
+    int64_t h = geo[1], w = geo[2], per = geo[0] * h * w, stride = geo[0] == 3 ? h * w : 0;
+    grid g;
+    int rc = make_grid(v, &g, 2, n, h, w, grid_zoom(h > w ? h : w, IMAGE_PX), path);
+    for (int k = 0; rc == CLI_OK && k < n; k++) {
+        grid_put_rgb(&g, 0, k, x, k * per, stride, false);
+        grid_put_rgb(&g, 1, k, y, k * per, stride, false);
+    }
+    if (rc == CLI_OK && nb_png_write(v->ctx, path, g.img) != NB_OK)
+        rc = cli_fail_lib(v->ctx, false);
+    if (rc == CLI_OK)
+        printf("%-30s %5" PRId64 " x %-5" PRId64 " %s\n", path, g.img->shape[2], g.img->shape[1],
+               what);
+    grid_free(&g);
+    return rc;
+}
+
+/* The first `count` test images of dir and the model's outputs for them. */
+static int reconstructions(vis *v, const char *dir, int64_t count, const char *path)
+{
+    nb_ctx *ctx = v->ctx;
+    nb_train_opts t;
+    int rc = check_reconstructs(v->m);
+    if (rc != CLI_OK)
+        return rc;
+    if (nb_model_train_opts(ctx, v->m, &t, NULL) != NB_OK)
+        return cli_fail_lib(ctx, true);
+    nb_dataset *ds = nb_dataset_load(ctx, dir, false);
+    if (!ds)
+        return cli_fail_lib(ctx, true);
+    int64_t geo[3], shape[NB_MAX_DIMS + 1], idx[256];
+    int n = (int)(count < nb_dataset_size(ds) ? count : nb_dataset_size(ds));
+    int nd = nb_model_input_shape(v->m, shape + 1) + 1;
+    shape[0] = n;
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    nb_tensor *x = NULL, *y = NULL;
+    if (n < 1)
+        rc = cli_fail(CLI_USAGE, "%s: no test images", dir);
+    if (rc == CLI_OK && (rc = image_geometry(v->m, ds, geo)) == CLI_OK &&
+        !(x = nb_tensor_new(ctx, nb_model_dtype(v->m), nd, shape)))
+        rc = cli_fail_lib(ctx, false);
+    if (rc == CLI_OK &&
+        nb_dataset_batch(ds, idx, n, x, NULL, t.mean, t.std[0] != 0 ? t.std : NULL) != NB_OK)
+        rc = cli_fail_lib(ctx, true);
+    nb_set_training(ctx, false);
+    nb_set_grad_enabled(ctx, false);
+    if (rc == CLI_OK && !(y = nb_model_forward(ctx, v->m, x)))
+        rc = cli_fail_lib(ctx, false);
+    if (rc == CLI_OK) {
+        char what[4200];
+        snprintf(what, sizeof what, "%d test images of %s (top) and \"%s\"'s outputs (below)", n,
+                 dir, nb_model_name(v->m));
+        denormalise(x, &t, geo[0], geo[1] * geo[2]);
+        denormalise(y, &t, geo[0], geo[1] * geo[2]);
+        rc = draw_pairs(v, x, y, n, geo, path, what);
+    }
+    nb_graph_reset(ctx);
+    nb_tensor_free(x);
+    nb_dataset_free(ds);
+    return rc;
+}
+
+/* ---- the verb -------------------------------------------------------------- */
+
 static int visualize(vis *v, const nb_tensor *img, const char *input)
 {
     nb_ctx *ctx = v->ctx;
@@ -269,6 +405,27 @@ static int visualize(vis *v, const nb_tensor *img, const char *input)
     return rc;
 }
 
+/* nabla visualize --reconstructions: --out names the picture. */
+static int cmd_reconstructions(vis *v, const char *model, uint64_t seed)
+{
+    int64_t count = 8;
+    int rc = cli_int64(&spec, "count", 1, 256, &count);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_get(&spec, "input"))
+        return cli_fail(CLI_USAGE, "--reconstructions draws test images: drop --input");
+    if (!v->dir || !*v->dir)
+        return cli_fail(CLI_USAGE, "missing --out FILE.png (see nabla visualize --help)");
+    if (!(v->ctx = cli_ctx_new()))
+        return CLI_RUNTIME;
+    v->m = cli_load_model(v->ctx, model, NB_F64, cli_get(&spec, "weights"), seed, &rc);
+    if (v->m)
+        rc = reconstructions(v, cli_data_dir(cli_get(&spec, "data")), count, v->dir);
+    nb_model_free(v->m);
+    nb_ctx_free(v->ctx);
+    return rc;
+}
+
 int cmd_visualize(int argc, char **argv)
 {
     const char *pos[1];
@@ -280,6 +437,11 @@ int cmd_visualize(int argc, char **argv)
         return rc;
     const char *input = cli_get(&spec, "input");
     vis v = {.dir = cli_get(&spec, "out")};
+    if (cli_get(&spec, "reconstructions"))
+        return cmd_reconstructions(&v, pos[0], seed);
+    if (cli_get(&spec, "data") || cli_get(&spec, "count"))
+        return cli_fail(CLI_USAGE, "--%s goes with --reconstructions", cli_get(&spec, "data")
+                                                                          ? "data" : "count");
     if (!input)
         return cli_fail(CLI_USAGE, "missing --input IMAGE.png (see nabla visualize --help)");
     if (!v.dir || !*v.dir)

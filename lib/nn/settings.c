@@ -107,6 +107,12 @@ static const nbi_field warmup_fields[] = {
     {"steps", NBI_F_INT, 0, TRAIN(warmup_steps), 0, 0, 1e9},
     {0},
 };
+/* By nb_target's values. */
+_Static_assert(NB_TARGET_LABEL == 0 && NB_TARGET_INPUT == 1 && sizeof(nb_target) == sizeof(int),
+               "the words are in nb_target's order");
+static const char *const target_names[] = {"label", "input", NULL};
+static const nbi_ftype target = {.kind = NBI_FK_CHOICE, .choices = target_names};
+
 static const nbi_ftype early = {.kind = NBI_FK_OBJECT, .fields = early_fields};
 static const nbi_ftype plateau = {.kind = NBI_FK_OBJECT, .fields = plateau_fields};
 static const nbi_ftype warmup = {.kind = NBI_FK_OBJECT, .fields = warmup_fields};
@@ -127,6 +133,7 @@ static const nbi_field train_fields[] = {
     {"early_stopping", &early, 0, 0, 0, 0, 0},
     {"reduce_lr_on_plateau", &plateau, 0, 0, 0, 0, 0},
     {"keep_best", &monitor, 0, TRAIN(keep_best), NB_MONITOR_NONE, 0, 0},
+    {"target", &target, 0, TRAIN(target), NB_TARGET_LABEL, 0, 0},
     {0},
 };
 
@@ -170,6 +177,9 @@ int nbi_settings_read(const nbi_json *js, const cJSON *optimizer, const cJSON *t
         return nbi_json_fail(js, "training.warmup", "give epochs or steps, not both");
     if (train->nmean && !train->nstd)
         return nbi_json_fail(js, "training.normalize", "a mean needs its std");
+    if (train->target == NB_TARGET_INPUT && train->nclasses)
+        return nbi_json_fail(js, "training.classes", "with \"target\": \"input\" every "
+                             "example is used, whatever its label: remove classes");
     if (train->augment.crop_padding && train->augment.translate)
         return nbi_json_fail(js, "training.translate", "random_crop and translate both shift the "
                              "image: give one of them");
@@ -185,6 +195,19 @@ int nb_monitor_from_name(const char *name)
 {
     for (int i = 0; name && monitor_names[i]; i++)
         if (strcmp(name, monitor_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *nb_target_name(nb_target t)
+{
+    return t == NB_TARGET_INPUT ? "input" : "label";
+}
+
+int nb_target_from_name(const char *name)
+{
+    for (int i = 0; name && target_names[i]; i++)
+        if (strcmp(name, target_names[i]) == 0)
             return i;
     return -1;
 }

@@ -59,6 +59,11 @@ static void copy_tensors(nb_tensor *const *from, nb_tensor *const *to, int n)
 
 static int needs_validation(nb_trainer *tr, const char *setting, nb_monitor m)
 {
+    if ((m == NB_MONITOR_VAL_ACCURACY || m == NB_MONITOR_ACCURACY) &&
+        tr->t.target == NB_TARGET_INPUT)
+        return nbi_fail(tr->ctx, NB_ERR_ARG, "trainer: %s watches %s, but with target \"input\" "
+                        "there is no accuracy: watch %s", setting, nb_monitor_name(m),
+                        m == NB_MONITOR_VAL_ACCURACY ? "val_loss" : "loss");
     if ((m == NB_MONITOR_VAL_LOSS || m == NB_MONITOR_VAL_ACCURACY) && tr->nval == 0)
         return nbi_fail(tr->ctx, NB_ERR_ARG, "trainer: %s watches %s, but there are no "
                         "validation examples: set validation_split, or watch %s", setting,

@@ -13,7 +13,8 @@
  *   dropout_rng    the model's dropout generator now
  *   loss_sum, correct, seen, seconds   the epoch's sums so far
  *   history        the metrics of each epoch finished: "loss,accuracy,
- *                  val_loss,val_accuracy,lr,seconds" joined by ";"
+ *                  val_loss,val_accuracy,lr,seconds" joined by ";" (the
+ *                  accuracies nan with the input as target)
  * What made it (see SETTINGS below): the training and optimizer settings,
  * the kernels (fused multiply-adds or not: they change the last bits of the
  * sums; AVX-512's give AVX2's bits and record "avx2" too), the
@@ -63,6 +64,7 @@ enum { K_INT, K_U64, K_REAL, K_BOOL, K_WORD, K_HEX, K_REALS };
     X(S_TRANSLATE, "translate", K_INT, "%d", t->augment.translate)                         \
     X(S_HFLIP, "hflip", K_REAL, "%g", t->augment.hflip)                                 \
     X(S_CLIP, "clip_grad_norm", K_REAL, "%g", t->clip_grad_norm)                        \
+    X(S_TARGET, "target", K_WORD, "%s", nb_target_name(t->target))                        \
     X(S_EARLY, "early_stopping", K_WORD, "%s", callback_str(t, 0, (char[VAL]){0}))         \
     X(S_PLATEAU, "reduce_lr_on_plateau", K_WORD, "%s", callback_str(t, 1, (char[VAL]){0})) \
     X(S_KEEP, "keep_best", K_WORD, "%s", callback_str(t, 2, (char[VAL]){0}))               \
@@ -491,6 +493,9 @@ static const char *setting_of(const nb_safetensors *f, int i)
     const char *s = nb_safetensors_meta(f, settings[i].key);
     if (!s && (i == S_CROP || i == S_TRANSLATE || i == S_HFLIP))
         return "0";
+    /* ... from before targets, the labels ... */
+    if (!s && i == S_TARGET)
+        return "label";
     /* ... and from before the callbacks, none of them. */
     if (!s && (i == S_EARLY || i == S_PLATEAU || i == S_KEEP || i == S_WARMUP))
         return "none";
@@ -595,7 +600,8 @@ static int read_progress(const nb_trainer *tr, const nb_safetensors *f, const ch
         (rc = meta_int(tr, f, path, "batch", 0, p->batches, &p->batch)) ||
         (rc = meta_int(tr, f, path, "steps", 0, INT64_MAX, &p->steps)) ||
         (rc = meta_int(tr, f, path, "seen", 0, tr->ntrain, &p->seen)) ||
-        (rc = meta_int(tr, f, path, "correct", 0, p->seen, &p->correct)))
+        (rc = meta_int(tr, f, path, "correct", 0, tr->t.target == NB_TARGET_INPUT ? 0 : p->seen,
+                       &p->correct)))
         return rc;
     p->epoch = (int)epoch;
     if (!read_real(nb_safetensors_meta(f, "loss_sum"), &p->loss_sum) || !(p->loss_sum >= 0))
@@ -640,8 +646,11 @@ static bool good_epoch(const nb_trainer *tr, int i, const double *v)
     /* Warmup and plateaus lower the schedule's rate, by what the run did. */
     double lr = nb_schedule_lr(&tr->t, tr->lr, i);
     bool lowered = tr->t.warmup_epochs || tr->t.warmup_steps || tr->t.plateau.monitor;
-    return v[0] >= 0 && v[1] >= 0 && v[1] <= 1 &&
-           (val ? !(v[2] < 0) && v[3] >= 0 && v[3] <= 1 : isnan(v[2]) && isnan(v[3])) &&
+    /* With the input as target there is no accuracy: NaN. */
+    bool acc = tr->t.target != NB_TARGET_INPUT;
+    bool train_acc = acc ? v[1] >= 0 && v[1] <= 1 : isnan(v[1]);
+    bool val_acc = acc && val ? v[3] >= 0 && v[3] <= 1 : isnan(v[3]);
+    return v[0] >= 0 && train_acc && (val ? !(v[2] < 0) : isnan(v[2])) && val_acc &&
            (lowered ? v[4] > 0 && v[4] <= lr : v[4] == lr) && isfinite(v[5]) && v[5] >= 0;
 }
 

@@ -58,13 +58,46 @@ static int64_t count_outputs(const nb_model *m)
     return n;
 }
 
+static bool input_target(const nb_trainer *tr)
+{
+    return tr->t.target == NB_TARGET_INPUT;
+}
+
+/* An autoencoder's output is compared with its input: the loss must be
+ * mse and the output of the input's shape, or its flattening. */
+static int check_input_target(nb_trainer *tr)
+{
+    const char *name = nb_model_name(tr->m);
+    if (nb_model_loss_kind(tr->m) != NB_LOSS_MSE)
+        return nbi_fail(tr->ctx, NB_ERR_ARG, "\"%s\": target \"input\" compares the output with "
+                        "the input image: the loss must be mse", name);
+    if (tr->t.nclasses)
+        return nbi_fail(tr->ctx, NB_ERR_ARG, "\"%s\": with target \"input\" every example is "
+                        "used, whatever its label: classes must be empty", name);
+    int64_t in[NB_MAX_DIMS], out[NB_MAX_DIMS], numel = 1;
+    int ni = nb_model_input_shape(tr->m, in), no = nb_model_output_shape(tr->m, out);
+    for (int d = 0; d < ni; d++)
+        numel *= in[d];
+    bool same = ni == no && memcmp(in, out, (size_t)ni * sizeof *in) == 0;
+    if (same || (no == 1 && out[0] == numel))
+        return NB_OK;
+    char a[64], b[64];
+    return nbi_fail(tr->ctx, NB_ERR_ARG, "\"%s\": target \"input\" needs the output to have "
+                    "the input's shape %s (or its flattening [%" PRId64 "]), but the output is %s",
+                    name, nb_dims_str(ni, in, a, sizeof a), numel, nb_dims_str(no, out, b, sizeof b));
+}
+
 /* How the data's labels become the model's: the training section's
  * classes, numbered in order, or every label as it is; and whether the
- * model's loss can learn them. */
+ * model's loss can learn them.  With the input as target there are none. */
 static int map_labels(nb_trainer *tr, const nb_dataset *data)
 {
     const nb_train_opts *t = &tr->t;
     const char *name = nb_model_name(tr->m);
+    if (input_target(tr)) {
+        tr->nlabels = 0;
+        return check_input_target(tr);
+    }
     for (int i = 0; i < NB_MAX_CLASSES; i++)
         tr->map[i] = t->nclasses ? -1 : i;
     for (int i = 0; i < t->nclasses; i++)
@@ -86,7 +119,8 @@ static int map_labels(nb_trainer *tr, const nb_dataset *data)
         break;
     case NB_LOSS_MSE:
         return nbi_fail(tr->ctx, NB_ERR_ARG, "\"%s\" has an mse loss: training on class labels "
-                        "needs cross_entropy or hinge", name);
+                        "needs cross_entropy or hinge (for an autoencoder, set \"target\": "
+                        "\"input\" in its training section)", name);
     default:
         return nbi_fail(tr->ctx, NB_ERR_ARG, "\"%s\" has no loss to train with", name);
     }
@@ -98,9 +132,10 @@ static int map_labels(nb_trainer *tr, const nb_dataset *data)
     return NB_OK;
 }
 
+/* Every example serves an autoencoder, whatever its label. */
 static bool usable(const nb_trainer *tr, int32_t label)
 {
-    return label >= 0 && label < NB_MAX_CLASSES && tr->map[label] >= 0;
+    return input_target(tr) || (label >= 0 && label < NB_MAX_CLASSES && tr->map[label] >= 0);
 }
 
 /* Appends to idx the examples of ds in [lo, hi) whose label the model
@@ -278,8 +313,13 @@ static int view_of(nb_trainer *tr, nbi_train_view *v, int64_t n)
     nb_tensor_free(v->target);
     v->target = NULL;
     v->x = nb_tensor_wrap(tr->ctx, tr->x->dtype, tr->x->ndim, shape, tr->x->data);
-    if (v->x && tr->target)
-        v->target = nb_tensor_wrap(tr->ctx, tr->target->dtype, 1, shape, tr->target->data);
+    if (v->x && tr->target) {
+        int64_t ts[NB_MAX_DIMS];
+        memcpy(ts, tr->target->shape, sizeof ts);
+        ts[0] = n;
+        v->target = nb_tensor_wrap(tr->ctx, tr->target->dtype, tr->target->ndim, ts,
+                                   tr->target->data);
+    }
     if (!v->x || (tr->target && !v->target)) {
         nb_tensor_free(v->x);
         v->x = NULL;
@@ -289,7 +329,9 @@ static int view_of(nb_trainer *tr, nbi_train_view *v, int64_t n)
 }
 
 /* The batch tensors, in the model's dtype: x [B, input...], the labels,
- * and for the hinge loss targets [B]. */
+ * and for the hinge loss targets [B]; with the input as target, the
+ * target is x itself in the output's shape [B, output...], so that it is
+ * the input exactly as the model gets it, augmented or not. */
 static int make_batch(nb_trainer *tr)
 {
     nb_dtype dt = nb_model_dtype(tr->m);
@@ -299,10 +341,15 @@ static int make_batch(nb_trainer *tr)
     int64_t shape[NB_MAX_DIMS + 1] = {tr->t.batch_size};
     int nd = nb_model_input_shape(tr->m, shape + 1) + 1;
     tr->x = nb_tensor_new(tr->ctx, dt, nd, shape);
-    if (tr->x && nb_model_loss_kind(tr->m) == NB_LOSS_HINGE)
+    bool hinge = !input_target(tr) && nb_model_loss_kind(tr->m) == NB_LOSS_HINGE;
+    if (tr->x && hinge)
         tr->target = nb_tensor_new(tr->ctx, dt, 1, shape);
+    if (tr->x && input_target(tr)) {
+        int no = nb_model_output_shape(tr->m, shape + 1) + 1;
+        tr->target = nb_tensor_wrap(tr->ctx, dt, no, shape, tr->x->data);
+    }
     tr->labels = nbi_alloc(tr->ctx, (size_t)tr->t.batch_size * sizeof *tr->labels);
-    if (!tr->x || (nb_model_loss_kind(tr->m) == NB_LOSS_HINGE && !tr->target) || !tr->labels)
+    if (!tr->x || ((hinge || input_target(tr)) && !tr->target) || !tr->labels)
         return NB_ERR_NOMEM;
     return nbi_trainer_views(tr);
 }
@@ -335,6 +382,10 @@ static nb_tensor *load(nb_trainer *tr, const nb_dataset *ds, const int64_t *idx,
     const double *std = tr->t.std[0] != 0 ? tr->t.std : NULL;
     if (nb_dataset_batch(ds, idx, n, x, tr->labels, tr->t.mean, std) != NB_OK)
         return NULL;
+    if (input_target(tr)) { /* y views x */
+        *target = y;
+        return x;
+    }
     for (int64_t i = 0; i < n; i++)
         tr->labels[i] = tr->map[tr->labels[i]];
     if (y) /* hinge: the second class is +1, the first -1 */
@@ -349,6 +400,8 @@ static nb_tensor *load(nb_trainer *tr, const nb_dataset *ds, const int64_t *idx,
 static int64_t count_correct(const nb_trainer *tr, const nb_tensor *y, int64_t n,
                              int64_t *confusion)
 {
+    if (input_target(tr)) /* nothing to classify */
+        return 0;
     int64_t right = 0, c = y->numel / n;
     bool hinge = nb_model_loss_kind(tr->m) == NB_LOSS_HINGE;
     for (int64_t i = 0; i < n; i++) {
@@ -508,7 +561,7 @@ static int evaluate(nb_trainer *tr, const nb_dataset *ds, const int64_t *idx, in
     nb_set_training(ctx, was_training);
     r->examples = n;
     r->loss = n ? sum / (double)n : NAN;
-    r->accuracy = n ? (double)right / (double)n : NAN;
+    r->accuracy = n && !input_target(tr) ? (double)right / (double)n : NAN;
     return rc;
 }
 
@@ -577,7 +630,7 @@ static int run_epoch(nb_trainer *tr, const nb_trainer_callbacks *cb)
     nb_epoch_metrics e = {
         .epoch = p->epoch + 1,
         .loss = p->loss_sum / (double)p->seen,
-        .accuracy = (double)p->correct / (double)p->seen,
+        .accuracy = input_target(tr) ? NAN : (double)p->correct / (double)p->seen,
         .val_loss = NAN,
         .val_accuracy = NAN,
         .lr = nb_optim_lr(tr->opt),
@@ -667,10 +720,11 @@ static int check_args(nb_ctx *ctx, const nb_model *m, const nb_dataset *data,
         return nbi_fail(ctx, NB_ERR_ARG, "trainer: %s is NULL",
                         !m ? "the model" : !data ? "the data set" : "the training settings");
     if (t->batch_size < 1 || t->epochs < 0 || !(t->validation_split >= 0) ||
-        !(t->validation_split <= 1) || t->nclasses < 0 || t->nclasses > NB_MAX_CLASSES)
+        !(t->validation_split <= 1) || t->nclasses < 0 || t->nclasses > NB_MAX_CLASSES ||
+        (t->target != NB_TARGET_LABEL && t->target != NB_TARGET_INPUT))
         return nbi_fail(ctx, NB_ERR_ARG, "trainer: bad settings (batch_size %d, epochs %d, "
-                        "validation_split %g, %d classes)", t->batch_size, t->epochs,
-                        t->validation_split, t->nclasses);
+                        "validation_split %g, %d classes, target %d)", t->batch_size, t->epochs,
+                        t->validation_split, t->nclasses, (int)t->target);
     for (int i = 0; i < t->nclasses; i++)
         if (t->classes[i] < 0 || t->classes[i] >= NB_MAX_CLASSES)
             return nbi_fail(ctx, NB_ERR_ARG, "trainer: classes[%d] = %" PRId32 " is not a label "
