@@ -367,6 +367,7 @@ Suite *tst_suite_activation(void)
 {
     Suite *s = suite_create("activation");
     TCase *tc = tcase_create("activation");
+    tcase_set_timeout(tc, 60); /* test_nonfinite runs 13 activations on 2 threads */
     tcase_add_loop_test(tc, test_values, 0, 2);
     tcase_add_test(tc, test_sigmoid_extremes);
     tcase_add_loop_test(tc, test_nonfinite, 0, 12);
