@@ -249,6 +249,24 @@ static nb_model *load_model(nb_ctx *ctx, const char *name)
     return nb_model_load(ctx, path, NB_F32);
 }
 
+/* The values in one example of the named model's input: the data's stride. */
+static int64_t example_size(const char *name)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = ctx ? load_model(ctx, name) : NULL;
+    int64_t shape[NB_MAX_DIMS], per = 0;
+    if (m) {
+        int nd = nb_model_input_shape(m, shape);
+        per = 1;
+        for (int i = 0; i < nd; i++)
+            per *= shape[i];
+    }
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+    ck_assert_msg(per > 0, "%s: the model does not load", name ? name : "bn");
+    return per;
+}
+
 /* Steps of training on this process's share of the batch (one example of
  * it, for an empty share): forward, loss, backward, the norm a trainer
  * takes, an optimizer step. */
@@ -431,6 +449,7 @@ static const struct split_case {
     {"binary", 40, 3, NB_SGD}, /* the hinge loss */
     {"norm", 50, 3, NB_ADAM}, /* layer_norm and group_norm */
     {"norm", 40, 4, NB_SGD},
+    {"mobile", 40, 3, NB_ADAM},
 };
 
 /* The batch split over P ranks gives, on every rank, the bits of one
@@ -439,7 +458,7 @@ static const struct split_case {
 START_TEST(test_split)
 {
     const struct split_case *c = &split_cases[_i];
-    int64_t per = c->model ? 28 * 28 : 2 * 10 * 10;
+    int64_t per = example_size(c->model);
     batch_data d;
     make_data(&d, c->total, per);
     run_spec whole = {c->model, c->total, NULL, c->optim, 2};
@@ -490,7 +509,7 @@ START_TEST(test_threads)
     snprintf(what, sizeof what, "test_threads: %s", model ? model : "bn");
     if (!tst_use_kernels(kernels, what))
         return;
-    int64_t per = model ? 28 * 28 : 2 * 10 * 10;
+    int64_t per = example_size(model);
     batch_data d;
     make_data(&d, 40, per);
     run_spec s = {model, 40, NULL, _i % 2 ? NB_SGD : NB_ADAM, 2};
@@ -520,7 +539,7 @@ START_TEST(test_kernels_agree)
         nb_set_cpu_kernels(old_kernels, NULL, 0);
         return;
     }
-    int64_t per = model ? 28 * 28 : 2 * 10 * 10;
+    int64_t per = example_size(model);
     batch_data d;
     make_data(&d, 40, per);
     run_spec s = {model, 40, NULL, _i % 2 ? NB_SGD : NB_ADAM, 2};
