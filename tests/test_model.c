@@ -56,6 +56,11 @@ static const struct {
     /* convolutions without bias 3*32*9 + 32*32*9 + 32*64*9 + 64*64*9 + 64*128*9 + 128*128*9,
      * batch norms 2 (32 + 32 + 64 + 64 + 128 + 128), the classifier 2048*10 + 10 */
     {"vgg-cifar.json", "vgg-cifar", 286560 + 896 + 20490, NB_LOSS_CROSS_ENTROPY, 896, {3, 32, 32}},
+    /* the stem 16*9; depthwise 16*9, 32*9, 64*9, 64*9; pointwise 16*32, 32*64, 64*64, 64*128;
+     * batch norms 2 (16 + 16 + 32 + 32 + 64 + 64 + 64 + 64 + 128), the classifier 1280 + 10 */
+    {"mobilenet.json", "mobilenet", 144 + 1584 + 14848 + 960 + 1290, NB_LOSS_CROSS_ENTROPY, 960, {0}},
+    /* conv 1->16 and 16->32 (3x3, bias), conv_transpose [32, 16, 3, 3] + 16, conv 16->1 + 1 */
+    {"autoencoder.json", "autoencoder", 160 + 4640 + 4624 + 145, NB_LOSS_MSE, 0, {0}},
 };
 
 START_TEST(test_course_models)
