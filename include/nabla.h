@@ -526,6 +526,40 @@ void nb_init_xavier_normal(nb_tensor *w, nb_rng *rng);
  * in +-1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)).  b may be NULL. */
 void nb_init_default(nb_tensor *w, nb_tensor *b, nb_rng *rng);
 
+/* torch.nn.init with its arguments.  The nonlinearity a gain is for
+ * (calculate_gain): 1 for linear, the convolutions and sigmoid, 5/3 for
+ * tanh, sqrt 2 for relu, sqrt(2 / (1 + param^2)) for leaky_relu (param
+ * its negative slope), 3/4 for selu. */
+typedef enum nb_nonlinearity {
+    NB_NL_LINEAR, NB_NL_CONV1D, NB_NL_CONV2D, NB_NL_CONV3D, NB_NL_CONV_TRANSPOSE1D,
+    NB_NL_CONV_TRANSPOSE2D, NB_NL_CONV_TRANSPOSE3D, NB_NL_SIGMOID, NB_NL_TANH, NB_NL_RELU,
+    NB_NL_LEAKY_RELU, NB_NL_SELU
+} nb_nonlinearity;
+/* Which fan kaiming's std divides by: fan_in keeps the forward's
+ * variance, fan_out the backward's. */
+typedef enum nb_fan_mode { NB_FAN_IN, NB_FAN_OUT } nb_fan_mode;
+
+double nb_calculate_gain(nb_nonlinearity nonlinearity, double param);
+/* _calculate_fan_in_and_fan_out: NB_ERR_ARG for fewer than 2 dimensions. */
+int nb_init_fans(const nb_tensor *w, double *fan_in, double *fan_out);
+/* std = gain(nonlinearity, a) / sqrt(fan), the uniform bound sqrt 3 std;
+ * nb_init_kaiming_uniform(w, rng) is (a 0, NB_FAN_IN, NB_NL_LEAKY_RELU).
+ * NB_ERR_ARG for fewer than 2 dimensions (w is then left alone). */
+int nb_init_kaiming_uniform_with(nb_tensor *w, nb_rng *rng, double a, nb_fan_mode mode,
+                                 nb_nonlinearity nonlinearity);
+int nb_init_kaiming_normal_with(nb_tensor *w, nb_rng *rng, double a, nb_fan_mode mode,
+                                nb_nonlinearity nonlinearity);
+/* std = gain sqrt(2 / (fan_in + fan_out)), the uniform bound sqrt 3 std. */
+int nb_init_xavier_uniform_with(nb_tensor *w, nb_rng *rng, double gain);
+int nb_init_xavier_normal_with(nb_tensor *w, nb_rng *rng, double gain);
+/* normal(mean, std) kept to [a, b] (bounds, not stds), redrawn until
+ * inside; NB_ERR_ARG when a >= b, std < 0 or [a, b] holds less than 1% of
+ * the distribution (nothing drawn).  std 0: every element mean, clamped. */
+int nb_init_trunc_normal(nb_tensor *t, nb_rng *rng, double mean, double std, double a,
+                         double b);
+/* uniform, normal, zeros, ones and constant are nb_fill_uniform(t, rng,
+ * a, b), nb_fill_normal(t, rng, mean, std) and nb_fill(t, val). */
+
 /* ---- optimizers ---------------------------------------------------------
  * PyTorch's update rules (torch.optim), so one step from the same weights
  * and gradients gives the same weights:
@@ -861,8 +895,8 @@ typedef enum nb_loss_kind {
 /* Loads a model file, or parses JSON text (`origin` names it in messages).
  * Parameters and buffers are made in ctx in `dtype` and initialised as
  * PyTorch does (nb_init_default; batch norm weight 1, bias 0, running mean
- * 0, running var 1) from a generator seeded with 0: call nb_model_init to
- * draw them again.  NULL on error: NB_ERR_IO when the file cannot be read,
+ * 0, running var 1), then by each layer's "init" when it has one, from a
+ * generator seeded with 0: call nb_model_init to draw them again.  NULL on error: NB_ERR_IO when the file cannot be read,
  * NB_ERR_FORMAT for a model that is wrong, with a one-line message such as
  *   models/x.json: layers[3] (conv2d "conv2"): kernel_size 5 is larger
  *   than its 3x3 input
@@ -886,7 +920,9 @@ nb_model *nb_model_parse_with(nb_ctx *ctx, const char *json, size_t len,
 void nb_model_free(nb_model *m);
 
 /* Draws every parameter again from rng, as PyTorch initialises a new
- * module, and resets the buffers. */
+ * module, and resets the buffers; a layer with "init" then draws the
+ * slots it names again, weight before bias (from seed 0: the draws of a
+ * load). */
 void nb_model_init(nb_model *m, nb_rng *rng);
 
 const char *nb_model_name(const nb_model *m);
@@ -928,6 +964,8 @@ typedef struct nb_layer_info {
     int64_t buffers;       /* elements of buffers */
     int ninputs;
     const char *inputs[8]; /* names of the layers it reads; "input" */
+    /* Its "init" as JSON with every argument, or NULL: the layer's own. */
+    const char *init;
 } nb_layer_info;
 
 int nb_model_num_layers(const nb_model *m);

@@ -508,6 +508,13 @@ int nbi_atomic_open(nb_ctx *ctx, nbi_atomic *a, const char *path);
 int nbi_atomic_commit(nb_ctx *ctx, nbi_atomic *a, int err);
 void nbi_atomic_abort(nb_ctx *ctx, nbi_atomic *a);
 
+/* ---- initializers (nn/init.c) ------------------------------------------- */
+
+/* trunc_normal redraws until inside [a, b]: refused below this mass. */
+#define NBI_TRUNC_NORMAL_MIN_MASS 0.01
+/* The probability normal(mean, std) gives [a, b] (1 when std is 0). */
+double nbi_trunc_normal_mass(double mean, double std, double a, double b);
+
 /* ---- optimizers (nn/optim.c) --------------------------------------------- */
 
 /* "sgd", "adam", "adamw", "rmsprop" by nb_optim_kind, ended by NULL. */

@@ -522,9 +522,52 @@ class Gen:
             model["loss"] = {"type": loss}
         return model
 
+    def init(self, layer):
+        """An "init" for a layer with parameters (torch.nn.init's names
+        and arguments): the weight's arguments beside it or in an object,
+        the bias's as a name or an object."""
+        r = self.r
+        bn = layer["type"] == "batch_norm"
+        kinds = ["normal", "uniform", "trunc_normal", "zeros", "ones", "constant", "default"]
+        if not bn:
+            kinds += ["kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal"] * 2
+        w, args = self.pick(*kinds), {}
+        if w.startswith("kaiming"):
+            if r.random() < 0.5:
+                args["mode"] = self.pick("fan_in", "fan_out")
+            nl = self.pick(None, "relu", "leaky_relu", "tanh", "linear", "conv2d", "sigmoid", "selu")
+            if nl:
+                args["nonlinearity"] = nl
+            if nl in (None, "leaky_relu") and r.random() < 0.5:
+                args["a"] = round(r.uniform(0, 0.5), 3)
+        elif w.startswith("xavier") and r.random() < 0.5:
+            args["gain"] = round(r.uniform(0.5, 2), 3)
+        elif w == "normal":
+            args = {"mean": round(r.uniform(-0.1, 0.1), 3), "std": round(r.uniform(0.01, 0.3), 3)}
+        elif w == "uniform":
+            a = round(r.uniform(-0.3, 0), 3)
+            args = {"a": a, "b": round(a + r.uniform(0.01, 0.5), 3)}
+        elif w == "trunc_normal":
+            args = {"std": 0.02} if r.random() < 0.5 else {"mean": 0.1, "std": 0.2, "a": -0.2, "b": 0.3}
+        elif w == "constant":
+            args = {"val": round(r.uniform(-0.2, 0.2), 3)}
+        init = dict({"type": w}, **args) if r.random() < 0.3 else dict({"weight": w}, **args)
+        if "type" in init:
+            init = {"weight": init}
+        if layer.get("bias", True) and layer.get("affine", True) and r.random() < 0.7:
+            init["bias"] = self.pick("zeros", "ones", "default", {"type": "constant", "val": 0.1},
+                                     {"type": "normal", "std": 0.01},
+                                     {"type": "uniform", "a": -0.1, "b": 0.1})
+        layer["init"] = init
+
     def model(self):
         kind = self.pick("image", "image", "image", "conv1d", "flat", "graph", "graph")
-        return self.graph() if kind == "graph" else self.sequential(kind)
+        model = self.graph() if kind == "graph" else self.sequential(kind)
+        for layer in model.get("layers", model.get("nodes")):
+            if (layer["type"] in ("conv2d", "conv1d", "linear", "batch_norm")
+                    and layer.get("affine", True) and self.r.random() < 0.3):
+                self.init(layer)
+        return model
 
 
 def model_file_json(model):
@@ -585,6 +628,21 @@ def layer_norm_module(layer, shape):
         if affine and not bias:
             mod.register_parameter("bias", None)
         return mod
+def init_slots(spec):
+    """A layer's "init" as (name, arguments) for its weight and its bias."""
+    def one(v, args):
+        if isinstance(v, dict):
+            return v["type"], {k: x for k, x in v.items() if k != "type"}
+        return v, args
+    beside = {k: x for k, x in spec.items() if k not in ("weight", "bias")}
+    return one(spec.get("weight", "default"), beside), one(spec.get("bias", "default"), {})
+
+
+def torch_init(mod, spec):
+    """The same "init" through torch.nn.init, so its spelling is PyTorch's."""
+    for t, (name, args) in zip((mod.weight, mod.bias), init_slots(spec)):
+        if name != "default":
+            getattr(nn.init, name + "_")(t, **args)
 
 
 class Twin(nn.Module):
@@ -630,6 +688,8 @@ class Twin(nn.Module):
             elif t == "group_norm":
                 mod = nn.GroupNorm(layer["num_groups"], ins[0][0], eps=layer.get("eps", 1e-5),
                                    affine=layer.get("affine", True))
+            if mod is not None and "init" in layer:
+                torch_init(mod, layer["init"])
             if mod is not None:
                 self.add_module(name, mod)
             self.plan.append((name, t, layer, mod))
@@ -895,6 +955,10 @@ def features(model):
             g = layer["num_groups"]
             out.add("group_norm " + ("1 group" if g == 1 else "C groups" if g == channels
                                      else "some groups"))
+        if "init" in layer:
+            (w, _), (b, _) = init_slots(layer["init"])
+            out.add("init " + w)
+            out.add("init bias " + b)
         if t == "gelu" and layer.get("approximate") == "tanh":
             out.add("gelu tanh")
     return out

@@ -15,6 +15,7 @@ int main(void)
 #undef TST_FAMILY
     srunner_add_suite(sr, tst_suite_safetensors());
     srunner_add_suite(sr, tst_suite_model());
+    srunner_add_suite(sr, tst_suite_init());
     srunner_add_suite(sr, tst_suite_trainer());
     srunner_add_suite(sr, tst_suite_callbacks());
     srunner_add_suite(sr, tst_suite_dist());

@@ -58,6 +58,7 @@ Suite *tst_suite_gradcheck(void);
 Suite *tst_suite_registry(void);
 Suite *tst_suite_safetensors(void);
 Suite *tst_suite_model(void);
+Suite *tst_suite_init(void);
 Suite *tst_suite_dist(void);
 Suite *tst_suite_trainer(void);
 Suite *tst_suite_callbacks(void);

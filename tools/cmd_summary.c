@@ -121,6 +121,17 @@ static int print_estimate(nb_ctx *ctx, nb_model *m, const estimate *e)
     return CLI_OK;
 }
 
+/* The layers whose "init" is not their own, each on a line after the
+ * table (the columns have no room for it). */
+static void print_inits(const nb_model *m, int nlayers)
+{
+    for (int i = 0; i < nlayers; i++) {
+        nb_layer_info info;
+        if (nb_model_layer(m, i, &info) == NB_OK && info.init)
+            printf("Init of %s: %s\n", info.name, info.init);
+    }
+}
+
 static int summarize(nb_ctx *ctx, nb_model *m, nb_dtype dtype, const estimate *est)
 {
     int nlayers = nb_model_num_layers(m);
@@ -186,6 +197,7 @@ static int summarize(nb_ctx *ctx, nb_model *m, nb_dtype dtype, const estimate *e
     }
     rule('=', width);
     free(rows);
+    print_inits(m, nlayers);
 
     int64_t trainable = nb_model_num_params(m, true);
     int64_t buffers = nb_model_num_params(m, false);
@@ -272,6 +284,8 @@ static int summarize_json(nb_ctx *ctx, nb_model *m, const char *path, nb_dtype d
         cli_json_shape(o, "output_shape", info.ndim, info.shape, &ok);
         cli_json_int(o, "params", info.params + info.buffers, &ok);
         cli_json_item(o, "trainable", cJSON_CreateBool(info.trainable), &ok);
+        /* The library's canonical JSON text, as an object. */
+        cli_json_item(o, "init", info.init ? cJSON_Parse(info.init) : cJSON_CreateNull(), &ok);
         const char *in[8];
         int k = cli_layer_inputs(m, l, &info, in);
         cJSON *a = cJSON_CreateArray();

@@ -2,8 +2,9 @@
  * digest.c - nb_model_digest: a 64-bit digest of the network a model is,
  * taken over a canonical text of it (the dtype, the input shape, each
  * layer's type, name, inputs, every setting after its defaults, its
- * activation, its tensors' shapes and its output shape, then the output
- * layer and the loss).  Two files that load to the same network have the
+ * activation, its "init" (when not the layer's own: it changes the first
+ * weights, as another layer setting would), its tensors' shapes and its
+ * output shape, then the output layer and the loss).  Two files that load to the same network have the
  * same digest whatever their layout; the name, the weights and the
  * optimizer and training sections are not part of it.  Reads the layers'
  * field rows as json.c writes them; knows no JSON.
@@ -106,6 +107,10 @@ uint64_t nb_model_digest(const nb_model *m)
         put_fields(&h, l->kind->fields, &l->conf);
         if (l->frozen)
             put(&h, " frozen");
+        if (l->init_text) { /* only then: a file without "init" keeps its digest */
+            put(&h, " init ");
+            put_str(&h, l->init_text);
+        }
         if (l->act) {
             put(&h, " activation %s%s", l->act->type, l->act_fused ? " fused" : "");
             put_fields(&h, l->act->fields, &l->act_conf);

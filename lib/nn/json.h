@@ -86,4 +86,13 @@ int nbi_settings_read(const nbi_json *js, const cJSON *optimizer, const cJSON *t
  * (its first dimension for [C, H, W], else 1). */
 int nbi_settings_check_channels(const nbi_json *js, const nb_train_opts *train, int64_t channels);
 
+/* init_spec.c: a layer's "init" object v at place (layers[3].init) into
+ * l->init[]; then, once its shapes are inferred, that the slots named
+ * exist and fit their initialisers, writing the canonical text into buf
+ * (size bytes; "" when every slot is the layer's own). */
+struct nbi_layer;
+int nbi_init_read(const nbi_json *js, const char *place, const cJSON *v, struct nbi_layer *l);
+int nbi_init_check(const nbi_json *js, const char *place, const struct nbi_layer *l, char *buf,
+                   size_t size);
+
 #endif

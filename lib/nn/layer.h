@@ -97,6 +97,30 @@ typedef union nbi_layer_conf {
     } softplus;
 } nbi_layer_conf;
 
+/* ---- initialisers ("init") ------------------------------------------------
+ * A layer's "init" names an initialiser for its weight and one for its
+ * bias (init_spec.c reads, checks and draws them); DEFAULT is the layer's
+ * own, which its kind's init draws first in any case. */
+
+typedef enum nbi_init_kind {
+    NBI_INIT_DEFAULT, NBI_INIT_KAIMING_UNIFORM, NBI_INIT_KAIMING_NORMAL, NBI_INIT_XAVIER_UNIFORM,
+    NBI_INIT_XAVIER_NORMAL, NBI_INIT_NORMAL, NBI_INIT_UNIFORM, NBI_INIT_TRUNC_NORMAL,
+    NBI_INIT_ZEROS, NBI_INIT_ONES, NBI_INIT_CONSTANT, NBI_NINITS
+} nbi_init_kind;
+
+/* One slot's initialiser and its arguments (torch.nn.init's names);
+ * read by the initialiser's field rows, so those it does not take keep
+ * their defaults. */
+typedef struct nbi_init {
+    int kind;         /* nbi_init_kind */
+    double a, b;      /* kaiming: a, the negative slope; uniform, trunc_normal: bounds */
+    double mean, std; /* normal, trunc_normal */
+    double gain;      /* xavier */
+    double val;       /* constant */
+    int mode;         /* kaiming: nb_fan_mode */
+    int nonlinearity; /* kaiming: nb_nonlinearity */
+} nbi_init;
+
 /* ---- layers ------------------------------------------------------------- */
 
 /* Parameter and buffer slots, in PyTorch's state_dict order. */
@@ -121,6 +145,9 @@ typedef struct nbi_layer {
     /* Declared by infer: the shape of each slot used, or ndim 0. */
     nbi_shape slot[NBI_NSLOTS];
     nb_tensor *t[NBI_NSLOTS];  /* made by the loader from slot[] */
+    nbi_init init[2];          /* "init": for NBI_WEIGHT and NBI_BIAS */
+    bool init_given;           /* the file has "init" */
+    const char *init_text;     /* "init" as canonical JSON; NULL when every slot is DEFAULT */
 } nbi_layer;
 
 enum {
@@ -167,5 +194,13 @@ static inline int64_t nbi_shape_elems(const nbi_shape *s)
         n = nbi_mul(n, s->d[i]);
     return n;
 }
+
+/* ---- "init" (init_spec.c; json.h reads and checks it) ------------------- */
+
+/* Draws the slots "init" names again, weight then bias (after the kind's
+ * init). */
+void nbi_init_apply(const nbi_layer *l, nb_rng *rng);
+/* Its name, as in a model file. */
+extern const char *const nbi_init_names[NBI_NINITS];
 
 #endif

@@ -258,8 +258,9 @@ static int read_layer(loader *ld, nbi_layer *l, const cJSON *item)
 
     /* Every key once, each known: the layer's own fields (read by their
      * rows), then the keys every layer has, at the end of seen[]. */
-    static const char *const common[] = {"type", "name", "inputs", "activation", "trainable"};
-    enum { NCOMMON = 5, C_INPUTS = NBI_MAX_FIELDS + 2, C_ACTIVATION, C_TRAINABLE };
+    static const char *const common[] = {"type", "name", "inputs", "activation", "trainable",
+                                         "init"};
+    enum { NCOMMON = 6, C_INPUTS = NBI_MAX_FIELDS + 2, C_ACTIVATION, C_TRAINABLE, C_INIT };
     bool seen[NBI_MAX_FIELDS + NCOMMON] = {false};
     const cJSON *inputs = NULL;
     for (const cJSON *v = item->child; v; v = v->next) {
@@ -292,6 +293,8 @@ static int read_layer(loader *ld, nbi_layer *l, const cJSON *item)
             rc = read_activation(ld, l, v);
         else if (f == C_TRAINABLE)
             rc = read_trainable(ld, l, v);
+        else if (f == C_INIT)
+            rc = nbi_init_read(&ld->js, field_place(ld, l, "init", fp, sizeof fp), v, l);
         if (rc)
             return rc;
     }
@@ -490,7 +493,12 @@ static int infer_layer(loader *ld, nb_model *m, nbi_layer *l)
         if (l->slot[k].ndim && nbi_shape_elems(&l->slot[k]) > NBI_MAX_ELEMS)
             return fail(ld, place, "its %s %s is too large (over 2^40 elements)",
                         nbi_slot_names[k], nbi_shape_fmt(&l->slot[k], s, sizeof s));
-    return NB_OK;
+    char text[640];
+    int rc = nbi_init_check(&ld->js, field_place(ld, l, "init", place, sizeof place), l, text,
+                            sizeof text);
+    if (!rc && text[0] && !(l->init_text = mem_strdup(m, text)))
+        rc = NB_ERR_NOMEM;
+    return rc;
 }
 
 /* The parameters and buffers, refused before any is made when they do not

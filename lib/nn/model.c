@@ -32,6 +32,7 @@ void nb_model_init(nb_model *m, nb_rng *rng)
         nbi_layer *l = &m->layers[i];
         if (l->kind->init)
             l->kind->init(l->t, rng);
+        nbi_init_apply(l, rng);
     }
 }
 
@@ -154,6 +155,7 @@ int nb_model_layer(const nb_model *m, int i, nb_layer_info *info)
     info->type = l->kind->type;
     info->activation = l->act ? l->act->type : NULL;
     info->trainable = !l->frozen;
+    info->init = l->init_text;
     info->ndim = copy_shape(&l->out, info->shape);
     for (int k = 0; k < NBI_NSLOTS; k++) {
         if (!l->slot[k].ndim)
