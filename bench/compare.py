@@ -9,14 +9,18 @@ process, so the table gives the median process and PyTorch's fastest one.
 nabla's GFLOP/s is also given as a fraction of the machine's FP32 FMA peak
 at the width of nabla's kernels, as bench/fma-peak measures it on the same
 thread count.  With --memory, the peak RSS of `nabla train` against PyTorch
-training on the same examples.  Needs Debian's python3-torch; nabla's build
-and tests never run it.
+training on the same examples.  With --ops, the single ops of
+`train-throughput --ops` (convolutions, depthwise ones among them, linear
+layers, pooling) against the same calls in PyTorch, forward and backward.
+Needs Debian's python3-torch; nabla's build and tests never run it.
 docs/performance.md explains every column.
 
     /usr/bin/python3 bench/compare.py [--models keras-cnn,lenet,cnn3,mlp] [--threads N]
         [--batch N] [--repeats R] [--steps N] [--warmup N] [--procs N] [--data DIR|random]
         [--nabla PATH] [--markdown] [--memory | --memory-only] [--limit N]
         [--nabla-tool PATH]
+    /usr/bin/python3 bench/compare.py --ops [--only TEXT] [--threads N] [--batch N] [--procs N]
+        [--dtype f32|f64] [--markdown]
 """
 import argparse
 import glob
@@ -241,6 +245,128 @@ def worker(a):
     print(json.dumps(result))
 
 
+def ops_worker(a):
+    """Times each case of a.ops_worker (JSON, parsed from train-throughput
+    --ops) as bench_op in train-throughput.c does: the op's call, then
+    backward from the sum of its output; three warm-up calls, then at least
+    10 and 0.4 s of them (at most 400); the medians, in ms."""
+    import torch
+    import torch.nn.functional as F
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    dtype = torch.float64 if a.dtype == "f64" else torch.float32
+    out = []
+    for c in json.loads(a.ops_worker):
+        n = c["batch"]
+        if c["kind"] == "conv":
+            x = torch.rand(n, c["c"], c["h"], c["w"], dtype=dtype)
+            w = torch.randn(c["o"], c["c"] // c["groups"], c["k"], c["k"], dtype=dtype) * 0.1
+            b = torch.randn(c["o"], dtype=dtype) * 0.1
+            op = lambda: F.conv2d(x, w, b, stride=c["stride"], padding=c["pad"],
+                                  groups=c["groups"])
+        elif c["kind"] == "linear":
+            x = torch.rand(n, c["c"], dtype=dtype)
+            w = torch.randn(c["o"], c["c"], dtype=dtype) * 0.1
+            b = torch.randn(c["o"], dtype=dtype) * 0.1
+            op = lambda: F.linear(x, w, b)
+        else:
+            x = torch.rand(n, c["c"], c["h"], c["w"], dtype=dtype)
+            w = b = None
+            op = lambda: F.max_pool2d(x, c["k"])
+        x.requires_grad_(c["dx"])
+        for t in (w, b):
+            if t is not None:
+                t.requires_grad_(True)
+        fwd, bwd, spent, i = [], [], 0.0, -3
+        while len(fwd) < 400 and (len(fwd) < 10 or spent < 0.4):
+            for t in (x, w, b):
+                if t is not None:
+                    t.grad = None
+            t0 = time.perf_counter()
+            y = op()
+            t1 = time.perf_counter()
+            loss = y.sum()
+            t2 = time.perf_counter()
+            loss.backward()
+            t3 = time.perf_counter()
+            if i >= 0:
+                fwd.append(t1 - t0)
+                bwd.append(t3 - t2)
+                spent += t3 - t0
+            i += 1
+        med = lambda v: sorted(v)[len(v) // 2] if len(v) % 2 else \
+            0.5 * (sorted(v)[len(v) // 2 - 1] + sorted(v)[len(v) // 2])
+        out.append({"fwd": med(fwd) * 1e3, "bwd": med(bwd) * 1e3})
+    print(json.dumps(out))
+
+
+# "64x16x28x28 -> 16 3x3 pad 1 s2 g16", "64x1600 -> 64", "64x32x26x26 2x2"
+OP_ROW = re.compile(r"^(.{16}) (\S.*?)\s+(yes|no)\s+([0-9.]+)\s+[0-9.]+ \S+\s+([0-9.]+)\s", re.M)
+
+
+def parse_op(name, shape, dx):
+    m = re.fullmatch(r"(\d+)x(\d+)x(\d+)x(\d+) -> (\d+) (\d+)x\d+( pad (\d+))?( s(\d+))?"
+                     r"( g(\d+))?", shape)
+    if m:
+        return {"name": name, "kind": "conv", "batch": int(m[1]), "c": int(m[2]),
+                "h": int(m[3]), "w": int(m[4]), "o": int(m[5]), "k": int(m[6]),
+                "pad": int(m[8] or 0), "stride": int(m[10] or 1), "groups": int(m[12] or 1),
+                "dx": dx}
+    m = re.fullmatch(r"(\d+)x(\d+) -> (\d+)", shape)
+    if m:
+        return {"name": name, "kind": "linear", "batch": int(m[1]), "c": int(m[2]),
+                "o": int(m[3]), "dx": dx}
+    m = re.fullmatch(r"(\d+)x(\d+)x(\d+)x(\d+) (\d+)x\d+", shape)
+    if m:
+        return {"name": name, "kind": "pool", "batch": int(m[1]), "c": int(m[2]),
+                "h": int(m[3]), "w": int(m[4]), "k": int(m[5]), "dx": dx}
+    sys.exit(f"compare.py: cannot read the op shape {shape!r} of train-throughput --ops")
+
+
+def compare_ops(a, median):
+    """nabla's and PyTorch's median call time of each op, in --procs
+    processes a side taking turns: the median process of each, and
+    PyTorch's fastest."""
+    argv = [a.nabla, "--ops", "--threads", str(a.threads), "--dtype", a.dtype]
+    if a.only:
+        argv += ["--only", a.only]
+    if a.batch:
+        argv += ["--batch", str(a.batch)]
+    runs, cases = [], None
+    for k in range(a.procs):
+        print(f"  ops {k + 1}/{a.procs}: nabla...", end="", flush=True, file=sys.stderr)
+        out, err, rc, _, _ = run_child(argv)
+        if rc != 0:
+            sys.exit(f"compare.py: {' '.join(argv)} failed:\n{err}")
+        rows = [(m[1].strip(), m[2].strip(), m[3] == "yes", float(m[4]), float(m[5]))
+                for m in OP_ROW.finditer(out)]
+        if not rows:
+            sys.exit(f"compare.py: no op in the output of {' '.join(argv)}")
+        if cases is None:
+            cases = [parse_op(*r[:3]) for r in rows]
+        print(" PyTorch...", end="", flush=True, file=sys.stderr)
+        pargv = [sys.executable, os.path.abspath(__file__), "--ops-worker", json.dumps(cases),
+                 "--threads", str(a.threads), "--dtype", a.dtype]
+        pout, perr, prc, _, _ = run_child(pargv, torch_env(a.threads))
+        if prc != 0:
+            sys.exit(f"compare.py: PyTorch ops failed:\n{perr}")
+        runs.append(([(r[3], r[4]) for r in rows], json.loads(pout.strip().splitlines()[-1])))
+        print(" done", file=sys.stderr)
+    trows = []
+    for i, c in enumerate(cases):
+        row = [c["name"], rows[i][1], "yes" if c["dx"] else "no"]
+        for j, key in enumerate(("fwd", "bwd")):
+            nb = median([r[0][i][j] for r in runs])
+            pt = median([r[1][i][key] for r in runs])
+            fast = min(r[1][i][key] for r in runs)
+            row += [f"{nb:.3f}", f"{pt:.3f}", f"{fast:.3f}", f"{fast / nb:.2f}"]
+        trows.append(row)
+    print(f"\nops ({a.dtype}), median ms of one call (the median of {a.procs} processes' "
+          "medians); speed-up = PyTorch's fastest process / nabla")
+    print(table(["op", "shape", "dx", "nabla fwd", "PyTorch fwd", "fastest", "speed-up",
+                 "nabla bwd", "PyTorch bwd", "fastest", "speed-up"], trows, a.markdown))
+
+
 def run_torch(a, model, mode):
     argv = [sys.executable, os.path.abspath(__file__), "--worker", model, "--mode", mode,
             "--threads", str(a.threads), "--batch", str(a.batch), "--steps", str(a.steps),
@@ -328,13 +454,20 @@ def main():
     ap.add_argument("--nabla-tool", help="--memory: the nabla command (default: beside --nabla)")
     ap.add_argument("--memory-only", action="store_true",
                     help="the memory comparison alone (implies --memory)")
+    ap.add_argument("--ops", action="store_true",
+                    help="single ops (train-throughput --ops) instead of models")
+    ap.add_argument("--only", help="--ops: the ops whose name contains this text")
+    ap.add_argument("--dtype", default="f32", choices=["f32", "f64"], help="--ops: element type")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--ops-worker", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="throughput", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         sys.dont_write_bytecode = True  # no __pycache__ in the source tree
         sys.path.insert(0, HERE)
         return worker(a)
+    if a.ops_worker:
+        return ops_worker(a)
 
     sys.stdout.reconfigure(line_buffering=True)  # the tables in order with stderr's progress
     a.nabla = a.nabla or find_program("bench/train-throughput")
@@ -342,7 +475,9 @@ def main():
         sys.exit("compare.py: bench/train-throughput not found (build it, or give --nabla)")
     if (a.memory or a.memory_only) and a.data == "random":
         sys.exit("compare.py: --memory trains on a data set, not --data random")
-    models = [m for m in a.models.split(",") if m]
+    if a.ops:
+        a.memory = a.memory_only = False
+    models = [] if a.ops else [m for m in a.models.split(",") if m]
     print(f"batch {a.batch}, {a.threads} threads, {a.repeats} repeats of {a.steps} steps "
           f"after {a.warmup}; data {a.data or 'fashion-mnist'}; nabla: {a.nabla}", flush=True)
     # nabla's kernels: NABLA_CPU when set (train-throughput refuses kernels
@@ -366,6 +501,9 @@ def main():
         v = sorted(v)
         n = len(v)
         return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+    if a.ops:
+        return compare_ops(a, median)
 
     rows, irows, details = [], [], []
     for model in [] if a.memory_only else models:

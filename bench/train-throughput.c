@@ -6,7 +6,7 @@
  *   train-throughput MODEL.json [--batch N] [--threads N] [--steps N]
  *                    [--warmup N] [--repeats R] [--data DIR|random]
  *                    [--dtype f32|f64]
- *   train-throughput --ops [--threads N] [--batch N] [--dtype f32|f64]
+ *   train-throughput --ops [--only TEXT] [--threads N] [--batch N] [--dtype f32|f64]
  *
  * A training step is forward, the model's loss, backward, the gradient norm
  * (nb_clip_grad_norm, which `nabla train` always computes), the model file's
@@ -29,7 +29,7 @@
 static const char *usage =
     "usage: train-throughput MODEL.json [--batch N] [--threads N] [--steps N] [--warmup N]\n"
     "                        [--repeats R] [--data DIR|random] [--dtype f32|f64]\n"
-    "       train-throughput --ops [--threads N] [--batch N] [--dtype f32|f64]\n";
+    "       train-throughput --ops [--only TEXT] [--threads N] [--batch N] [--dtype f32|f64]\n";
 
 static double now(void)
 {
@@ -78,6 +78,7 @@ typedef struct options {
     const char *model;
     const char *data;  /* a directory, or "random" */
     bool ops;
+    const char *only;  /* --ops: the cases whose name contains it */
     int64_t batch;     /* 0: the model file's batch size */
     int64_t threads;
     int64_t steps, warmup, repeats;
@@ -130,7 +131,8 @@ static int parse_args(int argc, char **argv, options *o)
             continue;
         }
         static const char *const valued[] = {"--batch", "--threads", "--steps", "--warmup",
-                                             "--repeats", "--data", "--dtype", NULL};
+                                             "--repeats", "--data", "--dtype", "--only",
+                                             NULL};
         int known = 0;
         while (valued[known] && strcmp(valued[known], a) != 0)
             known++;
@@ -155,6 +157,8 @@ static int parse_args(int argc, char **argv, options *o)
             rc = parse_int(a, v, 1, 1000, &o->repeats);
         else if (strcmp(a, "--data") == 0)
             o->data = v;
+        else if (strcmp(a, "--only") == 0)
+            o->only = v;
         else if (strcmp(a, "--dtype") == 0) {
             if (strcmp(v, "f32") == 0 || strcmp(v, "f64") == 0)
                 o->dtype = v[1] == '3' ? NB_F32 : NB_F64;
@@ -172,6 +176,10 @@ static int parse_args(int argc, char **argv, options *o)
     }
     if (o->ops && o->model) {
         fprintf(stderr, "train-throughput: --ops takes no model file\n");
+        return 2;
+    }
+    if (o->only && !o->ops) {
+        fprintf(stderr, "train-throughput: --only is for --ops\n");
         return 2;
     }
     return 0;
@@ -639,7 +647,7 @@ static int bench_op(nb_ctx *ctx, const op_case *c, const options *o)
         snprintf(rf, sizeof rf, "%7.2f GFLOP/s", 2 * macs / tf * 1e-9);
         snprintf(rb, sizeof rb, "%7.2f GFLOP/s", (c->dx ? 4 : 2) * macs / tb * 1e-9);
     }
-    printf("%-16s %-28s %-3s %9.3f  %-14s %9.3f  %-14s\n", c->name, shape, c->dx ? "yes" : "no",
+    printf("%-16s %-36s %-3s %9.3f  %-14s %9.3f  %-14s\n", c->name, shape, c->dx ? "yes" : "no",
            tf * 1e3, rf, tb * 1e3, rb);
     nb_tensor_free(x);
     nb_tensor_free(w);
@@ -655,11 +663,18 @@ static int bench_ops(const options *o)
         return oom();
     printf("ops (%s), %lld thread%s; median time of one call\n", nb_dtype_name(o->dtype),
            (long long)o->threads, o->threads == 1 ? "" : "s");
-    printf("%-16s %-28s %-3s %9s  %-14s %9s  %-14s\n", "op", "shape", "dx", "fwd ms", "fwd rate",
+    printf("%-16s %-36s %-3s %9s  %-14s %9s  %-14s\n", "op", "shape", "dx", "fwd ms", "fwd rate",
            "bwd ms", "bwd rate");
-    int rc = 0;
+    int rc = 0, ran = 0;
     for (size_t i = 0; i < sizeof op_cases / sizeof *op_cases && !rc; i++)
-        rc = bench_op(ctx, &op_cases[i], o);
+        if (!o->only || strstr(op_cases[i].name, o->only)) {
+            rc = bench_op(ctx, &op_cases[i], o);
+            ran++;
+        }
+    if (!rc && !ran) {
+        fprintf(stderr, "train-throughput: --only '%s': no op's name contains it\n", o->only);
+        rc = 2;
+    }
     nb_ctx_free(ctx);
     return rc;
 }

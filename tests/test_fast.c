@@ -597,7 +597,7 @@ DW_REF(double, ref_dwise_f64, fma)
 
 /* MobileNet's blocks (smaller batches: 37 images make three groups, the
  * last part full), then odd ones: stride [2, 3], dilation, asymmetric
- * padding, flipped, a multiplier of 2, relu, 5x2 taps. */
+ * padding, flipped, a multiplier of 2, relu, 5x2 taps, and long rows. */
 static const struct {
     int n, c, h, w, m, kh, kw;
     nb_conv_opts o;
@@ -611,6 +611,9 @@ static const struct {
      false},
     {5, 4, 9, 11, 2, 3, 3, {.padding = {2, 1}, .dilation = {2, 1}, .relu = true}, true},
     {3, 5, 7, 6, 1, 4, 3, {.same = true, .flip = true, .relu = true}, true},
+    /* stride-2 rows split by whole vectors, then 16 bytes, then singly */
+    {3, 2, 6, 45, 1, 3, 3, {.stride = {2, 2}}, true},
+    {2, 3, 5, 70, 2, 3, 2, {.stride = {1, 2}, .padding = {1, 2}, .relu = true}, true},
 };
 #define NDW ((int)(sizeof dw_cases / sizeof *dw_cases))
 

@@ -28,17 +28,103 @@ ATTR static int64_t K(dwise_offsets)(const conv_geom *g, const dwise_geom *d, in
     return khw;
 }
 
+/* A stride-2 split and merge, in vectors of W bytes (the variant's, "wide", then
+ * 16, "narrow", for what is left of a row): ev picks a pair of vectors' even
+ * elements, od their odd ones; lo and hi interleave two vectors' first
+ * halves and their second halves. */
+#define DW_SPLIT2(W, S)                                                                        \
+    typedef T K(sv##S) __attribute__((vector_size(W)));                                       \
+    typedef __typeof__((K(sv##S)){0} < (K(sv##S)){0}) K(sm##S);                               \
+    ATTR static int64_t K(split2_##S)(const T *src, int64_t n, T *ev, T *od)                  \
+    {                                                                                         \
+        enum { L = W / sizeof(T) };                                                           \
+        K(sm##S) me, mo;                                                                      \
+        for (int i = 0; i < L; i++)                                                           \
+            me[i] = 2 * i, mo[i] = 2 * i + 1;                                                 \
+        int64_t t = 0;                                                                        \
+        for (; 2 * t + 2 * L <= n; t += L) {                                                  \
+            K(sv##S) a, b, e, o;                                                              \
+            DW_LOAD(a, src + 2 * t);                                                          \
+            DW_LOAD(b, src + 2 * t + L);                                                      \
+            e = __builtin_shuffle(a, b, me);                                                  \
+            o = __builtin_shuffle(a, b, mo);                                                  \
+            DW_STORE(ev + t, e);                                                              \
+            DW_STORE(od + t, o);                                                              \
+        }                                                                                     \
+        return t;                                                                             \
+    }                                                                                         \
+    ATTR static int64_t K(merge2_##S)(const T *ev, const T *od, int64_t n, T *dst)            \
+    {                                                                                         \
+        enum { L = W / sizeof(T) };                                                           \
+        K(sm##S) ml, mh;                                                                      \
+        for (int i = 0; i < L; i++)                                                           \
+            ml[i] = i / 2 + (i % 2) * L, mh[i] = L / 2 + i / 2 + (i % 2) * L;                 \
+        int64_t t = 0;                                                                        \
+        for (; 2 * t + 2 * L <= n; t += L) {                                                  \
+            K(sv##S) e, o, a, b;                                                              \
+            DW_LOAD(e, ev + t);                                                               \
+            DW_LOAD(o, od + t);                                                               \
+            DW_LOAD(a, dst + 2 * t);                                                          \
+            DW_LOAD(b, dst + 2 * t + L);                                                      \
+            a += __builtin_shuffle(e, o, ml);                                                 \
+            b += __builtin_shuffle(e, o, mh);                                                 \
+            DW_STORE(dst + 2 * t, a);                                                         \
+            DW_STORE(dst + 2 * t + L, b);                                                     \
+        }                                                                                     \
+        return t;                                                                             \
+    }
+DW_SPLIT2(NBI_VBYTES, wide)
+#if NBI_VBYTES > 16
+DW_SPLIT2(16, narrow)
+#endif
+#undef DW_SPLIT2
+
+/* ev[t] = src[2t], od[t] = src[2t + 1] for the n elements of src. */
+ATTR static void K(dwise_split2)(const T *src, int64_t n, T *ev, T *od)
+{
+    int64_t t = K(split2_wide)(src, n, ev, od);
+#if NBI_VBYTES > 16
+    t += K(split2_narrow)(src + 2 * t, n - 2 * t, ev + t, od + t);
+#endif
+    for (; 2 * t + 1 < n; t++) {
+        ev[t] = src[2 * t];
+        od[t] = src[2 * t + 1];
+    }
+    if (2 * t < n)
+        ev[t] = src[2 * t];
+}
+
+/* dst[2t] += ev[t], dst[2t + 1] += od[t] for the n elements of dst. */
+ATTR static void K(dwise_merge2)(const T *ev, const T *od, int64_t n, T *dst)
+{
+    int64_t t = K(merge2_wide)(ev, od, n, dst);
+#if NBI_VBYTES > 16
+    t += K(merge2_narrow)(ev + t, od + t, n - 2 * t, dst + 2 * t);
+#endif
+    for (; 2 * t + 1 < n; t++) {
+        dst[2 * t] += ev[t];
+        dst[2 * t + 1] += od[t];
+    }
+    if (2 * t < n)
+        dst[2 * t] += ev[t];
+}
+
 /* Channel image xc [h, w] into the interior of its phase planes pp (the
  * padding stays as it is: zeros). */
 ATTR static void K(dwise_planes)(const conv_geom *g, const dwise_geom *d, const T *xc, T *pp)
 {
     int64_t sh = g->sh, sw = g->sw;
-    for (int64_t iy = 0; iy < g->h; iy++) {
-        int64_t py = iy + g->pt;
-        T *row = pp + py % sh * sw * d->ps + py / sh * d->wq;
+    int64_t ry = g->pt % sh, ty = g->pt / sh; /* padded row py: its phase and its row there */
+    for (int64_t iy = 0; iy < g->h; iy++, ry = ry + 1 < sh ? ry + 1 : 0, ty += ry == 0) {
+        T *row = pp + ry * sw * d->ps + ty * d->wq;
         const T *src = xc + iy * g->w;
         if (sw == 1) {
             memcpy(row + g->pl, src, (size_t)g->w * sizeof(T));
+            continue;
+        }
+        if (sw == 2) { /* ix even to one plane, odd to the other */
+            int64_t p0 = g->pl, p1 = g->pl + 1;
+            K(dwise_split2)(src, g->w, row + p0 % 2 * d->ps + p0 / 2, row + p1 % 2 * d->ps + p1 / 2);
             continue;
         }
         for (int64_t r = 0; r < sw && r < g->w; r++) { /* the columns ix = r mod sw */
@@ -54,15 +140,20 @@ ATTR static void K(dwise_planes)(const conv_geom *g, const dwise_geom *d, const 
 ATTR static void K(dwise_unplanes)(const conv_geom *g, const dwise_geom *d, const T *dpp, T *dxc)
 {
     int64_t sh = g->sh, sw = g->sw;
-    for (int64_t iy = 0; iy < g->h; iy++) {
-        int64_t py = iy + g->pt;
-        const T *row = dpp + py % sh * sw * d->ps + py / sh * d->wq;
+    int64_t ry = g->pt % sh, ty = g->pt / sh;
+    for (int64_t iy = 0; iy < g->h; iy++, ry = ry + 1 < sh ? ry + 1 : 0, ty += ry == 0) {
+        const T *row = dpp + ry * sw * d->ps + ty * d->wq;
         T *dst = dxc + iy * g->w;
         if (sw == 1) {
             const T *src = row + g->pl;
 #pragma omp simd
             for (int64_t ix = 0; ix < g->w; ix++)
                 dst[ix] += src[ix];
+            continue;
+        }
+        if (sw == 2) {
+            int64_t p0 = g->pl, p1 = g->pl + 1;
+            K(dwise_merge2)(row + p0 % 2 * d->ps + p0 / 2, row + p1 % 2 * d->ps + p1 / 2, g->w, dst);
             continue;
         }
         for (int64_t r = 0; r < sw && r < g->w; r++) {
@@ -101,6 +192,19 @@ ATTR static void K(dwise_flat)(const T *pp, const int64_t *off, int64_t khw, con
         DW_STORE(o, a0), DW_STORE(o + L, a1), DW_STORE(o + 2 * L, a2), DW_STORE(o + 3 * L, a3);
         DW_STORE(o + 4 * L, a4), DW_STORE(o + 5 * L, a5), DW_STORE(o + 6 * L, a6);
         DW_STORE(o + 7 * L, a7);
+    }
+    for (; q + 4 * L <= len; q += 4 * L) { /* short planes: four chains */
+        V a0 = b, a1 = b, a2 = b, a3 = b;
+        for (int64_t k = 0; k < khw; k++) {
+            const T *src = pp + off[k] + q;
+            T u = w[k];
+            V v0, v1, v2, v3;
+            DW_LOAD(v0, src), DW_LOAD(v1, src + L), DW_LOAD(v2, src + 2 * L);
+            DW_LOAD(v3, src + 3 * L);
+            a0 += u * v0, a1 += u * v1, a2 += u * v2, a3 += u * v3;
+        }
+        T *o = out + q;
+        DW_STORE(o, a0), DW_STORE(o + L, a1), DW_STORE(o + 2 * L, a2), DW_STORE(o + 3 * L, a3);
     }
     for (; q < len; q += L) {
         V a = b;
