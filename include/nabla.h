@@ -966,6 +966,10 @@ typedef struct nb_layer_info {
     const char *inputs[8]; /* names of the layers it reads; "input" */
     /* Its "init" as JSON with every argument, or NULL: the layer's own. */
     const char *init;
+    /* Its settings that are not their defaults, and those a file must give,
+     * as "out_channels=32, kernel_size=3, stride=2, groups=32", or NULL:
+     * none (relu).  Pairs of equal numbers are written once. */
+    const char *settings;
 } nb_layer_info;
 
 int nb_model_num_layers(const nb_model *m);

@@ -200,8 +200,9 @@ expect_out 'Model: "tiny"' "summary tiny"
 expect_out "Total params: 47" "summary tiny"
 expect_out "Activations per example: 51 values (204 B in f32)" "summary tiny"
 expect_out "Parameter memory: 47 values (188 B in f32)" "summary tiny"
-if grep -q '^conv (conv2d+relu) *\[2, 4, 4\] *20$' "$tmp/out"; then pass; else fail "summary tiny: no conv row"; fi
-if grep -q '^fc (linear) *\[3\] *27$' "$tmp/out"; then pass; else fail "summary tiny: no fc row"; fi
+if grep -q '^conv (conv2d+relu) *\[2, 4, 4\] *20   out_channels=2, kernel_size=3$' "$tmp/out"; then pass; else fail "summary tiny: no conv row"; fi
+if grep -q '^fc (linear) *\[3\] *27   out_features=3$' "$tmp/out"; then pass; else fail "summary tiny: no fc row"; fi
+if grep -q '^2 (flatten) *\[8\] *0$' "$tmp/out"; then pass; else fail "summary tiny: no flatten row, or settings on it"; fi
 run summary "$tiny" --dtype f64
 expect_out "Parameter memory: 47 values (376 B in f64)" "summary tiny --dtype f64"
 
@@ -212,6 +213,16 @@ expect_out "Total params: 145" "summary bn"
 expect_out "Trainable params: 129" "summary bn"
 expect_out "Non-trainable params: 16" "summary bn"
 if grep -q '^bn1 (batch_norm) *\[4, 8, 8\] *16$' "$tmp/out"; then pass; else fail "summary bn: no bn1 row"; fi
+
+# Grouped and depthwise convolutions show their settings (dilation too:
+# test_model.c, test_layer_settings), in the
+# table, its JSON and the graph.
+run summary "$models/mobilenet.json"
+if grep -q '^dw2 (conv2d) *\[32, 14, 14\] *288   out_channels=32, kernel_size=3, stride=2, padding=1, bias=false, groups=32$' "$tmp/out"; then pass; else fail "summary mobilenet: no dw2 row with its groups"; fi
+run summary "$models/mobilenet.json" --json
+if grep -qF '"name":"dw2","type":"conv2d","activation":null,"output_shape":[32,14,14],"params":288,"trainable":true,"settings":"out_channels=32, kernel_size=3, stride=2, padding=1, bias=false, groups=32"' "$tmp/out"; then pass; else fail "summary mobilenet --json: no dw2 with its groups"; fi
+run graph "$models/mobilenet.json"
+expect_out '    L9 [label="dw2 (conv2d)\n[32, 14, 14]\nout_channels=32, kernel_size=3, stride=2, padding=1, bias=false, groups=32"];' "graph mobilenet"
 
 # Every malformed model: exit 2 and one line naming the file.
 nbad=0

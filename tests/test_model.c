@@ -92,6 +92,43 @@ START_TEST(test_course_models)
 }
 END_TEST
 
+/* nb_layer_info's settings: what differs from the defaults and what a file
+ * must give, pairs of one number written once, every kind of field. */
+START_TEST(test_layer_settings)
+{
+    nb_ctx *ctx = nb_ctx_new();
+    nb_model *m = parse(ctx,
+        "{\"input\": [4, 13, 12], \"layers\": ["
+        "{\"type\": \"conv2d\", \"out_channels\": 8, \"kernel_size\": [3, 2], \"stride\": [1, 2],"
+        " \"padding\": 1, \"groups\": 4, \"dilation\": [2, 1], \"bias\": false,"
+        " \"activation\": \"leaky_relu\"},"
+        "{\"type\": \"conv2d\", \"out_channels\": 8, \"kernel_size\": 3, \"padding\": \"same\","
+        " \"stride\": [1, 1]},"
+        "{\"type\": \"upsample\", \"mode\": \"bilinear\", \"scale_factor\": [2, 1.5],"
+        " \"align_corners\": true},"
+        "{\"type\": \"layer_norm\", \"normalized_shape\": [22, 10], \"eps\": 0.001},"
+        "{\"type\": \"relu\"}]}", NB_F32);
+    static const char *const want[] = {
+        "out_channels=8, kernel_size=[3, 2], stride=[1, 2], padding=1, bias=false, groups=4, "
+        "dilation=[2, 1]",
+        "out_channels=8, kernel_size=3, padding=\"same\"",
+        "mode=\"bilinear\", scale_factor=[2, 1.5], align_corners=true",
+        "normalized_shape=[22, 10], eps=0.001",
+        NULL,
+    };
+    for (int i = 0; i < 5; i++) {
+        nb_layer_info li;
+        ck_assert_int_eq(nb_model_layer(m, i, &li), NB_OK);
+        if (want[i])
+            ck_assert_str_eq(li.settings, want[i]);
+        else
+            ck_assert_ptr_null(li.settings);
+    }
+    nb_model_free(m);
+    nb_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_keras_cnn_shapes)
 {
     nb_ctx *ctx = nb_ctx_new();
@@ -1398,6 +1435,7 @@ Suite *tst_suite_model(void)
     TCase *tc = tcase_create("files");
     tcase_add_loop_test(tc, test_course_models, 0, (int)(sizeof course / sizeof course[0]));
     tcase_add_test(tc, test_keras_cnn_shapes);
+    tcase_add_test(tc, test_layer_settings);
     tcase_add_test(tc, test_sections);
     tcase_add_test(tc, test_train_opts);
     suite_add_tcase(s, tc);

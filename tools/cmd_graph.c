@@ -73,7 +73,12 @@ static int print_graph(nb_ctx *ctx, nb_model *m)
             printf("+");
             dot_escape(info.activation);
         }
-        printf(")\\n%s\"];\n", nb_dims_str(info.ndim, info.shape, shape, sizeof shape));
+        printf(")\\n%s", nb_dims_str(info.ndim, info.shape, shape, sizeof shape));
+        if (info.settings) {
+            printf("\\n");
+            dot_escape(info.settings);
+        }
+        printf("\"];\n");
         const char *in[8];
         int k = cli_layer_inputs(m, i, &info, in);
         for (int j = 0; j < k; j++) {

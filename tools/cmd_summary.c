@@ -27,10 +27,12 @@ static const cli_spec spec = {
     .usage = "MODEL.json [options]",
     .about = "Prints a table of the model's layers: each one's name and type, the shape\n"
              "of its output for one example (the batch dimension left out), its\n"
-             "parameter count (trainable parameters and batch-norm buffers) and, for\n"
-             "models in graph form, the layers it reads.  Then the totals: trainable and\n"
-             "non-trainable (buffer) parameters, the values one example's activations\n"
-             "take (every layer's output), and the memory of the parameters.\n"
+             "parameter count (trainable parameters and batch-norm buffers), for\n"
+             "models in graph form the layers it reads, and its settings that are not\n"
+             "their defaults (kernel_size=3, stride=2, groups=32...).  Then the totals:\n"
+             "trainable and non-trainable (buffer) parameters, the values one\n"
+             "example's activations take (every layer's output), and the memory of\n"
+             "the parameters.\n"
              "\n"
              "Last, an estimate of the memory training and inference need for a batch,\n"
              "made from the shapes alone (no parameter is allocated, so any model can\n"
@@ -53,6 +55,7 @@ typedef struct row {
     char shape[96];
     char params[32];
     char inputs[256];
+    char settings[640];
 } row;
 
 static void rule(char c, int width)
@@ -170,6 +173,7 @@ static int summarize(nb_ctx *ctx, nb_model *m, nb_dtype dtype, const estimate *e
         const char *in[8];
         int k = cli_layer_inputs(m, i, &info, in);
         fill_inputs(r->inputs, sizeof r->inputs, k, in);
+        snprintf(r->settings, sizeof r->settings, "%s", info.settings ? info.settings : "");
     }
 
     const int gap = 3;
@@ -178,24 +182,29 @@ static int summarize(nb_ctx *ctx, nb_model *m, nb_dtype dtype, const estimate *e
     int wp = width_of(rows, nlayers + 1, offsetof(row, params), "Param #", 9);
     int wi = graph ? width_of(rows, nlayers + 1, offsetof(row, inputs), "Connected to", 12) : 0;
     int width = wl + gap + ws + gap + wp + (graph ? gap + wi : 0);
+    int rule_width = width + gap + (int)strlen("Settings");
 
     printf("Model: \"%s\"\n", nb_model_name(m));
-    rule('_', width);
+    rule('_', rule_width);
     printf("%-*s%*s%-*s%*s%*s", wl, "Layer (type)", gap, "", ws, "Output Shape", gap, "", wp, "Param #");
     if (graph)
-        printf("%*s%s", gap, "", "Connected to");
-    putchar('\n');
-    rule('=', width);
+        printf("%*s%-*s", gap, "", wi, "Connected to");
+    printf("%*s%s\n", gap, "", "Settings");
+    rule('=', rule_width);
     for (int i = 0; i <= nlayers; i++) {
         const row *r = &rows[i];
         if (i > 0)
-            rule('_', width);
+            rule('_', rule_width);
         printf("%-*s%*s%-*s%*s%*s", wl, r->layer, gap, "", ws, r->shape, gap, "", wp, r->params);
-        if (graph && i > 0)
+        if (graph && r->settings[0])
+            printf("%*s%-*s", gap, "", wi, r->inputs);
+        else if (graph && i > 0)
             printf("%*s%s", gap, "", r->inputs);
+        if (r->settings[0])
+            printf("%*s%s", gap, "", r->settings);
         putchar('\n');
     }
-    rule('=', width);
+    rule('=', rule_width);
     free(rows);
     print_inits(m, nlayers);
 
@@ -205,7 +214,7 @@ static int summarize(nb_ctx *ctx, nb_model *m, nb_dtype dtype, const estimate *e
     printf("Total params: %s\n", cli_count(trainable + buffers, a));
     printf("Trainable params: %s\n", cli_count(trainable, b));
     printf("Non-trainable params: %s\n", cli_count(buffers, c));
-    rule('_', width);
+    rule('_', rule_width);
     print_memory("Input per example", input_values, dtype);
     print_memory("Activations per example", activations, dtype);
     print_memory("Parameter memory", trainable + buffers, dtype);
@@ -213,7 +222,7 @@ static int summarize(nb_ctx *ctx, nb_model *m, nb_dtype dtype, const estimate *e
     if (rc != CLI_OK)
         return rc;
     printf("Loss: %s\n", cli_loss_name(nb_model_loss_kind(m)));
-    rule('_', width);
+    rule('_', rule_width);
     return CLI_OK;
 }
 
@@ -284,6 +293,7 @@ static int summarize_json(nb_ctx *ctx, nb_model *m, const char *path, nb_dtype d
         cli_json_shape(o, "output_shape", info.ndim, info.shape, &ok);
         cli_json_int(o, "params", info.params + info.buffers, &ok);
         cli_json_item(o, "trainable", cJSON_CreateBool(info.trainable), &ok);
+        cli_json_str(o, "settings", info.settings ? info.settings : "", &ok);
         /* The library's canonical JSON text, as an object. */
         cli_json_item(o, "init", info.init ? cJSON_Parse(info.init) : cJSON_CreateNull(), &ok);
         const char *in[8];

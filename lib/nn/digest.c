@@ -7,7 +7,8 @@
  * output shape, then the output layer and the loss).  Two files that load to the same network have the
  * same digest whatever their layout; the name, the weights and the
  * optimizer and training sections are not part of it.  Reads the layers'
- * field rows as json.c writes them; knows no JSON.
+ * field rows as json.c writes them; knows no JSON.  nbi_fields_text walks
+ * the same rows for the text summaries show.
  */
 #include "model.h"
 
@@ -86,6 +87,101 @@ static void put_fields(uint64_t *h, const nbi_field *rows, const void *base)
             break;
         }
         case NBI_FK_OBJECT: put_fields(h, t->fields, base); break;
+        }
+    }
+}
+
+/* ---- the settings as text ------------------------------------------------ */
+
+static void add(char *buf, size_t size, size_t *at, const char *fmt, ...) NBI_PRINTF(4, 5);
+
+static void add(char *buf, size_t size, size_t *at, const char *fmt, ...)
+{
+    if (*at >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *at, size - *at, fmt, ap);
+    va_end(ap);
+    *at = n < 0 ? size : *at + (size_t)n;
+}
+
+/* An int or a pair: one number when both are the same. */
+static void add_ints(char *buf, size_t size, size_t *at, const int *v, bool pair)
+{
+    if (pair && v[0] != v[1])
+        add(buf, size, at, "[%d, %d]", v[0], v[1]);
+    else
+        add(buf, size, at, "%d", v[0]);
+}
+
+/* Whether the row's value is its default (lists and objects have none). */
+static bool is_default(const nbi_field *f, const char *p)
+{
+    bool pair = f->flags & NBI_PAIR;
+    if (f->flags & (NBI_REQUIRED | NBI_KEEP))
+        return false;
+    switch (f->type->kind) {
+    case NBI_FK_INT:
+    case NBI_FK_CHOICE: {
+        const int *v = (const int *)p;
+        return v[0] == (int)f->def && (!pair || v[1] == (int)f->def);
+    }
+    case NBI_FK_PAD: {
+        const nbi_pad *v = (const nbi_pad *)p;
+        return !v->same && v->v[0] == (int)f->def && (!pair || v->v[1] == (int)f->def);
+    }
+    case NBI_FK_REAL: return *(const double *)p == f->def;
+    case NBI_FK_BOOL: return *(const bool *)p == (f->def != 0);
+    case NBI_FK_U64: return *(const uint64_t *)p == (uint64_t)f->def;
+    default: return false;
+    }
+}
+
+void nbi_fields_text(const nbi_field *rows, const void *base, char *buf, size_t size, size_t *at)
+{
+    for (const nbi_field *f = rows; f && f->name; f++) {
+        const char *p = (const char *)base + f->offset;
+        const nbi_ftype *t = f->type;
+        if (t->kind == NBI_FK_OBJECT) {
+            nbi_fields_text(t->fields, base, buf, size, at);
+            continue;
+        }
+        int n = 0;
+        if (t->kind == NBI_FK_REALS || t->kind == NBI_FK_INTS) {
+            n = t->len[0] == t->len[1] ? t->len[0]
+                                       : *(const int *)((const char *)base + t->len_offset);
+            if (n == 0)
+                continue;
+        } else if (is_default(f, p))
+            continue;
+        add(buf, size, at, "%s%s=", *at ? ", " : "", f->name);
+        switch (t->kind) {
+        case NBI_FK_INT: add_ints(buf, size, at, (const int *)p, f->flags & NBI_PAIR); break;
+        case NBI_FK_PAD: {
+            const nbi_pad *v = (const nbi_pad *)p;
+            if (v->same)
+                add(buf, size, at, "\"same\"");
+            else
+                add_ints(buf, size, at, v->v, f->flags & NBI_PAIR);
+            break;
+        }
+        case NBI_FK_REAL: add(buf, size, at, "%g", *(const double *)p); break;
+        case NBI_FK_BOOL: add(buf, size, at, "%s", *(const bool *)p ? "true" : "false"); break;
+        case NBI_FK_U64: add(buf, size, at, "%" PRIu64, *(const uint64_t *)p); break;
+        case NBI_FK_CHOICE: add(buf, size, at, "\"%s\"", t->choices[*(const int *)p]); break;
+        case NBI_FK_REALS:
+        case NBI_FK_INTS:
+            add(buf, size, at, "%s", n > 1 ? "[" : "");
+            for (int i = 0; i < n; i++) {
+                if (t->kind == NBI_FK_REALS)
+                    add(buf, size, at, "%s%g", i ? ", " : "", ((const double *)p)[i]);
+                else
+                    add(buf, size, at, "%s%" PRId32, i ? ", " : "", ((const int32_t *)p)[i]);
+            }
+            add(buf, size, at, "%s", n > 1 ? "]" : "");
+            break;
+        case NBI_FK_OBJECT: break;
         }
     }
 }

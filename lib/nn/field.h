@@ -77,4 +77,10 @@ typedef struct nbi_field {
     double lo, hi; /* the accepted range (of each element, for a list) */
 } nbi_field;
 
+/* The rows' values in base that differ from their defaults, and those a
+ * file must give, as "kernel_size=3, stride=2, padding=\"same\"" appended
+ * at buf[*at] (size bytes in all, cut short when full): the text summaries
+ * show (digest.c, beside the digest's own walk of the rows). */
+void nbi_fields_text(const nbi_field *rows, const void *base, char *buf, size_t size, size_t *at);
+
 #endif

@@ -148,6 +148,7 @@ typedef struct nbi_layer {
     nbi_init init[2];          /* "init": for NBI_WEIGHT and NBI_BIAS */
     bool init_given;           /* the file has "init" */
     const char *init_text;     /* "init" as canonical JSON; NULL when every slot is DEFAULT */
+    const char *settings;      /* nbi_fields_text of conf (and act_conf), or NULL: none */
 } nbi_layer;
 
 enum {

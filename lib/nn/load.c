@@ -498,6 +498,12 @@ static int infer_layer(loader *ld, nb_model *m, nbi_layer *l)
                             sizeof text);
     if (!rc && text[0] && !(l->init_text = mem_strdup(m, text)))
         rc = NB_ERR_NOMEM;
+    size_t at = 0;
+    nbi_fields_text(l->kind->fields, &l->conf, text, sizeof text, &at);
+    if (l->act)
+        nbi_fields_text(l->act->fields, &l->act_conf, text, sizeof text, &at);
+    if (!rc && at && !(l->settings = mem_strdup(m, text)))
+        rc = NB_ERR_NOMEM;
     return rc;
 }
 

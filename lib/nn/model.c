@@ -156,6 +156,7 @@ int nb_model_layer(const nb_model *m, int i, nb_layer_info *info)
     info->activation = l->act ? l->act->type : NULL;
     info->trainable = !l->frozen;
     info->init = l->init_text;
+    info->settings = l->settings;
     info->ndim = copy_shape(&l->out, info->shape);
     for (int k = 0; k < NBI_NSLOTS; k++) {
         if (!l->slot[k].ndim)
