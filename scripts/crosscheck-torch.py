@@ -966,10 +966,11 @@ def features(model):
 
 def print_counts(counts):
     """Models that exercised each feature, and how many of them failed."""
-    print("%-36s %6s %6s" % ("feature", "models", "failed"))
+    w = max([len("feature")] + [len(name) for name in counts])
+    print("%-*s %6s %6s" % (w, "feature", "models", "failed"))
     for name in sorted(counts):
         n, bad = counts[name]
-        print("%-36s %6d %6d" % (name, n, bad))
+        print("%-*s %6d %6d" % (w, name, n, bad))
 
 
 def main():
