@@ -506,7 +506,7 @@ static void check_summary(const char *model, const char *env, const char *opt1,
     shape_str(in, want, sizeof want);
     ck_assert_msg(strncmp(row, want, strlen(want)) == 0, "input shape %s, the text %s", want, row);
 
-    /* Each layer's row: "name (type[+activation])  [shape]  params  [inputs]". */
+    /* Each layer's row: "name (type[+activation])  [shape]  params  [inputs]  [settings]". */
     nb_ctx *ctx = nb_ctx_new();
     nb_model *m = nb_model_load_with(ctx, model, strcmp(dtype, "f64") == 0 ? NB_F64 : NB_F32,
                                      NB_MODEL_SHAPES_ONLY);
@@ -541,8 +541,16 @@ static void check_summary(const char *model, const char *env, const char *opt1,
             len += (size_t)snprintf(want + len, sizeof want - len, "%s%s",
                                     s == inputs->child ? "" : ", ", s->valuestring);
         }
+        /* then, for a graph, the inputs; then the settings */
         rest_of_line(row + strspn(row, " "), buf, sizeof buf);
-        ck_assert_str_eq(buf, graph ? want : "");
+        const char *rest = buf;
+        if (graph) {
+            ck_assert_msg(strncmp(rest, want, strlen(want)) == 0, "%s: inputs %s, the text %s",
+                          jstr(l, "name"), want, rest);
+            rest += strlen(want);
+            rest += strspn(rest, " ");
+        }
+        ck_assert_str_eq(rest, jstr(l, "settings"));
     }
 
     /* The totals: the text's, the library's, and the layers' sum. */
